@@ -1,0 +1,40 @@
+"""Loading settings and definitions for a command, with errors printed the CLI way."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from metadata import DefinitionError, load_project
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from metadata import ProjectDef
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def load_settings(config: str | None) -> Settings:
+    try:
+        return Settings.load(config)
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
+def load_definitions(settings: Settings) -> ProjectDef:
+    try:
+        return load_project(settings.modules, settings.search_paths,
+                            config_name=str(settings.config_path or "tessera.yaml"))
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        noun = "problem" if len(exc.problems) == 1 else "problems"
+        click.echo(f"{len(exc.problems)} {noun} in the definitions", err=True)
+        sys.exit(1)

@@ -1,0 +1,134 @@
+"""``tessera import``, ``export`` and ``demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import orjson
+
+from cli import _context
+from engine import EngineModel, UnknownEntity, open_database
+from metadata import DefinitionError
+from runtime.api.problems import json_default
+from runtime.dataio import (
+    csv_text,
+    export_records,
+    import_rows,
+    load_fixture_records,
+    read_rows,
+)
+
+if TYPE_CHECKING:
+    from engine import EntityStore
+    from metadata import ProjectDef
+    from runtime.settings import Settings
+
+CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
+
+
+def _store(model: EngineModel, name: str) -> EntityStore:
+    pack, _, entity = name.partition(".")
+    try:
+        return model.store(pack, entity)
+    except UnknownEntity as exc:
+        _context.fail(exc.detail)
+
+
+async def load_fixtures(settings: Settings, project: ProjectDef, folder: str) -> int:
+    model = EngineModel.for_url(project, settings.database_url)
+    database = await open_database(settings.database_url, pool_size=2)
+    try:
+        count, errors = await load_fixture_records(database, model, project, folder)
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    finally:
+        await database.close()
+    for error in errors:
+        click.echo(error, err=True)
+    if errors:
+        _context.fail(f"{len(errors)} fixture records were rejected")
+    return count
+
+
+@click.command("import")
+@CONFIG_OPTION
+@click.argument("entity")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", default=None, help="Unique field to upsert on (update if it exists).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+              help="File format (default: from the file extension).")
+def import_command(config: str | None, entity: str, file: Path, key: str | None,
+                   fmt: str | None) -> None:
+    """Import PACK.ENTITY records from a CSV or JSON-lines FILE."""
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    model = EngineModel.for_url(project, settings.database_url)
+    store = _store(model, entity)
+    if key is not None and key not in store.entity.unique_fields():
+        _context.fail(f"--key {key}: not a unique field of {entity} "
+                      f"(unique: {', '.join(store.entity.unique_fields()) or 'none'})")
+    rows = list(read_rows(file, fmt))
+
+    async def run() -> tuple[int, int, list[str]]:
+        database = await open_database(settings.database_url, pool_size=2)
+        try:
+            with click.progressbar(length=len(rows), label=f"importing {file.name}",
+                                   file=sys.stderr) as bar:
+                report = await import_rows(database, store, rows, key=key, source=str(file),
+                                           progress=bar.update)
+        finally:
+            await database.close()
+        return report.created, report.updated, report.errors
+
+    created, updated, errors = asyncio.run(run())
+    for error in errors:
+        click.echo(error, err=True)
+    click.echo(f"{entity}: {created} created, {updated} updated, {len(errors)} rejected")
+    if errors:
+        sys.exit(1)
+
+
+@click.command("export")
+@CONFIG_OPTION
+@click.argument("entity")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+def export_command(config: str | None, entity: str, fmt: str) -> None:
+    """Write every PACK.ENTITY record to standard output."""
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    model = EngineModel.for_url(project, settings.database_url)
+    store = _store(model, entity)
+    columns = [*store.columns[:1], *store.entity.fields, *store.columns[-5:]]
+
+    async def run() -> None:
+        database = await open_database(settings.database_url, pool_size=2)
+        out = sys.stdout
+        try:
+            if fmt == "csv":
+                out.write(csv_text([{c: c for c in columns}], columns))
+            async for record in export_records(database, store):
+                if fmt == "csv":
+                    out.write(csv_text([record], columns))
+                else:
+                    out.write(orjson.dumps(record, default=json_default).decode() + "\n")
+        finally:
+            await database.close()
+
+    asyncio.run(run())
+
+
+@click.command("demo")
+@CONFIG_OPTION
+def demo_command(config: str | None) -> None:
+    """Load the demo records of the enabled packs (idempotent)."""
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    count = asyncio.run(load_fixtures(settings, project, "demo"))
+    click.echo(f"demo: {count} records upserted")

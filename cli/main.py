@@ -1,0 +1,117 @@
+"""``tessera``: create, check, migrate and serve an instance (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from cli import _context
+from cli.data import demo_command, export_command, import_command
+from cli.migrate import migrate_command
+
+CONFIG_OPTION = click.option(
+    "--config", "-c", envvar="TESSERA_CONFIG", default=None,
+    help="Path of tessera.yaml (default: ./tessera.yaml).",
+)
+
+TEMPLATE = """\
+# Tessera instance settings (see docs/getting-started.md)
+database_url: {database_url}
+# broker_url: redis://127.0.0.1:6379/0
+modules: [{modules}]
+module_paths: [./packs]
+customizations: ./custom
+secret_key: {secret}
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Tessera: metadata-driven CRM and ERP."""
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--modules", default="contacts", show_default=True,
+              help="Comma-separated module packs to enable.")
+@click.option("--database-url", default="sqlite:///tessera.db", show_default=True)
+def init(directory: Path, modules: str, database_url: str) -> None:
+    """Create an instance folder with a tessera.yaml."""
+    config = directory / "tessera.yaml"
+    if config.exists():
+        _context.fail(f"{config} already exists; not overwriting it")
+    names = [m.strip() for m in modules.split(",") if m.strip()]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "packs").mkdir(exist_ok=True)
+    (directory / "custom").mkdir(exist_ok=True)
+    config.write_text(TEMPLATE.format(database_url=database_url, modules=", ".join(names),
+                                      secret=secrets.token_urlsafe(32)), encoding="utf-8")
+    click.echo(f"created {config}")
+    click.echo(f"next: cd {directory} && tessera migrate && tessera serve")
+
+
+@main.command()
+@CONFIG_OPTION
+def validate(config: str | None) -> None:
+    """Check every definition; print file:line:col errors; exit 1 on error."""
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    try:
+        from engine.tables import build_tables
+
+        build_tables(project)
+    except ValueError as exc:
+        _context.fail(str(exc))
+    click.echo(f"ok: {len(project.modules)} packs, {len(project.entities)} entities")
+
+
+@main.command()
+@click.option("--kind", type=click.Choice(["module", "entity", "fixture"]), default=None,
+              help="Print only this kind's schema.")
+def schema(kind: str | None) -> None:
+    """Print the JSON Schemas of the definition language."""
+    from metadata import all_schemas, schema_document
+
+    document = schema_document(kind) if kind else all_schemas()
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.command()
+@CONFIG_OPTION
+def openapi(config: str | None) -> None:
+    """Print the OpenAPI document of the generated API."""
+    from runtime.app import build_app
+
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    click.echo(json.dumps(build_app(settings, project).openapi(), indent=2))
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(config: str | None, host: str, port: int, access_log: bool) -> None:
+    """Serve the API (and later the web UI)."""
+    import uvicorn
+
+    from runtime.app import build_app
+
+    settings = _context.load_settings(config)
+    project = _context.load_definitions(settings)
+    app = build_app(settings, project)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+
+
+main.add_command(migrate_command)
+main.add_command(import_command)
+main.add_command(export_command)
+main.add_command(demo_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Async access to the database, one small adapter per driver.
+
+The engine compiles its SQL with SQLAlchemy once per statement shape and executes the
+resulting strings through the fastest driver available: asyncpg on PostgreSQL (prepared
+statements cached per connection), the standard ``sqlite3`` module on SQLite. Driver
+integrity errors are translated into ``IntegrityViolation`` so that nothing above this
+module knows which driver runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from sqlalchemy.engine import Dialect
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityViolation(Exception):
+    """A constraint refused a write. ``kind`` is unique, foreign_key or not_null."""
+
+    kind: str
+    constraint: str | None
+    columns: tuple[str, ...]
+    detail: str
+    on_delete: bool = False
+
+
+class Connection(Protocol):
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]: ...
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+    def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class Database(Protocol):
+    dialect_name: str
+    sa_dialect: Dialect
+
+    def connection(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A connection for reads outside a transaction."""
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A connection inside a transaction, committed when the block ends normally."""
+
+    async def close(self) -> None: ...
+
+
+async def open_database(url: str, *, pool_size: int = 10) -> Database:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqliteDatabase(parsed.database or ":memory:")
+    if parsed.get_backend_name() == "postgresql":
+        return await PostgresDatabase.open(url, pool_size=pool_size)
+    raise ValueError(f"unsupported database '{parsed.get_backend_name()}': use sqlite or postgresql")
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def asyncpg_dsn(url: str) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _translate_asyncpg(exc: Exception) -> IntegrityViolation | None:
+    import asyncpg
+
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return IntegrityViolation("unique", exc.constraint_name, (), str(exc.detail or exc))
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        on_delete = "update or delete on table" in str(exc) and "is still referenced" in str(
+            exc.detail or ""
+        )
+        return IntegrityViolation("foreign_key", exc.constraint_name, (), str(exc.detail or exc),
+                                  on_delete=on_delete)
+    if isinstance(exc, asyncpg.NotNullViolationError):
+        return IntegrityViolation("not_null", None, (exc.column_name,), str(exc))
+    return None
+
+
+class _PostgresConnection:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        try:
+            rows: list[Sequence[Any]] = await self._conn.fetch(sql, *args)
+        except Exception as exc:
+            raise _translate_asyncpg(exc) or exc from None
+        return rows
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        try:
+            row: Sequence[Any] | None = await self._conn.fetchrow(sql, *args)
+        except Exception as exc:
+            raise _translate_asyncpg(exc) or exc from None
+        return row
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            status: str = await self._conn.execute(sql, *args)
+        except Exception as exc:
+            raise _translate_asyncpg(exc) or exc from None
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self._conn.transaction():
+            yield
+
+
+async def _init_postgres_connection(conn: Any) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name,
+            encoder=lambda v: orjson.dumps(v, default=str).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+class PostgresDatabase:
+    dialect_name = "postgresql"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self.sa_dialect: Dialect = asyncpg_dialect(paramstyle="numeric_dollar")
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(url), min_size=1, max_size=pool_size, init=_init_postgres_connection
+        )
+        return cls(pool)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self._pool.acquire() as conn:
+            yield _PostgresConnection(conn)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PostgresConnection(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+
+def _translate_sqlite(exc: sqlite3.IntegrityError) -> IntegrityViolation:
+    message = str(exc)
+    if message.startswith("UNIQUE constraint failed:"):
+        columns = tuple(
+            part.strip().split(".", 1)[-1] for part in message.split(":", 1)[1].split(",")
+        )
+        return IntegrityViolation("unique", None, columns, message)
+    if message.startswith("NOT NULL constraint failed:"):
+        return IntegrityViolation("not_null", None, (message.rsplit(".", 1)[-1],), message)
+    return IntegrityViolation("foreign_key", None, (), message)
+
+
+class _SqliteConnection:
+    """One shared ``sqlite3`` connection; the database's lock serialises its users."""
+
+    __slots__ = ("_conn", "_savepoints")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._savepoints = 0
+
+    def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, tuple(args))
+        except sqlite3.IntegrityError as exc:
+            raise _translate_sqlite(exc) from None
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        return self._run(sql, args).fetchall()
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self._run(sql, args).fetchone()
+        return row
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return self._run(sql, args).rowcount
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._conn.execute(f"RELEASE {name}")
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A ``sqlite3`` connection configured as Tessera expects (also used by migrations)."""
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    # SQLite's own lower() only folds ASCII; searches must find 'Émile' with 'émile'.
+    conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+    return conn
+
+
+class SqliteDatabase:
+    dialect_name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self._conn = connect_sqlite(path)
+        self._lock = asyncio.Lock()
+        self.sa_dialect: Dialect = sqlite_dialect()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            yield _SqliteConnection(self._conn)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteConnection(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,97 @@
+"""The engine's exception tree. The runtime renders these as problem details.
+
+::
+
+    EngineError
+    ├── UnknownEntity            no such entity is enabled            (404)
+    ├── RecordNotFound           no record with that id               (404)
+    ├── BadQuery                 malformed list parameters            (400)
+    ├── ValidationFailed         one or more field errors             (422)
+    ├── Conflict                 unique or reference conflict         (409)
+    └── StaleVersion             If-Match does not match the version  (412)
+
+Each class has a stable ``code`` that becomes the problem ``type`` URI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field of one record."""
+
+    field: str
+    code: str
+    message: str
+    index: int | None = None
+    rule: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
+        if self.index is not None:
+            result["index"] = self.index
+        if self.rule is not None:
+            result["rule"] = self.rule
+        return result
+
+    def at_index(self, index: int) -> FieldError:
+        return FieldError(self.field, self.code, self.message, index, self.rule)
+
+    def within(self, parent_field: str, position: int) -> FieldError:
+        return FieldError(
+            f"{parent_field}[{position}].{self.field}", self.code, self.message, self.index,
+            self.rule,
+        )
+
+
+class EngineError(Exception):
+    code = "error"
+    title = "Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnknownEntity(EngineError):
+    code = "unknown-entity"
+    title = "Unknown entity"
+
+
+class RecordNotFound(EngineError):
+    code = "not-found"
+    title = "Record not found"
+
+
+class BadQuery(EngineError):
+    code = "bad-request"
+    title = "Malformed request"
+
+
+class Conflict(EngineError):
+    code = "conflict"
+    title = "Conflict"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+class StaleVersion(EngineError):
+    code = "stale"
+    title = "Record was changed by someone else"
+
+
+class ValidationFailed(EngineError):
+    code = "validation"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        count = len(errors)
+        fields = len({e.field for e in errors})
+        noun = "field is" if fields == 1 else "fields are"
+        super().__init__(f"{fields} {noun} invalid" if count else "invalid record")
+        self.errors = errors

@@ -1,0 +1,155 @@
+"""Structured field types: json, autonumber, reference and children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
+
+from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes.numeric import INT64_MAX, parse_integer
+from metadata import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.types import TypeEngine
+
+    from metadata import FieldDef
+
+
+@register(FieldType.JSON)
+class JsonKind:
+    def column_type(self, field: FieldDef) -> TypeEngine[Any]:
+        return JSON().with_variant(JSONB(), "postgresql")
+
+    def json_schema(self, field: FieldDef) -> dict[str, Any]:
+        return {}
+
+    def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
+        def coerce(value: Any) -> Any:
+            try:
+                orjson.dumps(value, default=str)
+            except TypeError:
+                raise InvalidValue("type", "must be a JSON value") from None
+            return value
+
+        return coerce
+
+    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return _json_text if dialect == "sqlite" else None
+
+    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return orjson.loads if dialect == "sqlite" else None
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+@register(FieldType.AUTONUMBER)
+class AutonumberKind:
+    def column_type(self, field: FieldDef) -> TypeEngine[Any]:
+        return String(64)
+
+    def json_schema(self, field: FieldDef) -> dict[str, Any]:
+        return {"type": "string", "readOnly": True}
+
+    def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
+        def coerce(value: Any) -> str:
+            raise InvalidValue("read_only", "is numbered automatically and cannot be written")
+
+        return coerce
+
+    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceByKey:
+    """A reference written as ``{"<unique field>": value}``; resolved to an id before writing."""
+
+    key_field: str
+    value: Any
+
+
+ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"}
+
+
+def parse_id(value: Any) -> int:
+    """A record id as clients send it (string or integer) → the stored integer."""
+    try:
+        result = parse_integer(value)
+    except InvalidValue:
+        raise InvalidValue("type", "must be a record id") from None
+    if not 0 < result <= INT64_MAX:
+        raise InvalidValue("type", "must be a record id")
+    return result
+
+
+def id_text(value: int) -> str:
+    return str(value)
+
+
+@register(FieldType.REFERENCE)
+class ReferenceKind:
+    def column_type(self, field: FieldDef) -> TypeEngine[Any]:
+        return BigInteger()
+
+    def json_schema(self, field: FieldDef) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                ID_SCHEMA,
+                {"type": "object", "minProperties": 1, "maxProperties": 1,
+                 "description": f"Look up the {field.to} record by one of its unique fields."},
+            ],
+            "description": f"Id of a {field.to} record.",
+        }
+
+    def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
+        def coerce(value: Any) -> int | ReferenceByKey:
+            if isinstance(value, dict):
+                if len(value) != 1:
+                    raise InvalidValue("reference", "must be an id or {\"<unique field>\": value}")
+                ((key, key_value),) = value.items()
+                return ReferenceByKey(str(key), key_value)
+            return parse_id(value)
+
+        return coerce
+
+    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return id_text
+
+
+@register(FieldType.CHILDREN)
+class ChildrenKind:
+    """Line items: stored in the child entity's table; coerced by the child's validator."""
+
+    def column_type(self, field: FieldDef) -> TypeEngine[Any]:
+        raise TypeError("children fields have no column")
+
+    def json_schema(self, field: FieldDef) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "object"}}
+
+    def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
+        def coerce(value: Any) -> list[Any]:
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise InvalidValue("type", "must be a list of objects")
+            return value
+
+        return coerce
+
+    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None

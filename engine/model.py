@@ -1,0 +1,80 @@
+"""The compiled engine for one project on one database dialect."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import make_url
+
+from engine.errors import UnknownEntity
+from engine.records import EntityStore, StoreRegistry
+from engine.tables import build_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
+
+    from metadata import ProjectDef
+
+
+def dialect_for_url(url: str) -> tuple[str, Dialect]:
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return "sqlite", sqlite_dialect()
+    if backend == "postgresql":
+        return "postgresql", asyncpg_dialect(paramstyle="numeric_dollar")
+    raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
+
+
+class EngineModel(StoreRegistry):
+    """Every entity's store, compiled once; the only object requests need to reach data."""
+
+    def __init__(self, project: ProjectDef, dialect_name: str, dialect: Dialect) -> None:
+        self.project = project
+        self.dialect_name = dialect_name
+        self.entity_tables = build_tables(project)
+        self._stores: dict[str, EntityStore] = {}
+        self._by_path: dict[tuple[str, str], EntityStore] = {}
+        for entity in project.entities.values():
+            if entity.is_child:
+                continue
+            children = {}
+            for field in entity.fields.values():
+                if field.entity is not None:
+                    child = project.entity(field.entity)
+                    children[field.name] = self._make_store(child.qualified_name, dialect, {})
+            store = self._make_store(entity.qualified_name, dialect, children)
+            self._by_path[(entity.pack, entity.name)] = store
+
+    def _make_store(
+        self, qualified_name: str, dialect: Dialect, children: dict[str, EntityStore]
+    ) -> EntityStore:
+        store = EntityStore(
+            self.project.entity(qualified_name),
+            self.entity_tables.tables[qualified_name],
+            self,
+            dialect=dialect,
+            dialect_name=self.dialect_name,
+            children=children,
+        )
+        self._stores[qualified_name] = store
+        return store
+
+    @classmethod
+    def for_url(cls, project: ProjectDef, url: str) -> EngineModel:
+        name, dialect = dialect_for_url(url)
+        return cls(project, name, dialect)
+
+    def store_for(self, qualified_name: str) -> EntityStore:
+        return self._stores[qualified_name]
+
+    def store(self, pack: str, entity: str) -> EntityStore:
+        """The store behind ``/api/v1/{pack}/{entity}``; child entities have none."""
+        store = self._by_path.get((pack, entity))
+        if store is None:
+            raise UnknownEntity(f"no entity '{pack}.{entity}' is enabled")
+        return store
+
+    def public_stores(self) -> list[EntityStore]:
+        return list(self._by_path.values())

@@ -1,0 +1,450 @@
+"""List queries (SPEC §4): parse the request's parameters, then build and cache SQL.
+
+Parsing accepts only declared fields and known operators and binds every value as a
+parameter. The SQL of a list is compiled once per *shape* (which filters, operators,
+sort keys, sparse fields...) and cached; requests of the same shape only bind values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import and_, bindparam, false, func, or_, select
+
+from engine.errors import BadQuery
+from engine.fieldtypes import InvalidValue, parse_id
+from engine.fieldtypes.choice import parse_boolean
+from engine.fieldtypes.numeric import parse_decimal, parse_integer
+from engine.fieldtypes.temporal import parse_date, parse_datetime
+from engine.sql import CompiledSql, compile_sql
+from metadata import RESERVED_PARAMETERS, FieldType
+from metadata._errors import did_you_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import ColumnElement, Select, Table
+    from sqlalchemy.engine import Dialect
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_SORT_KEYS = 5
+MAX_Q_LENGTH = 200
+
+COMPARISON_OPS = frozenset({"ne", "gt", "gte", "lt", "lte"})
+LIST_OPS = frozenset({"in", "nin"})
+TEXT_OPS = frozenset({"contains", "icontains", "startswith"})
+OPERATORS = COMPARISON_OPS | LIST_OPS | TEXT_OPS | {"eq", "isnull"}
+
+_SEARCHABLE = frozenset({FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL,
+                         FieldType.PHONE, FieldType.ENUM, FieldType.AUTONUMBER})
+_VALUE_PARSERS: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.INTEGER: parse_integer,
+    FieldType.DECIMAL: parse_decimal,
+    FieldType.BOOLEAN: parse_boolean,
+    FieldType.DATE: parse_date,
+    FieldType.DATETIME: parse_datetime,
+    FieldType.REFERENCE: parse_id,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryColumn:
+    """What the query layer needs to know about one filterable, sortable column."""
+
+    name: str
+    type: FieldType | None
+    nullable: bool
+    to_db: Callable[[Any], Any] | None
+    target: str | None = None
+    """Qualified entity name a reference column points at."""
+
+    def parse(self, text: str) -> Any:
+        parser = _VALUE_PARSERS.get(self.type) if self.type else parse_id
+        value = parser(text) if parser else text
+        return self.to_db(value) if self.to_db else value
+
+    @property
+    def textual(self) -> bool:
+        return self.type in _SEARCHABLE
+
+
+@dataclass(frozen=True, slots=True)
+class QueryColumns:
+    """The queryable columns of one entity, plus how to reach referenced entities."""
+
+    entity: str
+    table: Table
+    columns: dict[str, QueryColumn]
+    search: tuple[str, ...]
+    expandable: tuple[str, ...]
+    all_fields: tuple[str, ...]
+    """Names a client may ask for with ``fields=`` (columns, children, system fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    column: str
+    subfield: str | None
+    op: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filters: tuple[Filter, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = ()
+    """(column, descending) pairs, without the id tie-breaker."""
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    cursor: tuple[Any, ...] | None = None
+    fields: tuple[str, ...] | None = None
+    expand: tuple[str, ...] = ()
+    count: bool = False
+    q: str | None = None
+
+    def sort_text(self) -> str:
+        return ",".join(("-" if desc else "") + name for name, desc in self.sort)
+
+
+def _split_csv(text: str, parameter: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise BadQuery(f"'{parameter}' has an empty item: '{text}'")
+    return items
+
+
+def _int_parameter(text: str, parameter: str, low: int, high: int) -> int:
+    try:
+        value = parse_integer(text)
+    except InvalidValue:
+        raise BadQuery(f"'{parameter}' must be a whole number, not '{text}'") from None
+    if not low <= value <= high:
+        raise BadQuery(f"'{parameter}' must be between {low} and {high}")
+    return value
+
+
+class QueryParser:
+    """Turns query-string pairs into a ``ListQuery`` for one entity."""
+
+    def __init__(self, columns: QueryColumns, lookup: Callable[[str], QueryColumns]) -> None:
+        self.columns = columns
+        self.lookup = lookup
+
+    def parse(self, params: Sequence[tuple[str, str]]) -> ListQuery:
+        options: dict[str, str] = {}
+        filters: list[Filter] = []
+        for key, value in params:
+            if key in RESERVED_PARAMETERS:
+                if key in options:
+                    raise BadQuery(f"'{key}' is given more than once")
+                options[key] = value
+            else:
+                filters.append(self._filter(key, value))
+        sort = self._sort(options.get("sort"))
+        cursor = self._cursor(options["cursor"], sort) if "cursor" in options else None
+        if cursor is not None and "offset" in options:
+            raise BadQuery("use either 'offset' or 'cursor', not both")
+        q = options.get("q")
+        if q is not None and len(q) > MAX_Q_LENGTH:
+            raise BadQuery(f"'q' is longer than {MAX_Q_LENGTH} characters")
+        return ListQuery(
+            filters=tuple(filters),
+            sort=sort,
+            limit=_int_parameter(options.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT),
+            offset=_int_parameter(options.get("offset", "0"), "offset", 0, 10**9),
+            cursor=cursor,
+            fields=self._fields(options.get("fields")),
+            expand=self._expand(options.get("expand")),
+            count=self._boolean(options.get("count", "false"), "count"),
+            q=q or None,
+        )
+
+    def _column(self, columns: QueryColumns, name: str, purpose: str) -> QueryColumn:
+        column = columns.columns.get(name)
+        if column is None:
+            hint = did_you_mean(name, columns.columns)
+            raise BadQuery(f"cannot {purpose} on '{name}': {columns.entity} has no such "
+                           f"field{hint}")
+        return column
+
+    def _filter(self, key: str, text: str) -> Filter:
+        parts = key.split("__")
+        if len(parts) > 3 or not all(parts):
+            raise BadQuery(f"'{key}' is not a valid filter")
+        column = self._column(self.columns, parts[0], "filter")
+        rest = parts[1:]
+        subfield: str | None = None
+        target = column
+        if rest and rest[0] not in OPERATORS:
+            if column.target is None:
+                hint = did_you_mean(rest[0], OPERATORS)
+                raise BadQuery(f"unknown filter operator '{rest[0]}'{hint}")
+            subfield = rest.pop(0)
+            target = self._column(self.lookup(column.target), subfield, "filter")
+        if len(rest) > 1:
+            raise BadQuery(f"'{key}' is not a valid filter")
+        op = rest[0] if rest else "eq"
+        if op not in OPERATORS:
+            raise BadQuery(f"unknown filter operator '{op}'{did_you_mean(op, OPERATORS)}")
+        return Filter(column.name, subfield, op, self._filter_values(target, op, text, key))
+
+    def _filter_values(self, column: QueryColumn, op: str, text: str, key: str) -> tuple[Any, ...]:
+        if op == "isnull":
+            return (self._boolean(text, key),)
+        if op in TEXT_OPS:
+            if not column.textual:
+                raise BadQuery(f"'{op}' applies to text fields; '{column.name}' is not one")
+            return (text,)
+        items = _split_csv(text, key) if op in LIST_OPS else [text]
+        try:
+            return tuple(column.parse(item) for item in items)
+        except InvalidValue as exc:
+            raise BadQuery(f"'{key}': {exc.message}") from None
+
+    @staticmethod
+    def _boolean(text: str, parameter: str) -> bool:
+        try:
+            return parse_boolean(text)
+        except InvalidValue:
+            raise BadQuery(f"'{parameter}' must be true or false") from None
+
+    def _sort(self, text: str | None) -> tuple[tuple[str, bool], ...]:
+        if not text:
+            return ()
+        keys = []
+        for item in _split_csv(text, "sort"):
+            name = item.removeprefix("-")
+            self._column(self.columns, name, "sort")
+            keys.append((name, item.startswith("-")))
+        names = [name for name, _ in keys]
+        if len(set(names)) != len(names):
+            raise BadQuery("'sort' names a field twice")
+        if len(keys) > MAX_SORT_KEYS:
+            raise BadQuery(f"'sort' takes at most {MAX_SORT_KEYS} fields")
+        if names[-1:] == ["id"]:
+            keys.pop()
+        return tuple(keys)
+
+    def _fields(self, text: str | None) -> tuple[str, ...] | None:
+        if text is None:
+            return None
+        names = _split_csv(text, "fields")
+        for name in names:
+            if name not in self.columns.all_fields:
+                hint = did_you_mean(name, self.columns.all_fields)
+                raise BadQuery(f"'fields': {self.columns.entity} has no field '{name}'{hint}")
+        return tuple(dict.fromkeys(names))
+
+    def _expand(self, text: str | None) -> tuple[str, ...]:
+        if text is None:
+            return ()
+        names = _split_csv(text, "expand")
+        for name in names:
+            if name not in self.columns.expandable:
+                hint = did_you_mean(name, self.columns.expandable)
+                raise BadQuery(f"'expand': '{name}' is not a reference field{hint}")
+        return tuple(dict.fromkeys(names))
+
+    def _cursor(self, text: str, sort: tuple[tuple[str, bool], ...]) -> tuple[Any, ...]:
+        try:
+            payload = orjson.loads(base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4)))
+            sort_text, values = payload["s"], payload["v"]
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            raise BadQuery("'cursor' is not a cursor this API returned") from None
+        expected = ",".join(("-" if d else "") + n for n, d in sort)
+        if sort_text != expected or not isinstance(values, list) or len(values) != len(sort) + 1:
+            raise BadQuery("'cursor' belongs to a different sort order; start again without it")
+        try:
+            parsed = [
+                None if value is None else self.columns.columns[name].parse(str(value))
+                for (name, _), value in zip(sort, values, strict=False)
+            ]
+            parsed.append(parse_id(values[-1]))
+        except (InvalidValue, TypeError):
+            raise BadQuery("'cursor' is damaged") from None
+        return tuple(parsed)
+
+
+def encode_cursor(query: ListQuery, values: Sequence[Any]) -> str:
+    payload = orjson.dumps({"s": query.sort_text(), "v": list(values)}, default=str)
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ListSqlBuilder:
+    """Builds list and count SQL for one entity; compiled SQL is cached per query shape."""
+
+    def __init__(
+        self,
+        columns: QueryColumns,
+        lookup: Callable[[str], QueryColumns],
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+        select_columns: Callable[[tuple[str, ...] | None], list[ColumnElement[Any]]],
+        cache_size: int = 512,
+    ) -> None:
+        self.columns = columns
+        self.lookup = lookup
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.select_columns = select_columns
+        self._cache: OrderedDict[tuple[Any, ...], tuple[CompiledSql, CompiledSql | None]] = (
+            OrderedDict()
+        )
+        self._cache_size = cache_size
+
+    def statements(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None, list[Any]]:
+        """(list SQL, count SQL or None, positional args of the list SQL)."""
+        key = self._shape(query)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._compile(query)
+            self._cache[key] = cached
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        params = self._parameters(query)
+        return cached[0], cached[1], cached[0].args(params)
+
+    def count_args(self, compiled: CompiledSql, query: ListQuery) -> list[Any]:
+        return compiled.args(self._parameters(query))
+
+    @staticmethod
+    def _shape(query: ListQuery) -> tuple[Any, ...]:
+        filters = tuple(
+            (f.column, f.subfield, f.op, len(f.values) if f.op != "isnull" else f.values[0])
+            for f in query.filters
+        )
+        cursor = None if query.cursor is None else tuple(v is None for v in query.cursor)
+        return (filters, query.sort, query.fields, query.q is not None, cursor, query.count)
+
+    def _parameters(self, query: ListQuery) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
+        for i, flt in enumerate(query.filters):
+            if flt.op == "isnull":
+                continue
+            for j, value in enumerate(flt.values):
+                params[f"f{i}_{j}"] = self._text_operand(flt.op, value)
+        if query.q is not None:
+            params["q"] = f"%{_like_escape(query.q)}%"
+        if query.cursor is not None:
+            for k, value in enumerate(query.cursor):
+                params[f"c{k}"] = value
+        return params
+
+    @staticmethod
+    def _text_operand(op: str, value: Any) -> Any:
+        if op == "icontains":
+            return f"%{_like_escape(value)}%"
+        return value
+
+    def _compile(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None]:
+        table = self.columns.table
+        conditions = [self._condition(i, f) for i, f in enumerate(query.filters)]
+        if query.q is not None:
+            conditions.append(self._search_condition())
+        statement: Select[Any] = select(*self.select_columns(query.fields)).select_from(table)
+        count_statement = None
+        if query.count:
+            count_statement = select(func.count()).select_from(table).where(and_(*conditions))
+        if query.cursor is not None:
+            conditions.append(self._keyset_condition(query))
+        statement = statement.where(and_(*conditions)).order_by(*self._order_by(query))
+        statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+        count_sql = compile_sql(count_statement, self.dialect) if count_statement is not None else None
+        return compile_sql(statement, self.dialect), count_sql
+
+    def _condition(self, index: int, flt: Filter) -> ColumnElement[bool]:
+        table = self.columns.table
+        column = table.c[flt.column]
+        if flt.subfield is None:
+            return self._operator(column, flt, index)
+        target_info = self.columns.columns[flt.column]
+        assert target_info.target is not None
+        target = self.lookup(target_info.target).table
+        inner = select(target.c.id).where(self._operator(target.c[flt.subfield], flt, index))
+        return column.in_(inner.scalar_subquery())
+
+    def _operator(self, column: Any, flt: Filter, index: int) -> ColumnElement[bool]:
+        names = [f"f{index}_{j}" for j in range(len(flt.values))]
+        params = [bindparam(name) for name in names]
+        op = flt.op
+        result: ColumnElement[bool]
+        if op == "isnull":
+            result = column.is_(None) if flt.values[0] else column.is_not(None)
+        elif op == "eq":
+            result = column == params[0]
+        elif op == "ne":
+            result = or_(column != params[0], column.is_(None))
+        elif op in {"gt", "gte", "lt", "lte"}:
+            result = getattr(column, f"__{op.replace('gte', 'ge').replace('lte', 'le')}__")(
+                params[0]
+            )
+        elif op == "in":
+            result = column.in_(params)
+        elif op == "nin":
+            result = or_(column.not_in(params), column.is_(None))
+        elif op == "icontains":
+            result = func.lower(column).like(func.lower(params[0]), escape="\\")
+        elif op == "contains":
+            result = func.instr(column, params[0]) > 0 if self.dialect_name == "sqlite" else (
+                func.strpos(column, params[0]) > 0
+            )
+        else:  # startswith
+            result = func.substr(column, 1, func.length(params[0])) == params[0]
+        return result
+
+    def _search_condition(self) -> ColumnElement[bool]:
+        table = self.columns.table
+        if not self.columns.search:
+            return false()
+        pattern = bindparam("q")
+        return or_(*(func.lower(table.c[name]).like(func.lower(pattern), escape="\\")
+                     for name in self.columns.search))
+
+    def _order_by(self, query: ListQuery) -> list[Any]:
+        table = self.columns.table
+        order = []
+        for name, descending in query.sort:
+            column = table.c[name]
+            expression = column.desc() if descending else column.asc()
+            if self.columns.columns[name].nullable:
+                expression = expression.nulls_last()
+            order.append(expression)
+        order.append(table.c.id.asc())
+        return order
+
+    def _keyset_condition(self, query: ListQuery) -> ColumnElement[bool]:
+        """Rows strictly after the cursor in (sort keys..., id) order, NULLs sorting last."""
+        assert query.cursor is not None
+        table = self.columns.table
+        keys = [(name, desc, self.columns.columns[name].nullable) for name, desc in query.sort]
+        keys.append(("id", False, False))
+        alternatives = []
+        equal_so_far: list[ColumnElement[bool]] = []
+        for k, (name, descending, nullable) in enumerate(keys):
+            column = table.c[name]
+            value = query.cursor[k]
+            if value is None:
+                after: ColumnElement[bool] = false()
+                equal: ColumnElement[bool] = column.is_(None)
+            else:
+                param = bindparam(f"c{k}")
+                after = column < param if descending else column > param
+                if nullable:
+                    after = or_(after, column.is_(None))
+                equal = column == param
+            alternatives.append(and_(*equal_so_far, after))
+            equal_so_far.append(equal)
+        return or_(*alternatives)

@@ -1,0 +1,614 @@
+"""Reading and writing the records of one entity.
+
+An ``EntityStore`` is compiled once per entity at start-up: its SQL texts, its row decoder,
+its validator and its list-query builder. Requests then only bind values, run SQL through
+the async driver and hand back plain dicts ready for JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
+
+from engine.database import IntegrityViolation
+from engine.errors import (
+    Conflict,
+    FieldError,
+    RecordNotFound,
+    StaleVersion,
+    ValidationFailed,
+)
+from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
+from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.query import (
+    ListQuery,
+    ListSqlBuilder,
+    QueryColumn,
+    QueryColumns,
+    QueryParser,
+    encode_cursor,
+)
+from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
+from engine.tables import PARENT_COLUMN, POSITION_COLUMN, sequence_table
+from engine.validation import RecordValidator
+from metadata import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.engine import Dialect
+
+    from engine.database import Connection
+    from metadata import EntityDef, FieldDef
+
+SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
+_KEY_DETAIL = re.compile(r"Key \(([^)]*)\)=")
+_AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Who is writing; passed explicitly through every write."""
+
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+    has_more: bool
+    count: int | None
+
+
+class StoreRegistry:
+    """Protocol-like base: how a store finds the stores of other entities."""
+
+    def store_for(self, qualified_name: str) -> EntityStore:
+        raise KeyError(qualified_name)
+
+
+class EntityStore:
+    def __init__(
+        self,
+        entity: EntityDef,
+        table: Table,
+        registry: StoreRegistry,
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+        children: Mapping[str, EntityStore] | None = None,
+    ) -> None:
+        self.entity = entity
+        self.table = table
+        self.registry = registry
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.children: dict[str, EntityStore] = dict(children or {})
+        self.validator = RecordValidator(
+            entity, {name: store.validator for name, store in self.children.items()}
+        )
+        self.stored_fields: tuple[FieldDef, ...] = tuple(
+            f for f in entity.fields.values() if f.is_stored
+        )
+        self.columns = ("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)
+        self._to_db = {
+            f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields
+        }
+        self._timestamp: Callable[[dt.datetime], Any] = (
+            sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
+        )
+        self._decoders = self._build_decoders()
+        self.query_columns = self._query_columns()
+        self.parser = QueryParser(self.query_columns, self._lookup_columns)
+        self.lists = ListSqlBuilder(
+            self.query_columns,
+            self._lookup_columns,
+            dialect=dialect,
+            dialect_name=dialect_name,
+            select_columns=self._select_columns,
+        )
+        self._sql = _StoreSql(self)
+        self._update_cache: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
+
+    # -- compilation helpers ---------------------------------------------------------------
+
+    def _build_decoders(self) -> dict[str, Callable[[Any], Any] | None]:
+        decoders: dict[str, Callable[[Any], Any] | None] = {"id": id_text}
+        for field in self.stored_fields:
+            decoders[field.name] = kind_of(field).from_db(field, self.dialect_name)
+        timestamp = dt.datetime.fromisoformat if self.dialect_name == "sqlite" else None
+        decoders.update(created_at=timestamp, updated_at=timestamp, created_by=None,
+                        updated_by=None, version=None)
+        return decoders
+
+    def _query_columns(self) -> QueryColumns:
+        columns: dict[str, QueryColumn] = {"id": QueryColumn("id", None, False, None)}
+        for field in self.stored_fields:
+            if field.type is FieldType.JSON:
+                continue
+            columns[field.name] = QueryColumn(
+                field.name,
+                field.type,
+                nullable=not field.required or field.type is FieldType.AUTONUMBER,
+                to_db=self._to_db[field.name],
+                target=field.to,
+            )
+        timestamp_to_db = sqlite_datetime_text if self.dialect_name == "sqlite" else None
+        for name in ("created_at", "updated_at"):
+            columns[name] = QueryColumn(name, FieldType.DATETIME, False, timestamp_to_db)
+        for name in ("created_by", "updated_by"):
+            columns[name] = QueryColumn(name, FieldType.STRING, True, None)
+        columns["version"] = QueryColumn("version", FieldType.INTEGER, False, None)
+        title = self.entity.title
+        search = tuple(
+            f.name for f in self.stored_fields
+            if f.name == title or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL,
+                                             FieldType.AUTONUMBER}
+        )
+        return QueryColumns(
+            entity=self.entity.qualified_name,
+            table=self.table,
+            columns=columns,
+            search=search,
+            expandable=tuple(f.name for f in self.stored_fields if f.type is FieldType.REFERENCE),
+            all_fields=(*self.columns, *self.children),
+        )
+
+    def _lookup_columns(self, qualified_name: str) -> QueryColumns:
+        return self.registry.store_for(qualified_name).query_columns
+
+    def _select_columns(self, fields: tuple[str, ...] | None) -> list[ColumnElement[Any]]:
+        names = self.columns if fields is None else self._sparse_columns(fields)
+        return [self.table.c[name] for name in names]
+
+    def _sparse_columns(self, fields: tuple[str, ...]) -> tuple[str, ...]:
+        wanted = set(fields) | {"id"}
+        return tuple(name for name in self.columns if name in wanted)
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def decode(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
+        decoders = self._decoders
+        record = {}
+        for name, value in zip(names or self.columns, row, strict=True):
+            decoder = decoders[name]
+            record[name] = decoder(value) if decoder is not None and value is not None else value
+        return record
+
+    def _encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        encoded = {}
+        for name, value in values.items():
+            converter = self._to_db.get(name)
+            encoded[name] = converter(value) if converter is not None and value is not None else (
+                value
+            )
+        return encoded
+
+    def _ordered(self, record: dict[str, Any], fields: tuple[str, ...] | None = None) -> (
+        dict[str, Any]
+    ):
+        """Children belong between the declared fields and the system fields."""
+        if not self.children or (fields is not None and not set(fields) & set(self.children)):
+            return record
+        ordered = {}
+        for name in ("id", *self.entity.fields):
+            if name in record:
+                ordered[name] = record[name]
+        for name in SYSTEM_TAIL:
+            if name in record:
+                ordered[name] = record[name]
+        return ordered
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        row = await conn.fetchrow(self._sql.get.sql, (record_id,))
+        if row is None:
+            raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
+        record = self.decode(row)
+        if self.children:
+            await self._attach_children(conn, [record])
+            record = self._ordered(record)
+        return record
+
+    async def get_many(self, conn: Connection, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = await conn.fetch(self._sql.get_many.sql, (id_list_param(ids, self.dialect_name),))
+        records = [self.decode(row) for row in rows]
+        if self.children:
+            await self._attach_children(conn, records)
+            records = [self._ordered(r) for r in records]
+        return {r["id"]: r for r in records}
+
+    async def list(self, conn: Connection, query: ListQuery) -> ListResult:
+        list_sql, count_sql, args = self.lists.statements(query)
+        rows = await conn.fetch(list_sql.sql, args)
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        names = self.columns if query.fields is None else self._sparse_columns(query.fields)
+        records = [self.decode(row, names) for row in rows]
+        next_cursor = None
+        if has_more and records:
+            last = rows[-1]
+            position = {name: i for i, name in enumerate(names)}
+            try:
+                values = [last[position[name]] for name, _ in query.sort] + [last[position["id"]]]
+            except KeyError:
+                values = None
+            if values is not None:
+                next_cursor = encode_cursor(query, [self._cursor_value(v) for v in values])
+        count = None
+        if count_sql is not None:
+            count_row = await conn.fetchrow(count_sql.sql, self.lists.count_args(count_sql, query))
+            count = int(count_row[0]) if count_row else 0
+        if self.children and (query.fields is None or set(query.fields) & set(self.children)):
+            await self._attach_children(conn, records, query.fields)
+            records = [self._ordered(r, query.fields) for r in records]
+        for name in query.expand:
+            await self._expand(conn, records, name)
+        return ListResult(records, next_cursor, has_more, count)
+
+    @staticmethod
+    def _cursor_value(value: Any) -> Any:
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        return value
+
+    async def _expand(self, conn: Connection, records: list[dict[str, Any]], name: str) -> None:
+        target = self.registry.store_for(self.entity.fields[name].to or "")
+        ids = {int(r[name]) for r in records if r.get(name) is not None}
+        found = await target.get_many(conn, sorted(ids))
+        for record in records:
+            if record.get(name) is not None:
+                record[name] = found.get(record[name], record[name])
+
+    async def expand_one(self, conn: Connection, record: dict[str, Any], names: Sequence[str]) -> (
+        None
+    ):
+        for name in names:
+            await self._expand(conn, [record], name)
+
+    async def _attach_children(
+        self, conn: Connection, records: list[dict[str, Any]], fields: tuple[str, ...] | None = None
+    ) -> None:
+        ids = [int(r["id"]) for r in records]
+        by_id = {r["id"]: r for r in records}
+        for name, child in self.children.items():
+            if fields is not None and name not in fields:
+                continue
+            for record in records:
+                record[name] = []
+            rows = await conn.fetch(
+                child._sql.children_of.sql, (id_list_param(ids, self.dialect_name),)
+            )
+            for row in rows:
+                line = child.decode(tuple(row)[1:])
+                by_id[id_text(row[0])][name].append(line)
+
+    async def id_by_unique(self, conn: Connection, field_name: str, value: Any) -> int | None:
+        field = self.entity.fields.get(field_name)
+        if field is None or field_name not in self.entity.unique_fields():
+            unique = ", ".join(self.entity.unique_fields()) or "none"
+            raise InvalidValue(
+                "reference",
+                f"'{field_name}' is not a unique field of {self.entity.qualified_name} "
+                f"(unique fields: {unique})",
+            )
+        coerced = kind_of(field).coercer(field)(value)
+        converter = self._to_db[field_name]
+        sql = self._sql.id_by_field(field_name)
+        row = await conn.fetchrow(sql.sql, (converter(coerced) if converter else coerced,))
+        return int(row[0]) if row else None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(
+        self, conn: Connection, data: Any, ctx: WriteContext, *, validated: dict[str, Any] | None
+        = None
+    ) -> dict[str, Any]:
+        values = validated if validated is not None else self.validator.validate(data)
+        children = {name: values.pop(name) for name in self.children if name in values}
+        await self._resolve_references(conn, values)
+        await self._number(conn, values)
+        now = self._timestamp(dt.datetime.now(dt.UTC))
+        params = self._encode(values)
+        params.update(created_at=now, updated_at=now, created_by=ctx.user, updated_by=ctx.user,
+                      version=1)
+        insert_sql = self._sql.insert
+        args = [params.get(name) for name in insert_sql.names]
+        try:
+            row = await conn.fetchrow(insert_sql.sql, args)
+        except IntegrityViolation as exc:
+            raise await self._integrity_error(conn, exc, values) from None
+        assert row is not None
+        record = self.decode(row)
+        if self.children:
+            for name, child in self.children.items():
+                record[name] = await child._replace_lines(conn, int(record["id"]),
+                                                          children.get(name, []), ctx)
+            record = self._ordered(record)
+        return record
+
+    async def update(
+        self,
+        conn: Connection,
+        record_id: int,
+        data: Any,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        values = self.validator.validate(data, partial=True)
+        children = {name: values.pop(name) for name in self.children if name in values}
+        await self._resolve_references(conn, values)
+        params = self._encode(values)
+        params.update(updated_at=self._timestamp(dt.datetime.now(dt.UTC)), updated_by=ctx.user,
+                      record_id=record_id, expected_version=expected_version)
+        sql = self._update_sql(tuple(sorted(values)), expected_version is not None)
+        try:
+            row = await conn.fetchrow(sql.sql, sql.args(params))
+        except IntegrityViolation as exc:
+            raise await self._integrity_error(conn, exc, values) from None
+        if row is None:
+            await self._raise_missing_or_stale(conn, record_id, expected_version)
+        assert row is not None
+        record = self.decode(row)
+        if self.children:
+            await self._attach_children(conn, [record])
+            for name, lines in children.items():
+                record[name] = await self.children[name]._replace_lines(
+                    conn, record_id, lines, ctx
+                )
+            record = self._ordered(record)
+        return record
+
+    async def delete(
+        self, conn: Connection, record_id: int, *, expected_version: int | None = None
+    ) -> None:
+        sql = self._sql.delete if expected_version is None else self._sql.delete_versioned
+        args = (record_id,) if expected_version is None else (record_id, expected_version)
+        try:
+            changed = await conn.execute(sql.sql, args)
+        except IntegrityViolation as exc:
+            raise Conflict(
+                f"this {self.entity.label.lower()} is still referenced by other records; "
+                f"change or delete those first ({exc.detail})"
+            ) from None
+        if not changed:
+            await self._raise_missing_or_stale(conn, record_id, expected_version)
+
+    async def upsert(
+        self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
+    ) -> tuple[dict[str, Any], bool]:
+        """Update the record whose unique ``field_name`` equals ``key_value``, or create it."""
+        try:
+            existing = await self.id_by_unique(conn, field_name, key_value)
+        except InvalidValue as exc:
+            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
+        if not isinstance(data, dict):
+            raise ValidationFailed([FieldError("", "type", "a record must be a JSON object")])
+        if existing is not None:
+            return await self.update(conn, existing, data, ctx), False
+        body = dict(data)
+        body.setdefault(field_name, key_value)
+        return await self.create(conn, body, ctx), True
+
+    async def _raise_missing_or_stale(
+        self, conn: Connection, record_id: int, expected_version: int | None
+    ) -> None:
+        row = await conn.fetchrow(self._sql.version.sql, (record_id,))
+        if row is None:
+            raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
+        raise StaleVersion(
+            f"the record is at version {row[0]}, not {expected_version}; "
+            "read it again and reapply your change"
+        )
+
+    def _update_sql(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:
+        key = (names, versioned)
+        sql = self._update_cache.get(key)
+        if sql is None:
+            sql = self._sql.update(names, versioned)
+            self._update_cache[key] = sql
+        return sql
+
+    async def _resolve_references(self, conn: Connection, values: dict[str, Any]) -> None:
+        errors = []
+        for name, value in values.items():
+            if isinstance(value, ReferenceByKey):
+                target = self.registry.store_for(self.entity.fields[name].to or "")
+                try:
+                    found = await target.id_by_unique(conn, value.key_field, value.value)
+                except InvalidValue as exc:
+                    errors.append(FieldError(name, exc.code, exc.message))
+                    continue
+                if found is None:
+                    errors.append(FieldError(
+                        name, "reference",
+                        f"no {target.entity.qualified_name} record with "
+                        f"{value.key_field} = {value.value!r}",
+                    ))
+                else:
+                    values[name] = found
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def _number(self, conn: Connection, values: dict[str, Any]) -> None:
+        for field in self.stored_fields:
+            if field.type is FieldType.AUTONUMBER and field.format:
+                values[field.name] = await self._next_number(conn, field.name, field.format)
+
+    async def _next_number(self, conn: Connection, field_name: str, fmt: str) -> str:
+        today = dt.datetime.now(dt.UTC)
+        dates = {"YYYY": f"{today:%Y}", "YY": f"{today:%y}", "MM": f"{today:%m}",
+                 "DD": f"{today:%d}"}
+        prefix = _AUTONUMBER_TOKEN.sub(lambda m: dates.get(m.group(1), m.group(0)), fmt)
+        series = f"{self.entity.qualified_name}.{field_name}:{prefix}"
+        row = await conn.fetchrow(self._sql.next_number.sql, (series,))
+        assert row is not None
+        number = int(row[0])
+        return _AUTONUMBER_TOKEN.sub(
+            lambda m: f"{number:0{len(m.group(1))}d}" if m.group(1).startswith("#") else m.group(0),
+            prefix,
+        )
+
+    async def _integrity_error(
+        self, conn: Connection, exc: IntegrityViolation, values: Mapping[str, Any]
+    ) -> Exception:
+        columns = exc.columns
+        match = _KEY_DETAIL.search(exc.detail)
+        if match:
+            columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
+        if exc.kind == "unique":
+            fields = [c for c in columns if c in self.entity.fields] or list(columns)
+            listing = ", ".join(fields)
+            return Conflict(
+                f"another {self.entity.label.lower()} already has this {listing}",
+                [FieldError(f, "unique", "is already used by another record") for f in fields],
+            )
+        if exc.kind == "foreign_key":
+            fields = [c for c in columns if c in self.entity.fields]
+            if not fields:
+                fields = await self._missing_references(conn, values)
+            return ValidationFailed(
+                [FieldError(f, "reference", "refers to a record that does not exist")
+                 for f in fields] or [FieldError("", "reference", "refers to a missing record")]
+            )
+        return ValidationFailed([FieldError(c, "required", "is required") for c in columns])
+
+    async def _missing_references(self, conn: Connection, values: Mapping[str, Any]) -> list[str]:
+        missing = []
+        for field in self.stored_fields:
+            value = values.get(field.name)
+            if field.type is FieldType.REFERENCE and isinstance(value, int):
+                target = self.registry.store_for(field.to or "")
+                if not await target.get_many(conn, [value]):
+                    missing.append(field.name)
+        return missing
+
+    # -- children --------------------------------------------------------------------------
+
+    async def _replace_lines(
+        self, conn: Connection, parent_id: int, lines: list[dict[str, Any]], ctx: WriteContext
+    ) -> list[dict[str, Any]]:
+        """Make the parent's lines exactly ``lines``: keep those sent with an id, add the new
+        ones, delete the rest. Positions follow list order."""
+        rows = await conn.fetch(self._sql.line_ids.sql, (parent_id,))
+        existing = {int(row[0]) for row in rows}
+        kept = {line["id"] for line in lines if "id" in line}
+        unknown = kept - existing
+        if unknown:
+            raise ValidationFailed([
+                FieldError("id", "reference", f"line {i} is not a line of this record")
+                for i in sorted(unknown)
+            ])
+        for stale in sorted(existing - kept):
+            await conn.execute(self._sql.delete.sql, (stale,))
+        result = []
+        for position, line in enumerate(lines):
+            values = dict(line)
+            line_id = values.pop("id", None)
+            await self._resolve_references(conn, values)
+            await self._number(conn, values)
+            now = self._timestamp(dt.datetime.now(dt.UTC))
+            params = self._encode(values)
+            params.update({PARENT_COLUMN: parent_id, POSITION_COLUMN: position,
+                           "updated_at": now, "updated_by": ctx.user})
+            try:
+                if line_id is None:
+                    params.update(created_at=now, created_by=ctx.user, version=1)
+                    row = await conn.fetchrow(
+                        self._sql.insert.sql, [params.get(n) for n in self._sql.insert.names]
+                    )
+                else:
+                    params["record_id"] = line_id
+                    names = tuple(sorted({*values, POSITION_COLUMN}))
+                    sql = self._update_sql(names, False)
+                    row = await conn.fetchrow(sql.sql, sql.args(params))
+            except IntegrityViolation as exc:
+                raise await self._integrity_error(conn, exc, values) from None
+            assert row is not None
+            result.append(self.decode(row))
+        return result
+
+
+class _StoreSql:
+    """The fixed SQL of one entity, compiled when the store is built."""
+
+    def __init__(self, store: EntityStore) -> None:
+        self.store = store
+        table, dialect = store.table, store.dialect
+        columns = [table.c[name] for name in store.columns]
+        self.get = compile_sql(select(*columns).where(table.c.id == bindparam("id")), dialect)
+        self.get_many = compile_sql(
+            select(*columns).where(id_list_condition(table.c.id, store.dialect_name, "ids")),
+            dialect,
+        )
+        self.version = compile_sql(
+            select(table.c.version).where(table.c.id == bindparam("id")), dialect
+        )
+        insert_names = [n for n in store.columns if n != "id"]
+        if store.entity.is_child:
+            insert_names += [PARENT_COLUMN, POSITION_COLUMN]
+        self.insert = compile_sql(insert(table).returning(*columns), dialect, insert_names)
+        self.delete = compile_sql(delete(table).where(table.c.id == bindparam("id")), dialect)
+        self.delete_versioned = compile_sql(
+            delete(table).where(and_(table.c.id == bindparam("id"),
+                                     table.c.version == bindparam("expected_version"))),
+            dialect,
+        )
+        sequence = sequence_table
+        upsert = self._sequence_upsert(sequence)
+        self.next_number = compile_sql(upsert, dialect)
+        if store.entity.is_child:
+            self.children_of = compile_sql(
+                select(table.c[PARENT_COLUMN], *columns)
+                .where(id_list_condition(table.c[PARENT_COLUMN], store.dialect_name, "ids"))
+                .order_by(table.c[PARENT_COLUMN], table.c[POSITION_COLUMN]),
+                dialect,
+            )
+            self.line_ids = compile_sql(
+                select(table.c.id).where(table.c[PARENT_COLUMN] == bindparam("parent")), dialect
+            )
+        self._by_field: dict[str, CompiledSql] = {}
+
+    def _sequence_upsert(self, sequence: Table) -> Any:
+        if self.store.dialect_name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        one = literal_column("1")
+        statement = dialect_insert(sequence).values(series=bindparam("series"), value=one)
+        return statement.on_conflict_do_update(
+            index_elements=[sequence.c.series], set_={"value": sequence.c.value + one}
+        ).returning(sequence.c.value)
+
+    def id_by_field(self, field_name: str) -> CompiledSql:
+        sql = self._by_field.get(field_name)
+        if sql is None:
+            table = self.store.table
+            sql = compile_sql(
+                select(table.c.id).where(table.c[field_name] == bindparam("value")),
+                self.store.dialect,
+            )
+            self._by_field[field_name] = sql
+        return sql
+
+    def update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:
+        table = self.store.table
+        condition = table.c.id == bindparam("record_id")
+        if versioned:
+            condition = and_(condition, table.c.version == bindparam("expected_version"))
+        columns = [table.c[name] for name in self.store.columns]
+        statement = update(table).where(condition).values(
+            version=table.c.version + literal_column("1")
+        )
+        return compile_sql(statement.returning(*columns), self.store.dialect,
+                           [*names, "updated_at", "updated_by"])

@@ -1,0 +1,125 @@
+"""SQLAlchemy tables built from entity definitions: one table per entity, one typed column
+per stored field, plus system columns. Built once at start-up; nothing here touches a
+database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from engine.fieldtypes import kind_of
+from metadata import FieldType, OnDelete
+
+if TYPE_CHECKING:
+    from metadata import EntityDef, ProjectDef
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+PARENT_COLUMN = "_parent"
+POSITION_COLUMN = "_position"
+_ON_DELETE_SQL = {OnDelete.RESTRICT: "RESTRICT", OnDelete.CASCADE: "CASCADE",
+                  OnDelete.SET_NULL: "SET NULL"}
+
+#: Primary keys are BIGINT; on SQLite only INTEGER PRIMARY KEY aliases the rowid.
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+system_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+sequence_table = Table(
+    "tessera_sequence",
+    system_metadata,
+    Column("series", String(200), primary_key=True),
+    Column("value", BigInteger(), nullable=False),
+)
+
+
+class TableNameClash(ValueError):
+    pass
+
+
+def table_name(entity: EntityDef) -> str:
+    return f"{entity.pack}_{entity.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntityTables:
+    metadata: MetaData
+    tables: dict[str, Table]
+
+
+def build_tables(project: ProjectDef) -> EntityTables:
+    """Tables for every enabled entity, in an order where referenced tables come first."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    tables: dict[str, Table] = {}
+    owners: dict[str, str] = {}
+    for entity in project.entities.values():
+        name = table_name(entity)
+        if name in owners:
+            raise TableNameClash(
+                f"entities {owners[name]} and {entity.qualified_name} would share the table "
+                f"'{name}'; rename one of them"
+            )
+        owners[name] = entity.qualified_name
+        tables[entity.qualified_name] = _entity_table(metadata, project, entity)
+    return EntityTables(metadata, tables)
+
+
+def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:
+    name = table_name(entity)
+    columns: list[Column[object]] = [Column("id", ID_TYPE, primary_key=True, autoincrement=True)]
+    if entity.parent is not None:
+        parent_table = table_name(project.entity(entity.parent))
+        columns.append(Column(PARENT_COLUMN, BigInteger(),
+                              ForeignKey(f"{parent_table}.id", ondelete="CASCADE"),
+                              nullable=False, index=True))
+        columns.append(Column(POSITION_COLUMN, Integer(), nullable=False))
+    for field in entity.fields.values():
+        if not field.is_stored:
+            continue
+        column_args: list[object] = []
+        if field.type is FieldType.REFERENCE and field.to is not None:
+            target = table_name(project.entity(field.to))
+            column_args.append(
+                ForeignKey(f"{target}.id", ondelete=_ON_DELETE_SQL[field.on_delete or
+                                                                   OnDelete.RESTRICT])
+            )
+        columns.append(
+            Column(
+                field.name,
+                kind_of(field).column_type(field),
+                *column_args,
+                nullable=not field.required or field.type is FieldType.AUTONUMBER,
+                unique=field.unique or field.type is FieldType.AUTONUMBER,
+                index=(field.index or field.type is FieldType.REFERENCE) and not field.unique,
+                comment=field.label,
+            )
+        )
+    columns += [
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("created_by", String(64)),
+        Column("updated_by", String(64)),
+        Column("version", Integer(), nullable=False, server_default="1"),
+    ]
+    table = Table(name, metadata, *columns, comment=entity.label)
+    for group in entity.unique:
+        table.append_constraint(UniqueConstraint(*group))
+    for group in entity.indexes:
+        Index(None, *(table.c[c] for c in group))
+    return table

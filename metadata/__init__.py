@@ -1,0 +1,40 @@
+"""Tessera's definition language: module packs in YAML become typed, immutable definitions.
+
+Knows nothing about databases or HTTP. The stable surface is listed in ``__all__``.
+"""
+
+from __future__ import annotations
+
+from metadata._errors import DefinitionError, DefinitionProblem
+from metadata._loader import discover_packs, load_project
+from metadata._model import (
+    RESERVED_PARAMETERS,
+    SYSTEM_FIELDS,
+    EntityDef,
+    FieldDef,
+    FieldType,
+    ModuleDef,
+    OnDelete,
+    ProjectDef,
+)
+from metadata._schemas import all_schemas, schema_document
+from metadata.fixtures import FixtureFile, load_fixture_files
+
+__all__ = [
+    "RESERVED_PARAMETERS",
+    "SYSTEM_FIELDS",
+    "DefinitionError",
+    "DefinitionProblem",
+    "EntityDef",
+    "FieldDef",
+    "FieldType",
+    "FixtureFile",
+    "ModuleDef",
+    "OnDelete",
+    "ProjectDef",
+    "all_schemas",
+    "discover_packs",
+    "load_fixture_files",
+    "load_project",
+    "schema_document",
+]

@@ -1,0 +1,163 @@
+"""Typed, immutable definition objects produced by the loader.
+
+The engine and runtime only ever see these objects, never raw YAML dictionaries.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from decimal import Decimal
+    from pathlib import Path
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    EMAIL = "email"
+    URL = "url"
+    PHONE = "phone"
+    ENUM = "enum"
+    REFERENCE = "reference"
+    CHILDREN = "children"
+    JSON = "json"
+    AUTONUMBER = "autonumber"
+
+
+class OnDelete(enum.StrEnum):
+    RESTRICT = "restrict"
+    CASCADE = "cascade"
+    SET_NULL = "set_null"
+
+
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+)
+RESERVED_PARAMETERS: tuple[str, ...] = (
+    "sort",
+    "limit",
+    "offset",
+    "cursor",
+    "fields",
+    "expand",
+    "count",
+    "q",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One declared field of an entity, with every key of the definition language resolved."""
+
+    name: str
+    type: FieldType
+    label: str
+    help: str | None = None
+    required: bool = False
+    required_if: str | None = None
+    unique: bool = False
+    index: bool = False
+    default: Any = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    values: tuple[str, ...] = ()
+    to: str | None = None
+    on_delete: OnDelete | None = None
+    entity: str | None = None
+    computed: str | None = None
+    read_only: bool = False
+    precision: int | None = None
+    scale: int | None = None
+    format: str | None = None
+
+    @property
+    def is_stored(self) -> bool:
+        """Whether the field is a column of its entity's table (children live elsewhere)."""
+        return self.type is not FieldType.CHILDREN
+
+    @property
+    def is_writable(self) -> bool:
+        return not (self.read_only or self.computed or self.type is FieldType.AUTONUMBER)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDef:
+    """An entity: a table, an endpoint family and a form, described once."""
+
+    pack: str
+    name: str
+    label: str
+    label_plural: str
+    description: str | None
+    title: str | None
+    fields: Mapping[str, FieldDef]
+    indexes: tuple[tuple[str, ...], ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    source: str = ""
+    parent: str | None = field(default=None)
+    """Qualified name of the entity whose ``children`` field owns this one, if any."""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.pack}.{self.name}"
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent is not None
+
+    def field(self, name: str) -> FieldDef:
+        return self.fields[name]
+
+    def unique_fields(self) -> tuple[str, ...]:
+        """Fields that identify one record on their own (usable for upsert and lookups)."""
+        singles = {f.name for f in self.fields.values() if f.unique}
+        singles.update(group[0] for group in self.unique if len(group) == 1)
+        return tuple(name for name in self.fields if name in singles)
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleDef:
+    name: str
+    label: str
+    version: str
+    depends: tuple[str, ...]
+    description: str | None
+    path: Path
+    entities: tuple[str, ...]
+    """Qualified names of the entities this pack declares."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDef:
+    """Everything enabled in one instance, with dependencies resolved and checked."""
+
+    modules: Mapping[str, ModuleDef]
+    entities: Mapping[str, EntityDef]
+
+    def entity(self, qualified_name: str) -> EntityDef:
+        return self.entities[qualified_name]
+
+    def top_level_entities(self) -> Iterator[EntityDef]:
+        return (e for e in self.entities.values() if not e.is_child)
+
+
+def frozen_mapping(items: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(items))

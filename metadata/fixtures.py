@@ -1,0 +1,67 @@
+"""Fixture and demo records shipped in packs (``data/`` and ``demo/``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from metadata._errors import ProblemCollector, did_you_mean
+from metadata._loader import _load_document
+
+if TYPE_CHECKING:
+    from metadata._model import ProjectDef
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureFile:
+    entity: str
+    key: str
+    records: tuple[dict[str, Any], ...]
+    source: str
+
+
+def load_fixture_files(project: ProjectDef, folder: str) -> list[FixtureFile]:
+    """Fixture files of every enabled pack, ordered so referenced entities load first."""
+    problems = ProblemCollector()
+    files: dict[str, FixtureFile] = {}
+    for module in project.modules.values():
+        directory = module.path / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.y*ml")):
+            document = _load_document(path, "fixture", problems)
+            if document is None:
+                continue
+            qualified = f"{module.name}.{path.stem}"
+            entity = project.entities.get(qualified)
+            if entity is None:
+                hint = did_you_mean(path.stem, [e.split(".")[1] for e in module.entities])
+                problems.at_file(document.display_name, f"no entity '{qualified}'{hint}")
+                continue
+            key = document.data["key"]
+            if key not in entity.unique_fields():
+                problems.at(document, ("key",), f"key '{key}' is not a unique field of {qualified}")
+                continue
+            files[qualified] = FixtureFile(
+                qualified, key, tuple(document.data["records"]), document.display_name
+            )
+    problems.raise_if_any()
+    return _ordered(project, files)
+
+
+def _ordered(project: ProjectDef, files: dict[str, FixtureFile]) -> list[FixtureFile]:
+    ordered: list[FixtureFile] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting or name not in files or files[name] in ordered:
+            return
+        visiting.add(name)
+        for field in project.entity(name).fields.values():
+            if field.to and field.to != name:
+                visit(field.to)
+        ordered.append(files[name])
+
+    for name in files:
+        visit(name)
+    return ordered

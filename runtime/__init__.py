@@ -1,0 +1,1 @@
+"""FastAPI app, generated routers, settings."""

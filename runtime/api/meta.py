@@ -1,0 +1,80 @@
+"""``GET /api/v1/_meta/entities``: what is defined, with each entity's JSON Schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from engine.jsonschema import record_schema
+
+if TYPE_CHECKING:
+    from engine import EngineModel
+    from metadata import EntityDef, FieldDef
+
+
+def _field(field: FieldDef) -> dict[str, Any]:
+    result: dict[str, Any] = {"name": field.name, "type": field.type.value, "label": field.label,
+                              "required": field.required}
+    for key in ("help", "to", "entity", "computed", "format", "pattern", "max_length",
+                "min_length", "precision", "scale", "default"):
+        value = getattr(field, key)
+        if value is not None:
+            result[key] = value
+    for key in ("unique", "index", "read_only"):
+        if getattr(field, key):
+            result[key] = True
+    if field.values:
+        result["values"] = list(field.values)
+    if field.on_delete:
+        result["on_delete"] = field.on_delete.value
+    if field.min is not None:
+        result["min"] = str(field.min)
+    if field.max is not None:
+        result["max"] = str(field.max)
+    return result
+
+
+def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
+    return {
+        "name": entity.qualified_name,
+        "pack": entity.pack,
+        "label": entity.label,
+        "label_plural": entity.label_plural,
+        "description": entity.description,
+        "title": entity.title,
+        "parent": entity.parent,
+        "endpoint": None if entity.is_child else f"/api/v1/{entity.pack}/{entity.name}",
+        "fields": [_field(f) for f in entity.fields.values()],
+        "indexes": [list(g) for g in entity.indexes],
+        "unique": [list(g) for g in entity.unique],
+        "schema": record_schema(entity, model.project, "read"),
+    }
+
+
+def meta_router(model: EngineModel) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/_meta", tags=["Metadata"])
+    import orjson
+
+    from runtime.api.problems import json_default
+
+    entities = [describe_entity(model, e) for e in model.project.entities.values()]
+    modules = [
+        {"name": m.name, "label": m.label, "version": m.version, "depends": list(m.depends),
+         "description": m.description}
+        for m in model.project.modules.values()
+    ]
+    entities_body = orjson.dumps({"data": entities, "meta": {"count": len(entities)}},
+                                 default=json_default)
+    modules_body = orjson.dumps({"data": modules, "meta": {"count": len(modules)}})
+
+    @router.get("/entities", summary="Entity definitions with their JSON Schemas")
+    async def list_entities() -> Response:
+        return Response(entities_body, media_type="application/json")
+
+    @router.get("/modules", summary="Enabled module packs")
+    async def list_modules() -> Response:
+        return Response(modules_body, media_type="application/json")
+
+    return router

@@ -1,0 +1,200 @@
+"""The generated REST API (SPEC §4): one set of handlers serves every entity.
+
+Routing is by dictionary lookup on ``{pack}/{entity}`` rather than one route per entity, so
+app start-up stays fast with hundreds of entities and each request skips FastAPI's
+per-route dependency solving: handlers take the raw request, call the compiled store and
+write JSON bytes straight back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import (
+    Conflict,
+    EngineModel,
+    FieldError,
+    RecordNotFound,
+    ValidationFailed,
+    WriteContext,
+)
+from engine.errors import BadQuery
+from engine.fieldtypes import InvalidValue, parse_id
+from runtime.api.bodies import read_json
+from runtime.api.problems import ApiProblem, json_default
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from engine import Database, EntityStore
+
+API_PREFIX = "/api/v1"
+MAX_BULK = 1000
+_JSON = "application/json"
+
+
+class DatabaseHolder:
+    """Filled in by the app's lifespan once the connection pool is open."""
+
+    database: Database | None = None
+
+    def get(self) -> Database:
+        if self.database is None:
+            raise ApiProblem(503, "the database is not connected yet", "unavailable")
+        return self.database
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload, default=json_default), status_code=status,
+                    headers=headers, media_type=_JSON)
+
+
+def _etag(record: dict[str, Any]) -> str:
+    return f'"{record["version"]}"'
+
+
+def _record_id(text: str, store: EntityStore) -> int:
+    try:
+        return parse_id(text)
+    except InvalidValue:
+        raise RecordNotFound(f"no {store.entity.qualified_name} record with id {text}") from None
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise ApiProblem(412, f"If-Match '{header}' is not a version this API issued", "stale")
+    return int(text)
+
+
+class RecordApi:
+    """Handlers for ``/api/v1/{pack}/{entity}...``; holds the compiled model, no globals."""
+
+    def __init__(self, model: EngineModel, database: DatabaseHolder, *, max_body: int) -> None:
+        self.model = model
+        self.database = database
+        self.max_body = max_body
+
+    def routes(self) -> list[Route]:
+        prefix = API_PREFIX + "/{pack}/{entity}"
+        return [
+            Route(prefix, self.collection, methods=["GET", "POST"], include_in_schema=False),
+            Route(prefix + "/_bulk", self.bulk, methods=["POST"], include_in_schema=False),
+            Route(prefix + "/by/{field}/{value}", self.upsert, methods=["PUT"],
+                  include_in_schema=False),
+            Route(prefix + "/{id}", self.item, methods=["GET", "PATCH", "DELETE"],
+                  include_in_schema=False),
+        ]
+
+    def _store(self, request: Request) -> EntityStore:
+        params = request.path_params
+        return self.model.store(params["pack"], params["entity"])
+
+    def _location(self, store: EntityStore, record: dict[str, Any]) -> str:
+        return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record['id']}"
+
+    async def collection(self, request: Request) -> Response:
+        store = self._store(request)
+        if request.method == "POST":
+            return await self._create(request, store)
+        query = store.parser.parse(request.query_params.multi_items())
+        async with self.database.get().connection() as conn:
+            result = await store.list(conn, query)
+        meta: dict[str, Any] = {"limit": query.limit}
+        if query.cursor is None:
+            meta["offset"] = query.offset
+        meta["next_cursor"] = result.next_cursor
+        if result.count is not None:
+            meta["count"] = result.count
+        return _json({"data": result.records, "meta": meta})
+
+    async def _create(self, request: Request, store: EntityStore) -> Response:
+        body = await read_json(request, self.max_body)
+        values = store.validator.validate(body)
+        async with self.database.get().transaction() as conn:
+            record = await store.create(conn, body, WriteContext(), validated=values)
+        headers = {"Location": self._location(store, record), "ETag": _etag(record)}
+        return _json({"data": record}, 201, headers)
+
+    async def item(self, request: Request) -> Response:
+        store = self._store(request)
+        record_id = _record_id(request.path_params["id"], store)
+        method = request.method
+        if method == "GET":
+            return await self._read(request, store, record_id)
+        if method == "DELETE":
+            expected = _if_match(request)
+            async with self.database.get().transaction() as conn:
+                await store.delete(conn, record_id, expected_version=expected)
+            return Response(status_code=204)
+        body = await read_json(request, self.max_body)
+        expected = _if_match(request)
+        async with self.database.get().transaction() as conn:
+            record = await store.update(conn, record_id, body, WriteContext(),
+                                        expected_version=expected)
+        return _json({"data": record}, headers={"ETag": _etag(record)})
+
+    async def _read(self, request: Request, store: EntityStore, record_id: int) -> Response:
+        params = request.query_params
+        async with self.database.get().connection() as conn:
+            record = await store.get(conn, record_id)
+            if "expand" in params or "fields" in params:
+                query = store.parser.parse(
+                    [(k, v) for k, v in params.multi_items() if k in {"expand", "fields"}]
+                )
+                await store.expand_one(conn, record, query.expand)
+                if query.fields is not None:
+                    record = {k: v for k, v in record.items() if k in query.fields or k == "id"}
+        return _json({"data": record}, headers={"ETag": f'"{record.get("version", "")}"'})
+
+    async def bulk(self, request: Request) -> Response:
+        store = self._store(request)
+        body = await read_json(request, self.max_body)
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list) or not items:
+            raise ApiProblem(400, "_bulk takes a non-empty JSON array of records "
+                                  "(or {\"data\": [...]})")
+        if len(items) > MAX_BULK:
+            raise ApiProblem(413, f"_bulk takes at most {MAX_BULK} records per request")
+        validated: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
+        for index, item in enumerate(items):
+            try:
+                validated.append(store.validator.validate(item))
+            except ValidationFailed as failed:
+                errors.extend(e.at_index(index) for e in failed.errors)
+        if errors:
+            raise ValidationFailed(errors)
+        records = []
+        async with self.database.get().transaction() as conn:
+            for index, (item, values) in enumerate(zip(items, validated, strict=True)):
+                try:
+                    records.append(await store.create(conn, item, WriteContext(),
+                                                      validated=values))
+                except ValidationFailed as failed:
+                    raise ValidationFailed([e.at_index(index) for e in failed.errors]) from None
+                except Conflict as conflict:
+                    raise Conflict(f"record {index}: {conflict.detail}",
+                                   [e.at_index(index) for e in conflict.errors]) from None
+        return _json({"data": records, "meta": {"count": len(records)}}, 201)
+
+    async def upsert(self, request: Request) -> Response:
+        store = self._store(request)
+        field = request.path_params["field"]
+        if field not in store.entity.unique_fields():
+            unique = ", ".join(store.entity.unique_fields()) or "none"
+            raise BadQuery(f"'{field}' is not a unique field of {store.entity.qualified_name}; "
+                           f"upsert needs one of: {unique}")
+        body = await read_json(request, self.max_body)
+        async with self.database.get().transaction() as conn:
+            record, created = await store.upsert(conn, field, request.path_params["value"], body,
+                                                 WriteContext())
+        headers = {"Location": self._location(store, record), "ETag": _etag(record)}
+        return _json({"data": record}, 201 if created else 200, headers)
