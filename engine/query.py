@@ -277,7 +277,7 @@ def encode_cursor(query: ListQuery, values: Sequence[Any]) -> str:
 
 
 def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 class ListSqlBuilder:
@@ -357,10 +357,14 @@ class ListSqlBuilder:
         statement: Select[Any] = select(*self.select_columns(query.fields)).select_from(table)
         count_statement = None
         if query.count:
-            count_statement = select(func.count()).select_from(table).where(and_(*conditions))
+            count_statement = select(func.count()).select_from(table)
+            if conditions:
+                count_statement = count_statement.where(and_(*conditions))
         if query.cursor is not None:
             conditions.append(self._keyset_condition(query))
-        statement = statement.where(and_(*conditions)).order_by(*self._order_by(query))
+        if conditions:
+            statement = statement.where(and_(*conditions))
+        statement = statement.order_by(*self._order_by(query))
         statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
         count_sql = compile_sql(count_statement, self.dialect) if count_statement is not None else None
         return compile_sql(statement, self.dialect), count_sql
@@ -396,7 +400,7 @@ class ListSqlBuilder:
         elif op == "nin":
             result = or_(column.not_in(params), column.is_(None))
         elif op == "icontains":
-            result = func.lower(column).like(func.lower(params[0]), escape="\\")
+            result = func.lower(column).like(func.lower(params[0]), escape="!")
         elif op == "contains":
             result = func.instr(column, params[0]) > 0 if self.dialect_name == "sqlite" else (
                 func.strpos(column, params[0]) > 0
@@ -410,7 +414,7 @@ class ListSqlBuilder:
         if not self.columns.search:
             return false()
         pattern = bindparam("q")
-        return or_(*(func.lower(table.c[name]).like(func.lower(pattern), escape="\\")
+        return or_(*(func.lower(table.c[name]).like(func.lower(pattern), escape="!")
                      for name in self.columns.search))
 
     def _order_by(self, query: ListQuery) -> list[Any]:

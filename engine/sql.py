@@ -22,9 +22,12 @@ class CompiledSql:
 
     sql: str
     names: tuple[str, ...]
+    constants: Mapping[str, Any]
+    """Values of literals SQLAlchemy turned into parameters (``x + 1``, ``strpos(...) > 0``)."""
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] for name in self.names]
+        constants = self.constants
+        return [params[name] if name in params else constants[name] for name in self.names]
 
 
 def compile_sql(
@@ -35,7 +38,12 @@ def compile_sql(
         dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
     )
     names = tuple(compiled.positiontup or ())
-    return CompiledSql(str(compiled), names)
+    constants = {
+        name: compiled.binds[name].value
+        for name in names
+        if name in compiled.binds and compiled.binds[name].value is not None
+    }
+    return CompiledSql(str(compiled), names, constants)
 
 
 def id_list_condition(column: ColumnElement[Any], dialect_name: str, name: str) -> Any:

@@ -1,0 +1,43 @@
+# Tessera — the two commands of the README: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: install, create a demo instance on SQLite, migrate, load demo data, serve on :8000
+run: install
+	test -f demo/tessera.yaml || $(BIN)/tessera init demo --modules contacts
+	cd demo && ../$(BIN)/tessera migrate && ../$(BIN)/tessera demo && \
+		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
+
+## test: the whole suite, on SQLite and on PostgreSQL
+test: install
+	$(BIN)/pytest
+
+test-sqlite: install
+	$(BIN)/pytest --db sqlite
+
+test-postgres: install
+	$(BIN)/pytest --db postgresql
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check engine metadata runtime cli
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench.api_throughput
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

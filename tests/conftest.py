@@ -1,0 +1,133 @@
+"""Shared fixtures: every test that asks for ``db_url`` runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``TESSERA_TEST_PG``; the suite creates its own database there and
+drops it at the end. With ``CI=true`` an unreachable server fails the run instead of
+skipping the PostgreSQL half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from engine.migrate import apply_migration, plan_migration, sync_engine, upgrade_system_tables
+from engine.tables import build_tables
+from runtime.app import build_app, load_definitions
+from runtime.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_PACKS = REPO / "tests" / "packs"
+PG_ADMIN_URL = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=["all", "sqlite", "postgresql"], default="all",
+                     help="Which databases to run database tests on.")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        backends = ["sqlite", "postgresql"] if choice == "all" else [choice]
+        marks = {"postgresql": [pytest.mark.postgres]}
+        metafunc.parametrize(
+            "backend", [pytest.param(b, marks=marks.get(b, []), id=b) for b in backends],
+            scope="function",
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session."""
+    name = f"tessera_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {exc}"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(message)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset_postgres(url: str) -> None:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("pg_server")
+    _reset_postgres(url)
+    return url
+
+
+@dataclass
+class Instance:
+    """A Tessera instance folder on disk, with helpers to migrate and serve it."""
+
+    path: Path
+    settings: Settings
+
+    def migrate(self) -> None:
+        project = load_definitions(self.settings)
+        tables = build_tables(project)
+        engine = sync_engine(self.settings.database_url)
+        try:
+            with engine.begin() as connection:
+                upgrade_system_tables(connection)
+                apply_migration(connection, tables, plan_migration(connection, tables))
+        finally:
+            engine.dispose()
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[TestClient]:
+        app = build_app(self.settings)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+
+
+def write_instance(
+    path: Path, db_url: str, modules: list[str], module_paths: list[Path] | None = None
+) -> Instance:
+    path.mkdir(parents=True, exist_ok=True)
+    config = {
+        "database_url": db_url,
+        "modules": modules,
+        "module_paths": [str(p) for p in (module_paths or [TEST_PACKS])],
+    }
+    (path / "tessera.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return Instance(path, Settings.load(path / "tessera.yaml"))
+
+
+@pytest.fixture
+def kitchen(db_url: str, tmp_path: Path) -> Instance:
+    """The kitchen-sink test pack (every field type), migrated."""
+    instance = write_instance(tmp_path / "instance", db_url, ["kitchen"])
+    instance.migrate()
+    return instance
+
+
+@pytest.fixture
+def kitchen_client(kitchen: Instance) -> Iterator[TestClient]:
+    with kitchen.client() as client:
+        yield client
