@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,20 +31,27 @@ class JsonKind:
         return {}
 
     def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
-        def coerce(value: Any) -> Any:
-            try:
-                orjson.dumps(value, default=str)
-            except TypeError:
-                raise InvalidValue("type", "must be a JSON value") from None
-            return value
-
-        return coerce
+        return _plain_json
 
     def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         return _json_text if dialect == "sqlite" else None
 
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         return orjson.loads if dialect == "sqlite" else None
+
+
+def _plain_json(value: Any) -> Any:
+    """JSON numbers with a fraction arrive as Decimal (to keep decimal fields exact);
+    inside a free-form json field they are ordinary JSON numbers again."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise InvalidValue("type", "must be a JSON value")
 
 
 def _json_text(value: Any) -> str:
