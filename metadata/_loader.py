@@ -110,17 +110,33 @@ def _load_document(
     if not isinstance(document.data, dict):
         problems.at(document, (), f"expected a mapping at the top of this {kind} file")
         return None
-    if report_schema_errors(document, kind, problems):
+    broken = report_schema_errors(document, kind, problems)
+    if broken is None:
         return None
+    if broken:
+        # Fields that broke the schema are left out of the second pass; the rest of the file
+        # is still checked, so one run reports every problem.
+        document.data = {**document.data, "fields": {
+            k: v for k, v in document.data["fields"].items() if k not in broken}}
+        document.broken_fields = broken
     return document
 
 
-def report_schema_errors(document: SourceDocument, kind: str, problems: ProblemCollector) -> bool:
-    """Add one problem per schema violation; True when there was any."""
-    errors = list(_schemas.validator(kind).iter_errors(document.data))
-    for error in errors:
+def report_schema_errors(
+    document: SourceDocument, kind: str, problems: ProblemCollector
+) -> set[str] | None:
+    """Report every schema violation. Returns the names of fields with errors, or None when
+    the file as a whole is unusable."""
+    broken: set[str] = set()
+    usable = True
+    for error in _schemas.validator(kind).iter_errors(document.data):
         _report_schema_error(document, error, problems)
-    return bool(errors)
+        path = list(error.absolute_path)
+        if kind == "entity" and len(path) >= 2 and path[0] == "fields":
+            broken.add(str(path[1]))
+        else:
+            usable = False
+    return broken if usable else None
 
 
 def _report_schema_error(
@@ -299,7 +315,9 @@ class _ProjectBuilder:
             if built is not None:
                 fields[built.name] = built
         title = data.get("title")
-        if title is not None and title not in data["fields"]:
+        if title is not None and title not in data["fields"] and (
+            title not in document.broken_fields
+        ):
             hint = did_you_mean(title, data["fields"])
             self.problems.at(document, ("title",), f"title '{title}' is not a field{hint}")
         groups = {}
@@ -327,7 +345,7 @@ class _ProjectBuilder:
         fields: dict[str, FieldDef],
     ) -> tuple[tuple[str, ...], ...]:
         result = []
-        declared = document.data["fields"]
+        declared = {**document.data["fields"], **dict.fromkeys(document.broken_fields)}
         for group_index, group in enumerate(groups):
             for item_index, field_name in enumerate(group):
                 where = (key, group_index, item_index)

@@ -62,6 +62,7 @@ class SourceDocument:
         self.display_name = display_name
         self.data = data
         self._root = root
+        self.broken_fields: set[str] = set()
 
     @classmethod
     def load(cls, path: Path, display_name: str) -> SourceDocument:
