@@ -30,8 +30,11 @@ def load_settings(config: str | None) -> Settings:
 
 def load_definitions(settings: Settings) -> ProjectDef:
     try:
-        return load_project(settings.modules, settings.search_paths,
-                            config_name=str(settings.config_path or "tessera.yaml"))
+        return load_project(
+            settings.modules,
+            settings.search_paths,
+            config_name=str(settings.config_path or "tessera.yaml"),
+        )
     except DefinitionError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -61,27 +61,37 @@ async def load_fixtures(settings: Settings, project: ProjectDef, folder: str) ->
 @click.argument("entity")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", default=None, help="Unique field to upsert on (update if it exists).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
-              help="File format (default: from the file extension).")
-def import_command(config: str | None, entity: str, file: Path, key: str | None,
-                   fmt: str | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="File format (default: from the file extension).",
+)
+def import_command(
+    config: str | None, entity: str, file: Path, key: str | None, fmt: str | None
+) -> None:
     """Import PACK.ENTITY records from a CSV or JSON-lines FILE."""
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     model = EngineModel.for_url(project, settings.database_url)
     store = _store(model, entity)
     if key is not None and key not in store.entity.unique_fields():
-        _context.fail(f"--key {key}: not a unique field of {entity} "
-                      f"(unique: {', '.join(store.entity.unique_fields()) or 'none'})")
+        _context.fail(
+            f"--key {key}: not a unique field of {entity} "
+            f"(unique: {', '.join(store.entity.unique_fields()) or 'none'})"
+        )
     rows = list(read_rows(file, fmt))
 
     async def run() -> tuple[int, int, list[str]]:
         database = await open_database(settings.database_url, pool_size=2)
         try:
-            with click.progressbar(length=len(rows), label=f"importing {file.name}",
-                                   file=sys.stderr) as bar:
-                report = await import_rows(database, store, rows, key=key, source=str(file),
-                                           progress=bar.update)
+            with click.progressbar(
+                length=len(rows), label=f"importing {file.name}", file=sys.stderr
+            ) as bar:
+                report = await import_rows(
+                    database, store, rows, key=key, source=str(file), progress=bar.update
+                )
         finally:
             await database.close()
         return report.created, report.updated, report.errors
@@ -97,8 +107,9 @@ def import_command(config: str | None, entity: str, file: Path, key: str | None,
 @click.command("export")
 @CONFIG_OPTION
 @click.argument("entity")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
 def export_command(config: str | None, entity: str, fmt: str) -> None:
     """Write every PACK.ENTITY record to standard output."""
     settings = _context.load_settings(config)

@@ -14,7 +14,10 @@ from cli.data import demo_command, export_command, import_command
 from cli.migrate import migrate_command
 
 CONFIG_OPTION = click.option(
-    "--config", "-c", envvar="TESSERA_CONFIG", default=None,
+    "--config",
+    "-c",
+    envvar="TESSERA_CONFIG",
+    default=None,
     help="Path of tessera.yaml (default: ./tessera.yaml).",
 )
 
@@ -36,8 +39,12 @@ def main() -> None:
 
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--modules", default="contacts", show_default=True,
-              help="Comma-separated module packs to enable.")
+@click.option(
+    "--modules",
+    default="contacts",
+    show_default=True,
+    help="Comma-separated module packs to enable.",
+)
 @click.option("--database-url", default="sqlite:///tessera.db", show_default=True)
 def init(directory: Path, modules: str, database_url: str) -> None:
     """Create an instance folder with a tessera.yaml."""
@@ -48,8 +55,12 @@ def init(directory: Path, modules: str, database_url: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "packs").mkdir(exist_ok=True)
     (directory / "custom").mkdir(exist_ok=True)
-    config.write_text(TEMPLATE.format(database_url=database_url, modules=", ".join(names),
-                                      secret=secrets.token_urlsafe(32)), encoding="utf-8")
+    config.write_text(
+        TEMPLATE.format(
+            database_url=database_url, modules=", ".join(names), secret=secrets.token_urlsafe(32)
+        ),
+        encoding="utf-8",
+    )
     click.echo(f"created {config}")
     click.echo(f"next: cd {directory} && tessera migrate && tessera serve")
 
@@ -70,8 +81,12 @@ def validate(config: str | None) -> None:
 
 
 @main.command()
-@click.option("--kind", type=click.Choice(["module", "entity", "fixture"]), default=None,
-              help="Print only this kind's schema.")
+@click.option(
+    "--kind",
+    type=click.Choice(["module", "entity", "fixture"]),
+    default=None,
+    help="Print only this kind's schema.",
+)
 def schema(kind: str | None) -> None:
     """Print the JSON Schemas of the definition language."""
     from metadata import all_schemas, schema_document

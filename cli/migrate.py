@@ -19,8 +19,11 @@ from engine.tables import build_tables
 @click.command("migrate")
 @click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
 @click.option("--dry-run", is_flag=True, help="Print the plan and its SQL; change nothing.")
-@click.option("--allow-data-loss", is_flag=True,
-              help="Allow destructive steps (none are planned by this version).")
+@click.option(
+    "--allow-data-loss",
+    is_flag=True,
+    help="Allow destructive steps (none are planned by this version).",
+)
 def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) -> None:
     """Bring the database to the definitions; print the plan."""
     settings = _context.load_settings(config)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import asyncpg
 import orjson
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
@@ -68,7 +69,9 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
         return SqliteDatabase(parsed.database or ":memory:")
     if parsed.get_backend_name() == "postgresql":
         return await PostgresDatabase.open(url, pool_size=pool_size)
-    raise ValueError(f"unsupported database '{parsed.get_backend_name()}': use sqlite or postgresql")
+    raise ValueError(
+        f"unsupported database '{parsed.get_backend_name()}': use sqlite or postgresql"
+    )
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
@@ -80,16 +83,15 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def _translate_asyncpg(exc: Exception) -> IntegrityViolation | None:
-    import asyncpg
-
     if isinstance(exc, asyncpg.UniqueViolationError):
         return IntegrityViolation("unique", exc.constraint_name, (), str(exc.detail or exc))
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         on_delete = "update or delete on table" in str(exc) and "is still referenced" in str(
             exc.detail or ""
         )
-        return IntegrityViolation("foreign_key", exc.constraint_name, (), str(exc.detail or exc),
-                                  on_delete=on_delete)
+        return IntegrityViolation(
+            "foreign_key", exc.constraint_name, (), str(exc.detail or exc), on_delete=on_delete
+        )
     if isinstance(exc, asyncpg.NotNullViolationError):
         return IntegrityViolation("not_null", None, (exc.column_name,), str(exc))
     return None
@@ -104,21 +106,21 @@ class _PostgresConnection:
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
         try:
             rows: list[Sequence[Any]] = await self._conn.fetch(sql, *args)
-        except Exception as exc:
+        except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         return rows
 
     async def fetchrow(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         try:
             row: Sequence[Any] | None = await self._conn.fetchrow(sql, *args)
-        except Exception as exc:
+        except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         return row
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         try:
             status: str = await self._conn.execute(sql, *args)
-        except Exception as exc:
+        except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -144,12 +146,10 @@ class PostgresDatabase:
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self.sa_dialect: Dialect = asyncpg_dialect(paramstyle="numeric_dollar")
+        self.sa_dialect: Dialect = asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
-        import asyncpg
-
         pool = await asyncpg.create_pool(
             asyncpg_dsn(url), min_size=1, max_size=pool_size, init=_init_postgres_connection
         )

@@ -42,7 +42,10 @@ class FieldError:
 
     def within(self, parent_field: str, position: int) -> FieldError:
         return FieldError(
-            f"{parent_field}[{position}].{self.field}", self.code, self.message, self.index,
+            f"{parent_field}[{position}].{self.field}",
+            self.code,
+            self.message,
+            self.index,
             self.rule,
         )
 

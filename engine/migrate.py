@@ -77,8 +77,9 @@ def plan_migration(connection: Connection, tables: EntityTables) -> Plan:
         if table.name not in existing:
             sql = [str(CreateTable(table).compile(dialect=dialect)).strip()]
             sql += [str(CreateIndex(ix).compile(dialect=dialect)) for ix in table.indexes]
-            plan.steps.append(Step(f"create table {table.name} ({len(table.columns)} columns)",
-                                   tuple(sql)))
+            plan.steps.append(
+                Step(f"create table {table.name} ({len(table.columns)} columns)", tuple(sql))
+            )
             plan.new_tables.append(table)
             continue
         present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -88,9 +89,11 @@ def plan_migration(connection: Connection, tables: EntityTables) -> Plan:
                 continue
             refused = None
             if not column.nullable and column.server_default is None:
-                rows = rows if rows is not None else connection.execute(
-                    select(func.count()).select_from(table)
-                ).scalar_one()
+                rows = (
+                    rows
+                    if rows is not None
+                    else connection.execute(select(func.count()).select_from(table)).scalar_one()
+                )
                 if rows:
                     refused = (
                         f"required column {table.name}.{column.name} cannot be added to a table "

@@ -23,7 +23,7 @@ def dialect_for_url(url: str) -> tuple[str, Dialect]:
     if backend == "sqlite":
         return "sqlite", sqlite_dialect()
     if backend == "postgresql":
-        return "postgresql", asyncpg_dialect(paramstyle="numeric_dollar")
+        return "postgresql", asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
     raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
 
 

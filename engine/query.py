@@ -41,8 +41,17 @@ LIST_OPS = frozenset({"in", "nin"})
 TEXT_OPS = frozenset({"contains", "icontains", "startswith"})
 OPERATORS = COMPARISON_OPS | LIST_OPS | TEXT_OPS | {"eq", "isnull"}
 
-_SEARCHABLE = frozenset({FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL,
-                         FieldType.PHONE, FieldType.ENUM, FieldType.AUTONUMBER})
+_SEARCHABLE = frozenset(
+    {
+        FieldType.STRING,
+        FieldType.TEXT,
+        FieldType.EMAIL,
+        FieldType.URL,
+        FieldType.PHONE,
+        FieldType.ENUM,
+        FieldType.AUTONUMBER,
+    }
+)
 _VALUE_PARSERS: dict[FieldType, Callable[[Any], Any]] = {
     FieldType.INTEGER: parse_integer,
     FieldType.DECIMAL: parse_decimal,
@@ -169,8 +178,9 @@ class QueryParser:
         column = columns.columns.get(name)
         if column is None:
             hint = did_you_mean(name, columns.columns)
-            raise BadQuery(f"cannot {purpose} on '{name}': {columns.entity} has no such "
-                           f"field{hint}")
+            raise BadQuery(
+                f"cannot {purpose} on '{name}': {columns.entity} has no such field{hint}"
+            )
         return column
 
     def _filter(self, key: str, text: str) -> Filter:
@@ -253,7 +263,9 @@ class QueryParser:
 
     def _cursor(self, text: str, sort: tuple[tuple[str, bool], ...]) -> tuple[Any, ...]:
         try:
-            payload = orjson.loads(base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4)))
+            payload = orjson.loads(
+                base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
+            )
             sort_text, values = payload["s"], payload["v"]
         except (ValueError, TypeError, KeyError, binascii.Error):
             raise BadQuery("'cursor' is not a cursor this API returned") from None
@@ -366,7 +378,9 @@ class ListSqlBuilder:
             statement = statement.where(and_(*conditions))
         statement = statement.order_by(*self._order_by(query))
         statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
-        count_sql = compile_sql(count_statement, self.dialect) if count_statement is not None else None
+        count_sql = (
+            compile_sql(count_statement, self.dialect) if count_statement is not None else None
+        )
         return compile_sql(statement, self.dialect), count_sql
 
     def _condition(self, index: int, flt: Filter) -> ColumnElement[bool]:
@@ -382,7 +396,7 @@ class ListSqlBuilder:
 
     def _operator(self, column: Any, flt: Filter, index: int) -> ColumnElement[bool]:
         names = [f"f{index}_{j}" for j in range(len(flt.values))]
-        params = [bindparam(name) for name in names]
+        params: list[Any] = [bindparam(name) for name in names]
         op = flt.op
         result: ColumnElement[bool]
         if op == "isnull":
@@ -402,8 +416,10 @@ class ListSqlBuilder:
         elif op == "icontains":
             result = func.lower(column).like(func.lower(params[0]), escape="!")
         elif op == "contains":
-            result = func.instr(column, params[0]) > 0 if self.dialect_name == "sqlite" else (
-                func.strpos(column, params[0]) > 0
+            result = (
+                func.instr(column, params[0]) > 0
+                if self.dialect_name == "sqlite"
+                else (func.strpos(column, params[0]) > 0)
             )
         else:  # startswith
             result = func.substr(column, 1, func.length(params[0])) == params[0]
@@ -413,9 +429,13 @@ class ListSqlBuilder:
         table = self.columns.table
         if not self.columns.search:
             return false()
-        pattern = bindparam("q")
-        return or_(*(func.lower(table.c[name]).like(func.lower(pattern), escape="!")
-                     for name in self.columns.search))
+        pattern: Any = bindparam("q")
+        return or_(
+            *(
+                func.lower(table.c[name]).like(func.lower(pattern), escape="!")
+                for name in self.columns.search
+            )
+        )
 
     def _order_by(self, query: ListQuery) -> list[Any]:
         table = self.columns.table
@@ -444,7 +464,7 @@ class ListSqlBuilder:
                 after: ColumnElement[bool] = false()
                 equal: ColumnElement[bool] = column.is_(None)
             else:
-                param = bindparam(f"c{k}")
+                param: Any = bindparam(f"c{k}")
                 after = column < param if descending else column > param
                 if nullable:
                     after = or_(after, column.is_(None))

@@ -90,16 +90,14 @@ class EntityStore:
         self.dialect = dialect
         self.dialect_name = dialect_name
         self.children: dict[str, EntityStore] = dict(children or {})
-        self.validator = RecordValidator(
+        self.validator: RecordValidator = RecordValidator(
             entity, {name: store.validator for name, store in self.children.items()}
         )
         self.stored_fields: tuple[FieldDef, ...] = tuple(
             f for f in entity.fields.values() if f.is_stored
         )
         self.columns = ("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)
-        self._to_db = {
-            f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields
-        }
+        self._to_db = {f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields}
         self._timestamp: Callable[[dt.datetime], Any] = (
             sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
         )
@@ -123,8 +121,13 @@ class EntityStore:
         for field in self.stored_fields:
             decoders[field.name] = kind_of(field).from_db(field, self.dialect_name)
         timestamp = dt.datetime.fromisoformat if self.dialect_name == "sqlite" else None
-        decoders.update(created_at=timestamp, updated_at=timestamp, created_by=None,
-                        updated_by=None, version=None)
+        decoders.update(
+            created_at=timestamp,
+            updated_at=timestamp,
+            created_by=None,
+            updated_by=None,
+            version=None,
+        )
         return decoders
 
     def _query_columns(self) -> QueryColumns:
@@ -147,9 +150,10 @@ class EntityStore:
         columns["version"] = QueryColumn("version", FieldType.INTEGER, False, None)
         title = self.entity.title
         search = tuple(
-            f.name for f in self.stored_fields
-            if f.name == title or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL,
-                                             FieldType.AUTONUMBER}
+            f.name
+            for f in self.stored_fields
+            if f.name == title
+            or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.AUTONUMBER}
         )
         return QueryColumns(
             entity=self.entity.qualified_name,
@@ -185,14 +189,14 @@ class EntityStore:
         encoded = {}
         for name, value in values.items():
             converter = self._to_db.get(name)
-            encoded[name] = converter(value) if converter is not None and value is not None else (
-                value
+            encoded[name] = (
+                converter(value) if converter is not None and value is not None else (value)
             )
         return encoded
 
-    def _ordered(self, record: dict[str, Any], fields: tuple[str, ...] | None = None) -> (
-        dict[str, Any]
-    ):
+    def _ordered(
+        self, record: dict[str, Any], fields: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
         """Children belong between the declared fields and the system fields."""
         if not self.children or (fields is not None and not set(fields) & set(self.children)):
             return record
@@ -227,7 +231,7 @@ class EntityStore:
             records = [self._ordered(r) for r in records]
         return {r["id"]: r for r in records}
 
-    async def list(self, conn: Connection, query: ListQuery) -> ListResult:
+    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
         list_sql, count_sql, args = self.lists.statements(query)
         rows = await conn.fetch(list_sql.sql, args)
         has_more = len(rows) > query.limit
@@ -269,9 +273,9 @@ class EntityStore:
             if record.get(name) is not None:
                 record[name] = found.get(record[name], record[name])
 
-    async def expand_one(self, conn: Connection, record: dict[str, Any], names: Sequence[str]) -> (
-        None
-    ):
+    async def expand_one(
+        self, conn: Connection, record: dict[str, Any], names: Sequence[str]
+    ) -> None:
         for name in names:
             await self._expand(conn, [record], name)
 
@@ -310,8 +314,12 @@ class EntityStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def create(
-        self, conn: Connection, data: Any, ctx: WriteContext, *, validated: dict[str, Any] | None
-        = None
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        *,
+        validated: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         values = validated if validated is not None else self.validator.validate(data)
         children = {name: values.pop(name) for name in self.children if name in values}
@@ -319,8 +327,9 @@ class EntityStore:
         await self._number(conn, values)
         now = self._timestamp(dt.datetime.now(dt.UTC))
         params = self._encode(values)
-        params.update(created_at=now, updated_at=now, created_by=ctx.user, updated_by=ctx.user,
-                      version=1)
+        params.update(
+            created_at=now, updated_at=now, created_by=ctx.user, updated_by=ctx.user, version=1
+        )
         insert_sql = self._sql.insert
         args = [params.get(name) for name in insert_sql.names]
         try:
@@ -331,8 +340,9 @@ class EntityStore:
         record = self.decode(row)
         if self.children:
             for name, child in self.children.items():
-                record[name] = await child._replace_lines(conn, int(record["id"]),
-                                                          children.get(name, []), ctx)
+                record[name] = await child._replace_lines(
+                    conn, int(record["id"]), children.get(name, []), ctx
+                )
             record = self._ordered(record)
         return record
 
@@ -349,8 +359,12 @@ class EntityStore:
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         params = self._encode(values)
-        params.update(updated_at=self._timestamp(dt.datetime.now(dt.UTC)), updated_by=ctx.user,
-                      record_id=record_id, expected_version=expected_version)
+        params.update(
+            updated_at=self._timestamp(dt.datetime.now(dt.UTC)),
+            updated_by=ctx.user,
+            record_id=record_id,
+            expected_version=expected_version,
+        )
         sql = self._update_sql(tuple(sorted(values)), expected_version is not None)
         try:
             row = await conn.fetchrow(sql.sql, sql.args(params))
@@ -363,9 +377,7 @@ class EntityStore:
         if self.children:
             await self._attach_children(conn, [record])
             for name, lines in children.items():
-                record[name] = await self.children[name]._replace_lines(
-                    conn, record_id, lines, ctx
-                )
+                record[name] = await self.children[name]._replace_lines(conn, record_id, lines, ctx)
             record = self._ordered(record)
         return record
 
@@ -430,11 +442,14 @@ class EntityStore:
                     errors.append(FieldError(name, exc.code, exc.message))
                     continue
                 if found is None:
-                    errors.append(FieldError(
-                        name, "reference",
-                        f"no {target.entity.qualified_name} record with "
-                        f"{value.key_field} = {value.value!r}",
-                    ))
+                    errors.append(
+                        FieldError(
+                            name,
+                            "reference",
+                            f"no {target.entity.qualified_name} record with "
+                            f"{value.key_field} = {value.value!r}",
+                        )
+                    )
                 else:
                     values[name] = found
         if errors:
@@ -447,8 +462,12 @@ class EntityStore:
 
     async def _next_number(self, conn: Connection, field_name: str, fmt: str) -> str:
         today = dt.datetime.now(dt.UTC)
-        dates = {"YYYY": f"{today:%Y}", "YY": f"{today:%y}", "MM": f"{today:%m}",
-                 "DD": f"{today:%d}"}
+        dates = {
+            "YYYY": f"{today:%Y}",
+            "YY": f"{today:%y}",
+            "MM": f"{today:%m}",
+            "DD": f"{today:%d}",
+        }
         prefix = _AUTONUMBER_TOKEN.sub(lambda m: dates.get(m.group(1), m.group(0)), fmt)
         series = f"{self.entity.qualified_name}.{field_name}:{prefix}"
         row = await conn.fetchrow(self._sql.next_number.sql, (series,))
@@ -478,8 +497,11 @@ class EntityStore:
             if not fields:
                 fields = await self._missing_references(conn, values)
             return ValidationFailed(
-                [FieldError(f, "reference", "refers to a record that does not exist")
-                 for f in fields] or [FieldError("", "reference", "refers to a missing record")]
+                [
+                    FieldError(f, "reference", "refers to a record that does not exist")
+                    for f in fields
+                ]
+                or [FieldError("", "reference", "refers to a missing record")]
             )
         return ValidationFailed([FieldError(c, "required", "is required") for c in columns])
 
@@ -505,10 +527,12 @@ class EntityStore:
         kept = {line["id"] for line in lines if "id" in line}
         unknown = kept - existing
         if unknown:
-            raise ValidationFailed([
-                FieldError("id", "reference", f"line {i} is not a line of this record")
-                for i in sorted(unknown)
-            ])
+            raise ValidationFailed(
+                [
+                    FieldError("id", "reference", f"line {i} is not a line of this record")
+                    for i in sorted(unknown)
+                ]
+            )
         for stale in sorted(existing - kept):
             await conn.execute(self._sql.delete.sql, (stale,))
         result = []
@@ -519,8 +543,14 @@ class EntityStore:
             await self._number(conn, values)
             now = self._timestamp(dt.datetime.now(dt.UTC))
             params = self._encode(values)
-            params.update({PARENT_COLUMN: parent_id, POSITION_COLUMN: position,
-                           "updated_at": now, "updated_by": ctx.user})
+            params.update(
+                {
+                    PARENT_COLUMN: parent_id,
+                    POSITION_COLUMN: position,
+                    "updated_at": now,
+                    "updated_by": ctx.user,
+                }
+            )
             try:
                 if line_id is None:
                     params.update(created_at=now, created_by=ctx.user, version=1)
@@ -542,6 +572,16 @@ class EntityStore:
 class _StoreSql:
     """The fixed SQL of one entity, compiled when the store is built."""
 
+    get: CompiledSql
+    get_many: CompiledSql
+    version: CompiledSql
+    insert: CompiledSql
+    delete: CompiledSql
+    delete_versioned: CompiledSql
+    next_number: CompiledSql
+    children_of: CompiledSql
+    line_ids: CompiledSql
+
     def __init__(self, store: EntityStore) -> None:
         self.store = store
         table, dialect = store.table, store.dialect
@@ -560,8 +600,11 @@ class _StoreSql:
         self.insert = compile_sql(insert(table).returning(*columns), dialect, insert_names)
         self.delete = compile_sql(delete(table).where(table.c.id == bindparam("id")), dialect)
         self.delete_versioned = compile_sql(
-            delete(table).where(and_(table.c.id == bindparam("id"),
-                                     table.c.version == bindparam("expected_version"))),
+            delete(table).where(
+                and_(
+                    table.c.id == bindparam("id"), table.c.version == bindparam("expected_version")
+                )
+            ),
             dialect,
         )
         sequence = sequence_table
@@ -580,11 +623,13 @@ class _StoreSql:
         self._by_field: dict[str, CompiledSql] = {}
 
     def _sequence_upsert(self, sequence: Table) -> Any:
-        if self.store.dialect_name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        one = literal_column("1")
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        dialect_insert: Any = (
+            postgres_insert if self.store.dialect_name == "postgresql" else sqlite_insert
+        )
+        one: Any = literal_column("1")
         statement = dialect_insert(sequence).values(series=bindparam("series"), value=one)
         return statement.on_conflict_do_update(
             index_elements=[sequence.c.series], set_={"value": sequence.c.value + one}
@@ -607,8 +652,9 @@ class _StoreSql:
         if versioned:
             condition = and_(condition, table.c.version == bindparam("expected_version"))
         columns = [table.c[name] for name in self.store.columns]
-        statement = update(table).where(condition).values(
-            version=table.c.version + literal_column("1")
+        statement = (
+            update(table).where(condition).values(version=table.c.version + literal_column("1"))
         )
-        return compile_sql(statement.returning(*columns), self.store.dialect,
-                           [*names, "updated_at", "updated_by"])
+        return compile_sql(
+            statement.returning(*columns), self.store.dialect, [*names, "updated_at", "updated_by"]
+        )

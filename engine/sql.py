@@ -34,7 +34,7 @@ def compile_sql(
     statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
 ) -> CompiledSql:
     """Compile once; ``column_keys`` names the INSERT/UPDATE columns bound by name."""
-    compiled = statement.compile(
+    compiled: Any = statement.compile(
         dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
     )
     names = tuple(compiled.positiontup or ())
@@ -50,7 +50,7 @@ def id_list_condition(column: ColumnElement[Any], dialect_name: str, name: str) 
     """``column IN <a list of ids bound as ONE parameter>``: one SQL text for any list size."""
     if dialect_name == "postgresql":
         return column == func.any(bindparam(name, type_=ARRAY(BigInteger())))
-    values = select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+    values: Any = select(literal_column("value")).select_from(func.json_each(bindparam(name)))
     return column.in_(values.scalar_subquery())
 
 

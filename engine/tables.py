@@ -5,7 +5,7 @@ database."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -34,8 +34,11 @@ NAMING_CONVENTION = {
 }
 PARENT_COLUMN = "_parent"
 POSITION_COLUMN = "_position"
-_ON_DELETE_SQL = {OnDelete.RESTRICT: "RESTRICT", OnDelete.CASCADE: "CASCADE",
-                  OnDelete.SET_NULL: "SET NULL"}
+_ON_DELETE_SQL = {
+    OnDelete.RESTRICT: "RESTRICT",
+    OnDelete.CASCADE: "CASCADE",
+    OnDelete.SET_NULL: "SET NULL",
+}
 
 #: Primary keys are BIGINT; on SQLite only INTEGER PRIMARY KEY aliases the rowid.
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -82,22 +85,29 @@ def build_tables(project: ProjectDef) -> EntityTables:
 
 def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:
     name = table_name(entity)
-    columns: list[Column[object]] = [Column("id", ID_TYPE, primary_key=True, autoincrement=True)]
+    columns: list[Column[Any]] = [Column("id", ID_TYPE, primary_key=True, autoincrement=True)]
     if entity.parent is not None:
         parent_table = table_name(project.entity(entity.parent))
-        columns.append(Column(PARENT_COLUMN, BigInteger(),
-                              ForeignKey(f"{parent_table}.id", ondelete="CASCADE"),
-                              nullable=False, index=True))
+        columns.append(
+            Column(
+                PARENT_COLUMN,
+                BigInteger(),
+                ForeignKey(f"{parent_table}.id", ondelete="CASCADE"),
+                nullable=False,
+                index=True,
+            )
+        )
         columns.append(Column(POSITION_COLUMN, Integer(), nullable=False))
     for field in entity.fields.values():
         if not field.is_stored:
             continue
-        column_args: list[object] = []
+        column_args: list[Any] = []
         if field.type is FieldType.REFERENCE and field.to is not None:
             target = table_name(project.entity(field.to))
             column_args.append(
-                ForeignKey(f"{target}.id", ondelete=_ON_DELETE_SQL[field.on_delete or
-                                                                   OnDelete.RESTRICT])
+                ForeignKey(
+                    f"{target}.id", ondelete=_ON_DELETE_SQL[field.on_delete or OnDelete.RESTRICT]
+                )
             )
         columns.append(
             Column(

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
     from metadata import EntityDef, FieldDef
 
-_TEXTUAL = frozenset({FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL,
-                      FieldType.PHONE})
+_TEXTUAL = frozenset(
+    {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE}
+)
 _IGNORED_ON_INPUT = frozenset(SYSTEM_FIELDS)
 
 
@@ -66,38 +67,60 @@ class RecordValidator:
         for key, value in data.items():
             plan = self._plans.get(key)
             if plan is None:
-                if key == "id" and keep_id and value is not None:
-                    self._coerce_id(value, values, errors)
-                elif key not in _IGNORED_ON_INPUT:
-                    hint = did_you_mean(str(key), self._plans)
-                    errors.append(FieldError(str(key), "unknown_field",
-                                             f"{self.entity.qualified_name} has no field "
-                                             f"'{key}'{hint}"))
-                continue
-            if not plan.writable:
-                errors.append(FieldError(key, "read_only", "is read-only"))
-            elif value is None or (value == "" and plan.textual and plan.required):
-                if plan.required:
-                    errors.append(FieldError(key, "required", "is required"))
-                else:
-                    values[key] = [] if plan.children else None
-            elif plan.children is not None:
-                values[key] = self._children(plan, value, errors)
+                self._unplanned(key, value, keep_id, values, errors)
             else:
-                try:
-                    values[key] = plan.coerce(value)
-                except InvalidValue as exc:
-                    errors.append(FieldError(key, exc.code, exc.message))
+                self._field(plan, value, values, errors)
         if not partial:
-            for plan in self._on_create:
-                if plan.name not in values and plan.name not in data:
-                    if plan.has_default:
-                        values[plan.name] = plan.coerce(plan.default)
-                    else:
-                        errors.append(FieldError(plan.name, "required", "is required"))
+            self._complete(data, values, errors)
         if errors:
             raise ValidationFailed(errors)
         return values
+
+    def _unplanned(
+        self,
+        key: str,
+        value: Any,
+        keep_id: bool,
+        values: dict[str, Any],
+        errors: list[FieldError],
+    ) -> None:
+        if key == "id" and keep_id and value is not None:
+            self._coerce_id(value, values, errors)
+        elif key not in _IGNORED_ON_INPUT:
+            hint = did_you_mean(str(key), self._plans)
+            message = f"{self.entity.qualified_name} has no field '{key}'{hint}"
+            errors.append(FieldError(str(key), "unknown_field", message))
+
+    def _field(
+        self, plan: _FieldPlan, value: Any, values: dict[str, Any], errors: list[FieldError]
+    ) -> None:
+        key = plan.name
+        if not plan.writable:
+            errors.append(FieldError(key, "read_only", "is read-only"))
+        elif value is None or (value == "" and plan.textual and plan.required):
+            if plan.required:
+                errors.append(FieldError(key, "required", "is required"))
+            else:
+                values[key] = [] if plan.children else None
+        elif plan.children is not None:
+            values[key] = self._children(plan, value, errors)
+        else:
+            try:
+                values[key] = plan.coerce(value)
+            except InvalidValue as exc:
+                errors.append(FieldError(key, exc.code, exc.message))
+
+    def _complete(
+        self, data: dict[str, Any], values: dict[str, Any], errors: list[FieldError]
+    ) -> None:
+        """Defaults and required fields, when creating."""
+        for plan in self._on_create:
+            if plan.name in values or plan.name in data:
+                continue
+            if plan.has_default:
+                values[plan.name] = plan.coerce(plan.default)
+            else:
+                errors.append(FieldError(plan.name, "required", "is required"))
 
     @staticmethod
     def _coerce_id(value: Any, values: dict[str, Any], errors: list[FieldError]) -> None:

@@ -8,8 +8,18 @@ from __future__ import annotations
 from metadata._model import FieldType
 
 _COMMON = frozenset(
-    {"type", "label", "help", "required", "required_if", "unique", "index", "default",
-     "computed", "read_only"}
+    {
+        "type",
+        "label",
+        "help",
+        "required",
+        "required_if",
+        "unique",
+        "index",
+        "default",
+        "computed",
+        "read_only",
+    }
 )
 _TEXTUAL = frozenset({"min_length", "max_length", "pattern"})
 

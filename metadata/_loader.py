@@ -11,7 +11,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metadata import _schemas
@@ -33,6 +32,7 @@ from metadata._yaml import SourceDocument, YamlSyntaxError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from pathlib import Path
 
     from jsonschema import ValidationError
 
@@ -88,9 +88,7 @@ def load_project(
     return project
 
 
-def _load_document(
-    path: Path, kind: str, problems: ProblemCollector
-) -> SourceDocument | None:
+def _load_document(path: Path, kind: str, problems: ProblemCollector) -> SourceDocument | None:
     name = display_name(path)
     try:
         document = SourceDocument.load(path, name)
@@ -116,8 +114,10 @@ def _load_document(
     if broken:
         # Fields that broke the schema are left out of the second pass; the rest of the file
         # is still checked, so one run reports every problem.
-        document.data = {**document.data, "fields": {
-            k: v for k, v in document.data["fields"].items() if k not in broken}}
+        document.data = {
+            **document.data,
+            "fields": {k: v for k, v in document.data["fields"].items() if k not in broken},
+        }
         document.broken_fields = broken
     return document
 
@@ -144,27 +144,28 @@ def _report_schema_error(
 ) -> None:
     path: list[PathItem] = list(error.absolute_path)
     where = ".".join(str(p) for p in path) or "document"
+    expected: Any = error.validator_value
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
                 hint = did_you_mean(str(key), allowed)
                 problems.at(document, [*path, key], f"unknown key '{key}'{hint}", key=True)
     elif error.validator == "enum" and path and path[-1] == "type":
-        choices = [str(v) for v in error.validator_value]
+        choices = [str(v) for v in expected]
         hint = did_you_mean(str(error.instance), choices)
         problems.at(document, path, f"unknown field type '{error.instance}'{hint}")
     elif error.validator == "enum":
-        choices = ", ".join(str(v) for v in error.validator_value)
-        problems.at(document, path, f"{where}: '{error.instance}' is not one of: {choices}")
-    elif error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        kind = error.instance.get("type") if isinstance(error.instance, dict) else None
+        listing = ", ".join(str(v) for v in expected)
+        problems.at(document, path, f"{where}: '{error.instance}' is not one of: {listing}")
+    elif error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in expected if k not in error.instance]
+        kind = error.instance.get("type")
         owner = f"a field of type {kind}" if kind and path else where
         for key in missing:
             problems.at(document, path, f"{owner} needs the key '{key}'", key=bool(path))
     elif error.validator == "type":
-        expected = error.validator_value
         expected_text = " or ".join(expected) if isinstance(expected, list) else expected
         problems.at(document, path, f"{where} must be of type {expected_text}")
     else:
@@ -189,12 +190,15 @@ class _PackResolver:
         return self.ordered
 
     def _visit(
-        self, name: str, stack: list[str], origin: tuple[SourceDocument, tuple[PathItem, ...]] | None
+        self,
+        name: str,
+        stack: list[str],
+        origin: tuple[SourceDocument, tuple[PathItem, ...]] | None,
     ) -> None:
         if name in self.ordered or name in self.failed:
             return
         if name in stack:
-            cycle = " -> ".join([*stack[stack.index(name):], name])
+            cycle = " -> ".join([*stack[stack.index(name) :], name])
             self._report(origin, f"dependency cycle: {cycle}")
             self.failed.add(name)
             return
@@ -300,9 +304,17 @@ class _ProjectBuilder:
             if child in result:
                 old = result[child]
                 result[child] = EntityDef(
-                    pack=old.pack, name=old.name, label=old.label, label_plural=old.label_plural,
-                    description=old.description, title=old.title, fields=old.fields,
-                    indexes=old.indexes, unique=old.unique, source=old.source, parent=parent,
+                    pack=old.pack,
+                    name=old.name,
+                    label=old.label,
+                    label_plural=old.label_plural,
+                    description=old.description,
+                    title=old.title,
+                    fields=old.fields,
+                    indexes=old.indexes,
+                    unique=old.unique,
+                    source=old.source,
+                    parent=parent,
                 )
         return result
 
@@ -315,8 +327,10 @@ class _ProjectBuilder:
             if built is not None:
                 fields[built.name] = built
         title = data.get("title")
-        if title is not None and title not in data["fields"] and (
-            title not in document.broken_fields
+        if (
+            title is not None
+            and title not in data["fields"]
+            and (title not in document.broken_fields)
         ):
             hint = did_you_mean(title, data["fields"])
             self.problems.at(document, ("title",), f"title '{title}' is not a field{hint}")
@@ -369,8 +383,10 @@ class _ProjectBuilder:
         qualified = target if "." in target else f"{pack.name}.{target}"
         target_pack = qualified.split(".", 1)[0]
         if qualified not in self.known_entities:
-            candidates = [e.split(".", 1)[1] if e.startswith(pack.name + ".") else e
-                          for e in self.known_entities]
+            candidates = [
+                e.split(".", 1)[1] if e.startswith(pack.name + ".") else e
+                for e in self.known_entities
+            ]
             hint = did_you_mean(target, candidates)
             self.problems.at(document, where, f"unknown entity '{target}'{hint}")
             return None
@@ -414,8 +430,9 @@ class _FieldChecker:
         field_type = FieldType(self.raw["type"])
         for key in self.raw:
             if key not in TYPE_KEYS[field_type]:
-                self.error(f"key '{key}' does not apply to a field of type {field_type}", key,
-                           at_key=True)
+                self.error(
+                    f"key '{key}' does not apply to a field of type {field_type}", key, at_key=True
+                )
         for key in ("required_if", "computed"):
             if key in self.raw:
                 message = expression_syntax_error(self.raw[key])
@@ -496,8 +513,9 @@ class _FieldChecker:
             return None
         owner = f"{self.pack.name}.{self.document.path.stem}"
         if qualified.split(".", 1)[0] != self.pack.name:
-            self.error(f"children entity '{target}' must belong to pack '{self.pack.name}'",
-                       "entity")
+            self.error(
+                f"children entity '{target}' must belong to pack '{self.pack.name}'", "entity"
+            )
         elif qualified == owner:
             self.error("an entity cannot be its own children entity", "entity")
         elif qualified in self.builder.child_owner:
@@ -511,8 +529,11 @@ class _FieldChecker:
             if child_document and any(
                 f.get("type") == "children" for f in child_document.data["fields"].values()
             ):
-                self.error(f"children entity '{target}' has children of its own; "
-                           "only one level of line items is supported", "entity")
+                self.error(
+                    f"children entity '{target}' has children of its own; "
+                    "only one level of line items is supported",
+                    "entity",
+                )
             self.builder.child_owner[qualified] = owner
         return qualified
 

@@ -29,8 +29,11 @@ VERSION = "0.1.0"
 
 
 def load_definitions(settings: Settings) -> ProjectDef:
-    return load_project(settings.modules, settings.search_paths,
-                        config_name=str(settings.config_path or "tessera.yaml"))
+    return load_project(
+        settings.modules,
+        settings.search_paths,
+        config_name=str(settings.config_path or "tessera.yaml"),
+    )
 
 
 def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
@@ -40,8 +43,7 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        holder.database = await open_database(settings.database_url,
-                                              pool_size=settings.pool_size)
+        holder.database = await open_database(settings.database_url, pool_size=settings.pool_size)
         try:
             yield
         finally:

@@ -83,8 +83,7 @@ def _csv_record(row: dict[str | None, Any]) -> dict[str, Any] | _Unreadable:
 
 def _describe(error: EngineError) -> str:
     if isinstance(error, (ValidationFailed, Conflict)) and error.errors:
-        return "; ".join(f"{e.field}: {e.message}" if e.field else e.message
-                         for e in error.errors)
+        return "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in error.errors)
     return error.detail
 
 
@@ -120,8 +119,13 @@ async def import_rows(
 
 
 async def _import_one(
-    conn: Any, store: EntityStore, row: SourceRow, key: str | None, ctx: WriteContext,
-    report: ImportReport, source: str,
+    conn: Any,
+    store: EntityStore,
+    row: SourceRow,
+    key: str | None,
+    ctx: WriteContext,
+    report: ImportReport,
+    source: str,
 ) -> None:
     if isinstance(row.data, _Unreadable):
         report.errors.append(f"{source}:{row.line}: {row.data.reason}")
@@ -156,7 +160,7 @@ async def export_records(
     query = ListQuery(limit=page_size)
     while True:
         async with database.connection() as conn:
-            result = await store.list(conn, query)
+            result = await store.list_page(conn, query)
         for record in result.records:
             yield record
         if not result.has_more or not result.records:
@@ -196,9 +200,9 @@ async def load_fixture_records(
     for fixture in load_fixture_files(project, folder):
         store = model.store_for(fixture.entity)
         rows = (SourceRow(i + 1, dict(r)) for i, r in enumerate(fixture.records))
-        report = await import_rows(database, store, rows, key=fixture.key,
-                                   source=fixture.source)
+        report = await import_rows(database, store, rows, key=fixture.key, source=fixture.source)
         total += report.created + report.updated
-        errors.extend(e.replace(f"{fixture.source}:", f"{fixture.source}: record ", 1)
-                      for e in report.errors)
+        errors.extend(
+            e.replace(f"{fixture.source}:", f"{fixture.source}: record ", 1) for e in report.errors
+        )
     return total, errors

@@ -12,8 +12,18 @@ import yaml
 from metadata import DefinitionError, DefinitionProblem
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "modules"
-ALLOWED_KEYS = frozenset({"database_url", "broker_url", "modules", "module_paths",
-                          "customizations", "secret_key", "max_body_bytes", "pool_size"})
+ALLOWED_KEYS = frozenset(
+    {
+        "database_url",
+        "broker_url",
+        "modules",
+        "module_paths",
+        "customizations",
+        "secret_key",
+        "max_body_bytes",
+        "pool_size",
+    }
+)
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
@@ -43,16 +53,24 @@ class Settings:
         if path.is_file():
             loaded = yaml.safe_load(path.read_text("utf-8")) or {}
             if not isinstance(loaded, dict):
-                raise DefinitionError([DefinitionProblem(str(path), 1, 1,
-                                                         "expected a mapping of settings")])
+                raise DefinitionError(
+                    [DefinitionProblem(str(path), 1, 1, "expected a mapping of settings")]
+                )
             unknown = sorted(set(loaded) - ALLOWED_KEYS)
             if unknown:
-                raise DefinitionError([DefinitionProblem(
-                    str(path), 1, 1, f"unknown setting(s): {', '.join(unknown)}")])
+                raise DefinitionError(
+                    [
+                        DefinitionProblem(
+                            str(path), 1, 1, f"unknown setting(s): {', '.join(unknown)}"
+                        )
+                    ]
+                )
             data = loaded
         instance_dir = path.resolve().parent
-        url = os.environ.get("TESSERA_DATABASE_URL") or data.get("database_url") or (
-            "sqlite:///tessera.db"
+        url = (
+            os.environ.get("TESSERA_DATABASE_URL")
+            or data.get("database_url")
+            or ("sqlite:///tessera.db")
         )
         return cls(
             instance_dir=instance_dir,
@@ -60,9 +78,12 @@ class Settings:
             database_url=_absolute_sqlite(str(url), instance_dir),
             broker_url=os.environ.get("TESSERA_BROKER_URL") or data.get("broker_url"),
             modules=tuple(data.get("modules") or ()),
-            module_paths=tuple((instance_dir / p).resolve() for p in data.get("module_paths") or ()),
+            module_paths=tuple(
+                (instance_dir / p).resolve() for p in data.get("module_paths") or ()
+            ),
             customizations=(instance_dir / data["customizations"]).resolve()
-            if data.get("customizations") else None,
+            if data.get("customizations")
+            else None,
             secret_key=data.get("secret_key"),
             max_body_bytes=int(data.get("max_body_bytes", DEFAULT_MAX_BODY)),
             pool_size=int(data.get("pool_size", 10)),
@@ -73,7 +94,7 @@ def _absolute_sqlite(url: str, base: Path) -> str:
     """``sqlite:///tessera.db`` is relative to the instance folder, not the working folder."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-        relative = url[len(prefix):]
+        relative = url[len(prefix) :]
         if relative and relative != ":memory:":
             return prefix + str((base / relative).resolve())
     return url

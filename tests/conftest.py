@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -24,14 +24,21 @@ from engine.tables import build_tables
 from runtime.app import build_app, load_definitions
 from runtime.settings import Settings
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_PACKS = REPO / "tests" / "packs"
 PG_ADMIN_URL = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--db", choices=["all", "sqlite", "postgresql"], default="all",
-                     help="Which databases to run database tests on.")
+    parser.addoption(
+        "--db",
+        choices=["all", "sqlite", "postgresql"],
+        default="all",
+        help="Which databases to run database tests on.",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -40,7 +47,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = ["sqlite", "postgresql"] if choice == "all" else [choice]
         marks = {"postgresql": [pytest.mark.postgres]}
         metafunc.parametrize(
-            "backend", [pytest.param(b, marks=marks.get(b, []), id=b) for b in backends],
+            "backend",
+            [pytest.param(b, marks=marks.get(b, []), id=b) for b in backends],
             scope="function",
         )
 

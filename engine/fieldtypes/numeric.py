@@ -93,8 +93,9 @@ def parse_decimal(value: Any) -> Decimal:
 @register(FieldType.DECIMAL)
 class DecimalKind:
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
-        return Numeric(field.precision or 18, field.scale if field.scale is not None else 2,
-                       asdecimal=True)
+        return Numeric(
+            field.precision or 18, field.scale if field.scale is not None else 2, asdecimal=True
+        )
 
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
         scale = field.scale if field.scale is not None else 2
@@ -121,8 +122,9 @@ class DecimalKind:
             if exact != number:
                 raise InvalidValue("scale", f"must have at most {scale} decimal places")
             if exact.adjusted() >= integer_digits:
-                raise InvalidValue("max", f"must have at most {integer_digits} digits before "
-                                          "the decimal point")
+                raise InvalidValue(
+                    "max", f"must have at most {integer_digits} digits before the decimal point"
+                )
             _check_range(exact, field)
             return exact
 

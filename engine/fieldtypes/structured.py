@@ -114,8 +114,12 @@ class ReferenceKind:
         return {
             "anyOf": [
                 ID_SCHEMA,
-                {"type": "object", "minProperties": 1, "maxProperties": 1,
-                 "description": f"Look up the {field.to} record by one of its unique fields."},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "description": f"Look up the {field.to} record by one of its unique fields.",
+                },
             ],
             "description": f"Id of a {field.to} record.",
         }
@@ -124,7 +128,7 @@ class ReferenceKind:
         def coerce(value: Any) -> int | ReferenceByKey:
             if isinstance(value, dict):
                 if len(value) != 1:
-                    raise InvalidValue("reference", "must be an id or {\"<unique field>\": value}")
+                    raise InvalidValue("reference", 'must be an id or {"<unique field>": value}')
                 ((key, key_value),) = value.items()
                 return ReferenceByKey(str(key), key_value)
             return parse_id(value)

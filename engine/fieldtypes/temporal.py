@@ -46,8 +46,9 @@ def parse_datetime(value: Any) -> dt.datetime:
         except ValueError:
             raise InvalidValue("type", "must be an ISO 8601 datetime with an offset") from None
     else:
-        raise InvalidValue("type", "must be an ISO 8601 datetime with an offset, "
-                                   "e.g. 2025-01-31T09:30:00+01:00")
+        raise InvalidValue(
+            "type", "must be an ISO 8601 datetime with an offset, e.g. 2025-01-31T09:30:00+01:00"
+        )
     if result.tzinfo is None:
         raise InvalidValue("type", "must include a UTC offset, e.g. +00:00 or Z")
     return result.astimezone(dt.UTC)

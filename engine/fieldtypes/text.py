@@ -70,9 +70,10 @@ class TextKind:
         check_format = _format_check(field.type)
         trim = field.type in {FieldType.EMAIL, FieldType.URL, FieldType.PHONE}
 
-        def coerce(value: Any) -> str:
-            if not isinstance(value, str):
+        def coerce(raw: Any) -> str:
+            if not isinstance(raw, str):
                 raise InvalidValue("type", "must be a string")
+            value: str = raw
             if trim:
                 value = value.strip()
             if "\x00" in value:

@@ -34,8 +34,9 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body.strip():
         raise ApiProblem(400, "the request needs a JSON body")
     try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal,
-                          parse_constant=_refuse_constant)
+        return json.loads(
+            body.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant
+        )
     except UnicodeDecodeError:
         raise ApiProblem(400, "the request body is not UTF-8") from None
     except (ValueError, RecursionError) as exc:

@@ -15,10 +15,25 @@ if TYPE_CHECKING:
 
 
 def _field(field: FieldDef) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": field.name, "type": field.type.value, "label": field.label,
-                              "required": field.required}
-    for key in ("help", "to", "entity", "computed", "format", "pattern", "max_length",
-                "min_length", "precision", "scale", "default"):
+    result: dict[str, Any] = {
+        "name": field.name,
+        "type": field.type.value,
+        "label": field.label,
+        "required": field.required,
+    }
+    for key in (
+        "help",
+        "to",
+        "entity",
+        "computed",
+        "format",
+        "pattern",
+        "max_length",
+        "min_length",
+        "precision",
+        "scale",
+        "default",
+    ):
         value = getattr(field, key)
         if value is not None:
             result[key] = value
@@ -61,12 +76,18 @@ def meta_router(model: EngineModel) -> APIRouter:
 
     entities = [describe_entity(model, e) for e in model.project.entities.values()]
     modules = [
-        {"name": m.name, "label": m.label, "version": m.version, "depends": list(m.depends),
-         "description": m.description}
+        {
+            "name": m.name,
+            "label": m.label,
+            "version": m.version,
+            "depends": list(m.depends),
+            "description": m.description,
+        }
         for m in model.project.modules.values()
     ]
-    entities_body = orjson.dumps({"data": entities, "meta": {"count": len(entities)}},
-                                 default=json_default)
+    entities_body = orjson.dumps(
+        {"data": entities, "meta": {"count": len(entities)}}, default=json_default
+    )
     modules_body = orjson.dumps({"data": modules, "meta": {"count": len(modules)}})
 
     @router.get("/entities", summary="Entity definitions with their JSON Schemas")

@@ -39,8 +39,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
 
 
 def _component_name(store: EntityStore, suffix: str = "") -> str:
@@ -54,35 +58,64 @@ def _ref(name: str) -> dict[str, str]:
 
 def _envelope(schema: dict[str, Any], *, many: bool = False) -> dict[str, Any]:
     if many:
-        return {"type": "object", "properties": {
-            "data": {"type": "array", "items": schema},
-            "meta": {"type": "object", "properties": {
-                "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                "next_cursor": {"type": ["string", "null"]}, "count": {"type": "integer"}}},
-        }, "required": ["data", "meta"]}
+        return {
+            "type": "object",
+            "properties": {
+                "data": {"type": "array", "items": schema},
+                "meta": {
+                    "type": "object",
+                    "properties": {
+                        "limit": {"type": "integer"},
+                        "offset": {"type": "integer"},
+                        "next_cursor": {"type": ["string", "null"]},
+                        "count": {"type": "integer"},
+                    },
+                },
+            },
+            "required": ["data", "meta"],
+        }
     return {"type": "object", "properties": {"data": schema}, "required": ["data"]}
 
 
 def _list_parameters(store: EntityStore) -> list[dict[str, Any]]:
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema,
-                "description": description}
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": schema,
+            "description": description,
+        }
 
     columns = store.query_columns
     parameters = [
-        query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                        "default": DEFAULT_LIMIT}, "Page size."),
+        query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            "Page size.",
+        ),
         query("offset", {"type": "integer", "minimum": 0}, "Records to skip."),
         query("cursor", {"type": "string"}, "meta.next_cursor of the previous page."),
-        query("sort", {"type": "string"}, "Comma-separated fields; a leading - sorts "
-              f"descending. Sortable: {', '.join(columns.columns)}."),
+        query(
+            "sort",
+            {"type": "string"},
+            "Comma-separated fields; a leading - sorts "
+            f"descending. Sortable: {', '.join(columns.columns)}.",
+        ),
         query("fields", {"type": "string"}, "Comma-separated fields to return."),
-        query("expand", {"type": "string"}, "Comma-separated reference fields to return as "
-              "objects." + (f" One of: {', '.join(columns.expandable)}." if columns.expandable
-                            else "")),
+        query(
+            "expand",
+            {"type": "string"},
+            "Comma-separated reference fields to return as "
+            "objects."
+            + (f" One of: {', '.join(columns.expandable)}." if columns.expandable else ""),
+        ),
         query("count", {"type": "boolean"}, "Add meta.count, the number of matching records."),
-        query("q", {"type": "string", "maxLength": 200}, "Text search over: "
-              f"{', '.join(columns.search) or 'nothing'}."),
+        query(
+            "q",
+            {"type": "string", "maxLength": 200},
+            f"Text search over: {', '.join(columns.search) or 'nothing'}.",
+        ),
     ]
     for name, column in columns.columns.items():
         if column.type is FieldType.BOOLEAN:
@@ -95,10 +128,16 @@ def _list_parameters(store: EntityStore) -> list[dict[str, Any]]:
             schema = ID_SCHEMA
         else:
             schema = {"type": "string"}
-        parameters.append(query(name, schema, f"Records whose {name} equals this. Operators: "
-                                f"{name}__ne, __gt, __gte, __lt, __lte, __in, __nin, __isnull"
-                                + (", __contains, __icontains, __startswith" if column.textual
-                                   else "") + "."))
+        parameters.append(
+            query(
+                name,
+                schema,
+                f"Records whose {name} equals this. Operators: "
+                f"{name}__ne, __gt, __gte, __lt, __lte, __in, __nin, __isnull"
+                + (", __contains, __icontains, __startswith" if column.textual else "")
+                + ".",
+            )
+        )
     return parameters
 
 
@@ -112,66 +151,140 @@ def _entity_paths(
     id_param = {"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA}
     one = {"content": {"application/json": {"schema": _envelope(_ref(read))}}}
     body = {"required": True, "content": {"application/json": {"schema": _ref(create)}}}
-    common_errors = {"400": _problem("Malformed request"), "404": _problem("Not found"),
-                     "422": _problem("Invalid record"), "409": _problem("Conflict"),
-                     "413": _problem("Body too large")}
+    common_errors = {
+        "400": _problem("Malformed request"),
+        "404": _problem("Not found"),
+        "422": _problem("Invalid record"),
+        "409": _problem("Conflict"),
+        "413": _problem("Body too large"),
+    }
     unique = list(entity.unique_fields())
     paths: dict[str, Any] = {
         base: {
-            "get": {"tags": [tag], "summary": f"List {tag.lower()}",
-                    "operationId": f"list_{entity.pack}_{entity.name}",
-                    "parameters": _list_parameters(store),
-                    "responses": {"200": {"description": "A page of records", "content": {
-                        "application/json": {"schema": _envelope(_ref(read), many=True)}}},
-                        "400": _problem("Unknown field or malformed parameter")}},
-            "post": {"tags": [tag], "summary": f"Create a {entity.label.lower()}",
-                     "operationId": f"create_{entity.pack}_{entity.name}",
-                     "requestBody": body,
-                     "responses": {"201": {"description": "Created", **one}, **common_errors}},
+            "get": {
+                "tags": [tag],
+                "summary": f"List {tag.lower()}",
+                "operationId": f"list_{entity.pack}_{entity.name}",
+                "parameters": _list_parameters(store),
+                "responses": {
+                    "200": {
+                        "description": "A page of records",
+                        "content": {
+                            "application/json": {"schema": _envelope(_ref(read), many=True)}
+                        },
+                    },
+                    "400": _problem("Unknown field or malformed parameter"),
+                },
+            },
+            "post": {
+                "tags": [tag],
+                "summary": f"Create a {entity.label.lower()}",
+                "operationId": f"create_{entity.pack}_{entity.name}",
+                "requestBody": body,
+                "responses": {"201": {"description": "Created", **one}, **common_errors},
+            },
         },
-        f"{base}/_bulk": {"post": {
-            "tags": [tag], "summary": f"Create many {tag.lower()} (all or nothing)",
-            "operationId": f"bulk_{entity.pack}_{entity.name}",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "array", "items": _ref(create), "minItems": 1, "maxItems": 1000}}}},
-            "responses": {"201": {"description": "Created", "content": {"application/json": {
-                "schema": _envelope(_ref(read), many=True)}}}, **common_errors}}},
+        f"{base}/_bulk": {
+            "post": {
+                "tags": [tag],
+                "summary": f"Create many {tag.lower()} (all or nothing)",
+                "operationId": f"bulk_{entity.pack}_{entity.name}",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": _ref(create),
+                                "minItems": 1,
+                                "maxItems": 1000,
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "content": {
+                            "application/json": {"schema": _envelope(_ref(read), many=True)}
+                        },
+                    },
+                    **common_errors,
+                },
+            }
+        },
         f"{base}/{{id}}": {
             "parameters": [id_param],
-            "get": {"tags": [tag], "summary": f"Read a {entity.label.lower()}",
-                    "operationId": f"get_{entity.pack}_{entity.name}",
-                    "responses": {"200": {"description": "The record (ETag: its version)",
-                                          **one}, "404": _problem("Not found")}},
-            "patch": {"tags": [tag], "summary": f"Update a {entity.label.lower()}",
-                      "operationId": f"update_{entity.pack}_{entity.name}",
-                      "parameters": [{"name": "If-Match", "in": "header", "required": False,
-                                      "schema": {"type": "string"}}],
-                      "requestBody": {"required": True, "content": {"application/json": {
-                          "schema": _ref(patch)}}},
-                      "responses": {"200": {"description": "Updated", **one}, **common_errors,
-                                    "412": _problem("Stale If-Match")}},
-            "delete": {"tags": [tag], "summary": f"Delete a {entity.label.lower()}",
-                       "operationId": f"delete_{entity.pack}_{entity.name}",
-                       "responses": {"204": {"description": "Deleted"},
-                                     "404": _problem("Not found"),
-                                     "409": _problem("Still referenced"),
-                                     "412": _problem("Stale If-Match")}},
+            "get": {
+                "tags": [tag],
+                "summary": f"Read a {entity.label.lower()}",
+                "operationId": f"get_{entity.pack}_{entity.name}",
+                "responses": {
+                    "200": {"description": "The record (ETag: its version)", **one},
+                    "404": _problem("Not found"),
+                },
+            },
+            "patch": {
+                "tags": [tag],
+                "summary": f"Update a {entity.label.lower()}",
+                "operationId": f"update_{entity.pack}_{entity.name}",
+                "parameters": [
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(patch)}},
+                },
+                "responses": {
+                    "200": {"description": "Updated", **one},
+                    **common_errors,
+                    "412": _problem("Stale If-Match"),
+                },
+            },
+            "delete": {
+                "tags": [tag],
+                "summary": f"Delete a {entity.label.lower()}",
+                "operationId": f"delete_{entity.pack}_{entity.name}",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "404": _problem("Not found"),
+                    "409": _problem("Still referenced"),
+                    "412": _problem("Stale If-Match"),
+                },
+            },
         },
     }
     if unique:
-        paths[f"{base}/by/{{field}}/{{value}}"] = {"put": {
-            "tags": [tag], "summary": f"Create or update a {entity.label.lower()} by a unique "
-                                      "field",
-            "operationId": f"upsert_{entity.pack}_{entity.name}",
-            "parameters": [
-                {"name": "field", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": unique}},
-                {"name": "value", "in": "path", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": _ref(patch)}}},
-            "responses": {"200": {"description": "Updated", **one},
-                          "201": {"description": "Created", **one}, **common_errors}}}
+        paths[f"{base}/by/{{field}}/{{value}}"] = {
+            "put": {
+                "tags": [tag],
+                "summary": f"Create or update a {entity.label.lower()} by a unique field",
+                "operationId": f"upsert_{entity.pack}_{entity.name}",
+                "parameters": [
+                    {
+                        "name": "field",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": unique},
+                    },
+                    {"name": "value", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(patch)}},
+                },
+                "responses": {
+                    "200": {"description": "Updated", **one},
+                    "201": {"description": "Created", **one},
+                    **common_errors,
+                },
+            }
+        }
     schemas[read] = record_schema(entity, project, "read")
     schemas[create] = record_schema(entity, project, "create")
     schemas[patch] = record_schema(entity, project, "patch")

@@ -36,13 +36,28 @@ STATUS_OF: dict[type[EngineError], int] = {
     Conflict: 409,
     StaleVersion: 412,
 }
-_TITLES = {400: "Malformed request", 401: "Not authenticated", 403: "Forbidden",
-           404: "Not found", 405: "Method not allowed", 406: "Not acceptable",
-           409: "Conflict", 412: "Precondition failed", 413: "Request body too large",
-           415: "Unsupported media type", 422: "Validation failed", 429: "Too many requests",
-           500: "Internal error"}
-_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "too-large",
-          500: "internal"}
+_TITLES = {
+    400: "Malformed request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal error",
+}
+_CODES = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+    500: "internal",
+}
 
 
 class ApiProblem(Exception):
@@ -62,8 +77,13 @@ def json_default(value: Any) -> Any:
 
 
 def problem_response(
-    status: int, detail: str, *, code: str, title: str | None = None,
-    errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
@@ -73,8 +93,12 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    return Response(orjson.dumps(body, default=json_default), status_code=status,
-                    media_type=PROBLEM_TYPE, headers=headers)
+    return Response(
+        orjson.dumps(body, default=json_default),
+        status_code=status,
+        media_type=PROBLEM_TYPE,
+        headers=headers,
+    )
 
 
 async def _engine_error(request: Request, exc: Exception) -> Response:
@@ -96,15 +120,22 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
-    return problem_response(exc.status_code, detail, code=_CODES.get(exc.status_code, "error"),
-                            headers=getattr(exc, "headers", None))
+    return problem_response(
+        exc.status_code,
+        detail,
+        code=_CODES.get(exc.status_code, "error"),
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "code": str(e.get("type")),
-         "message": str(e.get("msg"))}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ())[1:]),
+            "code": str(e.get("type")),
+            "message": str(e.get("msg")),
+        }
         for e in exc.errors()
     ]
     return problem_response(400, "invalid request parameters", code="bad-request", errors=errors)
@@ -112,8 +143,9 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "an unexpected error occurred; it has been logged",
-                            code="internal")
+    return problem_response(
+        500, "an unexpected error occurred; it has been logged", code="internal"
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -49,8 +49,12 @@ class DatabaseHolder:
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload, default=json_default), status_code=status,
-                    headers=headers, media_type=_JSON)
+    return Response(
+        orjson.dumps(payload, default=json_default),
+        status_code=status,
+        headers=headers,
+        media_type=_JSON,
+    )
 
 
 def _etag(record: dict[str, Any]) -> str:
@@ -87,10 +91,18 @@ class RecordApi:
         return [
             Route(prefix, self.collection, methods=["GET", "POST"], include_in_schema=False),
             Route(prefix + "/_bulk", self.bulk, methods=["POST"], include_in_schema=False),
-            Route(prefix + "/by/{field}/{value}", self.upsert, methods=["PUT"],
-                  include_in_schema=False),
-            Route(prefix + "/{id}", self.item, methods=["GET", "PATCH", "DELETE"],
-                  include_in_schema=False),
+            Route(
+                prefix + "/by/{field}/{value}",
+                self.upsert,
+                methods=["PUT"],
+                include_in_schema=False,
+            ),
+            Route(
+                prefix + "/{id}",
+                self.item,
+                methods=["GET", "PATCH", "DELETE"],
+                include_in_schema=False,
+            ),
         ]
 
     def _store(self, request: Request) -> EntityStore:
@@ -106,7 +118,7 @@ class RecordApi:
             return await self._create(request, store)
         query = store.parser.parse(request.query_params.multi_items())
         async with self.database.get().connection() as conn:
-            result = await store.list(conn, query)
+            result = await store.list_page(conn, query)
         meta: dict[str, Any] = {"limit": query.limit}
         if query.cursor is None:
             meta["offset"] = query.offset
@@ -137,8 +149,9 @@ class RecordApi:
         body = await read_json(request, self.max_body)
         expected = _if_match(request)
         async with self.database.get().transaction() as conn:
-            record = await store.update(conn, record_id, body, WriteContext(),
-                                        expected_version=expected)
+            record = await store.update(
+                conn, record_id, body, WriteContext(), expected_version=expected
+            )
         return _json({"data": record}, headers={"ETag": _etag(record)})
 
     async def _read(self, request: Request, store: EntityStore, record_id: int) -> Response:
@@ -159,8 +172,9 @@ class RecordApi:
         body = await read_json(request, self.max_body)
         items = body.get("data") if isinstance(body, dict) else body
         if not isinstance(items, list) or not items:
-            raise ApiProblem(400, "_bulk takes a non-empty JSON array of records "
-                                  "(or {\"data\": [...]})")
+            raise ApiProblem(
+                400, '_bulk takes a non-empty JSON array of records (or {"data": [...]})'
+            )
         if len(items) > MAX_BULK:
             raise ApiProblem(413, f"_bulk takes at most {MAX_BULK} records per request")
         validated: list[dict[str, Any]] = []
@@ -176,13 +190,14 @@ class RecordApi:
         async with self.database.get().transaction() as conn:
             for index, (item, values) in enumerate(zip(items, validated, strict=True)):
                 try:
-                    records.append(await store.create(conn, item, WriteContext(),
-                                                      validated=values))
+                    records.append(await store.create(conn, item, WriteContext(), validated=values))
                 except ValidationFailed as failed:
                     raise ValidationFailed([e.at_index(index) for e in failed.errors]) from None
                 except Conflict as conflict:
-                    raise Conflict(f"record {index}: {conflict.detail}",
-                                   [e.at_index(index) for e in conflict.errors]) from None
+                    raise Conflict(
+                        f"record {index}: {conflict.detail}",
+                        [e.at_index(index) for e in conflict.errors],
+                    ) from None
         return _json({"data": records, "meta": {"count": len(records)}}, 201)
 
     async def upsert(self, request: Request) -> Response:
@@ -190,11 +205,14 @@ class RecordApi:
         field = request.path_params["field"]
         if field not in store.entity.unique_fields():
             unique = ", ".join(store.entity.unique_fields()) or "none"
-            raise BadQuery(f"'{field}' is not a unique field of {store.entity.qualified_name}; "
-                           f"upsert needs one of: {unique}")
+            raise BadQuery(
+                f"'{field}' is not a unique field of {store.entity.qualified_name}; "
+                f"upsert needs one of: {unique}"
+            )
         body = await read_json(request, self.max_body)
         async with self.database.get().transaction() as conn:
-            record, created = await store.upsert(conn, field, request.path_params["value"], body,
-                                                 WriteContext())
+            record, created = await store.upsert(
+                conn, field, request.path_params["value"], body, WriteContext()
+            )
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return _json({"data": record}, 201 if created else 200, headers)

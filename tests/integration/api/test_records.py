@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi.testclient import TestClient
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 ITEMS = "/api/v1/kitchen/item"
 CATEGORIES = "/api/v1/kitchen/category"
@@ -49,14 +50,30 @@ def test_every_field_type_round_trips(kitchen_client: TestClient) -> None:
     fetched = kitchen_client.get(f"{ITEMS}/{created['id']}")
     assert fetched.status_code == 200
     record = fetched.json()["data"]
-    for key in ("name", "code", "notes", "quantity", "price", "rate", "active", "due",
-                "email", "website", "phone", "status", "attributes"):
+    for key in (
+        "name",
+        "code",
+        "notes",
+        "quantity",
+        "price",
+        "rate",
+        "active",
+        "due",
+        "email",
+        "website",
+        "phone",
+        "status",
+        "attributes",
+    ):
         assert record[key] == FULL_ITEM[key], key
     assert record["seen_at"] == "2026-01-02T08:00:00.123456+00:00"
     assert record["category"] == category["id"]
-    assert record["number"].startswith("IT-") and record["number"].endswith("-0001")
+    assert record["number"].startswith("IT-")
+    assert record["number"].endswith("-0001")
     assert [(line["description"], line["qty"], line["unit_price"]) for line in record["lines"]] == [
-        ("first", 2, "0.10"), ("second", 1, "99999999.99")]
+        ("first", 2, "0.10"),
+        ("second", 1, "99999999.99"),
+    ]
     assert record["version"] == 1
     assert isinstance(record["id"], str)
 
@@ -68,20 +85,27 @@ def test_decimals_are_exact_in_both_directions(kitchen_client: TestClient) -> No
         created = kitchen_client.post(ITEMS, json={"name": value, "price": value})
         assert created.json()["data"]["price"] == value
     as_number = kitchen_client.post(
-        ITEMS, content=b'{"name": "num", "price": 0.30, "rate": 1.000001}',
+        ITEMS,
+        content=b'{"name": "num", "price": 0.30, "rate": 1.000001}',
         headers={"content-type": "application/json"},
     )
     assert as_number.status_code == 201, as_number.text
     assert as_number.json()["data"]["price"] == "0.30"
     assert as_number.json()["data"]["rate"] == "1.000001"
-    total = sum(Decimal(r["price"]) for r in kitchen_client.get(
-        ITEMS, params={"price__isnull": "false", "limit": 100}).json()["data"])
+    total = sum(
+        Decimal(r["price"])
+        for r in kitchen_client.get(ITEMS, params={"price__isnull": "false", "limit": 100}).json()[
+            "data"
+        ]
+    )
     assert total == sum(Decimal(v) for v in values) + Decimal("0.30")
 
 
 def test_autonumber_is_sequential_and_not_writable(kitchen_client: TestClient) -> None:
-    numbers = [kitchen_client.post(ITEMS, json={"name": f"n{i}"}).json()["data"]["number"]
-               for i in range(3)]
+    numbers = [
+        kitchen_client.post(ITEMS, json={"name": f"n{i}"}).json()["data"]["number"]
+        for i in range(3)
+    ]
     assert [n[-4:] for n in numbers] == ["0001", "0002", "0003"]
     refused = kitchen_client.post(ITEMS, json={"name": "x", "number": "IT-1"})
     assert refused.status_code == 422
@@ -91,20 +115,36 @@ def test_autonumber_is_sequential_and_not_writable(kitchen_client: TestClient) -
 
 
 def test_validation_reports_every_field_at_once(kitchen_client: TestClient) -> None:
-    response = kitchen_client.post(ITEMS, json={
-        "name": "", "code": "bad code", "price": "1.234", "bogus": 1, "status": "nope",
-        "due": "2026-02-30", "email": "not-an-email", "quantity": -1,
-        "lines": [{"qty": 0}],
-    })
+    response = kitchen_client.post(
+        ITEMS,
+        json={
+            "name": "",
+            "code": "bad code",
+            "price": "1.234",
+            "bogus": 1,
+            "status": "nope",
+            "due": "2026-02-30",
+            "email": "not-an-email",
+            "quantity": -1,
+            "lines": [{"qty": 0}],
+        },
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["type"] == "/problems/validation"
     codes = {(e["field"], e["code"]) for e in problem["errors"]}
     assert codes == {
-        ("name", "required"), ("code", "pattern"), ("price", "scale"), ("bogus", "unknown_field"),
-        ("status", "enum"), ("due", "type"), ("email", "format"), ("quantity", "min"),
-        ("lines[0].qty", "min"), ("lines[0].description", "required"),
+        ("name", "required"),
+        ("code", "pattern"),
+        ("price", "scale"),
+        ("bogus", "unknown_field"),
+        ("status", "enum"),
+        ("due", "type"),
+        ("email", "format"),
+        ("quantity", "min"),
+        ("lines[0].qty", "min"),
+        ("lines[0].description", "required"),
     }
 
 
@@ -121,8 +161,10 @@ def test_reference_by_unique_field_and_unknown_reference(kitchen_client: TestCli
     unknown_id = kitchen_client.post(ITEMS, json={"name": "Rake", "category": "424242"})
     assert unknown_id.status_code == 422
     assert unknown_id.json()["errors"][0] == {
-        "field": "category", "code": "reference",
-        "message": "refers to a record that does not exist"}
+        "field": "category",
+        "code": "reference",
+        "message": "refers to a record that does not exist",
+    }
 
 
 def test_patch_and_two_writers_with_the_same_if_match(kitchen_client: TestClient) -> None:
@@ -140,18 +182,31 @@ def test_patch_and_two_writers_with_the_same_if_match(kitchen_client: TestClient
 
 
 def test_children_are_kept_added_and_removed(kitchen_client: TestClient) -> None:
-    created = kitchen_client.post(ITEMS, json={"name": "Kit", "lines": [
-        {"description": "a", "qty": 1}, {"description": "b", "qty": 2}]}).json()["data"]
+    created = kitchen_client.post(
+        ITEMS,
+        json={
+            "name": "Kit",
+            "lines": [{"description": "a", "qty": 1}, {"description": "b", "qty": 2}],
+        },
+    ).json()["data"]
     first, second = created["lines"]
-    updated = kitchen_client.patch(f"{ITEMS}/{created['id']}", json={"lines": [
-        {"id": second["id"], "description": "b2", "qty": 5}, {"description": "c", "qty": 3}]})
+    updated = kitchen_client.patch(
+        f"{ITEMS}/{created['id']}",
+        json={
+            "lines": [
+                {"id": second["id"], "description": "b2", "qty": 5},
+                {"description": "c", "qty": 3},
+            ]
+        },
+    )
     assert updated.status_code == 200, updated.text
     lines = updated.json()["data"]["lines"]
     assert [(line["description"], line["qty"]) for line in lines] == [("b2", 5), ("c", 3)]
     assert lines[0]["id"] == second["id"]
-    foreign = kitchen_client.patch(f"{ITEMS}/{created['id']}",
-                                   json={"lines": [{"id": first["id"], "description": "x",
-                                                    "qty": 1}]})
+    foreign = kitchen_client.patch(
+        f"{ITEMS}/{created['id']}",
+        json={"lines": [{"id": first["id"], "description": "x", "qty": 1}]},
+    )
     assert foreign.status_code == 422
     kitchen_client.delete(f"{ITEMS}/{created['id']}")
     assert kitchen_client.get(f"{ITEMS}/{created['id']}").status_code == 404
@@ -188,9 +243,12 @@ def test_bulk_is_all_or_nothing(kitchen_client: TestClient) -> None:
     invalid = kitchen_client.post(bulk, json=[{"name": "c1"}, {"quantity": -5}])
     assert invalid.status_code == 422
     assert {(e["index"], e["field"]) for e in invalid.json()["errors"]} == {
-        (1, "name"), (1, "quantity")}
-    conflict = kitchen_client.post(bulk, json={"data": [{"name": "d1", "code": "D1"},
-                                                        {"name": "d2", "code": "B2"}]})
+        (1, "name"),
+        (1, "quantity"),
+    }
+    conflict = kitchen_client.post(
+        bulk, json={"data": [{"name": "d1", "code": "D1"}, {"name": "d2", "code": "B2"}]}
+    )
     assert conflict.status_code == 409
     assert conflict.json()["errors"][0]["index"] == 1
     names = [r["name"] for r in kitchen_client.get(ITEMS).json()["data"]]
@@ -210,8 +268,12 @@ def test_upsert_by_unique_field(kitchen_client: TestClient) -> None:
 
 def test_malformed_requests_get_problem_details(kitchen_client: TestClient) -> None:
     cases = [
-        (kitchen_client.post(ITEMS, content=b"{not json", headers={"content-type":
-                                                                   "application/json"}), 400),
+        (
+            kitchen_client.post(
+                ITEMS, content=b"{not json", headers={"content-type": "application/json"}
+            ),
+            400,
+        ),
         (kitchen_client.post(ITEMS, content=b"\xff\xfe", headers={}), 400),
         (kitchen_client.post(ITEMS, json=[1, 2]), 422),
         (kitchen_client.post(ITEMS, content=b'{"price": NaN}'), 400),
@@ -236,4 +298,5 @@ def test_healthz_and_meta(kitchen_client: TestClient) -> None:
     assert item["endpoint"] == "/api/v1/kitchen/item"
     assert item["schema"]["properties"]["price"]["anyOf"][0]["type"] == "string"
     child = next(e for e in meta if e["name"] == "kitchen.item_line")
-    assert child["endpoint"] is None and child["parent"] == "kitchen.item"
+    assert child["endpoint"] is None
+    assert child["parent"] == "kitchen.item"
