@@ -1,0 +1,141 @@
+"""The ``tessera`` command as a user runs it: a real subprocess against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from tests.conftest import REPO, TEST_PACKS
+
+TESSERA = [sys.executable, "-m", "cli.main"]
+
+
+def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [*TESSERA, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"tessera {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path, db_url: str) -> Path:
+    folder = tmp_path / "acme"
+    run("init", str(folder), "--modules", "kitchen", "--database-url", db_url, cwd=tmp_path)
+    config = yaml.safe_load((folder / "tessera.yaml").read_text())
+    config["module_paths"] = [str(TEST_PACKS)]
+    (folder / "tessera.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "x"), cwd=tmp_path)
+    config = (tmp_path / "x" / "tessera.yaml").read_text()
+    assert "secret_key:" in config
+    assert "database_url: sqlite:///tessera.db" in config
+    again = run("init", str(tmp_path / "x"), cwd=tmp_path, check=False)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
+    case = REPO / "tests" / "fixtures" / "broken" / "typos"
+    (tmp_path / "tessera.yaml").write_text(
+        yaml.safe_dump({"modules": ["crm"], "module_paths": [str(case / "packs")]}))
+    result = run("validate", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if ".yaml:" in line]
+    assert len(lines) == 4
+    assert lines[0].endswith("account.yaml:4:24: unknown key 'lable'; did you mean 'label'?")
+
+
+def test_schema_prints_valid_draft_2020_12_schemas(tmp_path: Path) -> None:
+    document = json.loads(run("schema", cwd=tmp_path).stdout)
+    assert set(document) == {"module", "entity", "fixture"}
+    for schema in document.values():
+        Draft202012Validator.check_schema(schema)
+    entity = json.loads(run("schema", "--kind", "entity", cwd=tmp_path).stdout)
+    assert "string" in entity["$defs"]["field"]["properties"]["type"]["enum"]
+
+
+def test_migrate_dry_run_then_apply(instance_dir: Path) -> None:
+    dry = run("migrate", "--dry-run", cwd=instance_dir)
+    assert "create table kitchen_item" in dry.stdout
+    assert "CREATE TABLE kitchen_item" in dry.stdout
+    assert "nothing was changed" in dry.stdout
+    assert "create table kitchen_item" in run("migrate", cwd=instance_dir).stdout
+    assert "database is up to date" in run("migrate", cwd=instance_dir).stdout
+    assert run("validate", cwd=instance_dir).stdout.startswith("ok: 1 packs, 3 entities")
+
+
+def test_openapi_lists_every_generated_endpoint(instance_dir: Path) -> None:
+    document = json.loads(run("openapi", cwd=instance_dir).stdout)
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    for path in ("/api/v1/kitchen/item", "/api/v1/kitchen/item/{id}",
+                 "/api/v1/kitchen/item/_bulk", "/api/v1/kitchen/item/by/{field}/{value}"):
+        assert path in paths
+    assert "/api/v1/kitchen/item_line" not in paths
+    assert "KitchenItemCreate" in document["components"]["schemas"]
+
+
+def test_import_reports_bad_lines_and_keeps_good_ones(instance_dir: Path) -> None:
+    run("migrate", cwd=instance_dir)
+    categories = instance_dir / "categories.jsonl"
+    categories.write_text('{"name": "Tools"}\n{"name": "Garden", "parent": {"name": "Tools"}}\n')
+    assert "2 created" in run("import", "kitchen.category", str(categories),
+                              cwd=instance_dir).stdout
+    items = instance_dir / "items.csv"
+    items.write_text(
+        "name,code,price,category.name,due\n"
+        "Hammer,HM-1,12.50,Tools,2026-01-31\n"
+        "Rake,RK-1,abc,Garden,\n"
+        "Spade,SP-1,7.25,Nowhere,\n"
+        "Saw,SW-1,3.00,,2026-02-30\n"
+        "Émile's trowel,TR-1,1.10,Garden,\n",
+        encoding="utf-8",
+    )
+    result = run("import", "kitchen.item", str(items), cwd=instance_dir, check=False)
+    assert result.returncode == 1
+    assert "kitchen.item: 2 created, 0 updated, 3 rejected" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if "items.csv:" in line]
+    assert [e.split("items.csv:")[1].split(":")[0] for e in errors] == ["3", "4", "5"]
+    assert "price: must be a decimal number" in errors[0]
+    assert "no kitchen.category record with name = 'Nowhere'" in errors[1]
+    update = instance_dir / "update.csv"
+    update.write_text("code,name,price\nHM-1,Hammer XL,13.00\nNW-1,New,1.00\n")
+    assert "1 created, 1 updated, 0 rejected" in run(
+        "import", "kitchen.item", str(update), "--key", "code", cwd=instance_dir).stdout
+
+    exported = run("export", "kitchen.item", "--format", "jsonl", cwd=instance_dir).stdout
+    records = [json.loads(line) for line in exported.splitlines()]
+    assert [(r["code"], r["name"], r["price"]) for r in records] == [
+        ("HM-1", "Hammer XL", "13.00"), ("TR-1", "Émile's trowel", "1.10"),
+        ("NW-1", "New", "1.00")]
+    csv_lines = run("export", "kitchen.item", cwd=instance_dir).stdout.splitlines()
+    assert csv_lines[0].startswith("id,name,code,notes,quantity,price")
+    assert len(csv_lines) == 4
+
+
+def test_import_of_unknown_entity_or_key_fails_cleanly(instance_dir: Path) -> None:
+    data = instance_dir / "x.jsonl"
+    data.write_text("{}\n")
+    unknown = run("import", "kitchen.nothing", str(data), cwd=instance_dir, check=False)
+    assert unknown.returncode == 1
+    assert "no entity 'kitchen.nothing'" in unknown.stderr
+    bad_key = run("import", "kitchen.item", str(data), "--key", "name", cwd=instance_dir,
+                  check=False)
+    assert bad_key.returncode == 1
+    assert "not a unique field" in bad_key.stderr
+    assert "Traceback" not in unknown.stderr + bad_key.stderr
