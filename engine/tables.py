@@ -125,7 +125,7 @@ def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) ->
         Column("updated_at", DateTime(timezone=True), nullable=False),
         Column("created_by", String(64)),
         Column("updated_by", String(64)),
-        Column("version", Integer(), nullable=False, server_default="1"),
+        Column("version", BigInteger(), nullable=False, server_default="1"),
     ]
     table = Table(name, metadata, *columns, comment=entity.label)
     for group in entity.unique:

@@ -46,12 +46,21 @@ def _plain_json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, dict):
-        return {str(k): _plain_json(v) for k, v in value.items()}
+        return {_json_string(str(k)): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain_json(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return _json_string(value)
+    if value is None or isinstance(value, (int, float, bool)):
         return value
     raise InvalidValue("type", "must be a JSON value")
+
+
+def _json_string(text: str) -> str:
+    # PostgreSQL's jsonb cannot hold U+0000; refuse it everywhere so both databases agree.
+    if "\x00" in text:
+        raise InvalidValue("format", "must not contain NUL characters (\\u0000)")
+    return text
 
 
 def _json_text(value: Any) -> str:

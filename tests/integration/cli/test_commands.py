@@ -21,7 +21,12 @@ def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env["PYTHONPATH"] = str(REPO)
     result = subprocess.run(
-        [*TESSERA, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        [*TESSERA, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     if check and result.returncode != 0:
@@ -52,7 +57,8 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
     case = REPO / "tests" / "fixtures" / "broken" / "typos"
     (tmp_path / "tessera.yaml").write_text(
-        yaml.safe_dump({"modules": ["crm"], "module_paths": [str(case / "packs")]}))
+        yaml.safe_dump({"modules": ["crm"], "module_paths": [str(case / "packs")]})
+    )
     result = run("validate", cwd=tmp_path, check=False)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if ".yaml:" in line]
@@ -83,8 +89,12 @@ def test_openapi_lists_every_generated_endpoint(instance_dir: Path) -> None:
     document = json.loads(run("openapi", cwd=instance_dir).stdout)
     assert document["openapi"].startswith("3.1")
     paths = document["paths"]
-    for path in ("/api/v1/kitchen/item", "/api/v1/kitchen/item/{id}",
-                 "/api/v1/kitchen/item/_bulk", "/api/v1/kitchen/item/by/{field}/{value}"):
+    for path in (
+        "/api/v1/kitchen/item",
+        "/api/v1/kitchen/item/{id}",
+        "/api/v1/kitchen/item/_bulk",
+        "/api/v1/kitchen/item/by/{field}/{value}",
+    ):
         assert path in paths
     assert "/api/v1/kitchen/item_line" not in paths
     assert "KitchenItemCreate" in document["components"]["schemas"]
@@ -94,8 +104,9 @@ def test_import_reports_bad_lines_and_keeps_good_ones(instance_dir: Path) -> Non
     run("migrate", cwd=instance_dir)
     categories = instance_dir / "categories.jsonl"
     categories.write_text('{"name": "Tools"}\n{"name": "Garden", "parent": {"name": "Tools"}}\n')
-    assert "2 created" in run("import", "kitchen.category", str(categories),
-                              cwd=instance_dir).stdout
+    assert (
+        "2 created" in run("import", "kitchen.category", str(categories), cwd=instance_dir).stdout
+    )
     items = instance_dir / "items.csv"
     items.write_text(
         "name,code,price,category.name,due\n"
@@ -115,14 +126,18 @@ def test_import_reports_bad_lines_and_keeps_good_ones(instance_dir: Path) -> Non
     assert "no kitchen.category record with name = 'Nowhere'" in errors[1]
     update = instance_dir / "update.csv"
     update.write_text("code,name,price\nHM-1,Hammer XL,13.00\nNW-1,New,1.00\n")
-    assert "1 created, 1 updated, 0 rejected" in run(
-        "import", "kitchen.item", str(update), "--key", "code", cwd=instance_dir).stdout
+    assert (
+        "1 created, 1 updated, 0 rejected"
+        in run("import", "kitchen.item", str(update), "--key", "code", cwd=instance_dir).stdout
+    )
 
     exported = run("export", "kitchen.item", "--format", "jsonl", cwd=instance_dir).stdout
     records = [json.loads(line) for line in exported.splitlines()]
     assert [(r["code"], r["name"], r["price"]) for r in records] == [
-        ("HM-1", "Hammer XL", "13.00"), ("TR-1", "Émile's trowel", "1.10"),
-        ("NW-1", "New", "1.00")]
+        ("HM-1", "Hammer XL", "13.00"),
+        ("TR-1", "Émile's trowel", "1.10"),
+        ("NW-1", "New", "1.00"),
+    ]
     csv_lines = run("export", "kitchen.item", cwd=instance_dir).stdout.splitlines()
     assert csv_lines[0].startswith("id,name,code,notes,quantity,price")
     assert len(csv_lines) == 4
@@ -134,8 +149,9 @@ def test_import_of_unknown_entity_or_key_fails_cleanly(instance_dir: Path) -> No
     unknown = run("import", "kitchen.nothing", str(data), cwd=instance_dir, check=False)
     assert unknown.returncode == 1
     assert "no entity 'kitchen.nothing'" in unknown.stderr
-    bad_key = run("import", "kitchen.item", str(data), "--key", "name", cwd=instance_dir,
-                  check=False)
+    bad_key = run(
+        "import", "kitchen.item", str(data), "--key", "name", cwd=instance_dir, check=False
+    )
     assert bad_key.returncode == 1
     assert "not a unique field" in bad_key.stderr
     assert "Traceback" not in unknown.stderr + bad_key.stderr
