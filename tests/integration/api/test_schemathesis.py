@@ -11,10 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-from pathlib import Path
 
 from tests.conftest import REPO
 

@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
 from tests.conftest import REPO, TEST_PACKS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TESSERA = [sys.executable, "-m", "cli.main"]
 
