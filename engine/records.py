@@ -8,6 +8,7 @@ the async driver and hand back plain dicts ready for JSON.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -570,57 +571,74 @@ class EntityStore:
 
 
 class _StoreSql:
-    """The fixed SQL of one entity, compiled when the store is built."""
-
-    get: CompiledSql
-    get_many: CompiledSql
-    version: CompiledSql
-    insert: CompiledSql
-    delete: CompiledSql
-    delete_versioned: CompiledSql
-    next_number: CompiledSql
-    children_of: CompiledSql
-    line_ids: CompiledSql
+    """The fixed SQL of one entity. Each statement is compiled once, on first use, so that an
+    instance with hundreds of entities starts fast and pays only for what it serves."""
 
     def __init__(self, store: EntityStore) -> None:
         self.store = store
-        table, dialect = store.table, store.dialect
-        columns = [table.c[name] for name in store.columns]
-        self.get = compile_sql(select(*columns).where(table.c.id == bindparam("id")), dialect)
-        self.get_many = compile_sql(
-            select(*columns).where(id_list_condition(table.c.id, store.dialect_name, "ids")),
-            dialect,
-        )
-        self.version = compile_sql(
-            select(table.c.version).where(table.c.id == bindparam("id")), dialect
-        )
-        insert_names = [n for n in store.columns if n != "id"]
-        if store.entity.is_child:
-            insert_names += [PARENT_COLUMN, POSITION_COLUMN]
-        self.insert = compile_sql(insert(table).returning(*columns), dialect, insert_names)
-        self.delete = compile_sql(delete(table).where(table.c.id == bindparam("id")), dialect)
-        self.delete_versioned = compile_sql(
-            delete(table).where(
-                and_(
-                    table.c.id == bindparam("id"), table.c.version == bindparam("expected_version")
-                )
-            ),
-            dialect,
-        )
-        sequence = sequence_table
-        upsert = self._sequence_upsert(sequence)
-        self.next_number = compile_sql(upsert, dialect)
-        if store.entity.is_child:
-            self.children_of = compile_sql(
-                select(table.c[PARENT_COLUMN], *columns)
-                .where(id_list_condition(table.c[PARENT_COLUMN], store.dialect_name, "ids"))
-                .order_by(table.c[PARENT_COLUMN], table.c[POSITION_COLUMN]),
-                dialect,
-            )
-            self.line_ids = compile_sql(
-                select(table.c.id).where(table.c[PARENT_COLUMN] == bindparam("parent")), dialect
-            )
+        self.table = store.table
+        self.dialect = store.dialect
         self._by_field: dict[str, CompiledSql] = {}
+
+    @functools.cached_property
+    def _columns(self) -> list[Any]:
+        return [self.table.c[name] for name in self.store.columns]
+
+    @functools.cached_property
+    def get(self) -> CompiledSql:
+        statement = select(*self._columns).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def get_many(self) -> CompiledSql:
+        condition = id_list_condition(self.table.c.id, self.store.dialect_name, "ids")
+        return compile_sql(select(*self._columns).where(condition), self.dialect)
+
+    @functools.cached_property
+    def version(self) -> CompiledSql:
+        statement = select(self.table.c.version).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def insert(self) -> CompiledSql:
+        names = [n for n in self.store.columns if n != "id"]
+        if self.store.entity.is_child:
+            names += [PARENT_COLUMN, POSITION_COLUMN]
+        return compile_sql(insert(self.table).returning(*self._columns), self.dialect, names)
+
+    @functools.cached_property
+    def delete(self) -> CompiledSql:
+        statement = delete(self.table).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def delete_versioned(self) -> CompiledSql:
+        table = self.table
+        condition = and_(
+            table.c.id == bindparam("id"), table.c.version == bindparam("expected_version")
+        )
+        return compile_sql(delete(table).where(condition), self.dialect)
+
+    @functools.cached_property
+    def next_number(self) -> CompiledSql:
+        return compile_sql(self._sequence_upsert(sequence_table), self.dialect)
+
+    @functools.cached_property
+    def children_of(self) -> CompiledSql:
+        parent = self.table.c[PARENT_COLUMN]
+        statement = (
+            select(parent, *self._columns)
+            .where(id_list_condition(parent, self.store.dialect_name, "ids"))
+            .order_by(parent, self.table.c[POSITION_COLUMN])
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def line_ids(self) -> CompiledSql:
+        statement = select(self.table.c.id).where(
+            self.table.c[PARENT_COLUMN] == bindparam("parent")
+        )
+        return compile_sql(statement, self.dialect)
 
     def _sequence_upsert(self, sequence: Table) -> Any:
         from sqlalchemy.dialects.postgresql import insert as postgres_insert

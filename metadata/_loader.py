@@ -129,6 +129,8 @@ def report_schema_errors(
     the file as a whole is unusable."""
     broken: set[str] = set()
     usable = True
+    if _schemas.is_valid(kind, document.data):
+        return broken
     for error in _schemas.validator(kind).iter_errors(document.data):
         _report_schema_error(document, error, problems)
         path = list(error.absolute_path)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_KINDS: tuple[str, ...] = ("module", "entity", "fixture")
@@ -24,6 +28,25 @@ def validator(kind: str) -> Draft202012Validator:
     schema = schema_document(kind)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+@functools.cache
+def fast_check(kind: str) -> Callable[[Any], Any]:
+    """The same schema compiled to Python code by fastjsonschema: ~50x faster than the
+    interpreting validator, but it stops at the first error. Loading runs it first and only
+    asks ``validator`` for the full, positioned list of errors when it fails. The schemas use
+    no keyword newer than draft-07, so it compiles them as draft-07."""
+    schema = {**schema_document(kind), "$schema": "http://json-schema.org/draft-07/schema#"}
+    check: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return check
+
+
+def is_valid(kind: str, data: Any) -> bool:
+    try:
+        fast_check(kind)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
