@@ -4,7 +4,7 @@ A ``RecordValidator`` is compiled once per entity from its definition (one coerc
 field, closed over that field's constraints); validating a record is then a single pass
 over the input with no schema interpretation at request time. The same definitions
 generate the entity's JSON Schema (``engine.jsonschema``); a conformance test keeps the two
-in agreement.
+in agreement (tests/unit/engine/test_validation_conformance.py).
 """
 
 from __future__ import annotations

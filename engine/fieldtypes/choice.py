@@ -29,8 +29,6 @@ def parse_boolean(value: Any) -> bool:
             return True
         if text in _FALSE:
             return False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
     raise InvalidValue("type", "must be true or false")
 
 

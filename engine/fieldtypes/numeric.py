@@ -101,11 +101,21 @@ class DecimalKind:
         scale = field.scale if field.scale is not None else 2
         digits = (field.precision or 18) - scale
         fraction = rf"(\.\d{{1,{scale}}})?" if scale else ""
+        number: dict[str, Any] = {"type": "number"}
+        if field.min is not None:
+            number["minimum"] = float(field.min)
+        if field.max is not None:
+            number["maximum"] = float(field.max)
         return {
-            "type": "string",
-            "pattern": rf"^-?\d{{1,{digits}}}{fraction}$",
-            "description": "Exact decimal, sent and returned as a string (numbers accepted).",
-            "examples": ["12.50"],
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": rf"^-?\d{{1,{digits}}}{fraction}$",
+                    "examples": ["12.50"],
+                },
+                number,
+            ],
+            "description": "Exact decimal, returned as a string; a JSON number is accepted.",
         }
 
     def coercer(self, field: FieldDef) -> Callable[[Any], Any]:

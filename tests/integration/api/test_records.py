@@ -296,7 +296,8 @@ def test_healthz_and_meta(kitchen_client: TestClient) -> None:
     meta = kitchen_client.get("/api/v1/_meta/entities").json()["data"]
     item = next(e for e in meta if e["name"] == "kitchen.item")
     assert item["endpoint"] == "/api/v1/kitchen/item"
-    assert item["schema"]["properties"]["price"]["anyOf"][0]["type"] == "string"
+    price_schema = item["schema"]["properties"]["price"]["anyOf"][0]["anyOf"]
+    assert [s["type"] for s in price_schema] == ["string", "number"]
     child = next(e for e in meta if e["name"] == "kitchen.item_line")
     assert child["endpoint"] is None
     assert child["parent"] == "kitchen.item"
