@@ -1,0 +1,67 @@
+"""The names pack authors and plugins may import are pinned here: changing them is a
+deliberate, visible decision."""
+
+from __future__ import annotations
+
+import engine
+import metadata
+
+
+def test_metadata_exports() -> None:
+    assert set(metadata.__all__) == {
+        "RESERVED_PARAMETERS",
+        "SYSTEM_FIELDS",
+        "DefinitionError",
+        "DefinitionProblem",
+        "EntityDef",
+        "FieldDef",
+        "FieldType",
+        "FixtureFile",
+        "ModuleDef",
+        "OnDelete",
+        "ProjectDef",
+        "all_schemas",
+        "discover_packs",
+        "load_fixture_files",
+        "load_project",
+        "schema_document",
+    }
+    for name in metadata.__all__:
+        assert getattr(metadata, name) is not None
+
+
+def test_engine_exports() -> None:
+    assert set(engine.__all__) == {
+        "BadQuery",
+        "Conflict",
+        "Database",
+        "EngineError",
+        "EngineModel",
+        "EntityStore",
+        "FieldError",
+        "IntegrityViolation",
+        "ListQuery",
+        "ListResult",
+        "RecordNotFound",
+        "StaleVersion",
+        "UnknownEntity",
+        "ValidationFailed",
+        "WriteContext",
+        "dialect_for_url",
+        "open_database",
+    }
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None
+
+
+def test_definitions_are_immutable() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    project = metadata.load_project(["kitchen"], [Path(__file__).parents[1] / "packs"])
+    entity = project.entity("kitchen.item")
+    with pytest.raises(AttributeError):
+        entity.label = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        entity.fields["x"] = entity.fields["name"]  # type: ignore[index]
