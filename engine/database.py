@@ -141,6 +141,12 @@ async def _init_postgres_connection(conn: Any) -> None:
         )
 
 
+async def _keep_session(conn: Any) -> None:
+    """Skip asyncpg's reset round trip on every release: Tessera never leaves session state
+    behind (no SET, LISTEN, advisory locks or cursors outside a transaction block), and an
+    interrupted transaction is rolled back by its own context manager."""
+
+
 class PostgresDatabase:
     dialect_name = "postgresql"
 
@@ -151,7 +157,11 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str, *, pool_size: int) -> PostgresDatabase:
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(url), min_size=1, max_size=pool_size, init=_init_postgres_connection
+            asyncpg_dsn(url),
+            min_size=1,
+            max_size=pool_size,
+            init=_init_postgres_connection,
+            reset=_keep_session,
         )
         return cls(pool)
 

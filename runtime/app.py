@@ -7,21 +7,25 @@ it reads ``TESSERA_CONFIG``. Everything definition-driven is compiled here, once
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import EngineModel, open_database
 from metadata import load_project
 from runtime.api.meta import meta_router
 from runtime.api.openapi import add_entity_paths
-from runtime.api.problems import install_problem_handlers
+from runtime.api.problems import install_problem_handlers, render_exception
 from runtime.api.records import DatabaseHolder, RecordApi
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from starlette.types import Receive, Scope, Send
 
     from metadata import ProjectDef
 
@@ -34,6 +38,44 @@ def load_definitions(settings: Settings) -> ProjectDef:
         settings.search_paths,
         config_name=str(settings.config_path or "tessera.yaml"),
     )
+
+
+class TesseraApp(FastAPI):
+    """FastAPI for docs, metadata and health; a direct path for the generated API.
+
+    Generated-API requests skip FastAPI's router and per-request middleware layers: the
+    path is split once, the handler is found by name, and its response (or the problem
+    details of its exception) is sent straight back. Everything else is plain FastAPI.
+    Cross-cutting concerns for all requests belong in ASGI middleware around this app.
+    """
+
+    def __init__(self, record_api: RecordApi, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.record_api = record_api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.record_api.match(scope)
+            if handler is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except Exception as exc:  # noqa: BLE001 - rendered as problem details
+                    response = await render_exception(request, exc)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _without_telemetry() -> dict[str, Any]:
+    """FastAPI releases with native OpenTelemetry wrap every request in tracing middleware,
+    on by default. Tessera leaves it off unless an exporter is configured (a later setting);
+    older FastAPI releases have no such option."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {
+        "telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    }
 
 
 def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
@@ -50,11 +92,14 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await holder.database.close()
             holder.database = None
 
-    app = FastAPI(
+    record_api = RecordApi(model, holder, max_body=settings.max_body_bytes)
+    app = TesseraApp(
+        record_api,
         title="Tessera",
         version=VERSION,
         description="Generated REST API for the enabled module packs.",
         lifespan=lifespan,
+        **_without_telemetry(),
     )
     app.state.model = model
     app.state.settings = settings
@@ -69,7 +114,6 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(meta_router(model))
-    app.router.routes.extend(RecordApi(model, holder, max_body=settings.max_body_bytes).routes())
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

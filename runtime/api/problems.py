@@ -148,6 +148,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+async def render_exception(request: Request, exc: Exception) -> Response:
+    """The problem response for any exception, for code paths outside Starlette's
+    exception middleware (the generated API's fast path)."""
+    if isinstance(exc, EngineError):
+        return await _engine_error(request, exc)
+    if isinstance(exc, ApiProblem):
+        return await _api_problem(request, exc)
+    return await _unexpected(request, exc)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EngineError, _engine_error)
     app.add_exception_handler(ApiProblem, _api_problem)

@@ -8,11 +8,11 @@ write JSON bytes straight back.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.responses import Response
-from starlette.routing import Route
 
 from engine import (
     Conflict,
@@ -28,11 +28,22 @@ from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_default
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from starlette.requests import Request
+    from starlette.types import Scope
 
     from engine import Database, EntityStore
 
+    Handler = Callable[[Request], Awaitable[Response]]
+
 API_PREFIX = "/api/v1"
+_PREFIX_SLASH = API_PREFIX + "/"
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_COLLECTION_METHODS = frozenset({"GET", "HEAD", "POST"})
+_ITEM_METHODS = frozenset({"GET", "HEAD", "PATCH", "DELETE"})
+_BULK_METHODS = frozenset({"POST"})
+_UPSERT_METHODS = frozenset({"PUT"})
 MAX_BULK = 1000
 _JSON = "application/json"
 
@@ -46,6 +57,17 @@ class DatabaseHolder:
         if self.database is None:
             raise ApiProblem(503, "the database is not connected yet", "unavailable")
         return self.database
+
+
+def _method_not_allowed(allowed: frozenset[str]) -> Handler:
+    async def refuse(request: Request) -> Response:
+        raise ApiProblem(
+            405,
+            f"{request.method} is not allowed here; use one of {', '.join(sorted(allowed))}",
+            "method-not-allowed",
+        )
+
+    return refuse
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -86,24 +108,37 @@ class RecordApi:
         self.database = database
         self.max_body = max_body
 
-    def routes(self) -> list[Route]:
-        prefix = API_PREFIX + "/{pack}/{entity}"
-        return [
-            Route(prefix, self.collection, methods=["GET", "POST"], include_in_schema=False),
-            Route(prefix + "/_bulk", self.bulk, methods=["POST"], include_in_schema=False),
-            Route(
-                prefix + "/by/{field}/{value}",
-                self.upsert,
-                methods=["PUT"],
-                include_in_schema=False,
-            ),
-            Route(
-                prefix + "/{id}",
-                self.item,
-                methods=["GET", "PATCH", "DELETE"],
-                include_in_schema=False,
-            ),
-        ]
+    def match(self, scope: Scope) -> Handler | None:
+        """The handler for a generated-API path, or None to let the app's router take it.
+
+        Paths are split, not matched against a regex per route: ``/api/v1/{pack}/{entity}``,
+        ``.../{id}``, ``.../_bulk`` and ``.../by/{field}/{value}``. Names that are not
+        snake_case (``_meta``, ``auth``'s future siblings) are never entity paths.
+        """
+        path: str = scope["path"]
+        if not path.startswith(_PREFIX_SLASH):
+            return None
+        parts = path[len(_PREFIX_SLASH) :].split("/")
+        count = len(parts)
+        if count < 2 or not (_NAME.fullmatch(parts[0]) and _NAME.fullmatch(parts[1])):
+            return None
+        params = {"pack": parts[0], "entity": parts[1]}
+        if count == 2:
+            handler, allowed = self.collection, _COLLECTION_METHODS
+        elif count == 3 and parts[2] == "_bulk":
+            handler, allowed = self.bulk, _BULK_METHODS
+        elif count == 3 and parts[2]:
+            handler, allowed = self.item, _ITEM_METHODS
+            params["id"] = parts[2]
+        elif count == 5 and parts[2] == "by" and parts[3] and parts[4]:
+            handler, allowed = self.upsert, _UPSERT_METHODS
+            params["field"], params["value"] = parts[3], parts[4]
+        else:
+            return None
+        scope["path_params"] = params
+        if scope["method"] not in allowed:
+            return _method_not_allowed(allowed)
+        return handler
 
     def _store(self, request: Request) -> EntityStore:
         params = request.path_params
