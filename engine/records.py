@@ -98,6 +98,11 @@ class EntityStore:
             f for f in entity.fields.values() if f.is_stored
         )
         self.columns = ("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)
+        self._autonumbers = tuple(
+            (f.name, f.format)
+            for f in self.stored_fields
+            if f.type is FieldType.AUTONUMBER and f.format
+        )
         self._to_db = {f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields}
         self._timestamp: Callable[[dt.datetime], Any] = (
             sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
@@ -457,9 +462,8 @@ class EntityStore:
             raise ValidationFailed(errors)
 
     async def _number(self, conn: Connection, values: dict[str, Any]) -> None:
-        for field in self.stored_fields:
-            if field.type is FieldType.AUTONUMBER and field.format:
-                values[field.name] = await self._next_number(conn, field.name, field.format)
+        for name, fmt in self._autonumbers:
+            values[name] = await self._next_number(conn, name, fmt)
 
     async def _next_number(self, conn: Connection, field_name: str, fmt: str) -> str:
         today = dt.datetime.now(dt.UTC)
