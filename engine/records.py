@@ -108,6 +108,9 @@ class EntityStore:
             sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
         )
         self._decoders = self._build_decoders()
+        self._active_decoders = tuple(
+            (name, decoder) for name, decoder in self._decoders.items() if decoder is not None
+        )
         self.query_columns = self._query_columns()
         self.parser = QueryParser(self.query_columns, self._lookup_columns)
         self.lists = ListSqlBuilder(
@@ -184,11 +187,12 @@ class EntityStore:
     # -- decoding --------------------------------------------------------------------------
 
     def decode(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
-        decoders = self._decoders
-        record = {}
-        for name, value in zip(names or self.columns, row, strict=True):
-            decoder = decoders[name]
-            record[name] = decoder(value) if decoder is not None and value is not None else value
+        """A driver row as a record dict; only the columns that need converting are touched."""
+        record = dict(zip(names or self.columns, row, strict=True))
+        for name, decoder in self._active_decoders:
+            value = record.get(name)
+            if value is not None:
+                record[name] = decoder(value)
         return record
 
     def _encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
