@@ -49,6 +49,17 @@ def load_fixture_files(project: ProjectDef, folder: str) -> list[FixtureFile]:
     return _ordered(project, files)
 
 
+def _referenced(project: ProjectDef, name: str) -> list[str]:
+    """Entities a record of ``name`` refers to, including through its line items."""
+    targets = []
+    for field in project.entity(name).fields.values():
+        if field.to:
+            targets.append(field.to)
+        elif field.entity:
+            targets += [f.to for f in project.entity(field.entity).fields.values() if f.to]
+    return targets
+
+
 def _ordered(project: ProjectDef, files: dict[str, FixtureFile]) -> list[FixtureFile]:
     ordered: list[FixtureFile] = []
     visiting: set[str] = set()
@@ -57,9 +68,9 @@ def _ordered(project: ProjectDef, files: dict[str, FixtureFile]) -> list[Fixture
         if name in visiting or name not in files or files[name] in ordered:
             return
         visiting.add(name)
-        for field in project.entity(name).fields.values():
-            if field.to and field.to != name:
-                visit(field.to)
+        for target in _referenced(project, name):
+            if target != name:
+                visit(target)
         ordered.append(files[name])
 
     for name in files:
