@@ -65,7 +65,7 @@ def serving(instance: Instance) -> Iterator[str]:
         assert "Traceback" not in output, output
 
 
-def test_no_server_errors_under_fuzzing(kitchen: Instance) -> None:
+def test_no_server_errors_under_fuzzing(kitchen: Instance, tmp_path: Path) -> None:
     with serving(kitchen) as base:
         httpx.post(f"{base}/api/v1/kitchen/category", json={"name": "Seed"})
         result = subprocess.run(
