@@ -89,6 +89,7 @@ def test_no_server_errors_under_fuzzing(kitchen: Instance, tmp_path: Path) -> No
             text=True,
             timeout=600,
             check=False,
+            cwd=tmp_path,
             env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
         )
     summary = result.stdout[-3000:]
