@@ -174,7 +174,7 @@ class RecordApi:
         store = self._store(request)
         record_id = _record_id(request.path_params["id"], store)
         method = request.method
-        if method == "GET":
+        if method in {"GET", "HEAD"}:
             return await self._read(request, store, record_id)
         if method == "DELETE":
             expected = _if_match(request)

@@ -301,3 +301,18 @@ def test_healthz_and_meta(kitchen_client: TestClient) -> None:
     child = next(e for e in meta if e["name"] == "kitchen.item_line")
     assert child["endpoint"] is None
     assert child["parent"] == "kitchen.item"
+
+
+def test_head_and_streamed_oversized_body(kitchen_client: TestClient) -> None:
+    created = kitchen_client.post(ITEMS, json={"name": "head"}).json()["data"]
+    head = kitchen_client.head(f"{ITEMS}/{created['id']}")
+    assert head.status_code == 200
+    assert head.headers["etag"] == '"1"'
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b" " * 32_768
+
+    streamed = kitchen_client.post(ITEMS, content=chunks())
+    assert streamed.status_code == 413
+    assert streamed.json()["type"] == "/problems/too-large"
