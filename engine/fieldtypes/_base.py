@@ -46,6 +46,16 @@ class FieldKind(Protocol):
         """Driver value → Python value, or None when it arrives right already."""
 
 
+class StoredAsIs:
+    """For field types whose Python value is what both drivers take and return."""
+
+    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
+        return None
+
+
 _REGISTRY: dict[str, FieldKind] = {}
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, String
 
-from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def parse_boolean(value: Any) -> bool:
 
 
 @register(FieldType.BOOLEAN)
-class BooleanKind:
+class BooleanKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return Boolean()
 
@@ -43,15 +43,12 @@ class BooleanKind:
     def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
         return parse_boolean
 
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         return bool if dialect == "sqlite" else None
 
 
 @register(FieldType.ENUM)
-class EnumKind:
+class EnumKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return String(max(len(v) for v in field.values))
 
@@ -68,9 +65,3 @@ class EnumKind:
             return value
 
         return coerce
-
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
-    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None

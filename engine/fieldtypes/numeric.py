@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Numeric
 
-from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def parse_integer(value: Any) -> int:
 
 
 @register(FieldType.INTEGER)
-class IntegerKind:
+class IntegerKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return BigInteger()
 
@@ -64,12 +64,6 @@ class IntegerKind:
             return result
 
         return coerce
-
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
-    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
 
 
 def parse_decimal(value: Any) -> Decimal:
@@ -91,7 +85,7 @@ def parse_decimal(value: Any) -> Decimal:
 
 
 @register(FieldType.DECIMAL)
-class DecimalKind:
+class DecimalKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return Numeric(
             field.precision or 18, field.scale if field.scale is not None else 2, asdecimal=True

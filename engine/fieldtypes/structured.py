@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.dialects.postgresql import JSONB
 
-from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
 from engine.fieldtypes.numeric import INT64_MAX, parse_integer
 from metadata import FieldType
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @register(FieldType.JSON)
-class JsonKind:
+class JsonKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return JSON().with_variant(JSONB(), "postgresql")
 
@@ -68,7 +68,7 @@ def _json_text(value: Any) -> str:
 
 
 @register(FieldType.AUTONUMBER)
-class AutonumberKind:
+class AutonumberKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return String(64)
 
@@ -80,12 +80,6 @@ class AutonumberKind:
             raise InvalidValue("read_only", "is numbered automatically and cannot be written")
 
         return coerce
-
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
-    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +109,7 @@ def id_text(value: int) -> str:
 
 
 @register(FieldType.REFERENCE)
-class ReferenceKind:
+class ReferenceKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return BigInteger()
 
@@ -144,15 +138,12 @@ class ReferenceKind:
 
         return coerce
 
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         return id_text
 
 
 @register(FieldType.CHILDREN)
-class ChildrenKind:
+class ChildrenKind(StoredAsIs):
     """Line items: stored in the child entity's table; coerced by the child's validator."""
 
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
@@ -168,9 +159,3 @@ class ChildrenKind:
             return value
 
         return coerce
-
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
-    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None

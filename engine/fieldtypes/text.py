@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import String, Text
 
-from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _format_check(field_type: FieldType) -> Callable[[str], str | None]:
 
 
 @register(FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE)
-class TextKind:
+class TextKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         if field.type is FieldType.TEXT:
             return Text()
@@ -90,9 +90,3 @@ class TextKind:
             return value
 
         return coerce
-
-    def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None
-
-    def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return None

@@ -9,15 +9,14 @@ back exactly as they are in the dump; a second import must update, not duplicate
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import REPO, write_instance
+from tests.conftest import write_instance
 from tests.support import northwind_sql
+from tests.support.cli import tessera
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,28 +30,9 @@ pytestmark = pytest.mark.skipif(
 
 def _import_all(instance_dir: Path, files: dict[str, Path]) -> list[str]:
     summaries = []
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env["PYTHONPATH"] = str(REPO)
     for entity, path in files.items():
         key = northwind_sql.IMPORT_KEYS[entity]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "import",
-                f"northwind.{entity}",
-                str(path),
-                "--key",
-                key,
-            ],
-            cwd=instance_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        result = tessera("import", f"northwind.{entity}", str(path), "--key", key, cwd=instance_dir)
         assert result.returncode == 0, result.stdout + result.stderr
         summaries.append(result.stdout.strip().splitlines()[-1])
     return summaries

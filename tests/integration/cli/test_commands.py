@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,25 +10,15 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from tests.conftest import REPO, TEST_PACKS
+from tests.support.cli import tessera
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
-
-TESSERA = [sys.executable, "-m", "cli.main"]
 
 
 def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env["PYTHONPATH"] = str(REPO)
-    result = subprocess.run(
-        [*TESSERA, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = tessera(*args, cwd=cwd, timeout=120)
     if check and result.returncode != 0:
         raise AssertionError(f"tessera {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
