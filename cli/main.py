@@ -12,6 +12,8 @@ import click
 from cli import _context
 from cli.data import demo_command, export_command, import_command
 from cli.migrate import migrate_command
+from engine.tables import build_tables
+from metadata import DefinitionError, DefinitionProblem, load_fixture_files
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -72,11 +74,19 @@ def validate(config: str | None) -> None:
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     try:
-        from engine.tables import build_tables
-
         build_tables(project)
     except ValueError as exc:
         _context.fail(str(exc))
+    problems: list[DefinitionProblem] = []
+    for folder in ("data", "demo"):
+        try:
+            load_fixture_files(project, folder)
+        except DefinitionError as exc:
+            problems += exc.problems
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        _context.fail(f"{len(problems)} problems in fixture or demo files")
     click.echo(f"ok: {len(project.modules)} packs, {len(project.entities)} entities")
 
 

@@ -145,3 +145,26 @@ def test_import_of_unknown_entity_or_key_fails_cleanly(instance_dir: Path) -> No
     assert bad_key.returncode == 1
     assert "not a unique field" in bad_key.stderr
     assert "Traceback" not in unknown.stderr + bad_key.stderr
+
+
+def test_validate_checks_fixture_files(tmp_path: Path) -> None:
+    packs = tmp_path / "packs"
+    (packs / "shop" / "entities").mkdir(parents=True)
+    (packs / "shop" / "demo").mkdir()
+    (packs / "shop" / "module.yaml").write_text('name: shop\nversion: "1.0.0"\n')
+    (packs / "shop" / "entities" / "product.yaml").write_text(
+        "fields:\n  sku: {type: string, unique: true}\n  name: {type: string}\n"
+    )
+    (packs / "shop" / "demo" / "product.yaml").write_text("key: name\nrecords: []\n")
+    (packs / "shop" / "demo" / "prodcut.yaml").write_text("key: sku\nrecords: []\n")
+    (tmp_path / "tessera.yaml").write_text(
+        yaml.safe_dump({"modules": ["shop"], "module_paths": [str(packs)]})
+    )
+    result = run("validate", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert (
+        "demo/product.yaml:1:6: key 'name' is not a unique field of shop.product" in result.stderr
+    )
+    assert (
+        "demo/prodcut.yaml:1:1: no entity 'shop.prodcut'; did you mean 'product'?" in result.stderr
+    )
