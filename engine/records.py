@@ -323,6 +323,14 @@ class EntityStore:
 
     # -- writes ----------------------------------------------------------------------------
 
+    def writes_one_statement(self, values: Mapping[str, Any]) -> bool:
+        """Whether writing these validated values is a single SQL statement (no lines, no
+        numbering, no lookups), which is atomic without an explicit transaction and saves
+        the BEGIN and COMMIT round trips."""
+        if self._autonumbers or any(name in values for name in self.children):
+            return False
+        return not any(isinstance(v, ReferenceByKey) for v in values.values())
+
     async def create(
         self,
         conn: Connection,

@@ -165,7 +165,11 @@ class RecordApi:
     async def _create(self, request: Request, store: EntityStore) -> Response:
         body = await read_json(request, self.max_body)
         values = store.validator.validate(body)
-        async with self.database.get().transaction() as conn:
+        database = self.database.get()
+        scope = (
+            database.connection if store.writes_one_statement(values) else (database.transaction)
+        )
+        async with scope() as conn:
             record = await store.create(conn, body, WriteContext(), validated=values)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return _json({"data": record}, 201, headers)
