@@ -1,9 +1,10 @@
 """The generated REST API (SPEC §4): one set of handlers serves every entity.
 
-Routing is by dictionary lookup on ``{pack}/{entity}`` rather than one route per entity, so
-app start-up stays fast with hundreds of entities and each request skips FastAPI's
-per-route dependency solving: handlers take the raw request, call the compiled store and
-write JSON bytes straight back.
+Routing is by splitting the path and looking ``{pack}/{entity}`` up in the compiled model,
+rather than one route per entity: start-up stays fast with hundreds of entities, and
+``runtime.app.TesseraApp`` calls these handlers directly, without FastAPI's router,
+dependency solving or middleware layers. Handlers take the raw request, call the compiled
+store and write JSON bytes straight back.
 """
 
 from __future__ import annotations
