@@ -318,3 +318,44 @@ def test_head_and_streamed_oversized_body(kitchen_client: TestClient) -> None:
     streamed = kitchen_client.post(ITEMS, content=chunks())
     assert streamed.status_code == 413
     assert streamed.json()["type"] == "/problems/too-large"
+
+
+def test_cascade_deletes_referencing_records(kitchen_client: TestClient) -> None:
+    item = kitchen_client.post(ITEMS, json={"name": "tagged"}).json()["data"]
+    other = kitchen_client.post(ITEMS, json={"name": "other"}).json()["data"]
+    for label, target in (("a", item), ("b", item), ("c", other)):
+        response = kitchen_client.post(
+            "/api/v1/kitchen/tag", json={"label": label, "item": target["id"]}
+        )
+        assert response.status_code == 201
+    assert kitchen_client.delete(f"{ITEMS}/{item['id']}").status_code == 204
+    left = kitchen_client.get("/api/v1/kitchen/tag").json()["data"]
+    assert [t["label"] for t in left] == ["c"]
+
+
+def test_composite_unique_constraint(kitchen_client: TestClient) -> None:
+    category = _create_category(kitchen_client)
+    first = kitchen_client.post(ITEMS, json={"name": "Same", "category": category["id"]})
+    assert first.status_code == 201
+    again = kitchen_client.post(ITEMS, json={"name": "Same", "category": category["id"]})
+    assert again.status_code == 409
+    assert {e["field"] for e in again.json()["errors"]} == {"category", "name"}
+    elsewhere = kitchen_client.post(ITEMS, json={"name": "Same"})
+    assert elsewhere.status_code == 201
+
+
+def test_injection_attempts_are_values_or_refused(kitchen_client: TestClient) -> None:
+    hostile = "x' OR '1'='1'; DROP TABLE kitchen_item; --"
+    created = kitchen_client.post(ITEMS, json={"name": hostile})
+    assert created.status_code == 201
+    found = kitchen_client.get(ITEMS, params={"name": hostile}).json()["data"]
+    assert [r["name"] for r in found] == [hostile]
+    assert kitchen_client.get(ITEMS, params={"name": "x' OR '1'='1"}).json()["data"] == []
+    for params in (
+        {"sort": "name; DROP TABLE kitchen_item"},
+        {"fields": "name,(select 1)"},
+        {"name) OR (1": "1"},
+        {"expand": "category--"},
+    ):
+        assert kitchen_client.get(ITEMS, params=params).status_code == 400
+    assert kitchen_client.get(ITEMS).status_code == 200

@@ -72,7 +72,7 @@ def test_migrate_dry_run_then_apply(instance_dir: Path) -> None:
     assert "nothing was changed" in dry.stdout
     assert "create table kitchen_item" in run("migrate", cwd=instance_dir).stdout
     assert "database is up to date" in run("migrate", cwd=instance_dir).stdout
-    assert run("validate", cwd=instance_dir).stdout.startswith("ok: 1 packs, 3 entities")
+    assert run("validate", cwd=instance_dir).stdout.startswith("ok: 1 packs, 4 entities")
 
 
 def test_openapi_lists_every_generated_endpoint(instance_dir: Path) -> None:
