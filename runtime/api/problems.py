@@ -63,11 +63,18 @@ _CODES = {
 class ApiProblem(Exception):
     """An error detected by the HTTP layer itself (body size, malformed JSON, headers)."""
 
-    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.code = code or _CODES.get(status, "error")
+        self.headers = headers
 
 
 def json_default(value: Any) -> Any:
@@ -112,7 +119,7 @@ async def _engine_error(request: Request, exc: Exception) -> Response:
 
 async def _api_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
-    return problem_response(exc.status, exc.detail, code=exc.code)
+    return problem_response(exc.status, exc.detail, code=exc.code, headers=exc.headers)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -62,10 +62,12 @@ class DatabaseHolder:
 
 def _method_not_allowed(allowed: frozenset[str]) -> Handler:
     async def refuse(request: Request) -> Response:
+        listing = ", ".join(sorted(allowed))
         raise ApiProblem(
             405,
-            f"{request.method} is not allowed here; use one of {', '.join(sorted(allowed))}",
+            f"{request.method} is not allowed here; use one of {listing}",
             "method-not-allowed",
+            headers={"Allow": listing},
         )
 
     return refuse

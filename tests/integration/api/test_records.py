@@ -293,6 +293,12 @@ def test_malformed_requests_get_problem_details(kitchen_client: TestClient) -> N
         assert response.json()["status"] == status
 
 
+def test_method_not_allowed_names_the_allowed_methods(kitchen_client: TestClient) -> None:
+    response = kitchen_client.put(f"{ITEMS}/1", json={})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"
+
+
 def test_healthz_and_meta(kitchen_client: TestClient) -> None:
     assert kitchen_client.get("/healthz").json() == {"status": "ok"}
     meta = kitchen_client.get("/api/v1/_meta/entities").json()["data"]
