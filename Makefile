@@ -21,8 +21,10 @@ run: install
 	cd demo && ../$(BIN)/tessera migrate && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 
-## test: the whole suite, on SQLite and on PostgreSQL
+## test: lint and types, then the whole suite on SQLite and on PostgreSQL
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-sqlite: install
