@@ -204,7 +204,8 @@ async def _load_rows() -> None:
             ],
             records=records,
         )
-        await conn.execute("ANALYZE")
+        # Freeze and analyse now, so autovacuum does not wake up during the first app's run.
+        await conn.execute("VACUUM (FREEZE, ANALYZE)")
     finally:
         await conn.close()
 
@@ -354,6 +355,33 @@ def report(results: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
+def _run_one(
+    app: str,
+    target: list[str],
+    workload: str,
+    script: Path,
+    scratch: Path,
+    args: argparse.Namespace,
+) -> Measurement:
+    try:
+        process = _start(target, scratch)
+    except RuntimeError as exc:
+        print(f"{app}: failed to start: {exc}", file=sys.stderr)
+        return Measurement(app, workload, 0, 0, 0, 0, "failed to start")
+    try:
+        m = measure(app, workload, script, warmup=args.warmup, duration=args.duration)
+    finally:
+        _stop(process)
+        if workload == "W3":
+            _reset_rows()
+    print(
+        f"{workload} {app}: {m.requests_per_s:,.0f} req/s, p50 {m.p50_ms:.2f} ms, "
+        f"p99 {m.p99_ms:.2f} ms, errors {m.errors}",
+        flush=True,
+    )
+    return m
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
@@ -371,27 +399,11 @@ def main() -> int:
             scripts[name] = scratch / f"{name}.lua"
             scripts[name].write_text(source % {"rows": ROWS, "accounts": ACCOUNTS})
         results: list[Measurement] = []
-        for app, target in APPS.items():
-            print(f"{app}: starting", flush=True)
-            try:
-                process = _start(target, scratch)
-            except RuntimeError as exc:
-                for workload in scripts:
-                    results.append(Measurement(app, workload, 0, 0, 0, 0, "failed to start"))
-                print(f"{app}: failed to start: {exc}", file=sys.stderr)
-                continue
-            try:
-                for workload, script in scripts.items():
-                    m = measure(app, workload, script, warmup=args.warmup, duration=args.duration)
-                    print(
-                        f"  {workload}: {m.requests_per_s:,.0f} req/s, p50 {m.p50_ms:.2f} ms, "
-                        f"p99 {m.p99_ms:.2f} ms, errors {m.errors}",
-                        flush=True,
-                    )
-                    results.append(m)
-            finally:
-                _stop(process)
-                _reset_rows()
+        # Workload by workload, each app in turn with a fresh server, so that drift on the
+        # machine (caches, background work) spreads over the apps instead of hitting one.
+        for workload, script in scripts.items():
+            for app, target in APPS.items():
+                results.append(_run_one(app, target, workload, script, scratch, args))
     table = report(results)
     print()
     print(table)
