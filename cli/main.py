@@ -125,11 +125,12 @@ def serve(config: str | None, host: str, port: int, access_log: bool) -> None:
     """Serve the API (and later the web UI)."""
     import uvicorn
 
-    from runtime.app import build_app
+    from runtime.app import build_app, freeze_heap
 
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     app = build_app(settings, project)
+    freeze_heap()
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
 
 

@@ -188,7 +188,12 @@ class EntityStore:
 
     def decode(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
         """A driver row as a record dict; only the columns that need converting are touched."""
-        record = dict(zip(names or self.columns, row, strict=True))
+        # sqlite3 rows are tuples; asyncpg records map their column names themselves.
+        record = (
+            dict(zip(names or self.columns, row, strict=True))
+            if isinstance(row, tuple)
+            else dict(row)
+        )
         for name, decoder in self._active_decoders:
             value = record.get(name)
             if value is not None:
