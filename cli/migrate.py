@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 
 import click
 
@@ -10,10 +11,19 @@ from cli import _context
 from engine.migrate import (
     apply_migration,
     plan_migration,
+    record_migration,
     sync_engine,
     upgrade_system_tables,
 )
 from engine.tables import build_tables
+from metadata.fingerprint import definitions_hash
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @click.command("migrate")
@@ -54,6 +64,10 @@ def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) ->
                 click.echo("dry run: nothing was changed")
                 return
             apply_migration(connection, tables, plan)
+            if plan.steps:
+                record_migration(
+                    connection, plan, definitions_hash=definitions_hash(project), applied_by=_who()
+                )
     finally:
         engine.dispose()
     from cli.data import load_fixtures

@@ -7,6 +7,7 @@ what it cannot do safely; it never drops or alters existing data.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +16,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from engine.database import connect_sqlite
+from engine.tables import migration_log_table
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table
@@ -103,6 +105,21 @@ def plan_migration(connection: Connection, tables: EntityTables) -> Plan:
             plan.steps.append(Step(f"add column {table.name}.{column.name}", (), refused))
             plan.new_columns.append((table, column))
     return plan
+
+
+def record_migration(
+    connection: Connection, plan: Plan, *, definitions_hash: str, applied_by: str
+) -> None:
+    """Log an applied plan in ``tessera_migration``, in the migration's transaction."""
+    text = "\n".join(line for step in plan.steps for line in (step.description, *step.sql))
+    connection.execute(
+        insert(migration_log_table).values(
+            applied_at=dt.datetime.now(dt.UTC),
+            applied_by=applied_by[:200],
+            definitions_hash=definitions_hash,
+            plan=text,
+        )
+    )
 
 
 def apply_migration(connection: Connection, tables: EntityTables, plan: Plan) -> None:

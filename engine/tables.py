@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -49,6 +50,15 @@ sequence_table = Table(
     system_metadata,
     Column("series", String(200), primary_key=True),
     Column("value", BigInteger(), nullable=False),
+)
+migration_log_table = Table(
+    "tessera_migration",
+    system_metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_by", String(200), nullable=False),
+    Column("definitions_hash", String(64), nullable=False),
+    Column("plan", Text(), nullable=False),
 )
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from sqlalchemy import inspect, select
 
+from engine.migrate import sync_engine
+from engine.tables import migration_log_table
+from runtime.settings import Settings
 from tests.conftest import REPO, TEST_PACKS
 from tests.support.cli import tessera
 
@@ -70,9 +74,27 @@ def test_migrate_dry_run_then_apply(instance_dir: Path) -> None:
     assert "create table kitchen_item" in dry.stdout
     assert "CREATE TABLE kitchen_item" in dry.stdout
     assert "nothing was changed" in dry.stdout
+    assert _migration_log(instance_dir) == []
     assert "create table kitchen_item" in run("migrate", cwd=instance_dir).stdout
     assert "database is up to date" in run("migrate", cwd=instance_dir).stdout
+    (logged,) = _migration_log(instance_dir)
+    assert "create table kitchen_item" in logged.plan
+    assert "CREATE TABLE kitchen_item" in logged.plan
+    assert len(logged.definitions_hash) == 64
+    assert logged.applied_by
     assert run("validate", cwd=instance_dir).stdout.startswith("ok: 1 packs, 4 entities")
+
+
+def _migration_log(instance_dir: Path) -> list[Any]:
+    settings = Settings.load(instance_dir / "tessera.yaml")
+    engine = sync_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            if "tessera_migration" not in inspect(connection).get_table_names():
+                return []
+            return list(connection.execute(select(migration_log_table)))
+    finally:
+        engine.dispose()
 
 
 def test_openapi_lists_every_generated_endpoint(instance_dir: Path) -> None:
