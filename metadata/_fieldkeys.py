@@ -19,6 +19,7 @@ _COMMON = frozenset(
         "default",
         "computed",
         "read_only",
+        "renamed_from",
     }
 )
 _TEXTUAL = frozenset({"min_length", "max_length", "pattern"})
@@ -38,7 +39,7 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.REFERENCE: _COMMON | {"to", "on_delete"},
     FieldType.CHILDREN: frozenset({"type", "label", "help", "entity", "read_only"}),
     FieldType.JSON: _COMMON - {"unique", "index"},
-    FieldType.AUTONUMBER: frozenset({"type", "label", "help", "format", "index"}),
+    FieldType.AUTONUMBER: frozenset({"type", "label", "help", "format", "index", "renamed_from"}),
 }
 
 DEFAULT_MAX_LENGTH: dict[FieldType, int] = {

@@ -87,6 +87,10 @@ class FieldDef:
     precision: int | None = None
     scale: int | None = None
     format: str | None = None
+    renamed_from: str | None = None
+    """The field's previous name: the schema migration renames its column and keeps the data."""
+    origin: str = ""
+    """Display path of the file that declared the field: its pack file, or a customization."""
 
     @property
     def is_stored(self) -> bool:
@@ -114,6 +118,8 @@ class EntityDef:
     source: str = ""
     parent: str | None = field(default=None)
     """Qualified name of the entity whose ``children`` field owns this one, if any."""
+    customization: str | None = None
+    """Display path of the customization (overlay) file applied to this entity, if any."""
 
     @property
     def qualified_name(self) -> str:
