@@ -34,6 +34,7 @@ def load_definitions(settings: Settings) -> ProjectDef:
             settings.modules,
             settings.search_paths,
             config_name=str(settings.config_path or "tessera.yaml"),
+            customizations=settings.customizations,
         )
     except DefinitionError as exc:
         for problem in exc.problems:

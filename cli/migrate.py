@@ -4,72 +4,77 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from typing import TYPE_CHECKING
 
 import click
 
 from cli import _context
-from engine.migrate import (
-    apply_migration,
-    plan_migration,
-    record_migration,
-    sync_engine,
-    upgrade_system_tables,
-)
+from engine.migrate import MigrationFailed, MigrationRefused, run_migration
 from engine.tables import build_tables
 from metadata.fingerprint import definitions_hash
 
+if TYPE_CHECKING:
+    from engine.migrate import Plan
 
-def _who() -> str:
+
+def who() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
 
 
+def echo_plan(plan: Plan, *, with_sql: bool) -> None:
+    if not plan.steps:
+        click.echo("database is up to date")
+    for step in plan.steps:
+        marker = "REFUSED " if step in plan.refused else ""
+        click.echo(f"{marker}{step.description}")
+        if step.refused:
+            click.echo(f"    {step.refused}")
+        elif step.data_loss and plan.allow_data_loss:
+            click.echo(f"    allowed by --allow-data-loss: {step.data_loss}")
+        elif step.data_loss:
+            click.echo(f"    {step.data_loss}: refused without --allow-data-loss")
+        if with_sql:
+            for sql in step.sql:
+                click.echo(f"    {sql}")
+
+
 @click.command("migrate")
 @click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
-@click.option("--dry-run", is_flag=True, help="Print the plan and its SQL; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Rehearse the plan in a transaction that is rolled back; print it with its SQL.",
+)
 @click.option(
     "--allow-data-loss",
     is_flag=True,
-    help="Allow destructive steps (none are planned by this version).",
+    help="Allow steps that drop tables or columns holding data, or narrow a type.",
 )
 def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) -> None:
     """Bring the database to the definitions; print the plan."""
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     try:
-        tables = build_tables(project)
-    except ValueError as exc:
+        plan = run_migration(
+            settings.database_url,
+            build_tables(project),
+            dry_run=dry_run,
+            allow_data_loss=allow_data_loss,
+            applied_by=who(),
+            definitions_hash=definitions_hash(project, settings.customizations),
+            module_versions={m.name: m.version for m in project.modules.values()},
+        )
+    except (MigrationRefused, MigrationFailed, ValueError) as exc:
         _context.fail(str(exc))
-    engine = sync_engine(settings.database_url)
-    try:
-        with engine.begin() as connection:
-            if not dry_run:
-                upgrade_system_tables(connection)
-            plan = plan_migration(connection, tables)
-            if not plan.steps:
-                click.echo("database is up to date")
-            for step in plan.steps:
-                marker = "REFUSED " if step.refused else ""
-                click.echo(f"{marker}{step.description}")
-                if dry_run:
-                    for sql in step.sql:
-                        click.echo("    " + sql.replace("\n", "\n    "))
-                if step.refused:
-                    click.echo(f"    {step.refused}")
-            if plan.refused:
-                _context.fail("migration refused; nothing was changed")
-            if dry_run:
-                click.echo("dry run: nothing was changed")
-                return
-            apply_migration(connection, tables, plan)
-            if plan.steps:
-                record_migration(
-                    connection, plan, definitions_hash=definitions_hash(project), applied_by=_who()
-                )
-    finally:
-        engine.dispose()
+    echo_plan(plan, with_sql=dry_run)
+    if plan.refused:
+        _context.fail("migration refused; nothing was changed")
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+        return
     from cli.data import load_fixtures
 
     loaded = asyncio.run(load_fixtures(settings, project, "data"))

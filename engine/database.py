@@ -22,6 +22,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 
+from engine.errors import SchemaChanged
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
@@ -60,6 +62,9 @@ class Database(Protocol):
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         """A connection inside a transaction, committed when the block ends normally."""
 
+    async def forget_statements(self) -> None:
+        """Drop prepared statements after the schema changed."""
+
     async def close(self) -> None: ...
 
 
@@ -97,6 +102,24 @@ def _translate_asyncpg(exc: Exception) -> IntegrityViolation | None:
     return None
 
 
+# A statement that names a column or table the database no longer has (or prepared against
+# a table that has since changed) means definitions and schema are out of step: a migration
+# ran in another process and this one has not reloaded yet.
+_ASYNCPG_SCHEMA_ERRORS = (
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.UndefinedTableError,
+)
+_SQLITE_SCHEMA_MESSAGES = ("no such column", "no such table", "has no column named")
+
+
+def _schema_changed() -> SchemaChanged:
+    return SchemaChanged(
+        "the database schema does not match the definitions this server has loaded "
+        "(a migration just ran); retry in a moment"
+    )
+
+
 class _PostgresConnection:
     __slots__ = ("_conn",)
 
@@ -106,6 +129,8 @@ class _PostgresConnection:
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
         try:
             rows: list[Sequence[Any]] = await self._conn.fetch(sql, *args)
+        except _ASYNCPG_SCHEMA_ERRORS:
+            raise _schema_changed() from None
         except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         return rows
@@ -113,6 +138,8 @@ class _PostgresConnection:
     async def fetchrow(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         try:
             row: Sequence[Any] | None = await self._conn.fetchrow(sql, *args)
+        except _ASYNCPG_SCHEMA_ERRORS:
+            raise _schema_changed() from None
         except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         return row
@@ -120,6 +147,8 @@ class _PostgresConnection:
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         try:
             status: str = await self._conn.execute(sql, *args)
+        except _ASYNCPG_SCHEMA_ERRORS:
+            raise _schema_changed() from None
         except asyncpg.PostgresError as exc:
             raise _translate_asyncpg(exc) or exc from None
         tail = status.rsplit(" ", 1)[-1]
@@ -167,13 +196,26 @@ class PostgresDatabase:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        async with self._pool.acquire() as conn:
-            yield _PostgresConnection(conn)
+        try:
+            async with self._pool.acquire() as conn:
+                yield _PostgresConnection(conn)
+        except SchemaChanged:
+            await self.forget_statements()
+            raise
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PostgresConnection(conn)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _PostgresConnection(conn)
+        except SchemaChanged:
+            await self.forget_statements()
+            raise
+
+    async def forget_statements(self) -> None:
+        """Prepared statements may describe tables as they were before a migration: each
+        pooled connection is replaced (with an empty statement cache) when next released."""
+        await self._pool.expire_connections()
 
     async def close(self) -> None:
         await self._pool.close()
@@ -208,6 +250,10 @@ class _SqliteConnection:
             return self._conn.execute(sql, tuple(args))
         except sqlite3.IntegrityError as exc:
             raise _translate_sqlite(exc) from None
+        except sqlite3.OperationalError as exc:
+            if any(text in str(exc) for text in _SQLITE_SCHEMA_MESSAGES):
+                raise _schema_changed() from None
+            raise
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
         return self._run(sql, args).fetchall()
@@ -275,6 +321,9 @@ class SqliteDatabase:
                 raise
             else:
                 self._conn.execute("COMMIT")
+
+    async def forget_statements(self) -> None:
+        """SQLite re-prepares statements after a schema change by itself."""
 
     async def close(self) -> None:
         self._conn.close()

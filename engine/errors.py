@@ -98,3 +98,12 @@ class ValidationFailed(EngineError):
         noun = "field is" if fields == 1 else "fields are"
         super().__init__(f"{fields} {noun} invalid" if count else "invalid record")
         self.errors = errors
+
+
+class SchemaChanged(EngineError):
+    """The database schema changed under a prepared statement (a migration by another
+    process); the request did nothing and can be retried as soon as the process has
+    reloaded its definitions."""
+
+    code = "schema-changed"
+    title = "Schema changed"

@@ -1,8 +1,13 @@
-"""Bring a database to the definitions: system tables through Alembic revisions, entity
-tables and columns planned from the definitions.
+"""Bring a database to the definitions, in one transaction.
 
-This first version creates what is missing (tables, columns, their indexes) and refuses
-what it cannot do safely; it never drops or alters existing data.
+System tables (sequences, the migration log, the registry) follow Alembic revisions under
+``migrations/``. Entity tables follow the definitions: ``engine.schema_diff`` compares them
+with the live database and turns the difference into steps; this module decides whether the
+plan may run, runs it, checks it, and records it.
+
+Everything happens on one connection inside one transaction, so a failing step leaves the
+schema as it was (PostgreSQL and SQLite both have transactional DDL). A dry run is the same
+rehearsal, rolled back at the end: it shows the exact SQL and proves the plan would succeed.
 """
 
 from __future__ import annotations
@@ -10,57 +15,106 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from sqlalchemy import create_engine, func, insert, inspect, select
+from sqlalchemy import create_engine, delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.schema import CreateIndex, CreateTable
 
+from engine import schema_diff
 from engine.database import connect_sqlite
-from engine.tables import migration_log_table
+from engine.schema_diff import Step
+from engine.tables import migration_log_table, module_registry_table, table_registry_table
+from metadata.semver import Version
 
 if TYPE_CHECKING:
-    from sqlalchemy import Column, Table
+    from collections.abc import Mapping
+
     from sqlalchemy.engine import Connection, Engine
 
     from engine.tables import EntityTables
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
+__all__ = [
+    "MigrationFailed",
+    "MigrationRefused",
+    "Plan",
+    "Step",
+    "apply_migration",
+    "installed_modules",
+    "migration_engine",
+    "plan_migration",
+    "record_migration",
+    "run_migration",
+    "sync_engine",
+    "upgrade_system_tables",
+]
+
 
 class MigrationRefused(Exception):
-    """A step would lose data or cannot be done safely on a table with rows."""
+    """The plan would lose data without permission, or cannot work on the rows present."""
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    description: str
-    sql: tuple[str, ...]
-    refused: str | None = None
+class MigrationFailed(Exception):
+    """The database rejected a step; the transaction is to be rolled back."""
 
 
 @dataclass
 class Plan:
     steps: list[Step] = field(default_factory=list)
-    new_tables: list[Table] = field(default_factory=list)
-    new_columns: list[tuple[Table, Column[object]]] = field(default_factory=list)
+    allow_data_loss: bool = False
 
     @property
     def refused(self) -> list[Step]:
-        return [s for s in self.steps if s.refused]
+        """Steps that stop the plan: impossible ones, and destructive ones not allowed."""
+        return [s for s in self.steps if s.refused or (s.data_loss and not self.allow_data_loss)]
+
+    def reasons(self, permission: str = "--allow-data-loss") -> list[str]:
+        """Why the plan was refused; ``permission`` names how the caller allows data loss."""
+        reasons = []
+        for step in self.refused:
+            if step.refused:
+                reasons.append(step.refused)
+            else:
+                reasons.append(f"{step.data_loss}: refused without {permission}")
+        return reasons
+
+    @property
+    def sql(self) -> list[str]:
+        return [statement for step in self.steps for statement in step.sql]
 
 
 def sync_engine(url: str) -> Engine:
-    """A synchronous SQLAlchemy engine for migrations and tooling."""
+    """A synchronous SQLAlchemy engine for tooling that reads or writes rows."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed.set(drivername="postgresql+psycopg"))
     database = parsed.database or ":memory:"
     return create_engine("sqlite://", creator=lambda: connect_sqlite(database))
+
+
+def migration_engine(url: str) -> Engine:
+    """An engine whose transactions cover DDL on both databases.
+
+    On SQLite the driver runs in autocommit mode, so the transaction is begun explicitly,
+    and foreign-key enforcement is off: copying a table to change it (batch mode) drops the
+    old table, which must not cascade to the rows that point at it. The keys are checked
+    once, before commit (``apply_migration``).
+    """
+    engine = sync_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _no_fk_enforcement(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.execute("PRAGMA foreign_keys = OFF")
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def upgrade_system_tables(connection: Connection) -> None:
@@ -70,68 +124,168 @@ def upgrade_system_tables(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def plan_migration(connection: Connection, tables: EntityTables) -> Plan:
-    inspector = inspect(connection)
-    existing = set(inspector.get_table_names())
-    plan = Plan()
-    dialect = connection.dialect
-    for table in tables.metadata.sorted_tables:
-        if table.name not in existing:
-            sql = [str(CreateTable(table).compile(dialect=dialect)).strip()]
-            sql += [str(CreateIndex(ix).compile(dialect=dialect)) for ix in table.indexes]
-            plan.steps.append(
-                Step(f"create table {table.name} ({len(table.columns)} columns)", tuple(sql))
+def managed_tables(connection: Connection, tables: EntityTables) -> set[str]:
+    """Tables Tessera owns: those of the current definitions and those it created before."""
+    names = set(tables.metadata.tables)
+    if inspect(connection).has_table(table_registry_table.name):
+        names.update(connection.execute(select(table_registry_table.c.name)).scalars())
+    return names
+
+
+def plan_migration(
+    connection: Connection, tables: EntityTables, *, allow_data_loss: bool = False
+) -> Plan:
+    """The steps from the database to ``tables``; run inside the migration's transaction.
+
+    Columns renamed with ``renamed_from`` are renamed first, on the connection, so that the
+    comparison sees them under their new names (and their other changes as changes, not as
+    a drop and an add); the rename is the plan's first step and is undone by a rollback.
+    """
+    renames = schema_diff.rename_steps(schema_diff.pending_renames(connection, tables.metadata))
+    _run(connection, renames)
+    steps = schema_diff.compare(connection, tables.metadata, managed_tables(connection, tables))
+    return Plan(steps=[*renames, *steps], allow_data_loss=allow_data_loss)
+
+
+def apply_migration(connection: Connection, tables: EntityTables, plan: Plan) -> None:
+    """Run the plan's remaining steps; raise ``MigrationRefused`` or ``MigrationFailed``."""
+    if plan.refused:
+        raise MigrationRefused("\n".join(plan.reasons()))
+    _run(connection, [s for s in plan.steps if not s.applied])
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            table_name, _rowid, target, _fk = broken[0]
+            raise MigrationFailed(
+                f"{len(broken)} rows would point at missing records "
+                f"(first: {table_name} -> {target}); nothing was changed"
             )
-            plan.new_tables.append(table)
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        rows = None
-        for column in table.columns:
-            if column.name in present:
-                continue
-            refused = None
-            if not column.nullable and column.server_default is None:
-                rows = (
-                    rows
-                    if rows is not None
-                    else connection.execute(select(func.count()).select_from(table)).scalar_one()
-                )
-                if rows:
-                    refused = (
-                        f"required column {table.name}.{column.name} cannot be added to a table "
-                        f"with {rows} rows: add the field as optional, fill it, then make it "
-                        "required"
-                    )
-            plan.steps.append(Step(f"add column {table.name}.{column.name}", (), refused))
-            plan.new_columns.append((table, column))
-    return plan
+    _register_tables(connection, tables)
+
+
+def _run(connection: Connection, steps: list[Step]) -> None:
+    try:
+        schema_diff.execute(connection, steps)
+    except schema_diff.StepFailed as exc:
+        raise MigrationFailed(f"{exc}; nothing was changed") from exc
+
+
+def _register_tables(connection: Connection, tables: EntityTables) -> None:
+    connection.execute(delete(table_registry_table))
+    rows = [
+        {"name": entity_table.name, "entity": qualified}
+        for qualified, entity_table in tables.tables.items()
+    ]
+    if rows:
+        connection.execute(insert(table_registry_table), rows)
 
 
 def record_migration(
     connection: Connection, plan: Plan, *, definitions_hash: str, applied_by: str
 ) -> None:
-    """Log an applied plan in ``tessera_migration``, in the migration's transaction."""
-    text = "\n".join(line for step in plan.steps for line in (step.description, *step.sql))
+    """Log an applied plan in ``tessera_migration``, in the migration's transaction; a
+    change of definitions without a schema change is logged too, so that serving processes
+    notice it."""
+    lines = [line for step in plan.steps for line in (step.description, *step.sql)]
+    lines = lines or ["definitions changed; the schema already matches"]
     connection.execute(
         insert(migration_log_table).values(
             applied_at=dt.datetime.now(dt.UTC),
             applied_by=applied_by[:200],
             definitions_hash=definitions_hash,
-            plan=text,
+            plan="\n".join(lines),
         )
     )
 
 
-def apply_migration(connection: Connection, tables: EntityTables, plan: Plan) -> None:
-    if plan.refused:
-        raise MigrationRefused("\n".join(s.refused or "" for s in plan.refused))
-    tables.metadata.create_all(connection, tables=plan.new_tables, checkfirst=True)
-    operations = Operations(MigrationContext.configure(connection))
-    for table, column in plan.new_columns:
-        new_column = column._copy()
-        if connection.dialect.name == "sqlite":
-            # SQLite cannot add a NOT NULL column without a default; validation enforces it.
-            new_column.nullable = True
-        operations.add_column(table.name, new_column)
-        if column.index:
-            operations.create_index(f"ix_{table.name}_{column.name}", table.name, [column.name])
+def run_migration(
+    database_url: str,
+    tables: EntityTables,
+    *,
+    dry_run: bool = False,
+    allow_data_loss: bool = False,
+    applied_by: str,
+    definitions_hash: str,
+    module_versions: Mapping[str, str] | None = None,
+) -> Plan:
+    """Plan, then rehearse or apply and record: the one path used by ``tessera migrate``,
+    ``tessera module`` and the meta API. A refused plan is returned unapplied; a failing step
+    raises ``MigrationFailed``; in both cases nothing has changed."""
+    engine = migration_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                upgrade_system_tables(connection)
+                if module_versions:
+                    refuse_downgrades(installed_modules(connection), module_versions)
+                plan = plan_migration(connection, tables, allow_data_loss=allow_data_loss)
+                if not plan.refused:
+                    apply_migration(connection, tables, plan)
+                    if module_versions:
+                        register_modules(connection, module_versions)
+                if plan.refused or dry_run:
+                    transaction.rollback()
+                    return plan
+                if plan.steps or _last_hash(connection) != definitions_hash:
+                    record_migration(
+                        connection, plan, definitions_hash=definitions_hash, applied_by=applied_by
+                    )
+                transaction.commit()
+                return plan
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+    finally:
+        engine.dispose()
+
+
+def installed_modules(connection: Connection) -> dict[str, str]:
+    """Version of each pack as of the last migration, by name; empty before the first."""
+    if not inspect(connection).has_table(module_registry_table.name):
+        return {}
+    rows = connection.execute(select(module_registry_table.c.name, module_registry_table.c.version))
+    return {row.name: row.version for row in rows}
+
+
+def refuse_downgrades(installed: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    for name, version in wanted.items():
+        before = installed.get(name)
+        if before is not None and Version.parse(version) < Version.parse(before):
+            raise MigrationRefused(
+                f"pack '{name}' {version} is older than the installed {before}; "
+                "downgrading a pack is not supported"
+            )
+
+
+def register_modules(connection: Connection, versions: Mapping[str, str]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    installed = installed_modules(connection)
+    table = module_registry_table
+    for name, version in versions.items():
+        if name not in installed:
+            connection.execute(
+                insert(table).values(name=name, version=version, installed_at=now, upgraded_at=now)
+            )
+        elif installed[name] != version:
+            connection.execute(
+                update(table).where(table.c.name == name).values(version=version, upgraded_at=now)
+            )
+
+
+def _last_hash(connection: Connection) -> str | None:
+    query = (
+        select(migration_log_table.c.definitions_hash)
+        .order_by(migration_log_table.c.id.desc())
+        .limit(1)
+    )
+    return connection.execute(query).scalar_one_or_none()
+
+
+def latest_migration_id(connection: Connection) -> int:
+    """Grows with every applied migration; serving processes poll it to reload definitions."""
+    value = connection.execute(
+        select(func.coalesce(func.max(migration_log_table.c.id), 0))
+    ).scalar_one()
+    return int(value)

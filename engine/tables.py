@@ -25,7 +25,7 @@ from engine.fieldtypes import kind_of
 from metadata import FieldType, OnDelete
 
 if TYPE_CHECKING:
-    from metadata import EntityDef, ProjectDef
+    from metadata import EntityDef, FieldDef, ProjectDef
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -60,6 +60,20 @@ migration_log_table = Table(
     Column("definitions_hash", String(64), nullable=False),
     Column("plan", Text(), nullable=False),
 )
+module_registry_table = Table(
+    "tessera_module",
+    system_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("version", String(50), nullable=False),
+    Column("installed_at", DateTime(timezone=True), nullable=False),
+    Column("upgraded_at", DateTime(timezone=True), nullable=False),
+)
+table_registry_table = Table(
+    "tessera_table",
+    system_metadata,
+    Column("name", String(200), primary_key=True),
+    Column("entity", String(200), nullable=False),
+)
 
 
 class TableNameClash(ValueError):
@@ -91,6 +105,29 @@ def build_tables(project: ProjectDef) -> EntityTables:
         owners[name] = entity.qualified_name
         tables[entity.qualified_name] = _entity_table(metadata, project, entity)
     return EntityTables(metadata, tables)
+
+
+_NO_SERVER_DEFAULT = frozenset(
+    {
+        FieldType.JSON,
+        FieldType.DATETIME,
+        FieldType.CHILDREN,
+        FieldType.AUTONUMBER,
+        FieldType.REFERENCE,
+    }
+)
+
+
+def server_default(field: FieldDef) -> str | None:
+    """A constant field default is also the column's DEFAULT: adding such a column fills the
+    rows already there (without rewriting the table on PostgreSQL 11+), and rows written by
+    tools other than Tessera get it too."""
+    value = field.default
+    if value is None or field.type in _NO_SERVER_DEFAULT:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:
@@ -127,7 +164,9 @@ def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) ->
                 nullable=not field.required or field.type is FieldType.AUTONUMBER,
                 unique=field.unique or field.type is FieldType.AUTONUMBER,
                 index=(field.index or field.type is FieldType.REFERENCE) and not field.unique,
+                server_default=server_default(field),
                 comment=field.label,
+                info={"renamed_from": getattr(field, "renamed_from", None)},
             )
         )
     columns += [

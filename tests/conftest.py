@@ -12,20 +12,23 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from engine.migrate import apply_migration, plan_migration, sync_engine, upgrade_system_tables
+from engine.migrate import MigrationRefused, run_migration
 from engine.tables import build_tables
+from metadata.fingerprint import definitions_hash
 from runtime.app import build_app, load_definitions
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from engine.migrate import Plan
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PACKS = REPO / "tests" / "packs"
@@ -96,16 +99,19 @@ class Instance:
     path: Path
     settings: Settings
 
-    def migrate(self) -> None:
+    def migrate(self, *, allow_data_loss: bool = False) -> Plan:
         project = load_definitions(self.settings)
-        tables = build_tables(project)
-        engine = sync_engine(self.settings.database_url)
-        try:
-            with engine.begin() as connection:
-                upgrade_system_tables(connection)
-                apply_migration(connection, tables, plan_migration(connection, tables))
-        finally:
-            engine.dispose()
+        plan = run_migration(
+            self.settings.database_url,
+            build_tables(project),
+            allow_data_loss=allow_data_loss,
+            applied_by="tests",
+            definitions_hash=definitions_hash(project, self.settings.customizations),
+            module_versions={m.name: m.version for m in project.modules.values()},
+        )
+        if plan.refused:
+            raise MigrationRefused("\n".join(plan.reasons()))
+        return plan
 
     @contextlib.contextmanager
     def client(self) -> Iterator[TestClient]:
@@ -115,13 +121,18 @@ class Instance:
 
 
 def write_instance(
-    path: Path, db_url: str, modules: list[str], module_paths: list[Path] | None = None
+    path: Path,
+    db_url: str,
+    modules: list[str],
+    module_paths: list[Path] | None = None,
+    **settings: Any,
 ) -> Instance:
     path.mkdir(parents=True, exist_ok=True)
     config = {
         "database_url": db_url,
         "modules": modules,
         "module_paths": [str(p) for p in (module_paths or [TEST_PACKS])],
+        **settings,
     }
     (path / "tessera.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return Instance(path, Settings.load(path / "tessera.yaml"))
