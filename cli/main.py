@@ -12,6 +12,7 @@ import click
 from cli import _context
 from cli.data import demo_command, export_command, import_command
 from cli.migrate import migrate_command
+from cli.module import module_group
 from engine.tables import build_tables
 from metadata import DefinitionError, DefinitionProblem, load_fixture_files
 
@@ -93,7 +94,7 @@ def validate(config: str | None) -> None:
 @main.command()
 @click.option(
     "--kind",
-    type=click.Choice(["module", "entity", "fixture"]),
+    type=click.Choice(["module", "entity", "fixture", "overlay"]),
     default=None,
     help="Print only this kind's schema.",
 )
@@ -121,7 +122,8 @@ def openapi(config: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
-def serve(config: str | None, host: str, port: int, access_log: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(config: str | None, host: str, port: int, access_log: bool, workers: int) -> None:
     """Serve the API (and later the web UI)."""
     import uvicorn
 
@@ -129,12 +131,28 @@ def serve(config: str | None, host: str, port: int, access_log: bool) -> None:
 
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
+    if workers > 1:
+        # Each worker process builds the app itself from TESSERA_CONFIG (the factory).
+        import os
+
+        os.environ["TESSERA_CONFIG"] = str(settings.config_path or "tessera.yaml")
+        uvicorn.run(
+            "runtime.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level="info",
+        )
+        return
     app = build_app(settings, project)
     freeze_heap()
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
 
 
 main.add_command(migrate_command)
+main.add_command(module_group)
 main.add_command(import_command)
 main.add_command(export_command)
 main.add_command(demo_command)

@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine import EngineModel, open_database
-from metadata import load_project
+from engine import open_database
+from engine.errors import SchemaChanged
+from runtime.api.customize import customize_router
 from runtime.api.meta import meta_router
 from runtime.api.openapi import add_entity_paths
 from runtime.api.problems import install_problem_handlers, render_exception
-from runtime.api.records import DatabaseHolder, RecordApi
+from runtime.api.records import DatabaseHolder
+from runtime.live import LiveDefinitions, load_definitions, watching
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,12 +35,7 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 
 
-def load_definitions(settings: Settings) -> ProjectDef:
-    return load_project(
-        settings.modules,
-        settings.search_paths,
-        config_name=str(settings.config_path or "tessera.yaml"),
-    )
+__all__ = ["TesseraApp", "build_app", "create_app", "freeze_heap", "load_definitions"]
 
 
 class TesseraApp(FastAPI):
@@ -50,18 +47,20 @@ class TesseraApp(FastAPI):
     Cross-cutting concerns for all requests belong in ASGI middleware around this app.
     """
 
-    def __init__(self, record_api: RecordApi, **kwargs: Any) -> None:
+    def __init__(self, live: LiveDefinitions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.record_api = record_api
+        self.live = live
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.record_api.match(scope)
+            handler = self.live.current.record_api.match(scope)
             if handler is not None:
                 request = Request(scope, receive)
                 try:
                     response = await handler(request)
                 except Exception as exc:  # noqa: BLE001 - rendered as problem details
+                    if isinstance(exc, SchemaChanged):
+                        self.live.check_soon()
                     response = await render_exception(request, exc)
                 await response(scope, receive, send)
                 return
@@ -81,28 +80,39 @@ def _without_telemetry() -> dict[str, Any]:
 
 def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
     project = project if project is not None else load_definitions(settings)
-    model = EngineModel.for_url(project, settings.database_url)
     holder = DatabaseHolder()
+    app_ref: list[FastAPI] = []
+
+    def forget_openapi() -> None:
+        for app in app_ref:
+            app.openapi_schema = None
+
+    live = LiveDefinitions(settings, project, holder, on_change=forget_openapi)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder.database = await open_database(settings.database_url, pool_size=settings.pool_size)
+        watcher = watching(live, settings.reload_interval) if settings.reload_interval else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(BaseException):
+                    await watcher
             await holder.database.close()
             holder.database = None
 
-    record_api = RecordApi(model, holder, max_body=settings.max_body_bytes)
     app = TesseraApp(
-        record_api,
+        live,
         title="Tessera",
         version=VERSION,
         description="Generated REST API for the enabled module packs.",
         lifespan=lifespan,
         **_without_telemetry(),
     )
-    app.state.model = model
+    app_ref.append(app)
+    app.state.live = live
     app.state.settings = settings
     app.state.database = holder
     install_problem_handlers(app)
@@ -114,12 +124,13 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await conn.fetchrow("SELECT 1", ())
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app.include_router(meta_router(model))
+    app.include_router(meta_router(lambda: live.current.meta))
+    app.include_router(customize_router(live))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = FastAPI.openapi(app)
-            app.openapi_schema = add_entity_paths(document, model)
+            app.openapi_schema = add_entity_paths(document, live.current.model)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -22,6 +22,8 @@ ALLOWED_KEYS = frozenset(
         "secret_key",
         "max_body_bytes",
         "pool_size",
+        "meta_api_writes",
+        "reload_interval",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -39,6 +41,10 @@ class Settings:
     secret_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY
     pool_size: int = 10
+    meta_api_writes: bool = False
+    """Whether the meta API may change definitions; an admin role replaces it in issue 5."""
+    reload_interval: float = 2.0
+    """Seconds between checks for migrations applied by other processes; 0 turns it off."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,6 +93,8 @@ class Settings:
             secret_key=data.get("secret_key"),
             max_body_bytes=int(data.get("max_body_bytes", DEFAULT_MAX_BODY)),
             pool_size=int(data.get("pool_size", 10)),
+            meta_api_writes=bool(data.get("meta_api_writes", False)),
+            reload_interval=float(data.get("reload_interval", 2.0)),
         )
 
 

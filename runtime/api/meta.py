@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from engine.jsonschema import record_schema
+from runtime.api.problems import json_default
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine import EngineModel
     from metadata import EntityDef, FieldDef
 
 
-def _field(field: FieldDef) -> dict[str, Any]:
+def describe_field(field: FieldDef) -> dict[str, Any]:
     result: dict[str, Any] = {
         "name": field.name,
         "type": field.type.value,
@@ -61,41 +65,44 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "title": entity.title,
         "parent": entity.parent,
         "endpoint": None if entity.is_child else f"/api/v1/{entity.pack}/{entity.name}",
-        "fields": [_field(f) for f in entity.fields.values()],
+        "fields": [describe_field(f) for f in entity.fields.values()],
         "indexes": [list(g) for g in entity.indexes],
         "unique": [list(g) for g in entity.unique],
         "schema": record_schema(entity, model.project, "read"),
     }
 
 
-def meta_router(model: EngineModel) -> APIRouter:
+class MetaDocuments:
+    """The metadata responses, serialized once per set of definitions."""
+
+    def __init__(self, model: EngineModel) -> None:
+        entities = [describe_entity(model, e) for e in model.project.entities.values()]
+        modules = [
+            {
+                "name": m.name,
+                "label": m.label,
+                "version": m.version,
+                "depends": list(m.depends),
+                "description": m.description,
+            }
+            for m in model.project.modules.values()
+        ]
+        self.entities = orjson.dumps(
+            {"data": entities, "meta": {"count": len(entities)}}, default=json_default
+        )
+        self.modules = orjson.dumps({"data": modules, "meta": {"count": len(modules)}})
+
+
+def meta_router(documents: Callable[[], MetaDocuments]) -> APIRouter:
+    """Read-only metadata; ``documents`` returns those of the definitions now in force."""
     router = APIRouter(prefix="/api/v1/_meta", tags=["Metadata"])
-    import orjson
-
-    from runtime.api.problems import json_default
-
-    entities = [describe_entity(model, e) for e in model.project.entities.values()]
-    modules = [
-        {
-            "name": m.name,
-            "label": m.label,
-            "version": m.version,
-            "depends": list(m.depends),
-            "description": m.description,
-        }
-        for m in model.project.modules.values()
-    ]
-    entities_body = orjson.dumps(
-        {"data": entities, "meta": {"count": len(entities)}}, default=json_default
-    )
-    modules_body = orjson.dumps({"data": modules, "meta": {"count": len(modules)}})
 
     @router.get("/entities", summary="Entity definitions with their JSON Schemas")
     async def list_entities() -> Response:
-        return Response(entities_body, media_type="application/json")
+        return Response(documents().entities, media_type="application/json")
 
     @router.get("/modules", summary="Enabled module packs")
     async def list_modules() -> Response:
-        return Response(modules_body, media_type="application/json")
+        return Response(documents().modules, media_type="application/json")
 
     return router

@@ -16,6 +16,7 @@ from engine.errors import (
     Conflict,
     EngineError,
     RecordNotFound,
+    SchemaChanged,
     StaleVersion,
     UnknownEntity,
     ValidationFailed,
@@ -35,6 +36,7 @@ STATUS_OF: dict[type[EngineError], int] = {
     ValidationFailed: 422,
     Conflict: 409,
     StaleVersion: 412,
+    SchemaChanged: 503,
 }
 _TITLES = {
     400: "Malformed request",
@@ -49,6 +51,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Validation failed",
     429: "Too many requests",
+    503: "Service unavailable",
     500: "Internal error",
 }
 _CODES = {
@@ -69,12 +72,14 @@ class ApiProblem(Exception):
         detail: str,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.code = code or _CODES.get(status, "error")
         self.headers = headers
+        self.errors = errors
 
 
 def json_default(value: Any) -> Any:
@@ -114,12 +119,17 @@ async def _engine_error(request: Request, exc: Exception) -> Response:
     errors = None
     if isinstance(exc, (ValidationFailed, Conflict)):
         errors = [e.as_dict() for e in exc.errors] if exc.errors or status == 422 else None
-    return problem_response(status, exc.detail, code=exc.code, title=exc.title, errors=errors)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem_response(
+        status, exc.detail, code=exc.code, title=exc.title, errors=errors, headers=headers
+    )
 
 
 async def _api_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
-    return problem_response(exc.status, exc.detail, code=exc.code, headers=exc.headers)
+    return problem_response(
+        exc.status, exc.detail, code=exc.code, headers=exc.headers, errors=exc.errors
+    )
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
