@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from metadata import DefinitionError, load_project
+from metadata.fixtures import load_fixture_files
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,8 +38,20 @@ def load_definitions(settings: Settings) -> ProjectDef:
             customizations=settings.customizations,
         )
     except DefinitionError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        noun = "problem" if len(exc.problems) == 1 else "problems"
-        click.echo(f"{len(exc.problems)} {noun} in the definitions", err=True)
-        sys.exit(1)
+        report(exc)
+
+
+def check_fixture_files(project: ProjectDef, folder: str = "data") -> None:
+    """Fixture files are definitions too: check them before the database is touched."""
+    try:
+        load_fixture_files(project, folder)
+    except DefinitionError as exc:
+        report(exc)
+
+
+def report(exc: DefinitionError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    noun = "problem" if len(exc.problems) == 1 else "problems"
+    click.echo(f"{len(exc.problems)} {noun} in the definitions", err=True)
+    sys.exit(1)

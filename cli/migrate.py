@@ -15,6 +15,8 @@ from metadata.fingerprint import definitions_hash
 
 if TYPE_CHECKING:
     from engine.migrate import Plan
+    from metadata import ProjectDef
+    from runtime.settings import Settings
 
 
 def who() -> str:
@@ -22,6 +24,41 @@ def who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def migrate(
+    settings: Settings, project: ProjectDef, *, dry_run: bool, allow_data_loss: bool
+) -> Plan:
+    """Run (or rehearse) the migration to ``project``; exits with the reason if it fails."""
+    try:
+        return run_migration(
+            settings.database_url,
+            build_tables(project),
+            dry_run=dry_run,
+            allow_data_loss=allow_data_loss,
+            applied_by=who(),
+            definitions_hash=definitions_hash(project, settings.customizations),
+            module_versions={m.name: m.version for m in project.modules.values()},
+        )
+    except (MigrationRefused, MigrationFailed, ValueError) as exc:
+        _context.fail(str(exc))
+
+
+def show_plan(plan: Plan, *, dry_run: bool) -> bool:
+    """Print the plan; exit when it is refused. True when it was only rehearsed."""
+    echo_plan(plan, with_sql=dry_run)
+    if plan.refused:
+        _context.fail("migration refused; nothing was changed")
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+    return dry_run
+
+
+def upsert_fixtures(settings: Settings, project: ProjectDef) -> int:
+    """Load every enabled pack's ``data/`` records by their key; the count upserted."""
+    from cli.data import load_fixtures
+
+    return asyncio.run(load_fixtures(settings, project, "data"))
 
 
 def echo_plan(plan: Plan, *, with_sql: bool) -> None:
@@ -57,26 +94,10 @@ def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) ->
     """Bring the database to the definitions; print the plan."""
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
-    try:
-        plan = run_migration(
-            settings.database_url,
-            build_tables(project),
-            dry_run=dry_run,
-            allow_data_loss=allow_data_loss,
-            applied_by=who(),
-            definitions_hash=definitions_hash(project, settings.customizations),
-            module_versions={m.name: m.version for m in project.modules.values()},
-        )
-    except (MigrationRefused, MigrationFailed, ValueError) as exc:
-        _context.fail(str(exc))
-    echo_plan(plan, with_sql=dry_run)
-    if plan.refused:
-        _context.fail("migration refused; nothing was changed")
-    if dry_run:
-        click.echo("dry run: nothing was changed")
+    _context.check_fixture_files(project)
+    plan = migrate(settings, project, dry_run=dry_run, allow_data_loss=allow_data_loss)
+    if show_plan(plan, dry_run=dry_run):
         return
-    from cli.data import load_fixtures
-
-    loaded = asyncio.run(load_fixtures(settings, project, "data"))
+    loaded = upsert_fixtures(settings, project)
     if loaded:
         click.echo(f"fixtures: {loaded} records upserted")

@@ -9,7 +9,6 @@ and a pack older than that is refused.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,18 +17,13 @@ import yaml
 from ruamel.yaml import YAML
 
 from cli import _context
-from cli.migrate import echo_plan, who
+from cli.migrate import migrate, show_plan, upsert_fixtures
 from engine.migrate import (
-    MigrationFailed,
-    MigrationRefused,
     installed_modules,
-    run_migration,
     sync_engine,
 )
-from engine.tables import build_tables
 from metadata import DefinitionError, discover_packs, load_project
 from metadata._errors import did_you_mean
-from metadata.fingerprint import definitions_hash
 from metadata.semver import Version
 
 if TYPE_CHECKING:
@@ -193,12 +187,7 @@ def _load(settings: Settings, modules: tuple[str, ...]) -> ProjectDef:
 
 
 def _load_or_fail(settings: Settings, modules: tuple[str, ...]) -> ProjectDef:
-    try:
-        return _load(settings, modules)
-    except DefinitionError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        _context.fail(f"{len(exc.problems)} problems in the definitions")
+    return _context.load_definitions(replace(settings, modules=modules))
 
 
 def _migrate(
@@ -209,34 +198,17 @@ def _migrate(
     yes: bool,
     allow_data_loss: bool = False,
 ) -> None:
-    def run(rehearse: bool) -> Plan:
-        try:
-            return run_migration(
-                settings.database_url,
-                build_tables(project),
-                dry_run=rehearse,
-                allow_data_loss=allow_data_loss,
-                applied_by=who(),
-                definitions_hash=definitions_hash(project, settings.customizations),
-                module_versions={m.name: m.version for m in project.modules.values()},
-            )
-        except (MigrationRefused, MigrationFailed, ValueError) as exc:
-            _context.fail(str(exc))
+    _context.check_fixture_files(project)
 
-    plan = run(rehearse=True)
-    echo_plan(plan, with_sql=dry_run)
-    if plan.refused:
-        _context.fail("migration refused; nothing was changed")
-    if dry_run:
-        click.echo("dry run: nothing was changed")
+    def run(rehearse: bool) -> Plan:
+        return migrate(settings, project, dry_run=rehearse, allow_data_loss=allow_data_loss)
+
+    if show_plan(run(rehearse=True), dry_run=dry_run):
         return
     if not yes and not click.confirm("apply this plan?", default=True):
         _context.fail("cancelled; nothing was changed")
     run(rehearse=False)
-    from cli.data import load_fixtures
-
-    loaded = asyncio.run(load_fixtures(settings, project, "data"))
-    click.echo(f"migrated; fixtures: {loaded} records upserted")
+    click.echo(f"migrated; fixtures: {upsert_fixtures(settings, project)} records upserted")
 
 
 def _enable_in_config(config_path: Path, name: str) -> None:

@@ -499,7 +499,10 @@ def _type_words(type_: Any) -> str:
 
 def _default_words(new_column: Column[Any]) -> str:
     default = new_column.server_default
-    return str(getattr(default, "arg", default))
+    words = str(getattr(default, "arg", default))
+    if isinstance(new_column.type, Boolean):  # stored as '1'/'0' to suit both databases
+        return {"1": "true", "0": "false"}.get(words, words)
+    return words
 
 
 def _table_of(operation: alembic_ops.MigrateOperation) -> str:

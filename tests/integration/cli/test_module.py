@@ -160,6 +160,25 @@ def test_install_upgrade_and_refused_downgrade(tmp_path: Path, db_url: str) -> N
     missing = run("module", "install", "crn", cwd=folder, ok=False)
     assert "no module pack 'crn' on the module paths; did you mean 'crm'?" in missing.stderr
 
+    # A pack whose fixtures are keyed by a field that is not unique is stopped before the
+    # database is touched.
+    write_pack(packs, "notes", "0.1.0", {"note": {"fields": {"title": {"type": "string"}}}})
+    write_fixtures(packs, "notes", "note", "title", [{"title": "Welcome"}])
+    broken = run("module", "install", "notes", "--yes", cwd=folder, ok=False)
+    assert "data/note.yaml:1:6: key 'title' is not a unique field of notes.note" in broken.stderr
+    assert "notes_note" not in tables(folder)
+    assert "notes" not in yaml.safe_load(config.read_text())["modules"]
+
+
+def tables(folder: Path) -> set[str]:
+    from sqlalchemy import inspect
+
+    engine = sync_engine(Settings.load(folder / "tessera.yaml").database_url)
+    with engine.connect() as connection:
+        names = set(inspect(connection).get_table_names())
+    engine.dispose()
+    return names
+
 
 def _columns(folder: Path, table: str) -> set[str]:
     from sqlalchemy import inspect
