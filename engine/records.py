@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
 
+from engine.computed import ComputedFields
 from engine.database import IntegrityViolation
 from engine.errors import (
     Conflict,
@@ -33,10 +34,11 @@ from engine.query import (
     QueryParser,
     encode_cursor,
 )
+from engine.rules import RequiredIf, RuleSet
 from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, sequence_table
 from engine.validation import RecordValidator
-from metadata import FieldType
+from metadata import FieldType, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -120,6 +122,14 @@ class EntityStore:
             dialect_name=dialect_name,
             select_columns=self._select_columns,
         )
+        self.rules = RuleSet(entity.rules)
+        self.computed = ComputedFields(entity)
+        self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
+        self.required_if = RequiredIf(entity.fields.values())
+        self._blank_record: dict[str, Any] = {
+            **dict.fromkeys(("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)),
+            **{name: [] for name in self.children},
+        }
         self._sql = _StoreSql(self)
         self._update_cache: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
 
@@ -334,6 +344,8 @@ class EntityStore:
         the BEGIN and COMMIT round trips."""
         if self._autonumbers or any(name in values for name in self.children):
             return False
+        if self.rules.runs_on(RuleEvent.CREATE):  # a broken rule must undo the insert
+            return False
         return not any(isinstance(v, ReferenceByKey) for v in values.values())
 
     async def create(
@@ -345,6 +357,10 @@ class EntityStore:
         validated: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         values = validated if validated is not None else self.validator.validate(data)
+        if self._computes:
+            self._compute(values, None)
+        if self.required_if:
+            self.required_if.check({**self._blank_record, **values}, None, ctx.user)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         await self._number(conn, values)
@@ -367,6 +383,7 @@ class EntityStore:
                     conn, int(record["id"]), children.get(name, []), ctx
                 )
             record = self._ordered(record)
+        self.rules.check(RuleEvent.CREATE, record, None, ctx.user)
         return record
 
     async def update(
@@ -379,6 +396,12 @@ class EntityStore:
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         values = self.validator.validate(data, partial=True)
+        needs_old = self._computes or self.required_if or self.rules.runs_on(RuleEvent.UPDATE)
+        old = await self.get(conn, record_id) if needs_old else None
+        if self._computes:
+            self._compute(values, old)
+        if self.required_if and old is not None:
+            self.required_if.check({**old, **values}, old, ctx.user)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         params = self._encode(values)
@@ -402,11 +425,34 @@ class EntityStore:
             for name, lines in children.items():
                 record[name] = await self.children[name]._replace_lines(conn, record_id, lines, ctx)
             record = self._ordered(record)
+        if old is not None:  # fetched when there are update rules or computed fields
+            self.rules.check(RuleEvent.UPDATE, record, old, ctx.user)
         return record
 
+    def _compute(self, values: dict[str, Any], old: Mapping[str, Any] | None) -> None:
+        """Add the computed fields to ``values``: the lines' first (a line sent with an id
+        is computed over its stored values updated by those sent), then the record's."""
+        for name, child in self.children.items():
+            if not child.computed or not values.get(name):
+                continue
+            old_lines = {str(line["id"]): line for line in (old or {}).get(name, [])}
+            for line in values[name]:
+                base = old_lines.get(str(line.get("id")), child._blank_record)
+                line.update(child.computed.compute({**base, **line}))
+        if self.computed:
+            values.update(self.computed.compute({**(old or self._blank_record), **values}, old))
+
     async def delete(
-        self, conn: Connection, record_id: int, *, expected_version: int | None = None
+        self,
+        conn: Connection,
+        record_id: int,
+        *,
+        expected_version: int | None = None,
+        ctx: WriteContext | None = None,
     ) -> None:
+        if self.rules.runs_on(RuleEvent.DELETE):
+            old = await self.get(conn, record_id)
+            self.rules.check(RuleEvent.DELETE, old, old, ctx.user if ctx else None)
         sql = self._sql.delete if expected_version is None else self._sql.delete_versioned
         args = (record_id,) if expected_version is None else (record_id, expected_version)
         try:

@@ -6,6 +6,7 @@ Knows nothing about databases or HTTP. The stable surface is listed in ``__all__
 from __future__ import annotations
 
 from metadata._errors import DefinitionError, DefinitionProblem
+from metadata._expressions import expression_names
 from metadata._loader import discover_packs, load_project
 from metadata._model import (
     RESERVED_PARAMETERS,
@@ -16,6 +17,8 @@ from metadata._model import (
     ModuleDef,
     OnDelete,
     ProjectDef,
+    RuleDef,
+    RuleEvent,
 )
 from metadata._schemas import all_schemas, schema_document
 from metadata.fixtures import FixtureFile, load_fixture_files
@@ -32,8 +35,11 @@ __all__ = [
     "ModuleDef",
     "OnDelete",
     "ProjectDef",
+    "RuleDef",
+    "RuleEvent",
     "all_schemas",
     "discover_packs",
+    "expression_names",
     "load_fixture_files",
     "load_project",
     "schema_document",

@@ -60,16 +60,26 @@ def parse_document(path: Path, problems: ProblemCollector) -> SourceDocument | N
     return document
 
 
+_LIST_KINDS = frozenset({"rules"})
+"""Kinds of file whose top level is a list (SPEC §3.3) rather than a mapping."""
+
+
 def check_document(
     document: SourceDocument, kind: str, problems: ProblemCollector
 ) -> SourceDocument | None:
-    if not isinstance(document.data, dict):
+    if kind in _LIST_KINDS:
+        if document.data is None:  # empty, or only comments
+            document.data = []
+        if not isinstance(document.data, list):
+            problems.at(document, (), f"expected a list at the top of this {kind} file")
+            return None
+    elif not isinstance(document.data, dict):
         problems.at(document, (), f"expected a mapping at the top of this {kind} file")
         return None
     broken = report_schema_errors(document, kind, problems)
     if broken is None:
         return None
-    if broken:
+    if broken and isinstance(document.data, dict):
         document.data = {
             **document.data,
             "fields": {k: v for k, v in document.data["fields"].items() if k not in broken},

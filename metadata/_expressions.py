@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -24,3 +24,15 @@ def expression_syntax_error(source: str) -> str | None:
     except TemplateSyntaxError as exc:
         return f"expression does not parse: {exc.message}"
     return None
+
+
+SCOPE_NAMES: frozenset[str] = frozenset({"old", "user", "changed", "today", "now"})
+"""Names every rule expression may use besides the record's fields (SPEC §3.2)."""
+
+
+def expression_names(source: str) -> set[str]:
+    """The top-level names ``source`` reads (``account`` for ``account.name``), minus Jinja's
+    own globals; ``source`` must parse."""
+    environment = _environment()
+    tree = environment.parse("{{ (" + source + ") }}")
+    return set(meta.find_undeclared_variables(tree)) - set(environment.globals)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
+from metadata._expressions import SCOPE_NAMES, expression_names
 from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._model import (
     SYSTEM_FIELDS,
@@ -24,6 +25,7 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
+from metadata._rules import RuleChecker, load_rule_documents
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +47,7 @@ class PackSource:
     entity_documents: dict[str, SourceDocument] = field(default_factory=dict)
     entity_names: set[str] = field(default_factory=set)
     """Every entity file name seen, including files that failed to load."""
+    rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
 
 
 def discover_packs(search_paths: Iterable[Path]) -> dict[str, Path]:
@@ -78,6 +81,7 @@ def load_project(
     packs = resolver.resolve(enabled)
     for pack in packs.values():
         _load_entity_documents(pack, problems)
+        pack.rule_documents = load_rule_documents(pack.path, pack.entity_names, problems)
     overlays: dict[str, OverlaySource] = {}
     if customizations is not None:
         overlays = load_overlays(
@@ -174,6 +178,25 @@ def _load_entity_documents(pack: PackSource, problems: ProblemCollector) -> None
             pack.entity_documents[path.stem] = document
 
 
+def _cycles(reads: Mapping[str, set[str]]) -> list[list[str]]:
+    """Each circle of names in ``reads`` once, starting at its first name in order."""
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+
+    def walk(name: str, path: list[str]) -> None:
+        for target in sorted(reads.get(name, ())):
+            if target == path[0]:
+                if frozenset(path) not in seen:
+                    seen.add(frozenset(path))
+                    found.append(list(path))
+            elif target not in path and target in reads:
+                walk(target, [*path, target])
+
+    for start in reads:
+        walk(start, [start])
+    return found
+
+
 def _dependency_closure(packs: dict[str, PackSource]) -> dict[str, set[str]]:
     closure: dict[str, set[str]] = {}
     for name, pack in packs.items():  # dependency order: dependencies come first
@@ -247,13 +270,46 @@ class ProjectBuilder:
             unique=self.field_groups(document, "unique", fields, declared),
             source=document.display_name,
         )
+        rules_document = pack.rule_documents.get(name)
+        if rules_document is not None:
+            rule_checker = RuleChecker(rules_document, (), declared, self.problems)
+            entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
         overlay = self.overlays.get(entity.qualified_name)
+        documents = {document.display_name: document}
         if overlay is not None:
             entity = Customizer(self, pack, document, overlay).apply(entity, declared)
+            documents[overlay.document.display_name] = overlay.document
         else:
             scopes = {document.display_name: (document, declared)}
             self.check_renames(entity.fields.values(), scopes)
+        self._check_computed(entity, documents)
         return entity
+
+    def _check_computed(self, entity: EntityDef, documents: Mapping[str, SourceDocument]) -> None:
+        """Computed expressions read fields of the record (or the names every expression
+        has), and computed fields do not read each other in a circle."""
+        scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES}
+        computed = {f.name: f for f in entity.fields.values() if f.computed}
+        reads: dict[str, set[str]] = {}
+        for name, field_def in computed.items():
+            document = documents.get(field_def.origin)
+            if document is None:
+                continue
+            names = expression_names(field_def.computed or "")
+            for unknown in sorted(names - scope):
+                self.problems.at(
+                    document,
+                    ("fields", name, "computed"),
+                    f"unknown name '{unknown}' in expression{did_you_mean(unknown, scope)}",
+                )
+            reads[name] = names & computed.keys()
+        for cycle in _cycles(reads):
+            field_def = computed[cycle[0]]
+            self.problems.at(
+                documents[field_def.origin],
+                ("fields", cycle[0], "computed"),
+                f"computed fields read each other in a circle: {' -> '.join([*cycle, cycle[0]])}",
+            )
 
     def check_title(self, document: SourceDocument, title: str | None, declared: set[str]) -> None:
         if title is not None and title not in declared:

@@ -102,6 +102,27 @@ class FieldDef:
         return not (self.read_only or self.computed or self.type is FieldType.AUTONUMBER)
 
 
+class RuleEvent(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDef:
+    """A validation rule: ``assertion`` must hold for a write (``events``) to be accepted."""
+
+    name: str
+    assertion: str
+    message: str
+    events: frozenset[RuleEvent] = frozenset({RuleEvent.CREATE, RuleEvent.UPDATE})
+    when: str | None = None
+    field: str | None = None
+    origin: str = ""
+    """Display path of the file that declared the rule: a pack's rules file or a
+    customization."""
+
+
 @dataclass(frozen=True, slots=True)
 class EntityDef:
     """An entity: a table, an endpoint family and a form, described once."""
@@ -120,6 +141,7 @@ class EntityDef:
     """Qualified name of the entity whose ``children`` field owns this one, if any."""
     customization: str | None = None
     """Display path of the customization (overlay) file applied to this entity, if any."""
+    rules: tuple[RuleDef, ...] = ()
 
     @property
     def qualified_name(self) -> str:

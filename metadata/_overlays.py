@@ -27,6 +27,7 @@ from metadata._expressions import expression_syntax_error
 from metadata._fieldkeys import DEFAULT_MAX_LENGTH, TYPE_KEYS
 from metadata._fields import FieldChecker, default_problem, is_snake_case, pattern_problem
 from metadata._model import OnDelete, frozen_mapping
+from metadata._rules import RuleChecker
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -212,6 +213,9 @@ class Customizer:
                 self.document.display_name: (self.document, declared),
             },
         )
+        taken = {rule.name: rule.origin for rule in entity.rules}
+        rule_checker = RuleChecker(self.document, ("rules",), declared, self.problems)
+        added_rules = rule_checker.build(self.data.get("rules", []), taken)
         label = self.data.get("label", entity.label)
         plural = self.data.get("label_plural") or self.pack_document.data.get("label_plural")
         return replace(
@@ -224,6 +228,7 @@ class Customizer:
             indexes=self._groups("indexes", entity.indexes, fields, declared),
             unique=self._groups("unique", entity.unique, fields, declared),
             customization=self.document.display_name,
+            rules=(*entity.rules, *added_rules),
         )
 
     def _error(self, name: str, message: str) -> None:

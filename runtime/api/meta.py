@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine import EngineModel
-    from metadata import EntityDef, FieldDef
+    from metadata import EntityDef, FieldDef, RuleDef
 
 
 def describe_field(field: FieldDef) -> dict[str, Any]:
@@ -68,7 +68,20 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "fields": [describe_field(f) for f in entity.fields.values()],
         "indexes": [list(g) for g in entity.indexes],
         "unique": [list(g) for g in entity.unique],
+        "rules": [describe_rule(r) for r in entity.rules],
         "schema": record_schema(entity, model.project, "read"),
+    }
+
+
+def describe_rule(rule: RuleDef) -> dict[str, Any]:
+    """What a client (a form showing why a save may fail, a designer) needs of a rule."""
+    return {
+        "name": rule.name,
+        "on": sorted(rule.events),
+        "when": rule.when,
+        "assert": rule.assertion,
+        "field": rule.field,
+        "message": rule.message,
     }
 
 

@@ -1,0 +1,119 @@
+"""Enforcing an entity's validation rules (SPEC §3.3) on its writes.
+
+Rules run inside the write's transaction, on the record as it will be stored (defaults,
+autonumbers and line items included) and, for updates and deletes, on the record as it was
+(``old``). Every failing rule is reported at once, each at its field, and the transaction is
+rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jinja2.exceptions import SecurityError
+
+from engine.errors import FieldError, ValidationFailed
+from engine.expressions import compile_expression, expression_scope
+from metadata import RuleEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from metadata import FieldDef, RuleDef
+
+log = logging.getLogger("tessera.rules")
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: RuleDef
+    when: Callable[[Mapping[str, Any]], Any] | None
+    assertion: Callable[[Mapping[str, Any]], Any]
+
+
+class RuleSet:
+    """An entity's rules, compiled at start-up and grouped by the event they run on."""
+
+    def __init__(self, rules: Iterable[RuleDef]) -> None:
+        compiled = [
+            _CompiledRule(
+                rule,
+                compile_expression(rule.when) if rule.when else None,
+                compile_expression(rule.assertion),
+            )
+            for rule in rules
+        ]
+        self._by_event = {
+            event: tuple(c for c in compiled if event in c.rule.events) for event in RuleEvent
+        }
+
+    def runs_on(self, event: RuleEvent) -> bool:
+        return bool(self._by_event[event])
+
+    def check(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        user: str | None,
+    ) -> None:
+        """Raise ``ValidationFailed`` with every rule the write breaks."""
+        rules = self._by_event[event]
+        if not rules:
+            return
+        scope = expression_scope(record, old, user)
+        errors = [error for rule in rules if (error := _failure(rule, scope)) is not None]
+        if errors:
+            raise ValidationFailed(errors)
+
+
+def _failure(compiled: _CompiledRule, scope: Mapping[str, Any]) -> FieldError | None:
+    rule = compiled.rule
+    try:
+        if compiled.when is not None and not compiled.when(scope):
+            return None
+        if compiled.assertion(scope):
+            return None
+        message = rule.message
+    except SecurityError as exc:
+        message = f"rule '{rule.name}' was stopped: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a rule that cannot be evaluated rejects the write
+        log.warning("rule %s (%s) could not be evaluated: %s", rule.name, rule.origin, exc)
+        message = f"rule '{rule.name}' could not be evaluated: {exc}"
+    return FieldError(rule.field or "", "rule", message, rule=rule.name)
+
+
+class RequiredIf:
+    """Fields declared ``required_if: <expression>``: required whenever it holds."""
+
+    def __init__(self, fields: Iterable[FieldDef]) -> None:
+        self._fields = tuple(
+            (f.name, f.required_if, compile_expression(f.required_if))
+            for f in fields
+            if f.required_if
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._fields)
+
+    def check(
+        self, record: Mapping[str, Any], old: Mapping[str, Any] | None, user: str | None
+    ) -> None:
+        scope = expression_scope(record, old, user)
+        errors = []
+        for name, source, condition in self._fields:
+            if record.get(name) not in (None, "", []):
+                continue
+            try:
+                required = bool(condition(scope))
+            except Exception as exc:  # noqa: BLE001 - reported at the field
+                errors.append(
+                    FieldError(name, "required", f"required_if cannot be evaluated: {exc}")
+                )
+                continue
+            if required:
+                errors.append(FieldError(name, "required", f"is required when {source}"))
+        if errors:
+            raise ValidationFailed(errors)

@@ -1,0 +1,56 @@
+"""The expression sandbox: definitions' expressions evaluate over the names in scope and
+cannot reach Python internals or ask for unbounded work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from engine.expressions import compile_expression
+
+
+def evaluate(source: str, **scope: object) -> object:
+    return compile_expression(source)(scope)
+
+
+def test_expressions_see_the_names_in_scope() -> None:
+    assert evaluate("amount * probability / 100", amount=Decimal("200.00"), probability=50) == 100
+    assert evaluate("close_date is none or close_date >= today", close_date=None, today=1)
+    lines = [{"quantity": 2}, {"quantity": 3}]
+    assert evaluate("lines | sum(attribute='quantity')", lines=lines) == 5
+    assert evaluate("account.name", account={"name": "Acme"}) == "Acme"
+    assert evaluate("d.year", d=dt.date(2026, 11, 23)) == 2026
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "().__class__.__mro__",
+        "''.__class__.__base__.__subclasses__()",
+        "cycler.__init__.__globals__",
+        "lines.append(1)",
+        "'x' * 1000000",
+        "[1, 2] * 60000",
+        "2 ** 100000",
+        "(10 ** 1000) ** 1000",
+    ],
+)
+def test_escapes_and_unbounded_work_are_refused(source: str) -> None:
+    with pytest.raises(SecurityError):
+        evaluate(source, lines=[])
+
+
+def test_unsafe_attributes_read_as_undefined() -> None:
+    """Reading (not calling) an unsafe attribute yields Jinja's undefined, which is falsy:
+    a rule asserting it fails rather than reaching the class."""
+    value = evaluate("lines.__class__", lines=[])
+    assert value is not list
+    assert not value
+
+
+def test_ranges_are_capped() -> None:
+    with pytest.raises(OverflowError):
+        evaluate("range(10 ** 9) | list")

@@ -1,0 +1,173 @@
+"""Validation rules (SPEC §3.3) as definitions: ``rules/<entity>.yaml`` in a pack and
+``rules:`` in a customization become ``RuleDef``s; every mistake is reported at its
+file:line:col."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from metadata import DefinitionError, RuleEvent, load_project
+
+PACK = {
+    "packs/sales/module.yaml": 'name: sales\nversion: "1.0.0"\n',
+    "packs/sales/entities/deal.yaml": """\
+        fields:
+          amount: {type: decimal, min: 0}
+          stage: {type: enum, values: [open, won, lost], default: open}
+          close_date: {type: date}
+        """,
+}
+RULES = "packs/sales/rules/deal.yaml"
+OVERLAY = "custom/sales/deal.yaml"
+
+
+@pytest.fixture(autouse=True)
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(PACK)
+
+
+def write(files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = Path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def problems() -> list[str]:
+    with pytest.raises(DefinitionError) as raised:
+        load_project(["sales"], [Path("packs")], customizations=Path("custom"))
+    return [str(p) for p in raised.value.problems]
+
+
+def test_pack_and_customization_rules_load_in_order() -> None:
+    write(
+        {
+            RULES: """\
+                # deal rules
+                - name: positive_when_won
+                  when: "stage == 'won'"
+                  assert: "amount is not none and amount > 0"
+                  field: amount
+                  message: A won deal has an amount
+                - name: keep_won
+                  on: delete
+                  assert: "stage != 'won'"
+                """,
+            OVERLAY: """\
+                rules:
+                  - name: dated_when_closed
+                    on: [create, update]
+                    assert: "stage == 'open' or close_date is not none or changed('stage')"
+                """,
+        }
+    )
+    deal = load_project(["sales"], [Path("packs")], customizations=Path("custom")).entity(
+        "sales.deal"
+    )
+    assert [r.name for r in deal.rules] == ["positive_when_won", "keep_won", "dated_when_closed"]
+    first, keep, ours = deal.rules
+    assert (first.field, first.message, first.when) == (
+        "amount",
+        "A won deal has an amount",
+        "stage == 'won'",
+    )
+    assert first.events == {RuleEvent.CREATE, RuleEvent.UPDATE}
+    assert keep.events == {RuleEvent.DELETE}
+    assert keep.message == "rule 'keep_won' is not satisfied"
+    assert first.origin.endswith(RULES)
+    assert ours.origin.endswith(OVERLAY)
+
+
+def test_each_mistake_is_reported_at_its_key() -> None:
+    write(
+        {
+            RULES: """\
+                - name: typo
+                  assert: "amout > 0"
+                - name: bad_syntax
+                  assert: "amount >"
+                - name: wrong_field
+                  assert: "true"
+                  field: amuont
+                - name: with_actions
+                  assert: "true"
+                  actions: [{update: {values: {stage: won}}}]
+                - name: no_assert
+                - name: typo
+                  assert: "true"
+                """,
+            "packs/sales/rules/invoice.yaml": "- {name: x, assert: 'true'}\n",
+        }
+    )
+    found = problems()
+    assert any(
+        p.endswith(f"{RULES}:2:11: unknown name 'amout' in expression; did you mean 'amount'?")
+        for p in found
+    ), found
+    assert any(f"{RULES}:4:11: expression does not parse" in p for p in found), found
+    assert any(
+        p.endswith(f"{RULES}:7:10: field 'amuont' is not a field; did you mean 'amount'?")
+        for p in found
+    ), found
+    assert any(
+        p.endswith(
+            f"{RULES}:10:3: 'actions' is not supported by this release: rules can only assert"
+        )
+        for p in found
+    ), found
+    assert any(
+        p.endswith(f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression") for p in found
+    ), found
+    assert any(f"{RULES}:12:9: rule 'typo' is already declared in" in p for p in found), found
+    assert any(
+        p.endswith(
+            "packs/sales/rules/invoice.yaml:1:1: "
+            "rules for 'invoice', which is not an entity of this pack"
+        )
+        for p in found
+    ), found
+    assert len(found) == 7, found
+
+
+def test_a_customization_cannot_redeclare_a_pack_rule() -> None:
+    write(
+        {
+            RULES: "- {name: keep_won, on: delete, assert: \"stage != 'won'\"}\n",
+            OVERLAY: "rules:\n  - {name: keep_won, assert: 'true'}\n",
+        }
+    )
+    (problem,) = problems()
+    assert problem == (
+        f"{OVERLAY}:2:12: rule 'keep_won' is already declared in packs/sales/rules/deal.yaml"
+    )
+
+
+def test_a_rules_file_must_be_a_list() -> None:
+    write({RULES: "name: keep_won\nassert: 'true'\n"})
+    (problem,) = problems()
+    assert problem.endswith(f"{RULES}:1:1: expected a list at the top of this rules file")
+
+
+def test_computed_expressions_read_known_names_without_circles() -> None:
+    write(
+        {
+            "packs/sales/entities/deal.yaml": """\
+                fields:
+                  amount: {type: decimal}
+                  tax: {type: decimal, computed: "amuont * 0.2"}
+                  a: {type: integer, computed: "b + 1"}
+                  b: {type: integer, computed: "a + 1"}
+                  ok: {type: integer, computed: "a + amount"}
+                """
+        }
+    )
+    found = problems()
+    deal = "packs/sales/entities/deal.yaml"
+    assert found == [
+        f"{deal}:3:34: unknown name 'amuont' in expression; did you mean 'amount'?",
+        f"{deal}:4:32: computed fields read each other in a circle: a -> b -> a",
+    ]
