@@ -16,6 +16,7 @@ from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_names
 from metadata._fields import FieldChecker, default_label, is_snake_case
+from metadata._forms import FormChecker
 from metadata._model import (
     SYSTEM_FIELDS,
     EntityDef,
@@ -25,7 +26,7 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
-from metadata._rules import RuleChecker, load_rule_documents
+from metadata._rules import RuleChecker, load_entity_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,7 @@ class PackSource:
     entity_names: set[str] = field(default_factory=set)
     """Every entity file name seen, including files that failed to load."""
     rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
+    form_documents: dict[str, SourceDocument] = field(default_factory=dict)
 
 
 def discover_packs(search_paths: Iterable[Path]) -> dict[str, Path]:
@@ -81,7 +83,9 @@ def load_project(
     packs = resolver.resolve(enabled)
     for pack in packs.values():
         _load_entity_documents(pack, problems)
-        pack.rule_documents = load_rule_documents(pack.path, pack.entity_names, problems)
+        names = pack.entity_names
+        pack.rule_documents = load_entity_files(pack.path, "rules", "rules", names, problems)
+        pack.form_documents = load_entity_files(pack.path, "forms", "form", names, problems)
     overlays: dict[str, OverlaySource] = {}
     if customizations is not None:
         overlays = load_overlays(
@@ -274,10 +278,17 @@ class ProjectBuilder:
         if rules_document is not None:
             rule_checker = RuleChecker(rules_document, (), declared, self.problems)
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
+        form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
+        entity = replace(entity, form=form)
         overlay = self.overlays.get(entity.qualified_name)
         documents = {document.display_name: document}
         if overlay is not None:
             entity = Customizer(self, pack, document, overlay).apply(entity, declared)
+            form_changes = overlay.document.data.get("form", {})
+            form = FormChecker(entity, self.problems).customize(
+                entity.form, overlay.document, form_changes
+            )
+            entity = replace(entity, form=form)
             documents[overlay.document.display_name] = overlay.document
         else:
             scopes = {document.display_name: (document, declared)}

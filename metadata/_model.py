@@ -124,6 +124,34 @@ class RuleDef:
 
 
 @dataclass(frozen=True, slots=True)
+class FormField:
+    field: str
+    label: str | None = None
+    help: str | None = None
+    visible_if: str | None = None
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FormSection:
+    name: str
+    label: str | None = None
+    columns: int = 1
+    visible_if: str | None = None
+    fields: tuple[FormField, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FormDef:
+    """The layout of an entity's record form: sections of fields, in order."""
+
+    sections: tuple[FormSection, ...] = ()
+
+    def field_names(self) -> list[str]:
+        return [f.field for section in self.sections for f in section.fields]
+
+
+@dataclass(frozen=True, slots=True)
 class EntityDef:
     """An entity: a table, an endpoint family and a form, described once."""
 
@@ -142,6 +170,8 @@ class EntityDef:
     customization: str | None = None
     """Display path of the customization (overlay) file applied to this entity, if any."""
     rules: tuple[RuleDef, ...] = ()
+    form: FormDef = FormDef()
+    """The pack's ``forms/<entity>.yaml`` (or one section of every field), customized."""
 
     @property
     def qualified_name(self) -> str:

@@ -26,25 +26,30 @@ if TYPE_CHECKING:
 NOT_YET = ("actions", "schedule", "where")
 
 
-def load_rule_documents(
-    pack_path: Path, entity_names: Collection[str], problems: ProblemCollector
+def load_entity_files(
+    pack_path: Path,
+    folder: str,
+    kind: str,
+    entity_names: Collection[str],
+    problems: ProblemCollector,
 ) -> dict[str, SourceDocument]:
-    """The pack's rule files by entity name (first pass: parsed and schema-checked)."""
-    folder = pack_path / "rules"
-    if not folder.is_dir():
+    """A pack's per-entity files of one kind (``rules/<entity>.yaml``,
+    ``forms/<entity>.yaml``) by entity name: parsed and schema-checked (first pass)."""
+    directory = pack_path / folder
+    if not directory.is_dir():
         return {}
     documents: dict[str, SourceDocument] = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(directory.iterdir()):
         if path.suffix not in YAML_SUFFIXES or path.name.startswith("."):
             continue
         if path.stem not in entity_names:
             hint = did_you_mean(path.stem, entity_names)
             problems.at_file(
                 display_name(path),
-                f"rules for '{path.stem}', which is not an entity of this pack{hint}",
+                f"{folder} for '{path.stem}', which is not an entity of this pack{hint}",
             )
             continue
-        document = load_document(path, "rules", problems)
+        document = load_document(path, kind, problems)
         if document is not None:
             documents[path.stem] = document
     return documents

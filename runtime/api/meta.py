@@ -69,7 +69,34 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "indexes": [list(g) for g in entity.indexes],
         "unique": [list(g) for g in entity.unique],
         "rules": [describe_rule(r) for r in entity.rules],
+        "form": describe_form(entity),
         "schema": record_schema(entity, model.project, "read"),
+    }
+
+
+def describe_form(entity: EntityDef) -> dict[str, Any]:
+    """The layout a client renders; each field's label and help resolved (the form's own,
+    else the field's)."""
+    return {
+        "sections": [
+            {
+                "name": section.name,
+                "label": section.label,
+                "columns": section.columns,
+                "visible_if": section.visible_if,
+                "fields": [
+                    {
+                        "field": item.field,
+                        "label": item.label or entity.fields[item.field].label,
+                        "help": item.help or entity.fields[item.field].help,
+                        "visible_if": item.visible_if,
+                        "read_only": item.read_only or not entity.fields[item.field].is_writable,
+                    }
+                    for item in section.fields
+                ],
+            }
+            for section in entity.form.sections
+        ]
     }
 
 

@@ -110,6 +110,15 @@ def test_added_field_is_usable_at_once_and_the_file_keeps_its_comments(
     meta = client.get("/api/v1/_meta/entities").json()["data"]
     (item,) = [e for e in meta if e["name"] == "kitchen.item"]
     assert "loyalty_tier" in [f["name"] for f in item["fields"]]
+    # placed nowhere by the customization: the form shows it at the end
+    (section,) = item["form"]["sections"]
+    assert section["fields"][-1] == {
+        "field": "loyalty_tier",
+        "label": "Loyalty tier",
+        "help": None,
+        "visible_if": None,
+        "read_only": False,
+    }
     assert "loyalty_tier" in client.get("/openapi.json").text
     assert client.get(ITEMS, params={"count": "true"}).json()["meta"]["count"] == 4
 
