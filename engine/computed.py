@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import compile_expression, expression_scope
+from engine.expressions import Expression, Scope, compile_expression
 from engine.fieldtypes import InvalidValue, kind_of
 from metadata import FieldType, expression_names
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class _Computed:
     name: str
-    evaluate: Callable[[Mapping[str, Any]], Any]
+    evaluate: Expression
     convert: Callable[[Any], Any]
 
 
@@ -44,16 +44,14 @@ class ComputedFields:
     def __bool__(self) -> bool:
         return bool(self._fields)
 
-    def compute(
-        self, record: Mapping[str, Any], old: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The computed fields' values for ``record`` (the full record being stored)."""
-        scope = expression_scope(record, old, None)
+    def compute(self, scope: Scope) -> dict[str, Any]:
+        """The computed fields' values over ``scope`` (the record as it will be stored),
+        each also set in the scope for the expressions after it."""
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
         for computed in self._fields:
             try:
-                value = computed.evaluate(scope)
+                value = _null_propagating(computed.evaluate, scope)
                 value = None if value is None else computed.convert(value)
             except InvalidValue as exc:
                 errors.append(FieldError(computed.name, exc.code, f"computed value {exc.message}"))
@@ -64,10 +62,22 @@ class ComputedFields:
             except Exception as exc:  # noqa: BLE001 - reported at the field, the write rejected
                 errors.append(FieldError(computed.name, "computed", f"cannot be computed: {exc}"))
                 continue
-            scope[computed.name] = values[computed.name] = value
+            values[computed.name] = value
+            scope.set(computed.name, value)
         if errors:
             raise ValidationFailed(errors)
         return values
+
+
+def _null_propagating(evaluate: Expression, scope: Scope) -> Any:
+    """Arithmetic on an empty input gives an empty result, as in SQL, rather than an error
+    that would make every input of a computed field required."""
+    try:
+        return evaluate(scope)
+    except TypeError as exc:
+        if "NoneType" in str(exc):
+            return None
+        raise
 
 
 def _converter(field: FieldDef) -> Callable[[Any], Any]:

@@ -14,11 +14,13 @@ import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 MAX_EXPONENT = 1_000
 MAX_POWER_BITS = 100_000
@@ -55,17 +57,65 @@ def environment() -> BoundedSandbox:
     return BoundedSandbox()
 
 
-def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
-    """``source`` compiled to Python code once; call the result with the names in scope."""
-    expression = environment().compile_expression(source, undefined_to_none=False)
-
-    def evaluate(scope: Mapping[str, Any]) -> Any:
-        return expression(scope)
-
-    return evaluate
+_RESULT = "_tessera_value"
+"""Where an expression leaves its value; fields cannot start with '_', so never a field."""
 
 
-def expression_scope(
+class Scope:
+    """The names the expressions of one write see, built once for all of them.
+
+    Jinja's own ``compile_expression`` builds a fresh template context for every call,
+    which costs more than evaluating a typical rule. Every expression of a write reads the
+    same names, so they share one context: each sets only its private result variable.
+    """
+
+    __slots__ = ("context",)
+
+    def __init__(
+        self,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.context = _empty_template().new_context(scope_names(record, old, user))
+
+    def set(self, name: str, value: Any) -> None:
+        """A value computed during the write (a computed field) for the next expressions."""
+        self.context.vars[name] = value
+
+
+class Expression:
+    """One expression compiled to Python code once; evaluate it with ``expression(scope)``."""
+
+    __slots__ = ("_render", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        env = environment()
+        parser = Parser(env, source, state="variable")
+        expression = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        body = [nodes.Assign(nodes.Name(_RESULT, "store"), expression, lineno=1)]
+        self._render = env.from_string(nodes.Template(body, lineno=1)).root_render_func
+
+    def __call__(self, scope: Scope) -> Any:
+        context = scope.context
+        for _ in self._render(context):
+            pass
+        return context.vars[_RESULT]
+
+
+def compile_expression(source: str) -> Expression:
+    return Expression(source)
+
+
+@functools.cache
+def _empty_template() -> Template:
+    return environment().from_string("")
+
+
+def scope_names(
     record: Mapping[str, Any], old: Mapping[str, Any] | None, user: str | None
 ) -> dict[str, Any]:
     """The names an expression sees (SPEC §3.2): the record's fields, ``old``,
@@ -81,6 +131,14 @@ def expression_scope(
         "old": old,
         "user": user,
         "changed": changed,
-        "today": lambda: dt.datetime.now(dt.UTC).date(),
-        "now": lambda: dt.datetime.now(dt.UTC),
+        "today": _today,
+        "now": _now,
     }
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -24,6 +24,7 @@ from engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from engine.expressions import Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.query import (
@@ -122,10 +123,16 @@ class EntityStore:
             dialect_name=dialect_name,
             select_columns=self._select_columns,
         )
-        self.rules = RuleSet(entity.rules)
+        assigned = (
+            "id",
+            *SYSTEM_TAIL,
+            *(f.name for f in self.stored_fields if f.type is FieldType.AUTONUMBER),
+        )
+        self.rules = RuleSet(entity.rules, assigned)
         self.computed = ComputedFields(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
+        self._derives = self._computes or bool(self.required_if) or bool(self.rules.before_insert)
         self._blank_record: dict[str, Any] = {
             **dict.fromkeys(("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)),
             **{name: [] for name in self.children},
@@ -357,10 +364,8 @@ class EntityStore:
         validated: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         values = validated if validated is not None else self.validator.validate(data)
-        if self._computes:
-            self._compute(values, None)
-        if self.required_if:
-            self.required_if.check({**self._blank_record, **values}, None, ctx.user)
+        if self._derives:
+            self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         await self._number(conn, values)
@@ -398,10 +403,8 @@ class EntityStore:
         values = self.validator.validate(data, partial=True)
         needs_old = self._computes or self.required_if or self.rules.runs_on(RuleEvent.UPDATE)
         old = await self.get(conn, record_id) if needs_old else None
-        if self._computes:
-            self._compute(values, old)
-        if self.required_if and old is not None:
-            self.required_if.check({**old, **values}, old, ctx.user)
+        if old is not None and (self._computes or self.required_if):
+            self._derive(values, old, ctx, creating=False)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         params = self._encode(values)
@@ -429,18 +432,35 @@ class EntityStore:
             self.rules.check(RuleEvent.UPDATE, record, old, ctx.user)
         return record
 
-    def _compute(self, values: dict[str, Any], old: Mapping[str, Any] | None) -> None:
-        """Add the computed fields to ``values``: the lines' first (a line sent with an id
-        is computed over its stored values updated by those sent), then the record's."""
+    def _derive(
+        self,
+        values: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        *,
+        creating: bool,
+    ) -> None:
+        """Before the statement, over one scope of the record as it will be stored: computed
+        fields (the lines' first; a line sent with an id over its stored values and the ones
+        sent), then ``required_if``, then on create the rules that need nothing the database
+        assigns."""
         for name, child in self.children.items():
             if not child.computed or not values.get(name):
                 continue
             old_lines = {str(line["id"]): line for line in (old or {}).get(name, [])}
             for line in values[name]:
                 base = old_lines.get(str(line.get("id")), child._blank_record)
-                line.update(child.computed.compute({**base, **line}))
+                line.update(child.computed.compute(Scope({**base, **line}, None, ctx.user)))
+        record = {**(old or self._blank_record), **values}
+        scope = Scope(record, old, ctx.user)
         if self.computed:
-            values.update(self.computed.compute({**(old or self._blank_record), **values}, old))
+            computed = self.computed.compute(scope)
+            values.update(computed)
+            record.update(computed)
+        if self.required_if:
+            self.required_if.check(record, scope)
+        if creating:
+            self.rules.check_before_insert(scope)
 
     async def delete(
         self,

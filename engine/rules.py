@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import compile_expression, expression_scope
-from metadata import RuleEvent
+from engine.expressions import Expression, Scope, compile_expression
+from metadata import RuleEvent, expression_names
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
     from metadata import FieldDef, RuleDef
 
@@ -29,14 +29,20 @@ log = logging.getLogger("tessera.rules")
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
     rule: RuleDef
-    when: Callable[[Mapping[str, Any]], Any] | None
-    assertion: Callable[[Mapping[str, Any]], Any]
+    when: Expression | None
+    assertion: Expression
 
 
 class RuleSet:
-    """An entity's rules, compiled at start-up and grouped by the event they run on."""
+    """An entity's rules, compiled at start-up and grouped by the event they run on.
 
-    def __init__(self, rules: Iterable[RuleDef]) -> None:
+    Create rules that read nothing the database assigns (``id``, timestamps, autonumbers)
+    run before the INSERT, over the same scope as the computed fields, so such a create
+    stays one statement; the others run on the inserted record, inside the transaction.
+    """
+
+    def __init__(self, rules: Iterable[RuleDef], assigned_by_database: Iterable[str]) -> None:
+        late = set(assigned_by_database)
         compiled = [
             _CompiledRule(
                 rule,
@@ -48,9 +54,16 @@ class RuleSet:
         self._by_event = {
             event: tuple(c for c in compiled if event in c.rule.events) for event in RuleEvent
         }
+        creating = self._by_event[RuleEvent.CREATE]
+        self.before_insert = tuple(c for c in creating if not _reads(c.rule) & late)
+        self._by_event[RuleEvent.CREATE] = tuple(c for c in creating if _reads(c.rule) & late)
 
     def runs_on(self, event: RuleEvent) -> bool:
+        """Whether rules run on the stored record of this event (after the statement)."""
         return bool(self._by_event[event])
+
+    def check_before_insert(self, scope: Scope) -> None:
+        _raise_failures(self.before_insert, scope)
 
     def check(
         self,
@@ -61,15 +74,21 @@ class RuleSet:
     ) -> None:
         """Raise ``ValidationFailed`` with every rule the write breaks."""
         rules = self._by_event[event]
-        if not rules:
-            return
-        scope = expression_scope(record, old, user)
-        errors = [error for rule in rules if (error := _failure(rule, scope)) is not None]
-        if errors:
-            raise ValidationFailed(errors)
+        if rules:
+            _raise_failures(rules, Scope(record, old, user))
 
 
-def _failure(compiled: _CompiledRule, scope: Mapping[str, Any]) -> FieldError | None:
+def _reads(rule: RuleDef) -> set[str]:
+    return expression_names(rule.assertion) | (expression_names(rule.when) if rule.when else set())
+
+
+def _raise_failures(rules: tuple[_CompiledRule, ...], scope: Scope) -> None:
+    errors = [error for rule in rules if (error := _failure(rule, scope)) is not None]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _failure(compiled: _CompiledRule, scope: Scope) -> FieldError | None:
     rule = compiled.rule
     try:
         if compiled.when is not None and not compiled.when(scope):
@@ -98,10 +117,8 @@ class RequiredIf:
     def __bool__(self) -> bool:
         return bool(self._fields)
 
-    def check(
-        self, record: Mapping[str, Any], old: Mapping[str, Any] | None, user: str | None
-    ) -> None:
-        scope = expression_scope(record, old, user)
+    def check(self, record: Mapping[str, Any], scope: Scope) -> None:
+        """``record`` as it will be stored; ``scope`` the write's names over it."""
         errors = []
         for name, source, condition in self._fields:
             if record.get(name) not in (None, "", []):

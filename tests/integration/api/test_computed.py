@@ -109,6 +109,13 @@ def test_computed_fields_follow_every_write(client: TestClient) -> None:
     assert [q["name"] for q in above] == ["Fleet"]
 
 
+def test_empty_inputs_give_an_empty_result(client: TestClient) -> None:
+    created = client.post(URL, json={"name": "Draft", "probability": None})
+    assert created.status_code == 201, created.text
+    draft = created.json()["data"]
+    assert (draft["total"], draft["weighted"], draft["units"]) == ("0.00", None, 0)
+
+
 def test_computed_fields_cannot_be_written(client: TestClient) -> None:
     response = client.post(URL, json={"name": "Sneaky", "total": "1.00"})
     assert response.status_code == 422

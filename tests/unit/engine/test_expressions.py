@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from jinja2.exceptions import SecurityError
 
-from engine.expressions import compile_expression
+from engine.expressions import Scope, compile_expression
 
 
-def evaluate(source: str, **scope: object) -> object:
-    return compile_expression(source)(scope)
+def evaluate(source: str, **names: object) -> object:
+    return compile_expression(source)(Scope(names))
 
 
 def test_expressions_see_the_names_in_scope() -> None:
@@ -49,6 +49,16 @@ def test_unsafe_attributes_read_as_undefined() -> None:
     value = evaluate("lines.__class__", lines=[])
     assert value is not list
     assert not value
+
+
+def test_expressions_of_one_write_share_a_scope() -> None:
+    scope = Scope({"price": Decimal("2.50"), "quantity": 4}, old={"quantity": 3})
+    amount = compile_expression("price * quantity")
+    assert amount(scope) == Decimal("10.00")
+    scope.set("amount", amount(scope))
+    assert compile_expression("amount > 5 and changed('quantity')")(scope) is True
+    assert compile_expression("old.quantity")(scope) == 3
+    assert compile_expression("today() <= now().date()")(scope) is True
 
 
 def test_ranges_are_capped() -> None:
