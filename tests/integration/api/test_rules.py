@@ -57,6 +57,10 @@ RULES = """\
   on: delete
   assert: "stage != 'closed_won'"
   message: Won opportunities are kept
+- name: numbered_after_insert
+  on: create
+  assert: "id is not none and name != 'Reject me'"
+  message: Runs on the inserted record
 - name: at_most_ten_units
   assert: "lines | sum(attribute='quantity') <= 10"
   field: lines
@@ -226,6 +230,7 @@ def test_rules_are_described_in_the_metadata(client: TestClient) -> None:
         "won_is_certain",
         "no_reopening",
         "keep_won",
+        "numbered_after_insert",
         "at_most_ten_units",
         "big_deals_need_a_date",
     ]
@@ -237,3 +242,13 @@ def test_rules_are_described_in_the_metadata(client: TestClient) -> None:
         "field": None,
         "message": "Won opportunities are kept",
     }
+
+
+def test_a_rule_reading_the_assigned_id_runs_after_the_insert_and_undoes_it(
+    client: TestClient,
+) -> None:
+    before = count(client)
+    refused = client.post(URL, json={"name": "Reject me"})
+    assert rule_errors(refused) == {"numbered_after_insert": ("", "Runs on the inserted record")}
+    assert count(client) == before
+    assert client.post(URL, json={"name": "Accept me"}).status_code == 201
