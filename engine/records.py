@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
 
+from engine.actions import CascadeStep, Triggers, cascade_error
 from engine.computed import ComputedFields
 from engine.database import IntegrityViolation
 from engine.errors import (
@@ -39,7 +40,7 @@ from engine.rules import RequiredIf, RuleSet
 from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, sequence_table
 from engine.validation import RecordValidator
-from metadata import FieldType, RuleEvent
+from metadata import ActionKind, FieldType, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -57,9 +58,11 @@ _AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 @dataclass(frozen=True, slots=True)
 class WriteContext:
-    """Who is writing; passed explicitly through every write."""
+    """Who is writing, and which rules led to this write; passed explicitly through every
+    write."""
 
     user: str | None = None
+    cascade: tuple[CascadeStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ class EntityStore:
             *(f.name for f in self.stored_fields if f.type is FieldType.AUTONUMBER),
         )
         self.rules = RuleSet(entity.rules, assigned)
+        self.triggers = Triggers(entity.rules)
         self.computed = ComputedFields(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
@@ -351,8 +355,8 @@ class EntityStore:
         the BEGIN and COMMIT round trips."""
         if self._autonumbers or any(name in values for name in self.children):
             return False
-        if self.rules.runs_on(RuleEvent.CREATE):  # a broken rule must undo the insert
-            return False
+        if self.rules.runs_on(RuleEvent.CREATE) or self.triggers.runs_on(RuleEvent.CREATE):
+            return False  # a broken rule or a failing action must undo the insert
         return not any(isinstance(v, ReferenceByKey) for v in values.values())
 
     async def create(
@@ -389,6 +393,8 @@ class EntityStore:
                 )
             record = self._ordered(record)
         self.rules.check(RuleEvent.CREATE, record, None, ctx.user)
+        if self.triggers.runs_on(RuleEvent.CREATE):
+            record = await self._run_triggers(conn, RuleEvent.CREATE, record, None, ctx)
         return record
 
     async def update(
@@ -401,7 +407,12 @@ class EntityStore:
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         values = self.validator.validate(data, partial=True)
-        needs_old = self._computes or self.required_if or self.rules.runs_on(RuleEvent.UPDATE)
+        needs_old = (
+            self._computes
+            or self.required_if
+            or self.rules.runs_on(RuleEvent.UPDATE)
+            or self.triggers.runs_on(RuleEvent.UPDATE)
+        )
         old = await self.get(conn, record_id) if needs_old else None
         if old is not None and (self._computes or self.required_if):
             self._derive(values, old, ctx, creating=False)
@@ -430,7 +441,43 @@ class EntityStore:
             record = self._ordered(record)
         if old is not None:  # fetched when there are update rules or computed fields
             self.rules.check(RuleEvent.UPDATE, record, old, ctx.user)
+        if self.triggers.runs_on(RuleEvent.UPDATE):
+            record = await self._run_triggers(conn, RuleEvent.UPDATE, record, old, ctx)
         return record
+
+    async def _run_triggers(
+        self,
+        conn: Connection,
+        event: RuleEvent,
+        record: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+    ) -> dict[str, Any]:
+        """Run the actions of the rules due after this write; the record as it ends up."""
+        record_id = int(record["id"])
+        updated = False
+        for rule, actions in self.triggers.due(event, record, old, ctx.user):
+            step = CascadeStep(self.entity.qualified_name, str(record_id), rule.name)
+            error = cascade_error(ctx.cascade, step)
+            if error is not None:
+                raise error
+            nested = WriteContext(ctx.user, (*ctx.cascade, step))
+            for action, values in actions:
+                if action.kind is ActionKind.CREATE:
+                    target = self.registry.store_for(action.entity or self.entity.qualified_name)
+                    await target.create(conn, values, nested)
+                elif event is RuleEvent.DELETE:
+                    raise ValidationFailed(
+                        [
+                            FieldError(
+                                "", "rule", "a deleted record cannot be updated", rule=rule.name
+                            )
+                        ]
+                    )
+                else:
+                    await self.update(conn, record_id, values, nested)
+                    updated = True
+        return await self.get(conn, record_id) if updated else record
 
     def _derive(
         self,
@@ -470,9 +517,11 @@ class EntityStore:
         expected_version: int | None = None,
         ctx: WriteContext | None = None,
     ) -> None:
-        if self.rules.runs_on(RuleEvent.DELETE):
+        ctx = ctx or WriteContext()
+        old = None
+        if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
             old = await self.get(conn, record_id)
-            self.rules.check(RuleEvent.DELETE, old, old, ctx.user if ctx else None)
+            self.rules.check(RuleEvent.DELETE, old, old, ctx.user)
         sql = self._sql.delete if expected_version is None else self._sql.delete_versioned
         args = (record_id,) if expected_version is None else (record_id, expected_version)
         try:
@@ -484,6 +533,8 @@ class EntityStore:
             ) from None
         if not changed:
             await self._raise_missing_or_stale(conn, record_id, expected_version)
+        if old is not None and self.triggers.runs_on(RuleEvent.DELETE):
+            await self._run_triggers(conn, RuleEvent.DELETE, old, old, ctx)
 
     async def upsert(
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext

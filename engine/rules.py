@@ -50,6 +50,7 @@ class RuleSet:
                 compile_expression(rule.assertion),
             )
             for rule in rules
+            if rule.assertion is not None
         ]
         self._by_event = {
             event: tuple(c for c in compiled if event in c.rule.events) for event in RuleEvent
@@ -79,7 +80,9 @@ class RuleSet:
 
 
 def _reads(rule: RuleDef) -> set[str]:
-    return expression_names(rule.assertion) | (expression_names(rule.when) if rule.when else set())
+    return expression_names(rule.assertion or "") | (
+        expression_names(rule.when) if rule.when else set()
+    )
 
 
 def _raise_failures(rules: tuple[_CompiledRule, ...], scope: Scope) -> None:

@@ -11,6 +11,8 @@ from metadata._loader import discover_packs, load_project
 from metadata._model import (
     RESERVED_PARAMETERS,
     SYSTEM_FIELDS,
+    ActionDef,
+    ActionKind,
     EntityDef,
     FieldDef,
     FieldType,
@@ -29,6 +31,8 @@ from metadata.fixtures import FixtureFile, load_fixture_files
 __all__ = [
     "RESERVED_PARAMETERS",
     "SYSTEM_FIELDS",
+    "ActionDef",
+    "ActionKind",
     "DefinitionError",
     "DefinitionProblem",
     "EntityDef",

@@ -36,3 +36,21 @@ def expression_names(source: str) -> set[str]:
     environment = _environment()
     tree = environment.parse("{{ (" + source + ") }}")
     return set(meta.find_undeclared_variables(tree)) - set(environment.globals)
+
+
+def is_template(value: object) -> bool:
+    """Action values are literals unless they contain ``{{ }}`` (SPEC §3.2)."""
+    return isinstance(value, str) and "{{" in value
+
+
+def template_problem(source: str, scope: set[str]) -> str | None:
+    """Why ``source`` is not a usable template over ``scope``, or None."""
+    environment = _environment()
+    try:
+        tree = environment.parse(source)
+    except TemplateSyntaxError as exc:
+        return f"template does not parse: {exc.message}"
+    unknown = sorted(set(meta.find_undeclared_variables(tree)) - set(environment.globals) - scope)
+    if unknown:
+        return f"unknown name '{unknown[0]}' in template"
+    return None

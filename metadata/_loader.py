@@ -19,6 +19,7 @@ from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
     SYSTEM_FIELDS,
+    ActionKind,
     EntityDef,
     FieldDef,
     ModuleDef,
@@ -26,7 +27,7 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
-from metadata._rules import RuleChecker, load_entity_files
+from metadata._rules import PendingAction, RuleChecker, load_entity_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -228,6 +229,7 @@ class ProjectBuilder:
             f"{pack.name}.{entity}" for pack in packs.values() for entity in pack.entity_documents
         }
         self.child_owner: dict[str, str] = {}
+        self.pending_actions: list[PendingAction] = []
 
     def build(self) -> ProjectDef:
         entities: dict[str, EntityDef] = {}
@@ -249,6 +251,8 @@ class ProjectBuilder:
         for child, parent in self.child_owner.items():
             if child in entities:
                 entities[child] = replace(entities[child], parent=parent)
+        for pending in self.pending_actions:
+            self._check_action(pending, entities)
         return ProjectDef(modules=frozen_mapping(modules), entities=frozen_mapping(entities))
 
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
@@ -276,8 +280,11 @@ class ProjectBuilder:
         )
         rules_document = pack.rule_documents.get(name)
         if rules_document is not None:
-            rule_checker = RuleChecker(rules_document, (), declared, self.problems)
+            rule_checker = RuleChecker(
+                rules_document, (), declared, self.problems, entity=entity.qualified_name
+            )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
+            self.pending_actions += rule_checker.pending
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
         entity = replace(entity, form=form)
         overlay = self.overlays.get(entity.qualified_name)
@@ -295,6 +302,51 @@ class ProjectBuilder:
             self.check_renames(entity.fields.values(), scopes)
         self._check_computed(entity, documents)
         return entity
+
+    def _check_action(self, pending: PendingAction, entities: Mapping[str, EntityDef]) -> None:
+        """The target of a rule's action and the fields it sets, once every entity exists."""
+        action = pending.action
+        kind = action.kind.value
+        target = entities.get(action.entity or pending.entity)
+        if target is None:
+            hint = did_you_mean(action.entity or "", entities)
+            self.problems.at(
+                pending.document,
+                (*pending.where, kind, "entity"),
+                f"unknown entity '{action.entity}'{hint}",
+            )
+            return
+        for field_name in action.values:
+            where = (*pending.where, kind, "values", field_name)
+            field_def = target.fields.get(field_name)
+            if field_def is None:
+                hint = did_you_mean(field_name, target.fields)
+                message = f"'{field_name}' is not a field of {target.qualified_name}{hint}"
+                self.problems.at(pending.document, where, message, key=True)
+            elif not field_def.is_writable or not field_def.is_stored:
+                self.problems.at(
+                    pending.document,
+                    where,
+                    f"field '{field_name}' of {target.qualified_name} cannot be set by an "
+                    "action (read-only, computed, autonumber or line items)",
+                    key=True,
+                )
+        if action.kind is ActionKind.CREATE:
+            missing = [
+                f.name
+                for f in target.fields.values()
+                if f.required
+                and f.default is None
+                and f.is_writable
+                and f.name not in action.values
+            ]
+            if missing:
+                self.problems.at(
+                    pending.document,
+                    (*pending.where, kind, "values"),
+                    f"the record created needs {', '.join(missing)} "
+                    f"(required by {target.qualified_name})",
+                )
 
     def _check_computed(self, entity: EntityDef, documents: Mapping[str, SourceDocument]) -> None:
         """Computed expressions read fields of the record (or the names every expression

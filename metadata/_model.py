@@ -108,16 +108,33 @@ class RuleEvent(enum.StrEnum):
     DELETE = "delete"
 
 
+class ActionKind(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDef:
+    """What a rule does after a write: create a record of ``entity``, or update the record
+    written. ``values`` are literals, or templates (strings with ``{{ }}``)."""
+
+    kind: ActionKind
+    values: Mapping[str, Any]
+    entity: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RuleDef:
-    """A validation rule: ``assertion`` must hold for a write (``events``) to be accepted."""
+    """A rule of an entity: ``assertion`` must hold for a write (``events``) to be
+    accepted; ``actions`` run after it when ``when`` holds. A rule has one or both."""
 
     name: str
-    assertion: str
+    assertion: str | None
     message: str
     events: frozenset[RuleEvent] = frozenset({RuleEvent.CREATE, RuleEvent.UPDATE})
     when: str | None = None
     field: str | None = None
+    actions: tuple[ActionDef, ...] = ()
     origin: str = ""
     """Display path of the file that declared the rule: a pack's rules file or a
     customization."""

@@ -214,8 +214,11 @@ class Customizer:
             },
         )
         taken = {rule.name: rule.origin for rule in entity.rules}
-        rule_checker = RuleChecker(self.document, ("rules",), declared, self.problems)
+        rule_checker = RuleChecker(
+            self.document, ("rules",), declared, self.problems, entity=entity.qualified_name
+        )
         added_rules = rule_checker.build(self.data.get("rules", []), taken)
+        self.builder.pending_actions += rule_checker.pending
         label = self.data.get("label", entity.label)
         plural = self.data.get("label_plural") or self.pack_document.data.get("label_plural")
         return replace(

@@ -2,19 +2,34 @@
 customization. Each rule is checked here (names, expressions, the field it points at) and
 becomes a ``RuleDef``; the engine compiles and enforces them.
 
-This release enforces ``assert`` rules. ``actions``, ``schedule`` and ``where`` belong to
-the automation release and are refused with a message rather than silently ignored.
+This release enforces ``assert`` rules and runs the ``create`` and ``update`` actions.
+``email``, ``webhook``, ``async``, ``schedule`` and ``where`` need the outbox and the
+workers; until they exist they are refused with a message rather than silently ignored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
-from metadata._expressions import SCOPE_NAMES, expression_names, expression_syntax_error
+from metadata._expressions import (
+    SCOPE_NAMES,
+    expression_names,
+    expression_syntax_error,
+    is_template,
+    template_problem,
+)
 from metadata._fields import is_snake_case
-from metadata._model import SYSTEM_FIELDS, RuleDef, RuleEvent
+from metadata._model import (
+    SYSTEM_FIELDS,
+    ActionDef,
+    ActionKind,
+    RuleDef,
+    RuleEvent,
+    frozen_mapping,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
@@ -23,7 +38,19 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem, ProblemCollector
     from metadata._yaml import SourceDocument
 
-NOT_YET = ("actions", "schedule", "where")
+NOT_YET = ("schedule", "where")
+LATER_ACTIONS = ("email", "webhook", "async")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAction:
+    """An action whose target is checked once every entity is built."""
+
+    document: SourceDocument
+    where: tuple[PathItem, ...]
+    action: ActionDef
+    entity: str
+    """The entity whose rule declares the action."""
 
 
 def load_entity_files(
@@ -64,7 +91,12 @@ class RuleChecker:
         base: tuple[PathItem, ...],
         field_names: Iterable[str],
         problems: ProblemCollector,
+        *,
+        entity: str,
     ) -> None:
+        self.entity = entity
+        self.pack = entity.split(".", 1)[0]
+        self.pending: list[PendingAction] = []
         self.document = document
         self.base = base
         self.fields = set(field_names)
@@ -97,12 +129,12 @@ class RuleChecker:
             if key in raw:
                 self._error(
                     (index, key),
-                    f"'{key}' is not supported by this release: rules can only assert",
+                    f"'{key}' is not supported by this release: scheduled rules come later",
                     key=True,
                 )
                 ok = False
-        if "assert" not in raw:
-            self._error((index,), f"rule '{name}' needs an 'assert' expression")
+        if "assert" not in raw and "actions" not in raw:
+            self._error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
             return None
         for key in ("when", "assert"):
             if key in raw and not self._expression_ok((index, key), raw[key]):
@@ -112,20 +144,58 @@ class RuleChecker:
             hint = did_you_mean(field_name, self.fields)
             self._error((index, "field"), f"field '{field_name}' is not a field{hint}")
             ok = False
+        actions = []
+        for position, raw_action in enumerate(raw.get("actions", [])):
+            action = self._action((index, "actions", position), raw_action)
+            if action is None:
+                ok = False
+            else:
+                actions.append(action)
         if not ok:
             return None
         events = raw.get("on", ["create", "update"])
         return RuleDef(
             name=name,
-            assertion=raw["assert"],
+            assertion=raw.get("assert"),
             message=raw.get("message") or f"rule '{name}' is not satisfied",
             events=frozenset(
                 RuleEvent(e) for e in ([events] if isinstance(events, str) else events)
             ),
             when=raw.get("when"),
             field=field_name,
+            actions=tuple(actions),
             origin=self.document.display_name,
         )
+
+    def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
+        for key in LATER_ACTIONS:
+            if key in raw:
+                self._error(
+                    (*where, key),
+                    f"'{key}' is not supported by this release: actions can create and "
+                    "update records",
+                    key=True,
+                )
+                return None
+        if len(raw) != 1:
+            self._error(where, "an action has exactly one of: create, update")
+            return None
+        ((kind, body),) = raw.items()
+        ok = True
+        for field_name, value in body["values"].items():
+            if is_template(value):
+                problem = template_problem(value, self.scope)
+                if problem:
+                    self._error((*where, kind, "values", field_name), problem)
+                    ok = False
+        if not ok:
+            return None
+        target = body.get("entity")
+        if target is not None and "." not in target:
+            target = f"{self.pack}.{target}"
+        action = ActionDef(ActionKind(kind), frozen_mapping(dict(body["values"])), target)
+        self.pending.append(PendingAction(self.document, (*self.base, *where), action, self.entity))
+        return action
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
         problem = expression_syntax_error(source)

@@ -11,6 +11,8 @@ def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
         "RESERVED_PARAMETERS",
         "SYSTEM_FIELDS",
+        "ActionDef",
+        "ActionKind",
         "DefinitionError",
         "DefinitionProblem",
         "EntityDef",

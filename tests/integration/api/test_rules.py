@@ -241,6 +241,7 @@ def test_rules_are_described_in_the_metadata(client: TestClient) -> None:
         "assert": "stage != 'closed_won'",
         "field": None,
         "message": "Won opportunities are kept",
+        "actions": [],
     }
 
 

@@ -93,9 +93,9 @@ def test_each_mistake_is_reported_at_its_key() -> None:
                 - name: wrong_field
                   assert: "true"
                   field: amuont
-                - name: with_actions
+                - name: with_schedule
                   assert: "true"
-                  actions: [{update: {values: {stage: won}}}]
+                  schedule: "*/15 * * * *"
                 - name: no_assert
                 - name: typo
                   assert: "true"
@@ -115,12 +115,13 @@ def test_each_mistake_is_reported_at_its_key() -> None:
     ), found
     assert any(
         p.endswith(
-            f"{RULES}:10:3: 'actions' is not supported by this release: rules can only assert"
+            f"{RULES}:10:3: 'schedule' is not supported by this release: scheduled rules come later"
         )
         for p in found
     ), found
     assert any(
-        p.endswith(f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression") for p in found
+        p.endswith(f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression or 'actions'")
+        for p in found
     ), found
     assert any(f"{RULES}:12:9: rule 'typo' is already declared in" in p for p in found), found
     assert any(
@@ -170,4 +171,35 @@ def test_computed_expressions_read_known_names_without_circles() -> None:
     assert found == [
         f"{deal}:3:34: unknown name 'amuont' in expression; did you mean 'amount'?",
         f"{deal}:4:32: computed fields read each other in a circle: a -> b -> a",
+    ]
+
+
+def test_actions_are_checked_against_their_target() -> None:
+    write(
+        {
+            "packs/sales/entities/order.yaml": """\
+                fields:
+                  deal: {type: reference, to: deal, required: true}
+                  number: {type: autonumber, format: "O-{####}"}
+                """,
+            RULES: """\
+                - name: won_creates_order
+                  on: update
+                  actions:
+                    - create: {entity: order, values: {deal: "{{ id }}", number: "x"}}
+                    - create: {entity: ordr, values: {}}
+                    - create: {entity: order, values: {note: "{{ amout }}"}}
+                    - update: {values: {stge: won}}
+                    - email: {to: "a@example.invalid"}
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:4:58: field 'number' of sales.order cannot be set by an action "
+        "(read-only, computed, autonumber or line items)",
+        f"{RULES}:5:24: unknown entity 'sales.ordr'; did you mean 'sales.order'?",
+        f"{RULES}:6:46: unknown name 'amout' in template",
+        f"{RULES}:7:25: 'stge' is not a field of sales.deal; did you mean 'stage'?",
+        f"{RULES}:8:7: 'email' is not supported by this release: "
+        "actions can create and update records",
     ]
