@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Expression, Scope, compile_expression, environment, scope_names
-from metadata import ActionKind, RuleEvent
+from metadata import ActionKind, RuleEvent, expression_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -84,7 +84,8 @@ def _compile_action(action: ActionDef) -> _Action:
 class Triggers:
     """The rules of an entity that have actions, compiled once, by event."""
 
-    def __init__(self, rules: Iterable[RuleDef]) -> None:
+    def __init__(self, rules: Iterable[RuleDef], assigned_by_database: Iterable[str]) -> None:
+        late = set(assigned_by_database)
         compiled = [
             _Trigger(
                 rule,
@@ -97,9 +98,27 @@ class Triggers:
         self._by_event = {
             event: tuple(t for t in compiled if event in t.rule.events) for event in RuleEvent
         }
+        creating = self._by_event[RuleEvent.CREATE]
+        self._when_needs_the_insert = any(
+            t.rule.when is None or expression_names(t.rule.when) & late for t in creating
+        )
 
     def runs_on(self, event: RuleEvent) -> bool:
         return bool(self._by_event[event])
+
+    def due_before_insert(self, scope: Scope) -> bool | None:
+        """Whether a create trigger can fire, judged before the INSERT: None when a ``when``
+        reads what the database assigns (or a trigger has none), so only the inserted
+        record can tell."""
+        if self._when_needs_the_insert:
+            return None
+        for trigger in self._by_event[RuleEvent.CREATE]:
+            try:
+                if trigger.when is not None and trigger.when(scope):
+                    return True
+            except Exception:  # noqa: BLE001 - the error is raised where the trigger runs
+                return True
+        return False
 
     def due(
         self,

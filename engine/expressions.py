@@ -14,9 +14,10 @@ import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Template, TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 if TYPE_CHECKING:
@@ -77,7 +78,9 @@ class Scope:
         old: Mapping[str, Any] | None = None,
         user: str | None = None,
     ) -> None:
-        self.context = _empty_template().new_context(scope_names(record, old, user))
+        environment_ = environment()
+        names = {**_globals(), **scope_names(record, old, user)}
+        self.context = Context(environment_, names, None, {})
 
     def set(self, name: str, value: Any) -> None:
         """A value computed during the write (a computed field) for the next expressions."""
@@ -111,8 +114,10 @@ def compile_expression(source: str) -> Expression:
 
 
 @functools.cache
-def _empty_template() -> Template:
-    return environment().from_string("")
+def _globals() -> dict[str, Any]:
+    """Jinja's globals (``range``, ``dict``, ...) as a plain dict, copied once: a template's
+    own ``new_context`` merges them from a chain of mappings on every call."""
+    return dict(environment().globals)
 
 
 def scope_names(

@@ -66,6 +66,15 @@ class WriteContext:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedCreate:
+    """A create's values, validated and derived, ready for ``EntityStore.create``."""
+
+    values: dict[str, Any]
+    triggers_due: bool | None
+    """False: no trigger can fire; None: only known once the record is inserted."""
+
+
+@dataclass(frozen=True, slots=True)
 class ListResult:
     records: list[dict[str, Any]]
     next_cursor: str | None
@@ -132,7 +141,7 @@ class EntityStore:
             *(f.name for f in self.stored_fields if f.type is FieldType.AUTONUMBER),
         )
         self.rules = RuleSet(entity.rules, assigned)
-        self.triggers = Triggers(entity.rules)
+        self.triggers = Triggers(entity.rules, assigned)
         self.computed = ComputedFields(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
@@ -349,13 +358,27 @@ class EntityStore:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def writes_one_statement(self, values: Mapping[str, Any]) -> bool:
-        """Whether writing these validated values is a single SQL statement (no lines, no
-        numbering, no lookups), which is atomic without an explicit transaction and saves
-        the BEGIN and COMMIT round trips."""
+    def prepare_create(self, data: Any, ctx: WriteContext) -> PreparedCreate:
+        """Everything about a create that needs no database: validation, computed fields,
+        ``required_if``, the rules that can run before the INSERT, and whether a trigger
+        can be due (which decides whether the create needs a transaction)."""
+        values = self.validator.validate(data)
+        scope = self._derive(values, None, ctx, creating=True) if self._derives else None
+        due: bool | None = False
+        if self.triggers.runs_on(RuleEvent.CREATE):
+            if scope is None:
+                scope = Scope({**self._blank_record, **values}, None, ctx.user)
+            due = self.triggers.due_before_insert(scope)
+        return PreparedCreate(values, due)
+
+    def writes_one_statement(self, prepared: PreparedCreate) -> bool:
+        """Whether this create is a single SQL statement (no lines, no numbering, no
+        lookups, no rule or action after the INSERT), which is atomic without an explicit
+        transaction and saves the BEGIN and COMMIT round trips."""
+        values = prepared.values
         if self._autonumbers or any(name in values for name in self.children):
             return False
-        if self.rules.runs_on(RuleEvent.CREATE) or self.triggers.runs_on(RuleEvent.CREATE):
+        if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is not False:
             return False  # a broken rule or a failing action must undo the insert
         return not any(isinstance(v, ReferenceByKey) for v in values.values())
 
@@ -365,11 +388,10 @@ class EntityStore:
         data: Any,
         ctx: WriteContext,
         *,
-        validated: dict[str, Any] | None = None,
+        prepared: PreparedCreate | None = None,
     ) -> dict[str, Any]:
-        values = validated if validated is not None else self.validator.validate(data)
-        if self._derives:
-            self._derive(values, None, ctx, creating=True)
+        prepared = prepared if prepared is not None else self.prepare_create(data, ctx)
+        values = prepared.values
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         await self._number(conn, values)
@@ -393,7 +415,7 @@ class EntityStore:
                 )
             record = self._ordered(record)
         self.rules.check(RuleEvent.CREATE, record, None, ctx.user)
-        if self.triggers.runs_on(RuleEvent.CREATE):
+        if prepared.triggers_due is not False:
             record = await self._run_triggers(conn, RuleEvent.CREATE, record, None, ctx)
         return record
 
@@ -486,7 +508,7 @@ class EntityStore:
         ctx: WriteContext,
         *,
         creating: bool,
-    ) -> None:
+    ) -> Scope:
         """Before the statement, over one scope of the record as it will be stored: computed
         fields (the lines' first; a line sent with an id over its stored values and the ones
         sent), then ``required_if``, then on create the rules that need nothing the database
@@ -508,6 +530,7 @@ class EntityStore:
             self.required_if.check(record, scope)
         if creating:
             self.rules.check_before_insert(scope)
+        return scope
 
     async def delete(
         self,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from starlette.types import Scope
 
     from engine import Database, EntityStore
+    from engine.records import PreparedCreate
 
     Handler = Callable[[Request], Awaitable[Response]]
 
@@ -167,13 +168,14 @@ class RecordApi:
 
     async def _create(self, request: Request, store: EntityStore) -> Response:
         body = await read_json(request, self.max_body)
-        values = store.validator.validate(body)
+        ctx = WriteContext()
+        prepared = store.prepare_create(body, ctx)
         database = self.database.get()
         scope = (
-            database.connection if store.writes_one_statement(values) else (database.transaction)
+            database.connection if store.writes_one_statement(prepared) else database.transaction
         )
         async with scope() as conn:
-            record = await store.create(conn, body, WriteContext(), validated=values)
+            record = await store.create(conn, body, ctx, prepared=prepared)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return _json({"data": record}, 201, headers)
 
@@ -219,20 +221,21 @@ class RecordApi:
             )
         if len(items) > MAX_BULK:
             raise ApiProblem(413, f"_bulk takes at most {MAX_BULK} records per request")
-        validated: list[dict[str, Any]] = []
+        ctx = WriteContext()
+        validated: list[PreparedCreate] = []
         errors: list[FieldError] = []
         for index, item in enumerate(items):
             try:
-                validated.append(store.validator.validate(item))
+                validated.append(store.prepare_create(item, ctx))
             except ValidationFailed as failed:
                 errors.extend(e.at_index(index) for e in failed.errors)
         if errors:
             raise ValidationFailed(errors)
         records = []
         async with self.database.get().transaction() as conn:
-            for index, (item, values) in enumerate(zip(items, validated, strict=True)):
+            for index, (item, prepared) in enumerate(zip(items, validated, strict=True)):
                 try:
-                    records.append(await store.create(conn, item, WriteContext(), validated=values))
+                    records.append(await store.create(conn, item, ctx, prepared=prepared))
                 except ValidationFailed as failed:
                     raise ValidationFailed([e.at_index(index) for e in failed.errors]) from None
                 except Conflict as conflict:
