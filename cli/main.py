@@ -13,6 +13,7 @@ from cli import _context
 from cli.data import demo_command, export_command, import_command
 from cli.migrate import migrate_command
 from cli.module import module_group
+from cli.outbox import outbox_group, worker_command
 from engine.tables import build_tables
 from metadata import DefinitionError, DefinitionProblem, load_fixture_files
 
@@ -156,6 +157,8 @@ main.add_command(module_group)
 main.add_command(import_command)
 main.add_command(export_command)
 main.add_command(demo_command)
+main.add_command(worker_command)
+main.add_command(outbox_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

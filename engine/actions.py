@@ -2,6 +2,10 @@
 written. They run after the write, in its transaction, so a failure in any action rolls the
 whole write back; a write made by an action runs that entity's rules in turn (cascades).
 
+``email`` and ``webhook`` actions are rendered here too, over the same record, but are not
+sent: they become outbox events in the same transaction (``engine.outbox``), delivered
+after commit.
+
 A cascade that comes back to a rule already running for the same record is a cycle: it is
 stopped at once with an error naming the chain, and the write is rolled back.
 """
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Expression, Scope, compile_expression, environment, scope_names
+from engine.references import RecordRef
 from metadata import ActionKind, RuleEvent, expression_names
 
 if TYPE_CHECKING:
@@ -56,17 +61,75 @@ class _Value:
 
     def resolve(self, scope: Scope, names: Mapping[str, Any]) -> Any:
         if self._expression is not None:
-            return self._expression(scope)
+            value = self._expression(scope)
+            return value.id if isinstance(value, RecordRef) else value
         if self._template is not None:
             return self._template.render(names)
         return self._literal
+
+
+def _compile_values(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Each value compiled once; nested mappings (a webhook's payload) keep their shape."""
+    return tuple(
+        (name, _compile_values(value) if isinstance(value, dict) else _Value(value))
+        for name, value in values.items()
+    )
+
+
+def _resolve_values(
+    values: tuple[tuple[str, Any], ...], scope: Scope, names: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        name: value.resolve(scope, names)
+        if isinstance(value, _Value)
+        else _resolve_values(value, scope, names)
+        for name, value in values
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class _Action:
     kind: ActionKind
     entity: str | None
-    values: tuple[tuple[str, _Value], ...]
+    values: tuple[tuple[str, Any], ...]
+    template: Template | None = None
+
+    def resolve(self, scope: Scope, names: Mapping[str, Any]) -> dict[str, Any]:
+        resolved = _resolve_values(self.values, scope, names)
+        if self.kind is ActionKind.EMAIL:
+            return _email(resolved, self.template.render(names) if self.template else None)
+        if self.kind is ActionKind.WEBHOOK:
+            return {"url": str(resolved["url"]), "data": resolved.get("payload")}
+        return resolved
+
+
+def _addresses(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [text for item in items if (text := str(item).strip())]
+
+
+def _email(values: Mapping[str, Any], rendered: str | None) -> dict[str, Any]:
+    """The message as it will be sent: a template file whose first line is ``Subject: ...``
+    gives the subject unless the action sets one."""
+    subject = values.get("subject")
+    body = str(values.get("body") or "")
+    if rendered is not None:
+        first, _, rest = rendered.partition("\n")
+        if first.lower().startswith("subject:"):
+            subject = subject or first.split(":", 1)[1].strip()
+            rendered = rest.lstrip("\n")
+        body = rendered
+    to = _addresses(values.get("to"))
+    if not to:
+        raise ValueError("the e-mail has no recipient ('to' is empty)")
+    return {
+        "to": to,
+        "cc": _addresses(values.get("cc")),
+        "subject": str(subject or "").strip(),
+        "body": body,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +140,12 @@ class _Trigger:
 
 
 def _compile_action(action: ActionDef) -> _Action:
-    values = tuple((name, _Value(value)) for name, value in action.values.items())
-    return _Action(action.kind, action.entity, values)
+    template = (
+        environment().from_string(action.template_source)
+        if action.template_source is not None
+        else None
+    )
+    return _Action(action.kind, action.entity, _compile_values(action.values), template)
 
 
 class Triggers:
@@ -139,10 +206,7 @@ class Triggers:
             try:
                 if trigger.when is not None and not trigger.when(scope):
                     continue
-                resolved = [
-                    (action, {name: value.resolve(scope, names) for name, value in action.values})
-                    for action in trigger.actions
-                ]
+                resolved = [(action, action.resolve(scope, names)) for action in trigger.actions]
             except Exception as exc:  # noqa: BLE001 - the write is rejected, with the reason
                 message = f"rule '{trigger.rule.name}' could not run: {exc}"
                 raise ValidationFailed(

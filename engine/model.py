@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 
 from engine.errors import UnknownEntity
+from engine.outbox import Outbox
 from engine.records import EntityStore, StoreRegistry
 from engine.tables import build_tables
 
@@ -34,6 +35,7 @@ class EngineModel(StoreRegistry):
         self.project = project
         self.dialect_name = dialect_name
         self.entity_tables = build_tables(project)
+        self.outbox = Outbox(dialect)
         self._stores: dict[str, EntityStore] = {}
         self._by_path: dict[tuple[str, str], EntityStore] = {}
         for entity in project.entities.values():

@@ -7,6 +7,7 @@ the async driver and hand back plain dicts ready for JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -28,6 +29,7 @@ from engine.errors import (
 from engine.expressions import Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.outbox import NewEvent, Outbox
 from engine.query import (
     ListQuery,
     ListSqlBuilder,
@@ -36,14 +38,22 @@ from engine.query import (
     QueryParser,
     encode_cursor,
 )
+from engine.references import (
+    RecordRef,
+    ReferenceCache,
+    expression_sources,
+    reference_id,
+    traversed_references,
+)
 from engine.rules import RequiredIf, RuleSet
 from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, sequence_table
 from engine.validation import RecordValidator
+from engine.workflow import Move, Workflow
 from metadata import ActionKind, FieldType, RuleEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Dialect
@@ -63,6 +73,14 @@ class WriteContext:
 
     user: str | None = None
     cascade: tuple[CascadeStep, ...] = ()
+    roles: frozenset[str] | None = None
+    """The writer's roles, for workflow transitions limited to roles; None when no user is
+    authenticated (the command line, fixtures), which such limits do not stop."""
+    references: ReferenceCache = dataclasses.field(default_factory=dict)
+    """Records that expressions traverse to (``account.name``), loaded in batches."""
+    events: list[int] = dataclasses.field(default_factory=list)
+    """Outbox events this write (and its cascades) queued; for whoever commits it, to hand
+    them to the deliverers after the commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +90,8 @@ class PreparedCreate:
     values: dict[str, Any]
     triggers_due: bool | None
     """False: no trigger can fire; None: only known once the record is inserted."""
+    derived: bool = True
+    """False when computed fields and rules wait for referenced records to be loaded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +103,9 @@ class ListResult:
 
 
 class StoreRegistry:
-    """Protocol-like base: how a store finds the stores of other entities."""
+    """Protocol-like base: how a store finds the stores of other entities and the outbox."""
+
+    outbox: Outbox
 
     def store_for(self, qualified_name: str) -> EntityStore:
         raise KeyError(qualified_name)
@@ -145,6 +167,9 @@ class EntityStore:
         self.computed = ComputedFields(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
+        self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
+        self.traversed = traversed_references(entity, expression_sources(entity))
+        """Reference fields whose targets' fields expressions read, by target entity."""
         self._derives = self._computes or bool(self.required_if) or bool(self.rules.before_insert)
         self._blank_record: dict[str, Any] = {
             **dict.fromkeys(("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)),
@@ -363,6 +388,10 @@ class EntityStore:
         ``required_if``, the rules that can run before the INSERT, and whether a trigger
         can be due (which decides whether the create needs a transaction)."""
         values = self.validator.validate(data)
+        if self.workflow is not None:
+            self.workflow.check_create(data, values)
+        if self.traversed:
+            return PreparedCreate(values, None, derived=False)
         scope = self._derive(values, None, ctx, creating=True) if self._derives else None
         due: bool | None = False
         if self.triggers.runs_on(RuleEvent.CREATE):
@@ -392,6 +421,10 @@ class EntityStore:
     ) -> dict[str, Any]:
         prepared = prepared if prepared is not None else self.prepare_create(data, ctx)
         values = prepared.values
+        if not prepared.derived:
+            await self._resolve_references(conn, values)
+            await self.load_references(conn, [values], ctx)
+            self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
         await self._number(conn, values)
@@ -414,7 +447,7 @@ class EntityStore:
                     conn, int(record["id"]), children.get(name, []), ctx
                 )
             record = self._ordered(record)
-        self.rules.check(RuleEvent.CREATE, record, None, ctx.user)
+        self.rules.check(RuleEvent.CREATE, self._view(record, ctx), None, ctx.user)
         if prepared.triggers_due is not False:
             record = await self._run_triggers(conn, RuleEvent.CREATE, record, None, ctx)
         return record
@@ -429,17 +462,30 @@ class EntityStore:
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         values = self.validator.validate(data, partial=True)
+        workflow = self.workflow if self.workflow and self.workflow.field in values else None
         needs_old = (
             self._computes
             or self.required_if
+            or workflow
             or self.rules.runs_on(RuleEvent.UPDATE)
             or self.triggers.runs_on(RuleEvent.UPDATE)
         )
         old = await self.get(conn, record_id) if needs_old else None
-        if old is not None and (self._computes or self.required_if):
-            self._derive(values, old, ctx, creating=False)
-        children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values)
+        if old is not None and self.traversed:
+            await self.load_references(conn, [old, values], ctx)
+        scope = None
+        if old is not None and (self._computes or self.required_if):
+            scope = self._derive(values, old, ctx, creating=False)
+        if workflow is not None and old is not None:
+            before = old.get(workflow.field) or workflow.initial  # set before the workflow
+            after = values[workflow.field]
+            if before != after:
+                scope = scope or Scope(
+                    self._view({**old, **values}, ctx), self._view(old, ctx), ctx.user
+                )
+                workflow.check_move(before, after, scope, ctx.roles)
+        children = {name: values.pop(name) for name in self.children if name in values}
         params = self._encode(values)
         params.update(
             updated_at=self._timestamp(dt.datetime.now(dt.UTC)),
@@ -462,10 +508,60 @@ class EntityStore:
                 record[name] = await self.children[name]._replace_lines(conn, record_id, lines, ctx)
             record = self._ordered(record)
         if old is not None:  # fetched when there are update rules or computed fields
-            self.rules.check(RuleEvent.UPDATE, record, old, ctx.user)
+            self.rules.check(
+                RuleEvent.UPDATE, self._view(record, ctx), self._view(old, ctx), ctx.user
+            )
         if self.triggers.runs_on(RuleEvent.UPDATE):
             record = await self._run_triggers(conn, RuleEvent.UPDATE, record, old, ctx)
         return record
+
+    async def workflow_moves(
+        self, conn: Connection, record: Mapping[str, Any], ctx: WriteContext
+    ) -> list[Move]:
+        """The workflow's moves out of ``record``'s state, judged for this writer."""
+        if self.workflow is None:
+            return []
+        await self.load_references(conn, [record], ctx)
+        view = self._view(record, ctx)
+        return self.workflow.moves(view, Scope(view, None, ctx.user), ctx.roles)
+
+    async def load_references(
+        self, conn: Connection, records: Iterable[Mapping[str, Any]], ctx: WriteContext
+    ) -> None:
+        """Load, into the write's cache, the records that this entity's expressions reach
+        through references from ``records`` (and their lines): one query per target
+        entity, whatever the number of records."""
+        if not self.traversed and not any(c.traversed for c in self.children.values()):
+            return
+        records = list(records)
+        wanted: dict[str, set[str]] = {}
+        for field_name, target in self.traversed.items():
+            for record in records:
+                ident = reference_id(record.get(field_name))
+                if ident is not None and (target, ident) not in ctx.references:
+                    wanted.setdefault(target, set()).add(ident)
+        for target, ids in wanted.items():
+            found = await self.registry.store_for(target).get_many(conn, [int(i) for i in ids])
+            for ident in ids:
+                ctx.references[(target, ident)] = found.get(ident)
+        for name, child in self.children.items():
+            lines = [
+                line for r in records for line in (r.get(name) or []) if isinstance(line, dict)
+            ]
+            if child.traversed and lines:
+                await child.load_references(conn, lines, ctx)
+
+    def _view(self, record: Mapping[str, Any] | None, ctx: WriteContext) -> Any:
+        """``record`` as expressions see it: traversed references become ``RecordRef``s
+        over the loaded targets. The record itself when nothing is traversed."""
+        if not self.traversed or record is None:
+            return record
+        view = dict(record)
+        for field_name, target in self.traversed.items():
+            ident = reference_id(record.get(field_name))
+            if ident is not None:
+                view[field_name] = RecordRef(ident, ctx.references.get((target, ident)))
+        return view
 
     async def _run_triggers(
         self,
@@ -478,14 +574,24 @@ class EntityStore:
         """Run the actions of the rules due after this write; the record as it ends up."""
         record_id = int(record["id"])
         updated = False
-        for rule, actions in self.triggers.due(event, record, old, ctx.user):
+        due = self.triggers.due(event, self._view(record, ctx), self._view(old, ctx), ctx.user)
+        for rule, actions in due:
             step = CascadeStep(self.entity.qualified_name, str(record_id), rule.name)
             error = cascade_error(ctx.cascade, step)
             if error is not None:
                 raise error
-            nested = WriteContext(ctx.user, (*ctx.cascade, step))
+            nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
             for action, values in actions:
-                if action.kind is ActionKind.CREATE:
+                if action.kind.is_outbound:
+                    outgoing = NewEvent(
+                        action.kind.value,
+                        self.entity.qualified_name,
+                        str(record_id),
+                        rule.name,
+                        _event_payload(action.kind, values, event, record),
+                    )
+                    ctx.events.append(await self.registry.outbox.add(conn, outgoing))
+                elif action.kind is ActionKind.CREATE:
                     target = self.registry.store_for(action.entity or self.entity.qualified_name)
                     await target.create(conn, values, nested)
                 elif event is RuleEvent.DELETE:
@@ -519,9 +625,10 @@ class EntityStore:
             old_lines = {str(line["id"]): line for line in (old or {}).get(name, [])}
             for line in values[name]:
                 base = old_lines.get(str(line.get("id")), child._blank_record)
-                line.update(child.computed.compute(Scope({**base, **line}, None, ctx.user)))
+                view = child._view({**base, **line}, ctx)
+                line.update(child.computed.compute(Scope(view, None, ctx.user)))
         record = {**(old or self._blank_record), **values}
-        scope = Scope(record, old, ctx.user)
+        scope = Scope(self._view(record, ctx), self._view(old, ctx), ctx.user)
         if self.computed:
             computed = self.computed.compute(scope)
             values.update(computed)
@@ -544,7 +651,9 @@ class EntityStore:
         old = None
         if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
             old = await self.get(conn, record_id)
-            self.rules.check(RuleEvent.DELETE, old, old, ctx.user)
+            await self.load_references(conn, [old], ctx)
+            view = self._view(old, ctx)
+            self.rules.check(RuleEvent.DELETE, view, view, ctx.user)
         sql = self._sql.delete if expected_version is None else self._sql.delete_versioned
         args = (record_id,) if expected_version is None else (record_id, expected_version)
         try:
@@ -729,6 +838,17 @@ class EntityStore:
             assert row is not None
             result.append(self.decode(row))
         return result
+
+
+def _event_payload(
+    kind: ActionKind, values: dict[str, Any], event: RuleEvent, record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What an outbox event carries: an e-mail as rendered; a webhook's URL and the JSON
+    document it will POST (the record as written, unless the action gives a payload)."""
+    if kind is ActionKind.EMAIL:
+        return values
+    data = values["data"] if values.get("data") is not None else dict(record)
+    return {"url": values["url"], "event": event.value, "data": data}
 
 
 class _StoreSql:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -67,6 +68,25 @@ module_registry_table = Table(
     Column("version", String(50), nullable=False),
     Column("installed_at", DateTime(timezone=True), nullable=False),
     Column("upgraded_at", DateTime(timezone=True), nullable=False),
+)
+outbox_table = Table(
+    "tessera_outbox",
+    system_metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("event_key", String(64), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("record_id", String(40), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", Float(53), nullable=False),
+    Column("claimed_until", Float(53), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("created_at", Float(53), nullable=False),
+    Column("delivered_at", Float(53), nullable=True),
+    Index("ix_tessera_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
 table_registry_table = Table(
     "tessera_table",

@@ -24,6 +24,8 @@ from metadata._model import (
     ProjectDef,
     RuleDef,
     RuleEvent,
+    TransitionDef,
+    WorkflowDef,
 )
 from metadata._schemas import all_schemas, schema_document
 from metadata.fixtures import FixtureFile, load_fixture_files
@@ -47,6 +49,8 @@ __all__ = [
     "ProjectDef",
     "RuleDef",
     "RuleEvent",
+    "TransitionDef",
+    "WorkflowDef",
     "all_schemas",
     "discover_packs",
     "expression_names",

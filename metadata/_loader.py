@@ -28,6 +28,7 @@ from metadata._model import (
 )
 from metadata._overlays import Customizer, load_overlays
 from metadata._rules import PendingAction, RuleChecker, load_entity_files
+from metadata._workflows import WorkflowChecker
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ class PackSource:
     """Every entity file name seen, including files that failed to load."""
     rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
     form_documents: dict[str, SourceDocument] = field(default_factory=dict)
+    workflow_documents: dict[str, SourceDocument] = field(default_factory=dict)
 
 
 def discover_packs(search_paths: Iterable[Path]) -> dict[str, Path]:
@@ -87,6 +89,9 @@ def load_project(
         names = pack.entity_names
         pack.rule_documents = load_entity_files(pack.path, "rules", "rules", names, problems)
         pack.form_documents = load_entity_files(pack.path, "forms", "form", names, problems)
+        pack.workflow_documents = load_entity_files(
+            pack.path, "workflows", "workflow", names, problems
+        )
     overlays: dict[str, OverlaySource] = {}
     if customizations is not None:
         overlays = load_overlays(
@@ -281,7 +286,12 @@ class ProjectBuilder:
         rules_document = pack.rule_documents.get(name)
         if rules_document is not None:
             rule_checker = RuleChecker(
-                rules_document, (), declared, self.problems, entity=entity.qualified_name
+                rules_document,
+                (),
+                declared,
+                self.problems,
+                entity=entity.qualified_name,
+                templates=pack.path / "templates",
             )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
             self.pending_actions += rule_checker.pending
@@ -301,7 +311,8 @@ class ProjectBuilder:
             scopes = {document.display_name: (document, declared)}
             self.check_renames(entity.fields.values(), scopes)
         self._check_computed(entity, documents)
-        return entity
+        workflow = WorkflowChecker(entity, self.problems).build(pack.workflow_documents.get(name))
+        return replace(entity, workflow=workflow)
 
     def _check_action(self, pending: PendingAction, entities: Mapping[str, EntityDef]) -> None:
         """The target of a rule's action and the fields it sets, once every entity exists."""

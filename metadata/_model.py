@@ -111,16 +111,30 @@ class RuleEvent(enum.StrEnum):
 class ActionKind(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+    @property
+    def is_outbound(self) -> bool:
+        """Sent out of the database through the outbox, after commit."""
+        return self in {ActionKind.EMAIL, ActionKind.WEBHOOK}
 
 
 @dataclass(frozen=True, slots=True)
 class ActionDef:
-    """What a rule does after a write: create a record of ``entity``, or update the record
-    written. ``values`` are literals, or templates (strings with ``{{ }}``)."""
+    """What a rule does after a write: create a record of ``entity``, update the record
+    written, send an e-mail or call a webhook. ``values`` are literals, or templates
+    (strings with ``{{ }}``): field values for create and update; ``to``, ``cc``,
+    ``subject`` and ``body`` for an e-mail; ``url`` and an optional ``payload`` mapping
+    for a webhook."""
 
     kind: ActionKind
     values: Mapping[str, Any]
     entity: str | None = None
+    template: str | None = None
+    """An e-mail's template file, relative to the pack's ``templates/`` folder."""
+    template_source: str | None = None
+    """That file's text, read at load time so that a running server needs no pack files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +152,31 @@ class RuleDef:
     origin: str = ""
     """Display path of the file that declared the rule: a pack's rules file or a
     customization."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionDef:
+    """One allowed move of a workflow: from any of ``sources`` to ``target``."""
+
+    sources: frozenset[str]
+    target: str
+    label: str | None = None
+    roles: frozenset[str] = frozenset()
+    """Empty: anyone who may update the record."""
+    when: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDef:
+    """A state machine over the enum ``field`` (SPEC §3.4)."""
+
+    field: str
+    initial: str
+    transitions: tuple[TransitionDef, ...]
+    origin: str = ""
+
+    def moves_from(self, state: str | None) -> tuple[TransitionDef, ...]:
+        return tuple(t for t in self.transitions if state in t.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +228,7 @@ class EntityDef:
     rules: tuple[RuleDef, ...] = ()
     form: FormDef = FormDef()
     """The pack's ``forms/<entity>.yaml`` (or one section of every field), customized."""
+    workflow: WorkflowDef | None = None
 
     @property
     def qualified_name(self) -> str:

@@ -215,7 +215,12 @@ class Customizer:
         )
         taken = {rule.name: rule.origin for rule in entity.rules}
         rule_checker = RuleChecker(
-            self.document, ("rules",), declared, self.problems, entity=entity.qualified_name
+            self.document,
+            ("rules",),
+            declared,
+            self.problems,
+            entity=entity.qualified_name,
+            templates=self.pack.path / "templates",
         )
         added_rules = rule_checker.build(self.data.get("rules", []), taken)
         self.builder.pending_actions += rule_checker.pending

@@ -2,9 +2,9 @@
 customization. Each rule is checked here (names, expressions, the field it points at) and
 becomes a ``RuleDef``; the engine compiles and enforces them.
 
-This release enforces ``assert`` rules and runs the ``create`` and ``update`` actions.
-``email``, ``webhook``, ``async``, ``schedule`` and ``where`` need the outbox and the
-workers; until they exist they are refused with a message rather than silently ignored.
+Rules with ``assert``, and actions ``create``, ``update``, ``email`` and ``webhook``, are
+supported; ``async`` actions and scheduled rules (``schedule``, ``where``) are refused with
+a message rather than silently ignored until the scheduler exists.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from metadata._yaml import SourceDocument
 
 NOT_YET = ("schedule", "where")
-LATER_ACTIONS = ("email", "webhook", "async")
+LATER_ACTIONS = ("async",)
+ACTION_KINDS = ", ".join(kind.value for kind in ActionKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +94,11 @@ class RuleChecker:
         problems: ProblemCollector,
         *,
         entity: str,
+        templates: Path | None = None,
     ) -> None:
         self.entity = entity
+        self.templates = templates
+        """The pack's ``templates/`` folder, where e-mail templates are looked up."""
         self.pack = entity.split(".", 1)[0]
         self.pending: list[PendingAction] = []
         self.document = document
@@ -172,23 +176,20 @@ class RuleChecker:
             if key in raw:
                 self._error(
                     (*where, key),
-                    f"'{key}' is not supported by this release: actions can create and "
-                    "update records",
+                    f"'{key}' is not supported by this release: create and update run in "
+                    "the write's transaction, email and webhook after it",
                     key=True,
                 )
                 return None
         if len(raw) != 1:
-            self._error(where, "an action has exactly one of: create, update")
+            self._error(where, f"an action has exactly one of: {ACTION_KINDS}")
             return None
         ((kind, body),) = raw.items()
-        ok = True
-        for field_name, value in body["values"].items():
-            if is_template(value):
-                problem = template_problem(value, self.scope)
-                if problem:
-                    self._error((*where, kind, "values", field_name), problem)
-                    ok = False
-        if not ok:
+        if kind == "email":
+            return self._email((*where, kind), body)
+        if kind == "webhook":
+            return self._webhook((*where, kind), body)
+        if not self._templates_ok((*where, kind, "values"), body["values"]):
             return None
         target = body.get("entity")
         if target is not None and "." not in target:
@@ -196,6 +197,64 @@ class RuleChecker:
         action = ActionDef(ActionKind(kind), frozen_mapping(dict(body["values"])), target)
         self.pending.append(PendingAction(self.document, (*self.base, *where), action, self.entity))
         return action
+
+    def _templates_ok(self, where: tuple[PathItem, ...], values: dict[str, Any]) -> bool:
+        ok = True
+        for key, value in values.items():
+            if isinstance(value, dict):
+                ok = self._templates_ok((*where, key), value) and ok
+            elif is_template(value):
+                problem = template_problem(value, self.scope)
+                if problem:
+                    self._error((*where, key), problem)
+                    ok = False
+        return ok
+
+    def _email(self, where: tuple[PathItem, ...], body: dict[str, Any]) -> ActionDef | None:
+        values = {k: body[k] for k in ("to", "cc", "subject", "body") if k in body}
+        ok = self._templates_ok(where, values)
+        template = body.get("template")
+        source = None
+        if template is None and "body" not in body:
+            self._error(where, "an email needs a 'template' or a 'body'")
+            ok = False
+        if template is not None:
+            source = self._template_source((*where, "template"), template)
+            ok = ok and source is not None
+        if not ok:
+            return None
+        return ActionDef(
+            ActionKind.EMAIL, frozen_mapping(values), template=template, template_source=source
+        )
+
+    def _template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
+        folder = self.templates
+        path = (folder / name).resolve() if folder is not None else None
+        if folder is None or path is None or not path.is_relative_to(folder.resolve()):
+            self._error(where, f"template '{name}' must be a file in the pack's templates/ folder")
+            return None
+        if not path.is_file():
+            self._error(where, f"template '{name}' not found in {display_name(folder)}")
+            return None
+        source = path.read_text("utf-8")
+        problem = template_problem(source, self.scope)
+        if problem:
+            self._error(where, f"{name}: {problem}")
+            return None
+        return source
+
+    def _webhook(self, where: tuple[PathItem, ...], body: dict[str, Any]) -> ActionDef | None:
+        url = body["url"]
+        ok = self._templates_ok(where, {"url": url, "payload": body.get("payload", {})})
+        if not is_template(url) and not url.startswith(("http://", "https://")):
+            self._error((*where, "url"), f"'{url}' is not an http:// or https:// URL")
+            ok = False
+        if not ok:
+            return None
+        values: dict[str, Any] = {"url": url}
+        if "payload" in body:
+            values["payload"] = body["payload"]
+        return ActionDef(ActionKind.WEBHOOK, frozen_mapping(values))
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
         problem = expression_syntax_error(source)

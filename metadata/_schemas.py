@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-SCHEMA_KINDS: tuple[str, ...] = ("module", "entity", "rules", "form", "overlay", "fixture")
+SCHEMA_KINDS: tuple[str, ...] = (
+    "module",
+    "entity",
+    "rules",
+    "form",
+    "workflow",
+    "overlay",
+    "fixture",
+)
 
 
 def schema_document(kind: str) -> dict[str, Any]:

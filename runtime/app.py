@@ -20,8 +20,10 @@ from engine.errors import SchemaChanged
 from runtime.api.customize import customize_router
 from runtime.api.meta import meta_router
 from runtime.api.openapi import add_entity_paths
+from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, render_exception
 from runtime.api.records import DatabaseHolder
+from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
 from runtime.settings import Settings
 
@@ -92,6 +94,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder.database = await open_database(settings.database_url, pool_size=settings.pool_size)
+        holder.dispatcher = make_dispatcher(settings, holder.database)
+        await holder.dispatcher.start()
         watcher = watching(live, settings.reload_interval) if settings.reload_interval else None
         try:
             yield
@@ -100,6 +104,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(BaseException):
                     await watcher
+            await holder.dispatcher.stop()
+            holder.dispatcher = None
             await holder.database.close()
             holder.database = None
 
@@ -126,6 +132,7 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
 
     app.include_router(meta_router(lambda: live.current.meta))
     app.include_router(customize_router(live))
+    app.include_router(outbox_router(holder))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -103,6 +103,9 @@ async def import_rows(
 
     async def flush() -> None:
         async with database.transaction() as conn:
+            await store.load_references(
+                conn, [r.data for r in batch if isinstance(r.data, dict)], ctx
+            )
             for row in batch:
                 await _import_one(conn, store, row, key, ctx, report, source)
         if progress:

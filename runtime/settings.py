@@ -24,9 +24,87 @@ ALLOWED_KEYS = frozenset(
         "pool_size",
         "meta_api_writes",
         "reload_interval",
+        "smtp",
+        "webhook_secret",
+        "outbox",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where e-mail actions are sent (``smtp:`` in ``tessera.yaml``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "tessera@localhost"
+    """The From address (``from:`` in the file)."""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    """How outbox events are delivered (``outbox:`` in ``tessera.yaml``)."""
+
+    max_attempts: int = 8
+    backoff_seconds: float = 2.0
+    """Wait after the first failed attempt; doubled after each further one."""
+    backoff_cap_seconds: float = 900.0
+    lease_seconds: float = 60.0
+    """How long a deliverer holds an event; a deliverer that dies frees it after this."""
+    sweep_seconds: float = 5.0
+    """How often due events are looked for (new ones are handed over at once)."""
+    timeout_seconds: float = 10.0
+    """Per webhook request."""
+
+
+_SMTP_KEYS = {
+    "host": str,
+    "port": int,
+    "username": str,
+    "password": str,
+    "starttls": bool,
+    "ssl": bool,
+    "from": str,
+    "timeout": float,
+}
+_OUTBOX_KEYS = {
+    "max_attempts": int,
+    "backoff_seconds": float,
+    "backoff_cap_seconds": float,
+    "lease_seconds": float,
+    "sweep_seconds": float,
+    "timeout_seconds": float,
+}
+
+
+def _section(path: Path, data: dict[str, Any], name: str, keys: dict[str, type]) -> dict[str, Any]:
+    raw = data.get(name) or {}
+
+    def problem(message: str) -> DefinitionError:
+        return DefinitionError([DefinitionProblem(str(path), 1, 1, f"{name}: {message}")])
+
+    if not isinstance(raw, dict):
+        raise problem("expected a mapping")
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise problem(f"unknown key(s): {', '.join(unknown)}; known: {', '.join(keys)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = keys[key]
+        if value is None:
+            continue
+        if kind is bool and not isinstance(value, bool):
+            raise problem(f"'{key}' must be true or false")
+        if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise problem(f"'{key}' must be a number")
+        values["sender" if key == "from" else key] = kind(value)
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +123,10 @@ class Settings:
     """Whether the meta API may change definitions; an admin role replaces it in issue 5."""
     reload_interval: float = 2.0
     """Seconds between checks for migrations applied by other processes; 0 turns it off."""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    webhook_secret: str | None = None
+    """Key of the webhooks' HMAC-SHA256 signature; ``secret_key`` when absent."""
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,7 +177,14 @@ class Settings:
             pool_size=int(data.get("pool_size", 10)),
             meta_api_writes=bool(data.get("meta_api_writes", False)),
             reload_interval=float(data.get("reload_interval", 2.0)),
+            smtp=SmtpSettings(**_section(path, data, "smtp", _SMTP_KEYS)),
+            webhook_secret=data.get("webhook_secret"),
+            outbox=OutboxSettings(**_section(path, data, "outbox", _OUTBOX_KEYS)),
         )
+
+    @property
+    def signing_key(self) -> str | None:
+        return self.webhook_secret or self.secret_key
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:

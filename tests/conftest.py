@@ -56,6 +56,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+_PASSED_BY_MARK: dict[str, int] = {"postgres": 0, "redis": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        for mark in _PASSED_BY_MARK:
+            if mark in report.keywords:
+                _PASSED_BY_MARK[mark] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With CI=true a whole run must have exercised the real PostgreSQL and Redis: a run
+    in which none of their tests passed fails, whatever skipped them."""
+    config = session.config
+    whole_run = (
+        config.getoption("--db") == "all"
+        and not config.option.keyword
+        and not config.option.collectonly
+        and config.args_source is pytest.Config.ArgsSource.TESTPATHS
+    )
+    ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    if ci and whole_run and session.testscollected and exitstatus == 0:
+        missing = [mark for mark, count in _PASSED_BY_MARK.items() if count == 0]
+        if missing:
+            print(f"\nCI=true: no {' or '.join(missing)} test passed in this run", flush=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session."""

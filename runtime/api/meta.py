@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine import EngineModel
-    from metadata import EntityDef, FieldDef, RuleDef
+    from metadata import EntityDef, FieldDef, RuleDef, WorkflowDef
 
 
 def describe_field(field: FieldDef) -> dict[str, Any]:
@@ -55,6 +55,24 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
     return result
 
 
+def describe_workflow(workflow: WorkflowDef) -> dict[str, Any]:
+    return {
+        "field": workflow.field,
+        "initial": workflow.initial,
+        "transitions": [
+            {
+                "from": sorted(t.sources),
+                "to": t.target,
+                "label": t.label,
+                "roles": sorted(t.roles),
+                "when": t.when,
+            }
+            for t in workflow.transitions
+        ],
+        "source": workflow.origin,
+    }
+
+
 def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
     return {
         "name": entity.qualified_name,
@@ -70,6 +88,7 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "unique": [list(g) for g in entity.unique],
         "rules": [describe_rule(r) for r in entity.rules],
         "form": describe_form(entity),
+        "workflow": describe_workflow(entity.workflow) if entity.workflow else None,
         "schema": record_schema(entity, model.project, "read"),
     }
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from engine import Database, EntityStore
     from engine.records import PreparedCreate
+    from runtime.delivery.dispatch import Dispatcher
 
     Handler = Callable[[Request], Awaitable[Response]]
 
@@ -45,15 +46,23 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _COLLECTION_METHODS = frozenset({"GET", "HEAD", "POST"})
 _ITEM_METHODS = frozenset({"GET", "HEAD", "PATCH", "DELETE"})
 _BULK_METHODS = frozenset({"POST"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
 _UPSERT_METHODS = frozenset({"PUT"})
 MAX_BULK = 1000
 _JSON = "application/json"
 
 
 class DatabaseHolder:
-    """Filled in by the app's lifespan once the connection pool is open."""
+    """Filled in by the app's lifespan once the connection pool is open: the database, and
+    the dispatcher that delivers the outbox events writes commit."""
 
     database: Database | None = None
+    dispatcher: Dispatcher | None = None
+
+    def committed(self, ctx: WriteContext) -> None:
+        """Call after the transaction of a write made with ``ctx`` committed."""
+        if ctx.events and self.dispatcher is not None:
+            self.dispatcher.notify(ctx.events)
 
     def get(self) -> Database:
         if self.database is None:
@@ -134,6 +143,9 @@ class RecordApi:
         elif count == 3 and parts[2]:
             handler, allowed = self.item, _ITEM_METHODS
             params["id"] = parts[2]
+        elif count == 4 and parts[2] and parts[3] == "_transitions":
+            handler, allowed = self.transitions, _READ_METHODS
+            params["id"] = parts[2]
         elif count == 5 and parts[2] == "by" and parts[3] and parts[4]:
             handler, allowed = self.upsert, _UPSERT_METHODS
             params["field"], params["value"] = parts[3], parts[4]
@@ -176,6 +188,7 @@ class RecordApi:
         )
         async with scope() as conn:
             record = await store.create(conn, body, ctx, prepared=prepared)
+        self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return _json({"data": record}, 201, headers)
 
@@ -187,15 +200,17 @@ class RecordApi:
             return await self._read(request, store, record_id)
         if method == "DELETE":
             expected = _if_match(request)
+            ctx = WriteContext()
             async with self.database.get().transaction() as conn:
-                await store.delete(conn, record_id, expected_version=expected)
+                await store.delete(conn, record_id, expected_version=expected, ctx=ctx)
+            self.database.committed(ctx)
             return Response(status_code=204)
         body = await read_json(request, self.max_body)
         expected = _if_match(request)
+        ctx = WriteContext()
         async with self.database.get().transaction() as conn:
-            record = await store.update(
-                conn, record_id, body, WriteContext(), expected_version=expected
-            )
+            record = await store.update(conn, record_id, body, ctx, expected_version=expected)
+        self.database.committed(ctx)
         return _json({"data": record}, headers={"ETag": _etag(record)})
 
     async def _read(self, request: Request, store: EntityStore, record_id: int) -> Response:
@@ -210,6 +225,32 @@ class RecordApi:
                 if query.fields is not None:
                     record = {k: v for k, v in record.items() if k in query.fields or k == "id"}
         return _json({"data": record}, headers={"ETag": f'"{record.get("version", "")}"'})
+
+    async def transitions(self, request: Request) -> Response:
+        """The workflow moves out of the record's current state, each with whether the
+        caller may take it now (and why not), so a UI can show its buttons."""
+        store = self._store(request)
+        record_id = _record_id(request.path_params["id"], store)
+        if store.workflow is None:
+            raise ApiProblem(404, f"{store.entity.qualified_name} has no workflow", "not-found")
+        async with self.database.get().connection() as conn:
+            record = await store.get(conn, record_id)
+            moves = await store.workflow_moves(conn, record, WriteContext())
+        field = store.workflow.field
+        return _json(
+            {
+                "data": [
+                    {
+                        "to": move.target,
+                        "label": move.label or move.target.replace("_", " ").capitalize(),
+                        "allowed": move.allowed,
+                        "reason": move.reason,
+                    }
+                    for move in moves
+                ],
+                "meta": {"field": field, "state": record.get(field)},
+            }
+        )
 
     async def bulk(self, request: Request) -> Response:
         store = self._store(request)
@@ -233,6 +274,7 @@ class RecordApi:
             raise ValidationFailed(errors)
         records = []
         async with self.database.get().transaction() as conn:
+            await store.load_references(conn, [p.values for p in validated], ctx)
             for index, (item, prepared) in enumerate(zip(items, validated, strict=True)):
                 try:
                     records.append(await store.create(conn, item, ctx, prepared=prepared))
@@ -243,6 +285,7 @@ class RecordApi:
                         f"record {index}: {conflict.detail}",
                         [e.at_index(index) for e in conflict.errors],
                     ) from None
+        self.database.committed(ctx)
         return _json({"data": records, "meta": {"count": len(records)}}, 201)
 
     async def upsert(self, request: Request) -> Response:
@@ -255,9 +298,11 @@ class RecordApi:
                 f"upsert needs one of: {unique}"
             )
         body = await read_json(request, self.max_body)
+        ctx = WriteContext()
         async with self.database.get().transaction() as conn:
             record, created = await store.upsert(
-                conn, field, request.path_params["value"], body, WriteContext()
+                conn, field, request.path_params["value"], body, ctx
             )
+        self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return _json({"data": record}, 201 if created else 200, headers)

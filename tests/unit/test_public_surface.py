@@ -27,6 +27,8 @@ def test_metadata_exports() -> None:
         "ProjectDef",
         "RuleDef",
         "RuleEvent",
+        "TransitionDef",
+        "WorkflowDef",
         "all_schemas",
         "discover_packs",
         "expression_names",

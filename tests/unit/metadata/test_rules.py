@@ -200,6 +200,34 @@ def test_actions_are_checked_against_their_target() -> None:
         f"{RULES}:5:24: unknown entity 'sales.ordr'; did you mean 'sales.order'?",
         f"{RULES}:6:46: unknown name 'amout' in template",
         f"{RULES}:7:25: 'stge' is not a field of sales.deal; did you mean 'stage'?",
-        f"{RULES}:8:7: 'email' is not supported by this release: "
-        "actions can create and update records",
+        f"{RULES}:8:14: an email needs a 'template' or a 'body'",
+    ]
+
+
+def test_email_and_webhook_actions_are_checked_at_load_time() -> None:
+    write(
+        {
+            "packs/sales/templates/won.txt": "Subject: Won {{ stage }}\n{{ amout }}\n",
+            "packs/sales/templates/ok.txt": "Subject: Won {{ stage }}\n{{ amount }}\n",
+            RULES: """\
+                - name: tell_people
+                  on: update
+                  actions:
+                    - email: {to: "{{ owner }}", template: won.txt}
+                    - email: {to: "x@example.invalid", template: missing.txt}
+                    - email: {to: "x@example.invalid", template: ../../secrets.txt}
+                    - webhook: {url: "ftp://example.invalid/hook"}
+                    - webhook: {url: "https://example.invalid/{{ id }}", payload: {a: "{{ nme }}"}}
+                    - email: {to: "x@example.invalid", template: ok.txt}
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:4:19: unknown name 'owner' in template",
+        f"{RULES}:4:44: won.txt: unknown name 'amout' in template",
+        f"{RULES}:5:50: template 'missing.txt' not found in packs/sales/templates",
+        f"{RULES}:6:50: template '../../secrets.txt' must be a file in the pack's "
+        "templates/ folder",
+        f"{RULES}:7:22: 'ftp://example.invalid/hook' is not an http:// or https:// URL",
+        f"{RULES}:8:71: unknown name 'nme' in template",
     ]

@@ -1,0 +1,44 @@
+"""Delivering the outbox: e-mails and webhooks that rules queue in their write's
+transaction, sent after commit by Celery workers or by the server itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.outbox import Outbox
+from runtime.delivery.deliverer import Deliverer, Outcome, Result
+from runtime.delivery.dispatch import CeleryPublisher, Dispatcher, InProcessDispatcher
+from runtime.delivery.senders import DeliveryError, Senders, sign, webhook_document
+
+if TYPE_CHECKING:
+    from engine import Database
+    from runtime.settings import Settings
+
+__all__ = [
+    "Deliverer",
+    "DeliveryError",
+    "Dispatcher",
+    "Outcome",
+    "Result",
+    "Senders",
+    "make_deliverer",
+    "make_dispatcher",
+    "sign",
+    "webhook_document",
+]
+
+
+def make_deliverer(settings: Settings, database: Database) -> Deliverer:
+    senders = Senders(settings.smtp, settings.signing_key, timeout=settings.outbox.timeout_seconds)
+    return Deliverer(database, Outbox(database.sa_dialect), senders, settings)
+
+
+def make_dispatcher(settings: Settings, database: Database) -> Dispatcher:
+    """Celery publishing when a broker is configured, in-process delivery otherwise."""
+    if settings.broker_url:
+        from runtime.delivery.celery_app import celery_app
+
+        return CeleryPublisher(celery_app(settings))
+    return InProcessDispatcher(
+        make_deliverer(settings, database), sweep_seconds=settings.outbox.sweep_seconds
+    )

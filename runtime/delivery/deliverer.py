@@ -1,0 +1,82 @@
+"""Delivering outbox events: claim, send, record. Shared by the Celery worker's tasks and
+the server's in-process dispatcher, so both give the same guarantees.
+
+Every step is its own short statement outside any transaction: the claim (one
+conditional UPDATE, so one deliverer at a time), the send (no database connection held
+while waiting on a receiver), then delivered or failed-with-backoff.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.outbox import Outbox, RetryPolicy
+from runtime.delivery.senders import DeliveryError, Senders
+
+if TYPE_CHECKING:
+    from engine.database import Database
+    from runtime.settings import Settings
+
+log = logging.getLogger("tessera.delivery")
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not claimable: delivered already, held by another deliverer, or not due yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    retry_in: float | None = None
+
+
+class Deliverer:
+    def __init__(self, database: Database, outbox: Outbox, senders: Senders, settings: Settings):
+        self.database = database
+        self.outbox = outbox
+        self.senders = senders
+        config = settings.outbox
+        self.lease = config.lease_seconds
+        self.policy = RetryPolicy(
+            max_attempts=config.max_attempts,
+            base_seconds=config.backoff_seconds,
+            cap_seconds=config.backoff_cap_seconds,
+        )
+
+    async def deliver(self, event_id: int) -> Result:
+        async with self.database.connection() as conn:
+            event = await self.outbox.claim(conn, event_id, lease=self.lease)
+        if event is None:
+            return Result(Outcome.SKIPPED)
+        try:
+            await self.senders.send(event)
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("event %s could not be sent", event.event_key)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            async with self.database.connection() as conn:
+                await self.outbox.delivered(conn, event_id)
+            return Result(Outcome.DELIVERED)
+        async with self.database.connection() as conn:
+            delay = await self.outbox.attempt_failed(conn, event, error, self.policy)
+        if delay is None:
+            log.warning("event %s failed for good: %s", event.event_key, error)
+            return Result(Outcome.FAILED)
+        log.info("event %s attempt failed, next in %.0fs: %s", event.event_key, delay, error)
+        return Result(Outcome.RETRY, delay)
+
+    async def due(self, *, limit: int, grace: float = 0.0) -> list[int]:
+        """Events claimable now; ``grace`` leaves alone events due for less than that long
+        (a broker may still be holding a task for them)."""
+        async with self.database.connection() as conn:
+            return await self.outbox.due(conn, limit=limit, now=time.time() - grace)

@@ -1,0 +1,119 @@
+"""Sending one outbox event to the outside world: e-mail over SMTP, webhooks over HTTP.
+
+Both carry the event's key, which stays the same on every attempt: as the e-mail's
+``Message-ID`` and as the webhook's ``Idempotency-Key``, so a receiver can drop a repeat
+of an event delivered twice (a deliverer that died after sending, before recording it).
+
+Webhook bodies are signed: ``X-Tessera-Signature: sha256=<hex>`` is the HMAC-SHA256, keyed
+with the instance's ``webhook_secret`` (or ``secret_key``), of ``<timestamp>.<body>``, and
+``X-Tessera-Timestamp`` gives the timestamp, so a receiver can also refuse old replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import smtplib
+import time
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+if TYPE_CHECKING:
+    from engine.outbox import OutboxEvent
+    from runtime.settings import SmtpSettings
+
+SIGNATURE_HEADER = "X-Tessera-Signature"
+TIMESTAMP_HEADER = "X-Tessera-Timestamp"
+EVENT_HEADER = "X-Tessera-Event"
+
+
+class DeliveryError(Exception):
+    """The receiver did not take the event; the message says why, for ``last_error``."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def webhook_document(event: OutboxEvent) -> dict[str, Any]:
+    """The JSON a webhook receives."""
+    return {
+        "id": event.event_key,
+        "type": f"{event.entity}.{event.rule}",
+        "entity": event.entity,
+        "record_id": event.record_id,
+        "rule": event.rule,
+        "event": event.payload.get("event"),
+        "occurred_at": dt.datetime.fromtimestamp(event.created_at, dt.UTC).isoformat(),
+        "data": event.payload.get("data"),
+    }
+
+
+class Senders:
+    """Sends events; one per deliverer, holding the HTTP connection pool."""
+
+    def __init__(self, smtp: SmtpSettings, signing_key: str | None, *, timeout: float) -> None:
+        self.smtp = smtp
+        self.signing_key = signing_key
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, event: OutboxEvent) -> None:
+        if event.kind == "email":
+            await asyncio.to_thread(self._send_email, event)
+        elif event.kind == "webhook":
+            await self._post_webhook(event)
+        else:
+            raise DeliveryError(f"unknown event kind '{event.kind}'")
+
+    async def _post_webhook(self, event: OutboxEvent) -> None:
+        body = orjson.dumps(webhook_document(event))
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Tessera-Webhook/1",
+            "Idempotency-Key": event.event_key,
+            EVENT_HEADER: event.event_key,
+            TIMESTAMP_HEADER: timestamp,
+        }
+        if self.signing_key:
+            headers[SIGNATURE_HEADER] = sign(self.signing_key, timestamp, body)
+        url = str(event.payload.get("url"))
+        try:
+            response = await self._http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"POST {url}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status_code < 300:
+            raise DeliveryError(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
+
+    def _send_email(self, event: OutboxEvent) -> None:
+        payload = event.payload
+        message = EmailMessage()
+        message["From"] = self.smtp.sender
+        message["To"] = ", ".join(payload["to"])
+        if payload.get("cc"):
+            message["Cc"] = ", ".join(payload["cc"])
+        message["Subject"] = payload.get("subject") or f"{event.entity}: {event.rule}"
+        message["Message-ID"] = f"<{event.event_key}@tessera>"
+        message[EVENT_HEADER] = event.event_key
+        message.set_content(payload.get("body") or "")
+        settings = self.smtp
+        client_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
+        try:
+            with client_class(settings.host, settings.port, timeout=settings.timeout) as client:
+                if settings.starttls:
+                    client.starttls()
+                if settings.username:
+                    client.login(settings.username, settings.password or "")
+                client.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            where = f"{settings.host}:{settings.port}"
+            raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from None
