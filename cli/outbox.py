@@ -28,7 +28,7 @@ CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=
     "--beat/--no-beat",
     default=True,
     show_default=True,
-    help="Run the scheduler (the outbox sweep) in this worker.",
+    help="Run the scheduler (the outbox sweep and scheduled rules) in this worker.",
 )
 @click.option(
     "--supervise/--no-supervise",
@@ -39,7 +39,7 @@ CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=
 def worker_command(
     config: str | None, concurrency: int, loglevel: str, beat: bool, supervise: bool
 ) -> None:
-    """Celery worker (and scheduler) that delivers e-mails and webhooks."""
+    """Celery worker (and scheduler): delivers e-mails and webhooks, runs scheduled rules."""
     settings = _context.load_settings(config)
     if not settings.broker_url:
         _context.fail(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Expression, Scope, compile_expression, environment, scope_names
 from engine.references import RecordRef
-from metadata import ActionKind, RuleEvent, expression_names
+from metadata import ActionKind, CronSchedule, RuleEvent, expression_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -160,7 +160,7 @@ class Triggers:
                 tuple(_compile_action(a) for a in rule.actions),
             )
             for rule in rules
-            if rule.actions
+            if rule.actions and rule.schedule is None
         ]
         self._by_event = {
             event: tuple(t for t in compiled if event in t.rule.events) for event in RuleEvent
@@ -214,6 +214,47 @@ class Triggers:
                 ) from None
             due.append((trigger.rule, resolved))
         return due
+
+
+class ScheduledActions:
+    """An entity's scheduled rules: their schedule, record filter and actions, compiled
+    once. The filter is ``where`` (and ``when``, if the rule has one too)."""
+
+    def __init__(self, rules: Iterable[RuleDef]) -> None:
+        self._rules = {
+            rule.name: _Trigger(
+                rule,
+                _selector(rule),
+                tuple(_compile_action(a) for a in rule.actions),
+            )
+            for rule in rules
+            if rule.schedule is not None
+        }
+        self.schedules = {
+            name: CronSchedule.parse(t.rule.schedule or "") for name, t in self._rules.items()
+        }
+
+    def rule(self, name: str) -> RuleDef:
+        return self._rules[name].rule
+
+    def resolve(
+        self, name: str, record: Mapping[str, Any], user: str | None
+    ) -> list[tuple[_Action, dict[str, Any]]] | None:
+        """The rule's actions with their values over ``record``, or None when the rule's
+        filter leaves the record out."""
+        trigger = self._rules[name]
+        scope = Scope(record, None, user)
+        if trigger.when is not None and not trigger.when(scope):
+            return None
+        names = scope_names(record, None, user)
+        return [(action, action.resolve(scope, names)) for action in trigger.actions]
+
+
+def _selector(rule: RuleDef) -> Expression | None:
+    conditions = [c for c in (rule.where, rule.when) if c]
+    if not conditions:
+        return None
+    return compile_expression(" and ".join(f"({c})" for c in conditions))
 
 
 def cascade_error(chain: tuple[CascadeStep, ...], step: CascadeStep) -> ValidationFailed | None:

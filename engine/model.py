@@ -35,6 +35,7 @@ class EngineModel(StoreRegistry):
         self.project = project
         self.dialect_name = dialect_name
         self.entity_tables = build_tables(project)
+        self.dialect = dialect
         self.outbox = Outbox(dialect)
         self._stores: dict[str, EntityStore] = {}
         self._by_path: dict[tuple[str, str], EntityStore] = {}

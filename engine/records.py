@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
 
-from engine.actions import CascadeStep, Triggers, cascade_error
+from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
 from engine.computed import ComputedFields
 from engine.database import IntegrityViolation
 from engine.errors import (
     Conflict,
+    EngineError,
     FieldError,
     RecordNotFound,
     StaleVersion,
@@ -59,8 +61,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
     from engine.database import Connection
-    from metadata import EntityDef, FieldDef
+    from metadata import EntityDef, FieldDef, RuleDef
 
+log = logging.getLogger("tessera.rules")
+
+SCHEDULE_PAGE = 500
 SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
 _KEY_DETAIL = re.compile(r"Key \(([^)]*)\)=")
 _AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
@@ -164,6 +169,9 @@ class EntityStore:
         )
         self.rules = RuleSet(entity.rules, assigned)
         self.triggers = Triggers(entity.rules, assigned)
+        self.scheduled = ScheduledActions(entity.rules)
+        self.schedules = self.scheduled.schedules
+        """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
         self.computed = ComputedFields(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
@@ -576,36 +584,82 @@ class EntityStore:
         updated = False
         due = self.triggers.due(event, self._view(record, ctx), self._view(old, ctx), ctx.user)
         for rule, actions in due:
-            step = CascadeStep(self.entity.qualified_name, str(record_id), rule.name)
-            error = cascade_error(ctx.cascade, step)
-            if error is not None:
-                raise error
-            nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
-            for action, values in actions:
-                if action.kind.is_outbound:
-                    outgoing = NewEvent(
-                        action.kind.value,
-                        self.entity.qualified_name,
-                        str(record_id),
-                        rule.name,
-                        _event_payload(action.kind, values, event, record),
-                    )
-                    ctx.events.append(await self.registry.outbox.add(conn, outgoing))
-                elif action.kind is ActionKind.CREATE:
-                    target = self.registry.store_for(action.entity or self.entity.qualified_name)
-                    await target.create(conn, values, nested)
-                elif event is RuleEvent.DELETE:
-                    raise ValidationFailed(
-                        [
-                            FieldError(
-                                "", "rule", "a deleted record cannot be updated", rule=rule.name
-                            )
-                        ]
-                    )
-                else:
-                    await self.update(conn, record_id, values, nested)
-                    updated = True
+            updated = await self._perform(conn, rule, actions, record, ctx, event.value) or updated
         return await self.get(conn, record_id) if updated else record
+
+    async def _perform(
+        self,
+        conn: Connection,
+        rule: RuleDef,
+        actions: list[tuple[Any, dict[str, Any]]],
+        record: Mapping[str, Any],
+        ctx: WriteContext,
+        event: str,
+    ) -> bool:
+        """Run one rule's resolved actions for ``record``; whether it updated the record."""
+        record_id = int(record["id"])
+        step = CascadeStep(self.entity.qualified_name, str(record_id), rule.name)
+        error = cascade_error(ctx.cascade, step)
+        if error is not None:
+            raise error
+        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
+        updated = False
+        for action, values in actions:
+            if action.kind.is_outbound:
+                outgoing = NewEvent(
+                    action.kind.value,
+                    self.entity.qualified_name,
+                    str(record_id),
+                    rule.name,
+                    _event_payload(action.kind, values, event, record),
+                )
+                ctx.events.append(await self.registry.outbox.add(conn, outgoing))
+            elif action.kind is ActionKind.CREATE:
+                target = self.registry.store_for(action.entity or self.entity.qualified_name)
+                await target.create(conn, values, nested)
+            elif event == RuleEvent.DELETE.value:
+                message = "a deleted record cannot be updated"
+                raise ValidationFailed([FieldError("", "rule", message, rule=rule.name)])
+            else:
+                await self.update(conn, record_id, values, nested)
+                updated = True
+        return updated
+
+    async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
+        """Run the scheduled rule ``name`` on every record its filter selects, each in a
+        savepoint: a record whose actions fail is logged and left out, the others go on.
+        The number of records acted on."""
+        rule = self.scheduled.rule(name)
+        acted = 0
+        after = 0
+        while True:
+            page = self._sql.ids_after
+            rows = await conn.fetch(page.sql, page.args({"after": after, "limit": SCHEDULE_PAGE}))
+            ids = [int(row[0]) for row in rows]
+            if not ids:
+                return acted
+            after = ids[-1]
+            records = await self.get_many(conn, ids)
+            await self.load_references(conn, records.values(), ctx)
+            for record in records.values():
+                queued = len(ctx.events)
+                try:
+                    actions = self.scheduled.resolve(name, self._view(record, ctx), ctx.user)
+                    if actions is None:
+                        continue
+                    async with conn.savepoint():
+                        await self._perform(conn, rule, actions, record, ctx, "schedule")
+                except (EngineError, IntegrityViolation, ValueError, TypeError) as exc:
+                    del ctx.events[queued:]
+                    log.warning(
+                        "scheduled rule %s skipped %s#%s: %s",
+                        name,
+                        self.entity.qualified_name,
+                        record["id"],
+                        getattr(exc, "detail", None) or exc,
+                    )
+                    continue
+                acted += 1
 
     def _derive(
         self,
@@ -841,14 +895,14 @@ class EntityStore:
 
 
 def _event_payload(
-    kind: ActionKind, values: dict[str, Any], event: RuleEvent, record: Mapping[str, Any]
+    kind: ActionKind, values: dict[str, Any], event: str, record: Mapping[str, Any]
 ) -> dict[str, Any]:
     """What an outbox event carries: an e-mail as rendered; a webhook's URL and the JSON
     document it will POST (the record as written, unless the action gives a payload)."""
     if kind is ActionKind.EMAIL:
         return values
     data = values["data"] if values.get("data") is not None else dict(record)
-    return {"url": values["url"], "event": event.value, "data": data}
+    return {"url": values["url"], "event": event, "data": data}
 
 
 class _StoreSql:
@@ -911,6 +965,18 @@ class _StoreSql:
             select(parent, *self._columns)
             .where(id_list_condition(parent, self.store.dialect_name, "ids"))
             .order_by(parent, self.table.c[POSITION_COLUMN])
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def ids_after(self) -> CompiledSql:
+        """A page of ids in order, for walking every record (scheduled rules)."""
+        table = self.table
+        statement = (
+            select(table.c.id)
+            .where(table.c.id > bindparam("after"))
+            .order_by(table.c.id)
+            .limit(bindparam("limit"))
         )
         return compile_sql(statement, self.dialect)
 

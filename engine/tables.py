@@ -88,6 +88,13 @@ outbox_table = Table(
     Column("delivered_at", Float(53), nullable=True),
     Index("ix_tessera_outbox_status_next_attempt_at", "status", "next_attempt_at"),
 )
+schedule_run_table = Table(
+    "tessera_schedule_run",
+    system_metadata,
+    Column("rule", String(400), primary_key=True),
+    Column("slot", String(40), primary_key=True),
+    Column("ran_at", Float(53), nullable=False),
+)
 table_registry_table = Table(
     "tessera_table",
     system_metadata,

@@ -5,6 +5,7 @@ Knows nothing about databases or HTTP. The stable surface is listed in ``__all__
 
 from __future__ import annotations
 
+from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import expression_names
 from metadata._loader import discover_packs, load_project
@@ -35,6 +36,8 @@ __all__ = [
     "SYSTEM_FIELDS",
     "ActionDef",
     "ActionKind",
+    "CronError",
+    "CronSchedule",
     "DefinitionError",
     "DefinitionProblem",
     "EntityDef",

@@ -150,6 +150,10 @@ class RuleDef:
     field: str | None = None
     actions: tuple[ActionDef, ...] = ()
     origin: str = ""
+    schedule: str | None = None
+    """Cron schedule of a scheduled rule, which runs its actions on the records ``where``
+    selects instead of on writes."""
+    where: str | None = None
     """Display path of the file that declared the rule: a pack's rules file or a
     customization."""
 

@@ -2,9 +2,9 @@
 customization. Each rule is checked here (names, expressions, the field it points at) and
 becomes a ``RuleDef``; the engine compiles and enforces them.
 
-Rules with ``assert``, and actions ``create``, ``update``, ``email`` and ``webhook``, are
-supported; ``async`` actions and scheduled rules (``schedule``, ``where``) are refused with
-a message rather than silently ignored until the scheduler exists.
+Rules with ``assert``, actions ``create``, ``update``, ``email`` and ``webhook``, and
+scheduled rules (``schedule`` with ``where``) are supported; ``async`` actions are refused
+with a message rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metadata._cron import CronError, CronSchedule
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
 from metadata._expressions import (
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem, ProblemCollector
     from metadata._yaml import SourceDocument
 
-NOT_YET = ("schedule", "where")
 LATER_ACTIONS = ("async",)
 ACTION_KINDS = ", ".join(kind.value for kind in ActionKind)
 
@@ -129,18 +129,19 @@ class RuleChecker:
         if not is_snake_case(name):
             self._error((index, "name"), f"rule name '{name}' must be snake_case")
             ok = False
-        for key in NOT_YET:
-            if key in raw:
-                self._error(
-                    (index, key),
-                    f"'{key}' is not supported by this release: scheduled rules come later",
-                    key=True,
-                )
-                ok = False
+        if "schedule" in raw:
+            ok = self._schedule_ok(index, raw) and ok
+        elif "where" in raw:
+            self._error(
+                (index, "where"),
+                "'where' selects the records of a scheduled rule; add a 'schedule'",
+                key=True,
+            )
+            ok = False
         if "assert" not in raw and "actions" not in raw:
             self._error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
             return None
-        for key in ("when", "assert"):
+        for key in ("when", "assert", "where"):
             if key in raw and not self._expression_ok((index, key), raw[key]):
                 ok = False
         field_name = raw.get("field")
@@ -169,6 +170,8 @@ class RuleChecker:
             field=field_name,
             actions=tuple(actions),
             origin=self.document.display_name,
+            schedule=raw.get("schedule"),
+            where=raw.get("where"),
         )
 
     def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
@@ -197,6 +200,26 @@ class RuleChecker:
         action = ActionDef(ActionKind(kind), frozen_mapping(dict(body["values"])), target)
         self.pending.append(PendingAction(self.document, (*self.base, *where), action, self.entity))
         return action
+
+    def _schedule_ok(self, index: int, raw: dict[str, Any]) -> bool:
+        ok = True
+        try:
+            CronSchedule.parse(raw["schedule"])
+        except CronError as exc:
+            self._error((index, "schedule"), f"schedule '{raw['schedule']}': {exc}")
+            ok = False
+        for key in ("on", "assert"):
+            if key in raw:
+                self._error(
+                    (index, key),
+                    f"a scheduled rule runs on its schedule, not on writes: it cannot have '{key}'",
+                    key=True,
+                )
+                ok = False
+        if "actions" not in raw:
+            self._error((index,), f"scheduled rule '{raw['name']}' needs 'actions'")
+            ok = False
+        return ok
 
     def _templates_ok(self, where: tuple[PathItem, ...], values: dict[str, Any]) -> bool:
         ok = True

@@ -25,6 +25,7 @@ from runtime.api.problems import install_problem_handlers, render_exception
 from runtime.api.records import DatabaseHolder
 from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
+from runtime.schedules import ScheduleRunner
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -96,6 +97,10 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
         holder.database = await open_database(settings.database_url, pool_size=settings.pool_size)
         holder.dispatcher = make_dispatcher(settings, holder.database)
         await holder.dispatcher.start()
+        schedules = None
+        if not settings.broker_url:  # with a broker, the workers' beat runs them
+            schedules = ScheduleRunner(live, holder, settings.schedule_check_seconds)
+            await schedules.start()
         watcher = watching(live, settings.reload_interval) if settings.reload_interval else None
         try:
             yield
@@ -104,6 +109,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(BaseException):
                     await watcher
+            if schedules is not None:
+                await schedules.stop()
             await holder.dispatcher.stop()
             holder.dispatcher = None
             await holder.database.close()

@@ -27,6 +27,7 @@ ALLOWED_KEYS = frozenset(
         "smtp",
         "webhook_secret",
         "outbox",
+        "schedule_check_seconds",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -127,6 +128,8 @@ class Settings:
     webhook_secret: str | None = None
     """Key of the webhooks' HMAC-SHA256 signature; ``secret_key`` when absent."""
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    schedule_check_seconds: float = 15.0
+    """How often schedulers look for due slots of scheduled rules."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -180,6 +183,7 @@ class Settings:
             smtp=SmtpSettings(**_section(path, data, "smtp", _SMTP_KEYS)),
             webhook_secret=data.get("webhook_secret"),
             outbox=OutboxSettings(**_section(path, data, "outbox", _OUTBOX_KEYS)),
+            schedule_check_seconds=float(data.get("schedule_check_seconds", 15.0)),
         )
 
     @property

@@ -1,5 +1,5 @@
-"""The Celery side of delivery: the app the server publishes with, and the tasks
-``tessera worker`` runs.
+"""The Celery side of delivery and scheduling: the app the server publishes with, and the
+tasks ``tessera worker`` runs (``tessera.run_schedules`` runs scheduled rules' due slots).
 
 ``tessera.deliver(event_id)`` delivers one outbox event (claim, send, record). Tasks are
 acknowledged late, so a task whose worker dies is redelivered by the broker; and whatever
@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
-from engine import open_database
+from engine import EngineModel, open_database
 from engine.model import dialect_for_url
 from engine.outbox import Outbox
+from engine.scheduling import Scheduler
 from runtime.delivery.deliverer import Deliverer, Outcome
 from runtime.delivery.senders import Senders
+from runtime.live import LATEST_MIGRATION_SQL, load_definitions
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -51,24 +53,33 @@ def celery_app(settings: Settings) -> Celery:
 
 
 class _ProcessState:
-    """Per worker process: an event loop, a database pool and a deliverer, made on first
-    use in that process (after the pool forked it), never shared across processes."""
+    """Per worker process: an event loop, a database pool, a deliverer and the scheduled
+    rules, made on first use in that process (after the pool forked it), never shared
+    across processes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliverer: Deliverer | None = None
+        self._scheduler: Scheduler | None = None
+        self._migration: Any = None
+        """The migration log's newest id when the definitions were loaded."""
+
+    @property
+    def deliverer(self) -> Deliverer:
+        assert self._deliverer is not None
+        return self._deliverer
 
     def run(self, make: Any) -> Any:
-        """Run ``make(deliverer)`` (a coroutine) on this process's loop."""
+        """Run ``make(state)`` (a coroutine) on this process's loop."""
         if self._pid != os.getpid():
             self._loop = asyncio.new_event_loop()
             self._deliverer = self._loop.run_until_complete(self._open())
+            self._scheduler = None
             self._pid = os.getpid()
         assert self._loop is not None
-        assert self._deliverer is not None
-        coroutine: Coroutine[Any, Any, Any] = make(self._deliverer)
+        coroutine: Coroutine[Any, Any, Any] = make(self)
         return self._loop.run_until_complete(coroutine)
 
     async def _open(self) -> Deliverer:
@@ -80,6 +91,21 @@ class _ProcessState:
         )
         return Deliverer(database, Outbox(dialect), senders, settings)
 
+    async def run_schedules(self) -> list[int]:
+        """Run the due slots of scheduled rules; the outbox events they queued. The
+        definitions are loaded again when the migration log has moved (a migrate, a
+        customization), so a new scheduled rule needs no worker restart."""
+        database = self.deliverer.database
+        async with database.connection() as conn:
+            row = await conn.fetchrow(LATEST_MIGRATION_SQL, ())
+        latest = row[0] if row else None
+        if self._scheduler is None or latest != self._migration:
+            project = load_definitions(self.settings)
+            self._scheduler = Scheduler(EngineModel.for_url(project, self.settings.database_url))
+            self._migration = latest
+        runs = await self._scheduler.run_due(database)
+        return [event for run in runs for event in run.events]
+
 
 def worker_app(settings: Settings) -> Celery:
     """The app with Tessera's tasks and the sweep on the beat schedule."""
@@ -90,13 +116,17 @@ def worker_app(settings: Settings) -> Celery:
     app.conf.update(
         beat_schedule={
             "tessera-outbox-sweep": {"task": "tessera.sweep", "schedule": sweep_every},
+            "tessera-schedules": {
+                "task": "tessera.run_schedules",
+                "schedule": settings.schedule_check_seconds,
+            },
         },
         beat_schedule_filename=schedule_file,
     )
 
     @app.task(name="tessera.deliver", ignore_result=True)  # type: ignore[untyped-decorator]
     def deliver(event_id: int) -> str:
-        result = state.run(lambda d: d.deliver(int(event_id)))
+        result = state.run(lambda s: s.deliverer.deliver(int(event_id)))
         if result.outcome is Outcome.RETRY:
             deliver.apply_async((event_id,), countdown=result.retry_in)
         return str(result.outcome.value)
@@ -104,9 +134,16 @@ def worker_app(settings: Settings) -> Celery:
     @app.task(name="tessera.sweep", ignore_result=True)  # type: ignore[untyped-decorator]
     def sweep() -> int:
         grace = settings.outbox.lease_seconds
-        ids: list[int] = state.run(lambda d: d.due(limit=SWEEP_LIMIT, grace=grace))
+        ids: list[int] = state.run(lambda s: s.deliverer.due(limit=SWEEP_LIMIT, grace=grace))
         for event_id in ids:
             deliver.delay(event_id)
         return len(ids)
+
+    @app.task(name="tessera.run_schedules", ignore_result=True)  # type: ignore[untyped-decorator]
+    def run_schedules() -> int:
+        events: list[int] = state.run(lambda s: s.run_schedules())
+        for event_id in events:
+            deliver.delay(event_id)
+        return len(events)
 
     return app

@@ -13,6 +13,8 @@ def test_metadata_exports() -> None:
         "SYSTEM_FIELDS",
         "ActionDef",
         "ActionKind",
+        "CronError",
+        "CronSchedule",
         "DefinitionError",
         "DefinitionProblem",
         "EntityDef",

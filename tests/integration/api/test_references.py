@@ -200,9 +200,7 @@ def test_a_bulk_request_loads_each_referenced_entity_once(
 ) -> None:
     client, log = logged
     accounts = [account(client, f"Account {n}", credit_limit="500") for n in range(5)]
-    items = [
-        {"name": f"Deal {n}", "account": accounts[n % 5], "amount": str(n)} for n in range(60)
-    ]
+    items = [{"name": f"Deal {n}", "account": accounts[n % 5], "amount": str(n)} for n in range(60)]
     log.statements.clear()
     created = client.post(f"{URL}/opportunity/_bulk", json=items)
     assert created.status_code == 201, created.text

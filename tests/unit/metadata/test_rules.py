@@ -115,9 +115,13 @@ def test_each_mistake_is_reported_at_its_key() -> None:
     ), found
     assert any(
         p.endswith(
-            f"{RULES}:10:3: 'schedule' is not supported by this release: scheduled rules come later"
+            f"{RULES}:9:3: a scheduled rule runs on its schedule, not on writes: "
+            "it cannot have 'assert'"
         )
         for p in found
+    ), found
+    assert any(
+        p.endswith(f"{RULES}:8:3: scheduled rule 'with_schedule' needs 'actions'") for p in found
     ), found
     assert any(
         p.endswith(f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression or 'actions'")
@@ -131,7 +135,7 @@ def test_each_mistake_is_reported_at_its_key() -> None:
         )
         for p in found
     ), found
-    assert len(found) == 7, found
+    assert len(found) == 8, found
 
 
 def test_a_customization_cannot_redeclare_a_pack_rule() -> None:
@@ -231,3 +235,51 @@ def test_email_and_webhook_actions_are_checked_at_load_time() -> None:
         f"{RULES}:7:22: 'ftp://example.invalid/hook' is not an http:// or https:// URL",
         f"{RULES}:8:71: unknown name 'nme' in template",
     ]
+
+
+def test_scheduled_rules_are_checked_at_load_time() -> None:
+    write(
+        {
+            RULES: """\
+                - name: nightly
+                  schedule: "0 2 * * *"
+                  where: "stage == 'open' and close_date < today()"
+                  actions:
+                    - update: {values: {stage: lost}}
+                - name: bad_cron
+                  schedule: "61 * * * *"
+                  actions: [{update: {values: {stage: lost}}}]
+                - name: bad_where
+                  schedule: "* * * * *"
+                  where: "stge == 'open'"
+                  on: update
+                  actions: [{update: {values: {stage: lost}}}]
+                - name: where_alone
+                  where: "true"
+                  assert: "true"
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:7:13: schedule '61 * * * *': minute: 61 is outside 0-59",
+        f"{RULES}:11:10: unknown name 'stge' in expression; did you mean 'stage'?",
+        f"{RULES}:12:3: a scheduled rule runs on its schedule, not on writes: it cannot have 'on'",
+        f"{RULES}:15:3: 'where' selects the records of a scheduled rule; add a 'schedule'",
+    ]
+
+
+def test_a_scheduled_rule_loads_with_its_schedule_and_filter() -> None:
+    write(
+        {
+            RULES: """\
+                - name: nightly
+                  schedule: "0 2 * * *"
+                  where: "stage == 'open'"
+                  actions:
+                    - update: {values: {stage: lost}}
+                """,
+        }
+    )
+    project = load_project(["sales"], [Path("packs")], customizations=Path("custom"))
+    (rule,) = project.entity("sales.deal").rules
+    assert (rule.schedule, rule.where, rule.assertion) == ("0 2 * * *", "stage == 'open'", None)
