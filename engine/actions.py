@@ -12,13 +12,18 @@ stopped at once with an error naming the chain, and the write is rolled back.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import Expression, Scope, compile_expression, environment, scope_names
-from engine.references import RecordRef
+from engine.expressions import (
+    Expression,
+    Scope,
+    ValueTemplate,
+    compile_expression,
+    environment,
+    scope_names,
+)
 from metadata import ActionKind, CronSchedule, RuleEvent, expression_names
 
 if TYPE_CHECKING:
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
     from metadata import ActionDef, RuleDef
 
 MAX_CASCADE = 16
-_SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,36 +46,10 @@ class CascadeStep:
         return f"{self.entity}#{self.record_id}:{self.rule}"
 
 
-class _Value:
-    """An action value: a literal, one ``{{ expression }}`` (keeps its type), or a template
-    rendered to text (converted by the target field like any input)."""
-
-    __slots__ = ("_expression", "_literal", "_template")
-
-    def __init__(self, value: Any) -> None:
-        self._literal = value
-        self._expression: Expression | None = None
-        self._template: Template | None = None
-        if isinstance(value, str) and "{{" in value:
-            single = _SINGLE_EXPRESSION.match(value.strip())
-            if single:
-                self._expression = compile_expression(single["expression"])
-            else:
-                self._template = environment().from_string(value)
-
-    def resolve(self, scope: Scope, names: Mapping[str, Any]) -> Any:
-        if self._expression is not None:
-            value = self._expression(scope)
-            return value.id if isinstance(value, RecordRef) else value
-        if self._template is not None:
-            return self._template.render(names)
-        return self._literal
-
-
 def _compile_values(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Each value compiled once; nested mappings (a webhook's payload) keep their shape."""
     return tuple(
-        (name, _compile_values(value) if isinstance(value, dict) else _Value(value))
+        (name, _compile_values(value) if isinstance(value, dict) else ValueTemplate(value))
         for name, value in values.items()
     )
 
@@ -81,7 +59,7 @@ def _resolve_values(
 ) -> dict[str, Any]:
     return {
         name: value.resolve(scope, names)
-        if isinstance(value, _Value)
+        if isinstance(value, ValueTemplate)
         else _resolve_values(value, scope, names)
         for name, value in values
     }

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import Expression, Scope, compile_expression
+from engine.expressions import Expression, Scope, ValueTemplate, compile_expression
 from engine.fieldtypes import InvalidValue, kind_of
 from metadata import FieldType, expression_names
 
@@ -67,6 +67,49 @@ class ComputedFields:
         if errors:
             raise ValidationFailed(errors)
         return values
+
+
+class DefaultExpressions:
+    """Defaults written as templates (``default: "{{ today() }}"``, ``"{{ account.currency
+    }}"``): evaluated when a record is created without the field, over the record as sent,
+    before the computed fields (which may read them); converted like a computed value."""
+
+    def __init__(self, entity: EntityDef) -> None:
+        self._fields = tuple(
+            (f.name, f.required, ValueTemplate(f.default), _converter(f))
+            for f in entity.fields.values()
+            if f.default_is_expression and f.is_stored
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._fields)
+
+    def fill(
+        self, values: Mapping[str, Any], scope: Scope, names: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The defaults of the fields missing from ``values``, each also set in the scope."""
+        filled: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for name, required, template, convert in self._fields:
+            if name in values:
+                continue
+            try:
+                value = template.resolve(scope, names)
+                value = None if value is None or value == "" else convert(value)
+            except InvalidValue as exc:
+                errors.append(FieldError(name, exc.code, f"default {exc.message}"))
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported at the field, the write rejected
+                errors.append(FieldError(name, "default", f"default cannot be evaluated: {exc}"))
+                continue
+            if value is None and required:
+                errors.append(FieldError(name, "required", "is required (its default is empty)"))
+                continue
+            filled[name] = value
+            scope.set(name, value)
+        if errors:
+            raise ValidationFailed(errors)
+        return filled
 
 
 def _null_propagating(evaluate: Expression, scope: Scope) -> Any:

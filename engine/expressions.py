@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,12 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.references import RecordRef
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from jinja2 import Template
 
 MAX_EXPONENT = 1_000
 MAX_POWER_BITS = 100_000
@@ -107,6 +112,36 @@ class Expression:
         for _ in self._render(context):
             pass
         return context.vars[_RESULT]
+
+
+_SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
+
+
+class ValueTemplate:
+    """A value written in a definition (an action's field value, a default): a literal,
+    one ``{{ expression }}`` (keeps its type; a traversed reference gives its id), or a
+    template rendered to text (converted by the target field like any input)."""
+
+    __slots__ = ("_expression", "_literal", "_template")
+
+    def __init__(self, value: Any) -> None:
+        self._literal = value
+        self._expression: Expression | None = None
+        self._template: Template | None = None
+        if isinstance(value, str) and "{{" in value:
+            single = _SINGLE_EXPRESSION.match(value.strip())
+            if single:
+                self._expression = compile_expression(single["expression"])
+            else:
+                self._template = environment().from_string(value)
+
+    def resolve(self, scope: Scope, names: Mapping[str, Any]) -> Any:
+        if self._expression is not None:
+            value = self._expression(scope)
+            return value.id if isinstance(value, RecordRef) else value
+        if self._template is not None:
+            return self._template.render(names)
+        return self._literal
 
 
 def compile_expression(source: str) -> Expression:

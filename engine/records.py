@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
 
 from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
-from engine.computed import ComputedFields
+from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
 from engine.errors import (
     Conflict,
@@ -28,7 +28,7 @@ from engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from engine.expressions import Scope
+from engine.expressions import Scope, scope_names
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.outbox import NewEvent, Outbox
@@ -173,12 +173,18 @@ class EntityStore:
         self.schedules = self.scheduled.schedules
         """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
         self.computed = ComputedFields(entity)
+        self.defaults = DefaultExpressions(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
         self.traversed = traversed_references(entity, expression_sources(entity))
         """Reference fields whose targets' fields expressions read, by target entity."""
-        self._derives = self._computes or bool(self.required_if) or bool(self.rules.before_insert)
+        self._derives = (
+            self._computes
+            or bool(self.required_if)
+            or bool(self.rules.before_insert)
+            or bool(self.defaults)
+        )
         self._blank_record: dict[str, Any] = {
             **dict.fromkeys(("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)),
             **{name: [] for name in self.children},
@@ -682,7 +688,12 @@ class EntityStore:
                 view = child._view({**base, **line}, ctx)
                 line.update(child.computed.compute(Scope(view, None, ctx.user)))
         record = {**(old or self._blank_record), **values}
-        scope = Scope(self._view(record, ctx), self._view(old, ctx), ctx.user)
+        view = self._view(record, ctx)
+        scope = Scope(view, self._view(old, ctx), ctx.user)
+        if creating and self.defaults:
+            filled = self.defaults.fill(values, scope, scope_names(view, None, ctx.user))
+            values.update(filled)
+            record.update(filled)
         if self.computed:
             computed = self.computed.compute(scope)
             values.update(computed)

@@ -98,6 +98,8 @@ def expression_sources(entity: EntityDef) -> list[str]:
                 sources.append(action.template_source)
     for field in entity.fields.values():
         sources += [s for s in (field.computed, field.required_if) if s]
+        if field.default_is_expression:
+            sources.append(str(field.default))
     if entity.workflow is not None:
         sources += [t.when for t in entity.workflow.transitions if t.when]
     return sources

@@ -149,6 +149,8 @@ def server_default(field: FieldDef) -> str | None:
     """A constant field default is also the column's DEFAULT: adding such a column fills the
     rows already there (without rewriting the table on PostgreSQL 11+), and rows written by
     tools other than Tessera get it too."""
+    if field.default_is_expression:
+        return None  # evaluated per record by the engine, not a constant the column can hold
     value = field.default
     if value is None or field.type in _NO_SERVER_DEFAULT:
         return None

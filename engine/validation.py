@@ -51,7 +51,11 @@ class RecordValidator:
         self._plans = {
             field.name: _plan(field, children.get(field.name)) for field in entity.fields.values()
         }
-        self._on_create = tuple(p for p in self._plans.values() if p.required or p.has_default)
+        self._on_create = tuple(
+            p
+            for p in self._plans.values()
+            if (p.required or p.has_default) and not entity.fields[p.name].default_is_expression
+        )
 
     def validate(
         self, data: Any, *, partial: bool = False, keep_id: bool = False
@@ -152,7 +156,7 @@ def _plan(field: FieldDef, children: RecordValidator | None) -> _FieldPlan:
         coerce=kind_of(field).coercer(field),
         required=field.required and field.type is not FieldType.AUTONUMBER,
         writable=field.is_writable,
-        has_default=field.default is not None,
+        has_default=field.default is not None and not field.default_is_expression,
         default=field.default,
         textual=field.type in _TEXTUAL,
         children=children,

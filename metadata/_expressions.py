@@ -43,6 +43,14 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
+def template_syntax_error(source: str) -> str | None:
+    try:
+        _environment().parse(source)
+    except TemplateSyntaxError as exc:
+        return f"template does not parse: {exc.message}"
+    return None
+
+
 def template_problem(source: str, scope: set[str]) -> str | None:
     """Why ``source`` is not a usable template over ``scope``, or None."""
     environment = _environment()

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
-from metadata._expressions import expression_syntax_error
+from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS
 from metadata._model import RESERVED_PARAMETERS, SYSTEM_FIELDS, FieldDef, FieldType, OnDelete
 
@@ -257,6 +257,13 @@ class FieldChecker:
         if "default" not in self.raw:
             return None
         value = self.raw["default"]
+        if is_template(value):
+            problem = template_syntax_error(value)
+            if field_type in {FieldType.CHILDREN, FieldType.AUTONUMBER}:
+                problem = f"a {field_type} field cannot have a default"
+            if problem:
+                self.error(problem, "default")
+            return value
         problem = default_problem(field_type, value, self.raw.get("values", ()))
         if problem:
             self.error(problem, "default")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
-from metadata._expressions import SCOPE_NAMES, expression_names
+from metadata._expressions import SCOPE_NAMES, expression_names, template_problem
 from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
@@ -377,6 +377,13 @@ class ProjectBuilder:
                     f"unknown name '{unknown}' in expression{did_you_mean(unknown, scope)}",
                 )
             reads[name] = names & computed.keys()
+        for name, field_def in entity.fields.items():
+            document = documents.get(field_def.origin)
+            if document is None or not field_def.default_is_expression:
+                continue
+            problem = template_problem(str(field_def.default), scope)
+            if problem:
+                self.problems.at(document, ("fields", name, "default"), problem)
         for cycle in _cycles(reads):
             field_def = computed[cycle[0]]
             self.problems.at(

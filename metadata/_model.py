@@ -98,6 +98,11 @@ class FieldDef:
         return self.type is not FieldType.CHILDREN
 
     @property
+    def default_is_expression(self) -> bool:
+        """``default: "{{ today() }}"``: evaluated when a record is created without it."""
+        return isinstance(self.default, str) and "{{" in self.default
+
+    @property
     def is_writable(self) -> bool:
         return not (self.read_only or self.computed or self.type is FieldType.AUTONUMBER)
 

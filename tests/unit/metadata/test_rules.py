@@ -283,3 +283,22 @@ def test_a_scheduled_rule_loads_with_its_schedule_and_filter() -> None:
     project = load_project(["sales"], [Path("packs")], customizations=Path("custom"))
     (rule,) = project.entity("sales.deal").rules
     assert (rule.schedule, rule.where, rule.assertion) == ("0 2 * * *", "stage == 'open'", None)
+
+
+def test_default_expressions_are_checked_at_load_time() -> None:
+    write(
+        {
+            "packs/sales/entities/deal.yaml": """\
+                fields:
+                  amount: {type: decimal}
+                  opened: {type: date, default: "{{ today() }}"}
+                  note: {type: string, default: "{{ amuont }} due"}
+                  bad: {type: string, default: "{{ amount + }}"}
+                """
+        }
+    )
+    deal = "packs/sales/entities/deal.yaml"
+    assert problems() == [
+        f"{deal}:4:33: unknown name 'amuont' in template",
+        f"{deal}:5:32: template does not parse: unexpected 'end of print statement'",
+    ]
