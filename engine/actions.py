@@ -71,6 +71,7 @@ class _Action:
     entity: str | None
     values: tuple[tuple[str, Any], ...]
     template: Template | None = None
+    deferred: bool = False
 
     def resolve(self, scope: Scope, names: Mapping[str, Any]) -> dict[str, Any]:
         resolved = _resolve_values(self.values, scope, names)
@@ -123,7 +124,9 @@ def _compile_action(action: ActionDef) -> _Action:
         if action.template_source is not None
         else None
     )
-    return _Action(action.kind, action.entity, _compile_values(action.values), template)
+    return _Action(
+        action.kind, action.entity, _compile_values(action.values), template, action.deferred
+    )
 
 
 class Triggers:

@@ -107,3 +107,11 @@ class SchemaChanged(EngineError):
 
     code = "schema-changed"
     title = "Schema changed"
+
+
+def describe(error: EngineError) -> str:
+    """One line for a log or a report: each field error as ``field: message``."""
+    errors = getattr(error, "errors", None)
+    if errors:
+        return "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors)
+    return error.detail

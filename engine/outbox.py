@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from engine.database import Connection
 
 DEFAULT_LEASE_SECONDS = 60.0
+DEFERRED_ACTION = "action"
+"""Kind of the events of ``async: true`` create and update actions, which deliverers apply
+to the database (in one transaction with marking them delivered) instead of sending."""
 
 
 class EventStatus(enum.StrEnum):
@@ -161,9 +164,12 @@ class Outbox:
             return None
         return await self.get(conn, event_id)
 
-    async def delivered(self, conn: Connection, event_id: int) -> None:
+    async def delivered(self, conn: Connection, event_id: int) -> bool:
+        """Mark the event delivered; False when this deliverer no longer holds it (its
+        lease ran out and another one claimed it)."""
         sql = self._delivered
-        await conn.execute(sql.sql, sql.args({"record_id": event_id, "now": time.time()}))
+        changed = await conn.execute(sql.sql, sql.args({"record_id": event_id, "now": time.time()}))
+        return bool(changed)
 
     async def attempt_failed(
         self, conn: Connection, event: OutboxEvent, error: str, policy: RetryPolicy
@@ -273,7 +279,7 @@ class Outbox:
         t = outbox_table.c
         statement = (
             update(outbox_table)
-            .where(t.id == bindparam("record_id"))
+            .where(and_(t.id == bindparam("record_id"), t.status == EventStatus.DELIVERING.value))
             .values(
                 status=EventStatus.DELIVERED.value,
                 delivered_at=bindparam("now"),

@@ -31,7 +31,7 @@ from engine.errors import (
 from engine.expressions import Scope, scope_names
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
-from engine.outbox import NewEvent, Outbox
+from engine.outbox import DEFERRED_ACTION, NewEvent, Outbox
 from engine.query import (
     ListQuery,
     ListSqlBuilder,
@@ -611,7 +611,17 @@ class EntityStore:
         nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
         updated = False
         for action, values in actions:
-            if action.kind.is_outbound:
+            if action.deferred:
+                target_name = action.entity or self.entity.qualified_name
+                later = NewEvent(
+                    DEFERRED_ACTION,
+                    self.entity.qualified_name,
+                    str(record_id),
+                    rule.name,
+                    {"action": action.kind.value, "entity": target_name, "values": values},
+                )
+                ctx.events.append(await self.registry.outbox.add(conn, later))
+            elif action.kind.is_outbound:
                 outgoing = NewEvent(
                     action.kind.value,
                     self.entity.qualified_name,

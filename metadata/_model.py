@@ -140,6 +140,8 @@ class ActionDef:
     """An e-mail's template file, relative to the pack's ``templates/`` folder."""
     template_source: str | None = None
     """That file's text, read at load time so that a running server needs no pack files."""
+    deferred: bool = False
+    """``async: true`` on a create or update: run after commit, through the outbox."""
 
 
 @dataclass(frozen=True, slots=True)

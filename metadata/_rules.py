@@ -2,9 +2,9 @@
 customization. Each rule is checked here (names, expressions, the field it points at) and
 becomes a ``RuleDef``; the engine compiles and enforces them.
 
-Rules with ``assert``, actions ``create``, ``update``, ``email`` and ``webhook``, and
-scheduled rules (``schedule`` with ``where``) are supported; ``async`` actions are refused
-with a message rather than silently ignored.
+Rules with ``assert``, actions ``create``, ``update`` (in the write's transaction, or after
+it with ``async: true``), ``email`` and ``webhook``, and scheduled rules (``schedule`` with
+``where``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem, ProblemCollector
     from metadata._yaml import SourceDocument
 
-LATER_ACTIONS = ("async",)
 ACTION_KINDS = ", ".join(kind.value for kind in ActionKind)
 
 
@@ -175,15 +174,8 @@ class RuleChecker:
         )
 
     def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
-        for key in LATER_ACTIONS:
-            if key in raw:
-                self._error(
-                    (*where, key),
-                    f"'{key}' is not supported by this release: create and update run in "
-                    "the write's transaction, email and webhook after it",
-                    key=True,
-                )
-                return None
+        raw = dict(raw)
+        deferred = bool(raw.pop("async", False))
         if len(raw) != 1:
             self._error(where, f"an action has exactly one of: {ACTION_KINDS}")
             return None
@@ -197,7 +189,9 @@ class RuleChecker:
         target = body.get("entity")
         if target is not None and "." not in target:
             target = f"{self.pack}.{target}"
-        action = ActionDef(ActionKind(kind), frozen_mapping(dict(body["values"])), target)
+        action = ActionDef(
+            ActionKind(kind), frozen_mapping(dict(body["values"])), target, deferred=deferred
+        )
         self.pending.append(PendingAction(self.document, (*self.base, *where), action, self.entity))
         return action
 

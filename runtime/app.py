@@ -95,7 +95,9 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         holder.database = await open_database(settings.database_url, pool_size=settings.pool_size)
-        holder.dispatcher = make_dispatcher(settings, holder.database)
+        holder.dispatcher = make_dispatcher(
+            settings, holder.database, models=lambda: live.current.model
+        )
         await holder.dispatcher.start()
         schedules = None
         if not settings.broker_url:  # with a broker, the workers' beat runs them

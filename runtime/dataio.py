@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine import Conflict, EngineError, ValidationFailed, WriteContext
+from engine import EngineError, ValidationFailed, WriteContext
+from engine.errors import describe
 from engine.query import ListQuery
 
 if TYPE_CHECKING:
@@ -81,12 +82,6 @@ def _csv_record(row: dict[str | None, Any]) -> dict[str, Any] | _Unreadable:
     return record
 
 
-def _describe(error: EngineError) -> str:
-    if isinstance(error, (ValidationFailed, Conflict)) and error.errors:
-        return "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in error.errors)
-    return error.detail
-
-
 async def import_rows(
     database: Database,
     store: EntityStore,
@@ -147,7 +142,7 @@ async def _import_one(
             else:
                 report.updated += 1
     except EngineError as exc:
-        report.errors.append(f"{source}:{row.line}: {_describe(exc)}")
+        report.errors.append(f"{source}:{row.line}: {describe(exc)}")
 
 
 def _missing_key(key: str) -> ValidationFailed:

@@ -11,7 +11,9 @@ from runtime.delivery.dispatch import CeleryPublisher, Dispatcher, InProcessDisp
 from runtime.delivery.senders import DeliveryError, Senders, sign, webhook_document
 
 if TYPE_CHECKING:
-    from engine import Database
+    from collections.abc import Callable
+
+    from engine import Database, EngineModel
     from runtime.settings import Settings
 
 __all__ = [
@@ -28,17 +30,22 @@ __all__ = [
 ]
 
 
-def make_deliverer(settings: Settings, database: Database) -> Deliverer:
+def make_deliverer(
+    settings: Settings, database: Database, models: Callable[[], EngineModel] | None = None
+) -> Deliverer:
     senders = Senders(settings.smtp, settings.signing_key, timeout=settings.outbox.timeout_seconds)
-    return Deliverer(database, Outbox(database.sa_dialect), senders, settings)
+    return Deliverer(database, Outbox(database.sa_dialect), senders, settings, models)
 
 
-def make_dispatcher(settings: Settings, database: Database) -> Dispatcher:
-    """Celery publishing when a broker is configured, in-process delivery otherwise."""
+def make_dispatcher(
+    settings: Settings, database: Database, models: Callable[[], EngineModel] | None = None
+) -> Dispatcher:
+    """Celery publishing when a broker is configured, in-process delivery otherwise;
+    ``models`` gives the current definitions, for deferred actions."""
     if settings.broker_url:
         from runtime.delivery.celery_app import celery_app
 
         return CeleryPublisher(celery_app(settings))
     return InProcessDispatcher(
-        make_deliverer(settings, database), sweep_seconds=settings.outbox.sweep_seconds
+        make_deliverer(settings, database, models), sweep_seconds=settings.outbox.sweep_seconds
     )

@@ -63,6 +63,7 @@ class _ProcessState:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliverer: Deliverer | None = None
         self._scheduler: Scheduler | None = None
+        self._model: EngineModel | None = None
         self._migration: Any = None
         """The migration log's newest id when the definitions were loaded."""
 
@@ -71,12 +72,21 @@ class _ProcessState:
         assert self._deliverer is not None
         return self._deliverer
 
+    def model(self) -> EngineModel:
+        """The definitions, loaded on first use and again after a migration (see
+        ``run_schedules``)."""
+        if self._model is None:
+            project = load_definitions(self.settings)
+            self._model = EngineModel.for_url(project, self.settings.database_url)
+        return self._model
+
     def run(self, make: Any) -> Any:
         """Run ``make(state)`` (a coroutine) on this process's loop."""
         if self._pid != os.getpid():
             self._loop = asyncio.new_event_loop()
             self._deliverer = self._loop.run_until_complete(self._open())
             self._scheduler = None
+            self._model = None
             self._pid = os.getpid()
         assert self._loop is not None
         coroutine: Coroutine[Any, Any, Any] = make(self)
@@ -89,7 +99,7 @@ class _ProcessState:
         senders = Senders(
             settings.smtp, settings.signing_key, timeout=settings.outbox.timeout_seconds
         )
-        return Deliverer(database, Outbox(dialect), senders, settings)
+        return Deliverer(database, Outbox(dialect), senders, settings, self.model)
 
     async def run_schedules(self) -> list[int]:
         """Run the due slots of scheduled rules; the outbox events they queued. The
@@ -100,8 +110,8 @@ class _ProcessState:
             row = await conn.fetchrow(LATEST_MIGRATION_SQL, ())
         latest = row[0] if row else None
         if self._scheduler is None or latest != self._migration:
-            project = load_definitions(self.settings)
-            self._scheduler = Scheduler(EngineModel.for_url(project, self.settings.database_url))
+            self._model = None
+            self._scheduler = Scheduler(self.model())
             self._migration = latest
         runs = await self._scheduler.run_due(database)
         return [event for run in runs for event in run.events]
@@ -127,6 +137,8 @@ def worker_app(settings: Settings) -> Celery:
     @app.task(name="tessera.deliver", ignore_result=True)  # type: ignore[untyped-decorator]
     def deliver(event_id: int) -> str:
         result = state.run(lambda s: s.deliverer.deliver(int(event_id)))
+        for queued in result.events:
+            deliver.delay(queued)
         if result.outcome is Outcome.RETRY:
             deliver.apply_async((event_id,), countdown=result.retry_in)
         return str(result.outcome.value)

@@ -14,11 +14,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.outbox import Outbox, RetryPolicy
+from engine.deferred import apply_deferred
+from engine.errors import EngineError, describe
+from engine.outbox import DEFERRED_ACTION, Outbox, OutboxEvent, RetryPolicy
 from runtime.delivery.senders import DeliveryError, Senders
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.database import Database
+    from engine.model import EngineModel
     from runtime.settings import Settings
 
 log = logging.getLogger("tessera.delivery")
@@ -36,13 +41,28 @@ class Outcome(enum.Enum):
 class Result:
     outcome: Outcome
     retry_in: float | None = None
+    events: tuple[int, ...] = ()
+    """Events queued by applying a deferred action (its own rules), to hand on."""
+
+
+class _LeaseLost(Exception):
+    pass
 
 
 class Deliverer:
-    def __init__(self, database: Database, outbox: Outbox, senders: Senders, settings: Settings):
+    def __init__(
+        self,
+        database: Database,
+        outbox: Outbox,
+        senders: Senders,
+        settings: Settings,
+        models: Callable[[], EngineModel] | None = None,
+    ) -> None:
         self.database = database
         self.outbox = outbox
         self.senders = senders
+        self.models = models
+        """The current definitions, for applying deferred (``async: true``) actions."""
         config = settings.outbox
         self.lease = config.lease_seconds
         self.policy = RetryPolicy(
@@ -56,6 +76,8 @@ class Deliverer:
             event = await self.outbox.claim(conn, event_id, lease=self.lease)
         if event is None:
             return Result(Outcome.SKIPPED)
+        if event.kind == DEFERRED_ACTION:
+            return await self._apply(event)
         try:
             await self.senders.send(event)
         except DeliveryError as exc:
@@ -67,6 +89,28 @@ class Deliverer:
             async with self.database.connection() as conn:
                 await self.outbox.delivered(conn, event_id)
             return Result(Outcome.DELIVERED)
+        return await self._failed(event, error)
+
+    async def _apply(self, event: OutboxEvent) -> Result:
+        """A deferred create or update, applied in one transaction with marking the event
+        delivered: exactly once."""
+        if self.models is None:
+            return await self._failed(event, "this deliverer has no definitions to apply actions")
+        try:
+            async with self.database.transaction() as conn:
+                events = await apply_deferred(self.models(), conn, event.record_id, event.payload)
+                if not await self.outbox.delivered(conn, event.id):
+                    raise _LeaseLost
+        except _LeaseLost:
+            return Result(Outcome.SKIPPED)
+        except EngineError as exc:
+            return await self._failed(event, describe(exc))
+        except Exception as exc:
+            log.exception("event %s could not be applied", event.event_key)
+            return await self._failed(event, f"{type(exc).__name__}: {exc}")
+        return Result(Outcome.DELIVERED, events=tuple(events))
+
+    async def _failed(self, event: OutboxEvent, error: str) -> Result:
         async with self.database.connection() as conn:
             delay = await self.outbox.attempt_failed(conn, event, error, self.policy)
         if delay is None:

@@ -95,6 +95,8 @@ class InProcessDispatcher:
     async def _deliver(self, event_id: int) -> None:
         try:
             result = await self.deliverer.deliver(event_id)
+            if result.events:
+                self._wake.set()
             if result.outcome is Outcome.RETRY and result.retry_in is not None:
                 asyncio.get_running_loop().call_later(result.retry_in, self._wake.set)
         except Exception:

@@ -31,6 +31,12 @@ fields:
     - create: {entity: order, values: {opportunity: "{{ id }}", amount: "{{ amount }}"}}
     - email: {to: "{{ owner_email }}", template: won.txt}
     - webhook: {url: "WEBHOOK_URL"}
+- name: big_deals_get_the_vip_desk
+  on: create
+  when: "amount is not none and amount > 100000"
+  actions:
+    - update: {values: {owner_email: "vip@acme.test"}}
+      async: true
 - name: lost_pings_the_hook
   on: update
   when: "changed('stage') and stage == 'closed_lost'"

@@ -203,3 +203,13 @@ def test_writes_succeed_while_redis_is_down_and_events_arrive_after(
     names = sorted(call.json["data"]["deal"] for call in hook.calls)
     assert names == ["Before", *(f"During {n}" for n in range(5))]
     assert len(set(hook.keys())) == 6
+
+
+def test_the_worker_applies_async_actions(client: TestClient, worker: Worker) -> None:
+    created = client.post(f"{URL}/opportunity", json={"name": "Whale", "amount": "250000"})
+    assert created.status_code == 201, created.text
+    record_id = created.json()["data"]["id"]
+    assert created.json()["data"]["owner_email"] is None
+    wait_until(lambda: counts(client)["delivered"] == 1)
+    stored = client.get(f"{URL}/opportunity/{record_id}").json()["data"]
+    assert stored["owner_email"] == "vip@acme.test"
