@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ def worker_command(
         sys.exit(supervisor.supervise([sys.executable, "-m", "cli.main", "worker", *arguments]))
     from runtime.delivery.celery_app import worker_app
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook is noise
     worker = worker_app(settings).Worker(
         concurrency=concurrency,
         loglevel=loglevel.upper(),

@@ -150,6 +150,20 @@ class Outbox:
         rows = await conn.fetch(sql.sql, sql.args({"now": now, "limit": limit}))
         return [int(row[0]) for row in rows]
 
+    async def hand_out(
+        self, conn: Connection, *, limit: int, grace: float, hold: float
+    ) -> list[int]:
+        """For a sweep that queues delivery tasks on a broker: events claimable for longer
+        than ``grace`` seconds (a task published at commit may still be on its way) and not
+        handed out in the last ``hold`` seconds, marked as handed out (``claimed_until`` on
+        a pending event) so that the next sweeps leave them to the tasks queued now. One
+        statement: two sweeps at once never hand out the same event."""
+        now = time.time()
+        sql = self._hand_out
+        params = {"now": now, "due_before": now - grace, "until": now + hold, "limit": limit}
+        rows = await conn.fetch(sql.sql, sql.args(params))
+        return [int(row[0]) for row in rows]
+
     async def claim(
         self, conn: Connection, event_id: int, *, lease: float = DEFAULT_LEASE_SECONDS
     ) -> OutboxEvent | None:
@@ -252,6 +266,35 @@ class Outbox:
             and_(t.status == EventStatus.PENDING.value, t.next_attempt_at <= now),
             and_(t.status == EventStatus.DELIVERING.value, t.claimed_until < now),
         )
+
+    @functools.cached_property
+    def _hand_out(self) -> CompiledSql:
+        t = outbox_table.c
+        now: Any = bindparam("now")
+        due_before: Any = bindparam("due_before")
+        pending = EventStatus.PENDING.value
+        handable = or_(
+            and_(
+                t.status == pending,
+                t.next_attempt_at <= due_before,
+                or_(t.claimed_until.is_(None), t.claimed_until < now),
+            ),
+            and_(t.status == EventStatus.DELIVERING.value, t.claimed_until < due_before),
+        )
+        oldest = (
+            select(t.id)
+            .where(handable)
+            .order_by(t.next_attempt_at, t.id)
+            .limit(bindparam("limit"))
+            .scalar_subquery()
+        )
+        statement = (
+            update(outbox_table)
+            .where(and_(t.id.in_(oldest), handable))
+            .values(status=pending, claimed_until=bindparam("until"))
+            .returning(t.id)
+        )
+        return self._compile(statement)
 
     @functools.cached_property
     def _due(self) -> CompiledSql:

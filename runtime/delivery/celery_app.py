@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -122,7 +120,6 @@ def worker_app(settings: Settings) -> Celery:
     app = celery_app(settings)
     state = _ProcessState(settings)
     sweep_every = settings.outbox.sweep_seconds
-    schedule_file = str(Path(tempfile.mkdtemp(prefix="tessera-beat-")) / "schedule")
     app.conf.update(
         beat_schedule={
             "tessera-outbox-sweep": {"task": "tessera.sweep", "schedule": sweep_every},
@@ -131,7 +128,8 @@ def worker_app(settings: Settings) -> Celery:
                 "schedule": settings.schedule_check_seconds,
             },
         },
-        beat_schedule_filename=schedule_file,
+        # in memory: what must run once is guarded by the database, not by beat's file
+        beat_scheduler="celery.beat:Scheduler",
     )
 
     @app.task(name="tessera.deliver", ignore_result=True)  # type: ignore[untyped-decorator]
@@ -145,10 +143,14 @@ def worker_app(settings: Settings) -> Celery:
 
     @app.task(name="tessera.sweep", ignore_result=True)  # type: ignore[untyped-decorator]
     def sweep() -> int:
-        grace = settings.outbox.lease_seconds
-        ids: list[int] = state.run(lambda s: s.deliverer.due(limit=SWEEP_LIMIT, grace=grace))
-        for event_id in ids:
-            deliver.delay(event_id)
+        lease = settings.outbox.lease_seconds
+        ids: list[int] = state.run(
+            lambda s: s.deliverer.hand_out(limit=SWEEP_LIMIT, grace=lease, hold=lease)
+        )
+        if ids:
+            with app.producer_or_acquire() as producer:
+                for event_id in ids:
+                    deliver.apply_async((event_id,), producer=producer)
         return len(ids)
 
     @app.task(name="tessera.run_schedules", ignore_result=True)  # type: ignore[untyped-decorator]

@@ -119,6 +119,10 @@ class Deliverer:
         log.info("event %s attempt failed, next in %.0fs: %s", event.event_key, delay, error)
         return Result(Outcome.RETRY, delay)
 
+    async def hand_out(self, *, limit: int, grace: float, hold: float) -> list[int]:
+        async with self.database.connection() as conn:
+            return await self.outbox.hand_out(conn, limit=limit, grace=grace, hold=hold)
+
     async def due(self, *, limit: int, grace: float = 0.0) -> list[int]:
         """Events claimable now; ``grace`` leaves alone events due for less than that long
         (a broker may still be holding a task for them)."""

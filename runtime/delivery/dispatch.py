@@ -78,10 +78,9 @@ class InProcessDispatcher:
         number started."""
         started = 0
         while True:
-            ids = await self.deliverer.due(limit=SWEEP_BATCH)
-            ids = [i for i in ids if i not in self._claiming]
-            if not ids:
-                return started
+            limit = SWEEP_BATCH + len(self._claiming)
+            fetched = await self.deliverer.due(limit=limit)
+            ids = [i for i in fetched if i not in self._claiming]
             for event_id in ids:
                 await self._slots.acquire()
                 self._claiming.add(event_id)
@@ -89,7 +88,7 @@ class InProcessDispatcher:
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
                 started += 1
-            if len(ids) < SWEEP_BATCH:
+            if len(fetched) < limit:  # no more due than were fetched
                 return started
 
     async def _deliver(self, event_id: int) -> None:
