@@ -11,6 +11,8 @@ import functools
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from metadata._errors import did_you_mean
+
 
 @functools.cache
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -36,6 +38,18 @@ def expression_names(source: str) -> set[str]:
     environment = _environment()
     tree = environment.parse("{{ (" + source + ") }}")
     return set(meta.find_undeclared_variables(tree)) - set(environment.globals)
+
+
+def expression_problems(source: str, scope: set[str]) -> list[str]:
+    """What is wrong with an expression written in a definition: it does not parse, or it
+    reads names that are not in ``scope`` (each with a suggestion)."""
+    problem = expression_syntax_error(source)
+    if problem:
+        return [problem]
+    return [
+        f"unknown name '{name}' in expression{did_you_mean(name, scope)}"
+        for name in sorted(expression_names(source) - scope)
+    ]
 
 
 def is_template(value: object) -> bool:

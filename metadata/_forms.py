@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
-from metadata._expressions import SCOPE_NAMES, expression_names, expression_syntax_error
+from metadata._expressions import SCOPE_NAMES, expression_problems
 from metadata._model import SYSTEM_FIELDS, FormDef, FormField, FormSection
 
 if TYPE_CHECKING:
@@ -123,13 +123,8 @@ class FormChecker:
     def _expression(
         self, document: SourceDocument, where: tuple[PathItem, ...], source: str
     ) -> None:
-        problem = expression_syntax_error(source)
-        if problem:
+        for problem in expression_problems(source, self.scope):
             self._error(document, where, problem)
-            return
-        for name in sorted(expression_names(source) - self.scope):
-            hint = did_you_mean(name, self.scope)
-            self._error(document, where, f"unknown name '{name}' in expression{hint}")
 
     def _fields(
         self,

@@ -17,8 +17,7 @@ from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
 from metadata._expressions import (
     SCOPE_NAMES,
-    expression_names,
-    expression_syntax_error,
+    expression_problems,
     is_template,
     template_problem,
 )
@@ -274,13 +273,7 @@ class RuleChecker:
         return ActionDef(ActionKind.WEBHOOK, frozen_mapping(values))
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
-        problem = expression_syntax_error(source)
-        if problem:
+        problems = expression_problems(source, self.scope)
+        for problem in problems:
             self._error(where, problem)
-            return False
-        unknown = sorted(expression_names(source) - self.scope)
-        for name in unknown:
-            self._error(
-                where, f"unknown name '{name}' in expression{did_you_mean(name, self.scope)}"
-            )
-        return not unknown
+        return not problems

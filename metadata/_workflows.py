@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
-from metadata._expressions import SCOPE_NAMES, expression_names, expression_syntax_error
+from metadata._expressions import SCOPE_NAMES, expression_problems
 from metadata._model import SYSTEM_FIELDS, FieldType, TransitionDef, WorkflowDef
 
 if TYPE_CHECKING:
@@ -111,16 +111,10 @@ class WorkflowChecker:
         return False
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
-        problem = expression_syntax_error(source)
-        if problem:
+        problems = expression_problems(source, self.scope)
+        for problem in problems:
             self._error(where, problem)
-            return False
-        unknown = sorted(expression_names(source) - self.scope)
-        for name in unknown:
-            self._error(
-                where, f"unknown name '{name}' in expression{did_you_mean(name, self.scope)}"
-            )
-        return not unknown
+        return not problems
 
     def _error(self, where: tuple[PathItem, ...], message: str) -> None:
         self.problems.at(self.document, where, message)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import Instance, write_instance
-from tests.support.receivers import WebhookReceiver, webhook_receiver
+from tests.support.receivers import WebhookReceiver, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,12 +65,6 @@ URL = "/api/v1/ops"
 
 
 @pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def client(db_url: str, tmp_path: Path, hook: WebhookReceiver) -> Iterator[TestClient]:
     pack = tmp_path / "packs" / "ops"
     for relative, text in FILES.items():
@@ -92,14 +86,6 @@ def client(db_url: str, tmp_path: Path, hook: WebhookReceiver) -> Iterator[TestC
 def outbox(client: TestClient, **params: str) -> dict[str, Any]:
     body: dict[str, Any] = client.get("/api/v1/_outbox", params=params).json()
     return body
-
-
-def wait_until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_async_actions_run_after_commit_and_cascade(

@@ -17,7 +17,11 @@ import pytest
 from tests.conftest import Instance, write_instance
 from tests.integration.delivery.packs import write_sales_pack
 from tests.support.cli import REPO
-from tests.support.receivers import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
+from tests.support.receivers import (
+    Mailbox,
+    WebhookReceiver,
+    wait_until,
+)
 from tests.support.redis_server import RedisServer
 
 if TYPE_CHECKING:
@@ -40,18 +44,6 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
@@ -143,14 +135,6 @@ def lose(client: TestClient, name: str) -> None:
 def counts(client: TestClient) -> dict[str, int]:
     body: dict[str, Any] = client.get("/api/v1/_outbox").json()
     return dict(body["meta"]["counts"])
-
-
-def wait_until(check: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
 
 
 def test_the_worker_delivers_email_and_webhook_after_commit(

@@ -13,7 +13,11 @@ from runtime.delivery import sign
 from tests.conftest import Instance, write_instance
 from tests.integration.delivery.packs import write_sales_pack
 from tests.support.cli import tessera
-from tests.support.receivers import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
+from tests.support.receivers import (
+    Mailbox,
+    WebhookReceiver,
+    wait_until,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,18 +27,6 @@ if TYPE_CHECKING:
 
 URL = "/api/v1/sales"
 SECRET = "webhook-test-secret"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
@@ -73,14 +65,6 @@ def outbox(client: TestClient, **params: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def wait_until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_won_deal_creates_an_order_emails_the_owner_and_calls_the_webhook(

@@ -16,14 +16,14 @@ from engine.scheduling import Scheduler
 from runtime.app import load_definitions
 from tests.conftest import Instance, write_instance
 from tests.integration.delivery.test_celery_worker import Worker
-from tests.support.receivers import WebhookReceiver, webhook_receiver
 from tests.support.redis_server import RedisServer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from fastapi.testclient import TestClient
+
+    from tests.support.receivers import WebhookReceiver
 
 FILES = {
     "module.yaml": "name: billing\nversion: 1.0.0\n",
@@ -45,12 +45,6 @@ fields:
 """,
 }
 URL = "/api/v1/billing/invoice"
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as receiver:
-        yield receiver
 
 
 def make_instance(db_url: str, tmp_path: Path, hook: WebhookReceiver, **settings: Any) -> Instance:
@@ -84,14 +78,6 @@ def fill(client: TestClient) -> None:
     ]:
         response = client.post(URL, json={"number": number, **values})
         assert response.status_code == 201, response.text
-
-
-def wait_until(check: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
 
 
 def slot_runs(instance: Instance) -> int:
