@@ -22,7 +22,6 @@ from engine.expressions import (
     ValueTemplate,
     compile_expression,
     environment,
-    scope_names,
 )
 from metadata import ActionKind, CronSchedule, RuleEvent, expression_names
 
@@ -54,13 +53,11 @@ def _compile_values(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     )
 
 
-def _resolve_values(
-    values: tuple[tuple[str, Any], ...], scope: Scope, names: Mapping[str, Any]
-) -> dict[str, Any]:
+def _resolve_values(values: tuple[tuple[str, Any], ...], scope: Scope) -> dict[str, Any]:
     return {
-        name: value.resolve(scope, names)
+        name: value.resolve(scope)
         if isinstance(value, ValueTemplate)
-        else _resolve_values(value, scope, names)
+        else _resolve_values(value, scope)
         for name, value in values
     }
 
@@ -73,10 +70,10 @@ class _Action:
     template: Template | None = None
     deferred: bool = False
 
-    def resolve(self, scope: Scope, names: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = _resolve_values(self.values, scope, names)
+    def resolve(self, scope: Scope) -> dict[str, Any]:
+        resolved = _resolve_values(self.values, scope)
         if self.kind is ActionKind.EMAIL:
-            return _email(resolved, self.template.render(names) if self.template else None)
+            return _email(resolved, self.template.render(scope.names) if self.template else None)
         if self.kind is ActionKind.WEBHOOK:
             return {"url": str(resolved["url"]), "data": resolved.get("payload")}
         return resolved
@@ -181,13 +178,12 @@ class Triggers:
         if not triggers:
             return []
         scope = Scope(record, old, user)
-        names = scope_names(record, old, user)
         due = []
         for trigger in triggers:
             try:
                 if trigger.when is not None and not trigger.when(scope):
                     continue
-                resolved = [(action, action.resolve(scope, names)) for action in trigger.actions]
+                resolved = [(action, action.resolve(scope)) for action in trigger.actions]
             except Exception as exc:  # noqa: BLE001 - the write is rejected, with the reason
                 message = f"rule '{trigger.rule.name}' could not run: {exc}"
                 raise ValidationFailed(
@@ -227,8 +223,7 @@ class ScheduledActions:
         scope = Scope(record, None, user)
         if trigger.when is not None and not trigger.when(scope):
             return None
-        names = scope_names(record, None, user)
-        return [(action, action.resolve(scope, names)) for action in trigger.actions]
+        return [(action, action.resolve(scope)) for action in trigger.actions]
 
 
 def _selector(rule: RuleDef) -> Expression | None:

@@ -84,9 +84,7 @@ class DefaultExpressions:
     def __bool__(self) -> bool:
         return bool(self._fields)
 
-    def fill(
-        self, values: Mapping[str, Any], scope: Scope, names: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def fill(self, values: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
         """The defaults of the fields missing from ``values``, each also set in the scope."""
         filled: dict[str, Any] = {}
         errors: list[FieldError] = []
@@ -94,7 +92,7 @@ class DefaultExpressions:
             if name in values:
                 continue
             try:
-                value = template.resolve(scope, names)
+                value = template.resolve(scope)
                 value = None if value is None or value == "" else convert(value)
             except InvalidValue as exc:
                 errors.append(FieldError(name, exc.code, f"default {exc.message}"))

@@ -75,7 +75,7 @@ class Scope:
     same names, so they share one context: each sets only its private result variable.
     """
 
-    __slots__ = ("context",)
+    __slots__ = ("context", "names")
 
     def __init__(
         self,
@@ -84,8 +84,9 @@ class Scope:
         user: str | None = None,
     ) -> None:
         environment_ = environment()
-        names = {**_globals(), **scope_names(record, old, user)}
-        self.context = Context(environment_, names, None, {})
+        self.names = {**_globals(), **scope_names(record, old, user)}
+        """The names as built, which templates of the same write render with."""
+        self.context = Context(environment_, self.names, None, {})
 
     def set(self, name: str, value: Any) -> None:
         """A value computed during the write (a computed field) for the next expressions."""
@@ -135,12 +136,12 @@ class ValueTemplate:
             else:
                 self._template = environment().from_string(value)
 
-    def resolve(self, scope: Scope, names: Mapping[str, Any]) -> Any:
+    def resolve(self, scope: Scope) -> Any:
         if self._expression is not None:
             value = self._expression(scope)
             return value.id if isinstance(value, RecordRef) else value
         if self._template is not None:
-            return self._template.render(names)
+            return self._template.render(scope.names)
         return self._literal
 
 

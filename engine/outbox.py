@@ -142,12 +142,11 @@ class Outbox:
 
     # -- delivering ------------------------------------------------------------------------
 
-    async def due(self, conn: Connection, *, limit: int, now: float | None = None) -> list[int]:
+    async def due(self, conn: Connection, *, limit: int) -> list[int]:
         """Ids of events a deliverer may claim now: pending and due, or held by a lease
         that ran out (its deliverer died)."""
-        now = time.time() if now is None else now
         sql = self._due
-        rows = await conn.fetch(sql.sql, sql.args({"now": now, "limit": limit}))
+        rows = await conn.fetch(sql.sql, sql.args({"now": time.time(), "limit": limit}))
         return [int(row[0]) for row in rows]
 
     async def hand_out(

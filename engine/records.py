@@ -28,7 +28,7 @@ from engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from engine.expressions import Scope, scope_names
+from engine.expressions import Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.outbox import DEFERRED_ACTION, NewEvent, Outbox
@@ -611,23 +611,10 @@ class EntityStore:
         nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
         updated = False
         for action, values in actions:
-            if action.deferred:
-                target_name = action.entity or self.entity.qualified_name
-                later = NewEvent(
-                    DEFERRED_ACTION,
-                    self.entity.qualified_name,
-                    str(record_id),
-                    rule.name,
-                    {"action": action.kind.value, "entity": target_name, "values": values},
-                )
-                ctx.events.append(await self.registry.outbox.add(conn, later))
-            elif action.kind.is_outbound:
+            if action.deferred or action.kind.is_outbound:
+                kind, payload = _event(action, values, event, record, self.entity)
                 outgoing = NewEvent(
-                    action.kind.value,
-                    self.entity.qualified_name,
-                    str(record_id),
-                    rule.name,
-                    _event_payload(action.kind, values, event, record),
+                    kind, self.entity.qualified_name, str(record_id), rule.name, payload
                 )
                 ctx.events.append(await self.registry.outbox.add(conn, outgoing))
             elif action.kind is ActionKind.CREATE:
@@ -701,7 +688,7 @@ class EntityStore:
         view = self._view(record, ctx)
         scope = Scope(view, self._view(old, ctx), ctx.user)
         if creating and self.defaults:
-            filled = self.defaults.fill(values, scope, scope_names(view, None, ctx.user))
+            filled = self.defaults.fill(values, scope)
             values.update(filled)
             record.update(filled)
         if self.computed:
@@ -915,15 +902,19 @@ class EntityStore:
         return result
 
 
-def _event_payload(
-    kind: ActionKind, values: dict[str, Any], event: str, record: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What an outbox event carries: an e-mail as rendered; a webhook's URL and the JSON
-    document it will POST (the record as written, unless the action gives a payload)."""
-    if kind is ActionKind.EMAIL:
-        return values
+def _event(
+    action: Any, values: dict[str, Any], event: str, record: Mapping[str, Any], entity: EntityDef
+) -> tuple[str, dict[str, Any]]:
+    """The kind and payload of the outbox event of an action: a deferred create or update
+    with its resolved values; an e-mail as rendered; a webhook's URL and the JSON document
+    it will POST (the record as written, unless the action gives a payload)."""
+    if action.deferred:
+        target = action.entity or entity.qualified_name
+        return DEFERRED_ACTION, {"action": action.kind.value, "entity": target, "values": values}
+    if action.kind is ActionKind.EMAIL:
+        return action.kind.value, values
     data = values["data"] if values.get("data") is not None else dict(record)
-    return {"url": values["url"], "event": event, "data": data}
+    return action.kind.value, {"url": values["url"], "event": event, "data": data}
 
 
 class _StoreSql:

@@ -52,7 +52,7 @@ class Scheduler:
     def __init__(self, model: EngineModel) -> None:
         self.model = model
         self._claim: CompiledSql = compile_sql(
-            insert(schedule_run_table), model.outbox.dialect, ["rule", "slot", "ran_at"]
+            insert(schedule_run_table), model.dialect, ["rule", "slot", "ran_at"]
         )
 
     async def run_due(self, database: Database, now: dt.datetime | None = None) -> list[SlotRun]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -123,8 +122,7 @@ class Deliverer:
         async with self.database.connection() as conn:
             return await self.outbox.hand_out(conn, limit=limit, grace=grace, hold=hold)
 
-    async def due(self, *, limit: int, grace: float = 0.0) -> list[int]:
-        """Events claimable now; ``grace`` leaves alone events due for less than that long
-        (a broker may still be holding a task for them)."""
+    async def due(self, *, limit: int) -> list[int]:
+        """Events claimable now."""
         async with self.database.connection() as conn:
-            return await self.outbox.due(conn, limit=limit, now=time.time() - grace)
+            return await self.outbox.due(conn, limit=limit)
