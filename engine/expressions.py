@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import types
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from engine.references import RecordRef
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from jinja2 import Template
 
@@ -34,8 +35,51 @@ MAX_SEQUENCE = 100_000
 """Longest string or list an expression may build by repetition."""
 
 
+_PLAIN_VALUES = frozenset({str, int, float, bool, Decimal, dt.date, dt.datetime, dt.time})
+"""Types of the values a scope holds whose methods neither mutate nor reach code: calling
+one of their (already vetted) methods needs no check at call time."""
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plain_attributes: dict[tuple[type, str], bool] = {}
+        """Per (type, attribute name): whether the sandbox lets it through unwrapped. The
+        sandbox judges by type and name only, and expressions name their attributes in
+        their source, so this stays as small as the definitions."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Jinja's sandboxed attribute access, judged once per type and attribute name
+        instead of on every access (several ``isinstance`` checks each time)."""
+        key = (type(obj), attribute)
+        plain = self._plain_attributes.get(key)
+        if plain is None:
+            plain = self._plain_attributes[key] = self._is_plain_attribute(obj, attribute)
+        if plain:
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass  # Jinja falls back to obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def _is_plain_attribute(self, obj: Any, attribute: str) -> bool:
+        """Safe, and not ``str.format`` (which the sandbox wraps)."""
+        if isinstance(obj, str) and attribute in {"format", "format_map"}:
+            return False
+        return bool(self.is_safe_attribute(obj, attribute, None))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        """A method of a plain value (``code.startswith('DL-')``) or one of the scope's own
+        functions is called directly; anything else goes through the sandbox's checks."""
+        if (
+            (type(__obj) is types.BuiltinMethodType and type(__obj.__self__) in _PLAIN_VALUES)
+            or __obj is _today
+            or __obj is _now
+        ):
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and _number(right):
@@ -98,13 +142,10 @@ class Expression:
 
     __slots__ = ("_render", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, node: nodes.Expr | None = None) -> None:
         self.source = source
         env = environment()
-        parser = Parser(env, source, state="variable")
-        expression = parser.parse_expression()
-        if not parser.stream.eos:
-            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        expression = node if node is not None else _parse(source)
         body = [nodes.Assign(nodes.Name(_RESULT, "store"), expression, lineno=1)]
         self._render = env.from_string(nodes.Template(body, lineno=1)).root_render_func
 
@@ -147,6 +188,28 @@ class ValueTemplate:
 
 def compile_expression(source: str) -> Expression:
     return Expression(source)
+
+
+def compile_checks(checks: Sequence[tuple[str | None, str]]) -> Expression:
+    """One expression for many ``(when, condition)`` checks: the tuple of each condition's
+    value where its ``when`` holds, ``True`` where it does not. Evaluating them together
+    resolves every name once instead of once per check."""
+    items: list[nodes.Expr] = []
+    for when, condition in checks:
+        test = _parse(condition)
+        items.append(
+            test if when is None else nodes.CondExpr(_parse(when), test, nodes.Const(True))
+        )
+    source = " , ".join(condition for _, condition in checks)
+    return Expression(source, nodes.Tuple(items, "load"))
+
+
+def _parse(source: str) -> nodes.Expr:
+    parser = Parser(environment(), source, state="variable")
+    expression = parser.parse_expression()
+    if not parser.stream.eos:
+        raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+    return expression
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import Expression, Scope, compile_expression
+from engine.expressions import Expression, Scope, compile_checks, compile_expression
 from metadata import RuleEvent, expression_names
 
 if TYPE_CHECKING:
@@ -52,19 +52,20 @@ class RuleSet:
             for rule in rules
             if rule.assertion is not None
         ]
-        self._by_event = {
+        by_event = {
             event: tuple(c for c in compiled if event in c.rule.events) for event in RuleEvent
         }
-        creating = self._by_event[RuleEvent.CREATE]
-        self.before_insert = tuple(c for c in creating if not _reads(c.rule) & late)
-        self._by_event[RuleEvent.CREATE] = tuple(c for c in creating if _reads(c.rule) & late)
+        creating = by_event[RuleEvent.CREATE]
+        self.before_insert = _RuleGroup(tuple(c for c in creating if not _reads(c.rule) & late))
+        by_event[RuleEvent.CREATE] = tuple(c for c in creating if _reads(c.rule) & late)
+        self._by_event = {event: _RuleGroup(rules) for event, rules in by_event.items()}
 
     def runs_on(self, event: RuleEvent) -> bool:
         """Whether rules run on the stored record of this event (after the statement)."""
         return bool(self._by_event[event])
 
     def check_before_insert(self, scope: Scope) -> None:
-        _raise_failures(self.before_insert, scope)
+        self.before_insert.check(scope)
 
     def check(
         self,
@@ -76,7 +77,7 @@ class RuleSet:
         """Raise ``ValidationFailed`` with every rule the write breaks."""
         rules = self._by_event[event]
         if rules:
-            _raise_failures(rules, Scope(record, old, user))
+            rules.check(Scope(record, old, user))
 
 
 def _reads(rule: RuleDef) -> set[str]:
@@ -85,10 +86,34 @@ def _reads(rule: RuleDef) -> set[str]:
     )
 
 
-def _raise_failures(rules: tuple[_CompiledRule, ...], scope: Scope) -> None:
-    errors = [error for rule in rules if (error := _failure(rule, scope)) is not None]
-    if errors:
-        raise ValidationFailed(errors)
+class _RuleGroup:
+    """Rules that run together: evaluated as one expression, and one by one (for their
+    messages) only when that finds a failure or cannot be evaluated."""
+
+    __slots__ = ("_all", "rules")
+
+    def __init__(self, rules: tuple[_CompiledRule, ...]) -> None:
+        self.rules = rules
+        self._all = (
+            compile_checks([(c.rule.when, c.rule.assertion or "") for c in rules])
+            if rules
+            else None
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def check(self, scope: Scope) -> None:
+        if self._all is None:
+            return
+        try:
+            if all(self._all(scope)):
+                return
+        except Exception:  # noqa: BLE001, S110 - the rules are evaluated one by one below
+            pass
+        errors = [error for rule in self.rules if (error := _failure(rule, scope)) is not None]
+        if errors:
+            raise ValidationFailed(errors)
 
 
 def _failure(compiled: _CompiledRule, scope: Scope) -> FieldError | None:
