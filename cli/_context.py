@@ -14,6 +14,14 @@ from runtime.settings import Settings
 if TYPE_CHECKING:
     from metadata import ProjectDef
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "-c",
+    envvar="TESSERA_CONFIG",
+    default=None,
+    help="Path of tessera.yaml (default: ./tessera.yaml).",
+)
+
 
 def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)

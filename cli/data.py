@@ -11,7 +11,9 @@ import click
 import orjson
 
 from cli import _context
+from cli._context import CONFIG_OPTION
 from engine import EngineModel, UnknownEntity, open_database
+from engine.identity import Identity
 from metadata import DefinitionError
 from runtime.api.problems import json_default
 from runtime.dataio import (
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from engine import EntityStore
     from metadata import ProjectDef
     from runtime.settings import Settings
-
-CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
 
 
 def _store(model: EngineModel, name: str) -> EntityStore:
@@ -135,11 +135,33 @@ def export_command(config: str | None, entity: str, fmt: str) -> None:
     asyncio.run(run())
 
 
+DEMO_USER = "admin"
+DEMO_PASSWORD = "tessera-demo"  # noqa: S105 - printed for the demo instance only
+
+
 @click.command("demo")
 @CONFIG_OPTION
 def demo_command(config: str | None) -> None:
-    """Load the demo records of the enabled packs (idempotent)."""
+    """Load the demo records of the enabled packs, and a demo admin user (idempotent)."""
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     count = asyncio.run(load_fixtures(settings, project, "demo"))
     click.echo(f"demo: {count} records upserted")
+    if asyncio.run(_demo_admin(settings)):
+        click.echo(f"demo: user '{DEMO_USER}' (password '{DEMO_PASSWORD}', role admin) created")
+    else:
+        click.echo(f"demo: user '{DEMO_USER}' exists; sign in with its password")
+
+
+async def _demo_admin(settings: Settings) -> bool:
+    """Create the demo administrator unless a user of that name exists."""
+    database = await open_database(settings.database_url, pool_size=1)
+    try:
+        identity = Identity(database.sa_dialect)
+        async with database.transaction() as conn:
+            if await identity.user_named(conn, DEMO_USER) is not None:
+                return False
+            await identity.create_user(conn, DEMO_USER, DEMO_PASSWORD, ["admin"])
+            return True
+    finally:
+        await database.close()

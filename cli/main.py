@@ -10,20 +10,14 @@ from pathlib import Path
 import click
 
 from cli import _context
+from cli._context import CONFIG_OPTION
 from cli.data import demo_command, export_command, import_command
+from cli.identity import token_group, user_group
 from cli.migrate import migrate_command
 from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
 from engine.tables import build_tables
 from metadata import DefinitionError, DefinitionProblem, load_fixture_files
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "-c",
-    envvar="TESSERA_CONFIG",
-    default=None,
-    help="Path of tessera.yaml (default: ./tessera.yaml).",
-)
 
 TEMPLATE = """\
 # Tessera instance settings (see docs/getting-started.md)
@@ -159,6 +153,8 @@ main.add_command(export_command)
 main.add_command(demo_command)
 main.add_command(worker_command)
 main.add_command(outbox_group)
+main.add_command(user_group)
+main.add_command(token_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

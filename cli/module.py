@@ -17,6 +17,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from cli import _context
+from cli._context import CONFIG_OPTION
 from cli.migrate import migrate, show_plan, upsert_fixtures
 from engine.migrate import (
     installed_modules,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from metadata import ProjectDef
     from runtime.settings import Settings
 
-CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
 YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 
 

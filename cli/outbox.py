@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 import click
 
 from cli import _context, supervisor
+from cli._context import CONFIG_OPTION
 from engine import open_database
 from engine.outbox import EventStatus, Outbox, OutboxEvent
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
-
-CONFIG_OPTION = click.option("--config", "-c", envvar="TESSERA_CONFIG", default=None)
 
 
 @click.command("worker")

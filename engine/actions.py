@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import (
+    Actor,
     Expression,
     Scope,
     ValueTemplate,
@@ -170,7 +171,7 @@ class Triggers:
         event: RuleEvent,
         record: Mapping[str, Any],
         old: Mapping[str, Any] | None,
-        user: str | None,
+        user: Actor | None,
     ) -> list[tuple[RuleDef, list[tuple[_Action, dict[str, Any]]]]]:
         """The triggers whose ``when`` holds, with their actions' values resolved over the
         record as written (all resolved before any action runs)."""
@@ -215,7 +216,7 @@ class ScheduledActions:
         return self._rules[name].rule
 
     def resolve(
-        self, name: str, record: Mapping[str, Any], user: str | None
+        self, name: str, record: Mapping[str, Any], user: Actor | None
     ) -> list[tuple[_Action, dict[str, Any]]] | None:
         """The rule's actions with their values over ``record``, or None when the rule's
         filter leaves the record out."""

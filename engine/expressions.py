@@ -125,7 +125,7 @@ class Scope:
         self,
         record: Mapping[str, Any],
         old: Mapping[str, Any] | None = None,
-        user: str | None = None,
+        user: Actor | None = None,
     ) -> None:
         environment_ = environment()
         self.names = {**_globals(), **scope_names(record, old, user)}
@@ -219,8 +219,34 @@ def _globals() -> dict[str, Any]:
     return dict(environment().globals)
 
 
+class Actor:
+    """The acting user as expressions see it (``user``): ``user.id``, ``user.username``,
+    ``user.roles``; it compares and prints as its id, the value ``created_by`` holds, so
+    ``created_by == user`` and ``created_by == user.id`` both hold for one's own records."""
+
+    __slots__ = ("id", "roles", "username")
+
+    def __init__(self, user_id: str, username: str, roles: frozenset[str]) -> None:
+        self.id = user_id
+        self.username = username
+        self.roles = roles
+
+    def __eq__(self, other: object) -> bool:
+        other_id = other.id if isinstance(other, Actor) else other
+        return other_id is not None and str(other_id) == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"Actor({self.id!r}, {self.username!r})"
+
+
 def scope_names(
-    record: Mapping[str, Any], old: Mapping[str, Any] | None, user: str | None
+    record: Mapping[str, Any], old: Mapping[str, Any] | None, user: Actor | None
 ) -> dict[str, Any]:
     """The names an expression sees (SPEC §3.2): the record's fields, ``old``,
     ``changed('field')``, ``user``, ``today()`` and ``now()``."""

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 
+from engine.access import AccessPolicy
 from engine.errors import UnknownEntity
 from engine.outbox import Outbox
 from engine.records import EntityStore, StoreRegistry
@@ -37,6 +38,7 @@ class EngineModel(StoreRegistry):
         self.entity_tables = build_tables(project)
         self.dialect = dialect
         self.outbox = Outbox(dialect)
+        self.access = AccessPolicy(project)
         self._stores: dict[str, EntityStore] = {}
         self._by_path: dict[tuple[str, str], EntityStore] = {}
         for entity in project.entities.values():

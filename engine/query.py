@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import and_, bindparam, false, func, or_, select
 
+from engine.access import filter_clause
 from engine.errors import BadQuery
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.fieldtypes.choice import parse_boolean
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Select, Table
     from sqlalchemy.engine import Dialect
+
+    from metadata import RecordFilter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -105,6 +108,22 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class ListRestriction:
+    """What a caller's roles add to a list query: the records their grant covers, the
+    records covered in each entity a ``ref__field`` filter reaches into (by column), and
+    the fields ``q`` must not search because the caller may not see them."""
+
+    records: RecordFilter | None = None
+    targets: tuple[tuple[str, RecordFilter], ...] = ()
+    unsearchable: frozenset[str] = frozenset()
+    user: tuple[tuple[str, Any], ...] = ()
+    """Values of the user parameters (``u_id``...), not part of the query's shape."""
+
+    def shape(self) -> tuple[Any, ...]:
+        return (self.records, self.targets, self.unsearchable)
+
+
+@dataclass(frozen=True, slots=True)
 class ListQuery:
     filters: tuple[Filter, ...] = ()
     sort: tuple[tuple[str, bool], ...] = ()
@@ -116,6 +135,7 @@ class ListQuery:
     expand: tuple[str, ...] = ()
     count: bool = False
     q: str | None = None
+    restriction: ListRestriction | None = None
 
     def sort_text(self) -> str:
         return ",".join(("-" if desc else "") + name for name, desc in self.sort)
@@ -339,7 +359,16 @@ class ListSqlBuilder:
             for f in query.filters
         )
         cursor = None if query.cursor is None else tuple(v is None for v in query.cursor)
-        return (filters, query.sort, query.fields, query.q is not None, cursor, query.count)
+        restriction = query.restriction.shape() if query.restriction is not None else None
+        return (
+            filters,
+            query.sort,
+            query.fields,
+            query.q is not None,
+            cursor,
+            query.count,
+            restriction,
+        )
 
     def _parameters(self, query: ListQuery) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
@@ -353,6 +382,8 @@ class ListSqlBuilder:
         if query.cursor is not None:
             for k, value in enumerate(query.cursor):
                 params[f"c{k}"] = value
+        if query.restriction is not None:
+            params.update(query.restriction.user)
         return params
 
     @staticmethod
@@ -363,9 +394,16 @@ class ListSqlBuilder:
 
     def _compile(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None]:
         table = self.columns.table
-        conditions = [self._condition(i, f) for i, f in enumerate(query.filters)]
+        restriction = query.restriction
+        targets = dict(restriction.targets) if restriction is not None else {}
+        conditions = [
+            self._condition(i, f, targets.get(f.column)) for i, f in enumerate(query.filters)
+        ]
+        if restriction is not None and restriction.records is not None:
+            conditions.append(filter_clause(restriction.records, table))
         if query.q is not None:
-            conditions.append(self._search_condition())
+            hidden = restriction.unsearchable if restriction is not None else frozenset()
+            conditions.append(self._search_condition(hidden))
         statement: Select[Any] = select(*self.select_columns(query.fields)).select_from(table)
         count_statement = None
         if query.count:
@@ -383,7 +421,9 @@ class ListSqlBuilder:
         )
         return compile_sql(statement, self.dialect), count_sql
 
-    def _condition(self, index: int, flt: Filter) -> ColumnElement[bool]:
+    def _condition(
+        self, index: int, flt: Filter, target_filter: RecordFilter | None = None
+    ) -> ColumnElement[bool]:
         table = self.columns.table
         column = table.c[flt.column]
         if flt.subfield is None:
@@ -392,6 +432,8 @@ class ListSqlBuilder:
         assert target_info.target is not None
         target = self.lookup(target_info.target).table
         inner = select(target.c.id).where(self._operator(target.c[flt.subfield], flt, index))
+        if target_filter is not None:
+            inner = inner.where(filter_clause(target_filter, target, f"t{index}_"))
         return column.in_(inner.scalar_subquery())
 
     def _operator(self, column: Any, flt: Filter, index: int) -> ColumnElement[bool]:
@@ -425,16 +467,14 @@ class ListSqlBuilder:
             result = func.substr(column, 1, func.length(params[0])) == params[0]
         return result
 
-    def _search_condition(self) -> ColumnElement[bool]:
+    def _search_condition(self, hidden: frozenset[str]) -> ColumnElement[bool]:
         table = self.columns.table
-        if not self.columns.search:
+        searched = [name for name in self.columns.search if name not in hidden]
+        if not searched:
             return false()
         pattern: Any = bindparam("q")
         return or_(
-            *(
-                func.lower(table.c[name]).like(func.lower(pattern), escape="!")
-                for name in self.columns.search
-            )
+            *(func.lower(table.c[name]).like(func.lower(pattern), escape="!") for name in searched)
         )
 
     def _order_by(self, query: ListQuery) -> list[Any]:

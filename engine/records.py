@@ -28,7 +28,7 @@ from engine.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from engine.expressions import Scope
+from engine.expressions import Actor, Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.outbox import DEFERRED_ACTION, NewEvent, Outbox
@@ -76,7 +76,8 @@ class WriteContext:
     """Who is writing, and which rules led to this write; passed explicitly through every
     write."""
 
-    user: str | None = None
+    user: Actor | None = None
+    """Who writes; None for the command line, fixtures and scheduled runs."""
     cascade: tuple[CascadeStep, ...] = ()
     roles: frozenset[str] | None = None
     """The writer's roles, for workflow transitions limited to roles; None when no user is
@@ -86,6 +87,11 @@ class WriteContext:
     events: list[int] = dataclasses.field(default_factory=list)
     """Outbox events this write (and its cascades) queued; for whoever commits it, to hand
     them to the deliverers after the commit."""
+
+    @property
+    def user_id(self) -> str | None:
+        """What ``created_by`` and ``updated_by`` record."""
+        return self.user.id if self.user is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +451,11 @@ class EntityStore:
         now = self._timestamp(dt.datetime.now(dt.UTC))
         params = self._encode(values)
         params.update(
-            created_at=now, updated_at=now, created_by=ctx.user, updated_by=ctx.user, version=1
+            created_at=now,
+            updated_at=now,
+            created_by=ctx.user_id,
+            updated_by=ctx.user_id,
+            version=1,
         )
         insert_sql = self._sql.insert
         args = [params.get(name) for name in insert_sql.names]
@@ -503,7 +513,7 @@ class EntityStore:
         params = self._encode(values)
         params.update(
             updated_at=self._timestamp(dt.datetime.now(dt.UTC)),
-            updated_by=ctx.user,
+            updated_by=ctx.user_id,
             record_id=record_id,
             expected_version=expected_version,
         )
@@ -881,12 +891,12 @@ class EntityStore:
                     PARENT_COLUMN: parent_id,
                     POSITION_COLUMN: position,
                     "updated_at": now,
-                    "updated_by": ctx.user,
+                    "updated_by": ctx.user_id,
                 }
             )
             try:
                 if line_id is None:
-                    params.update(created_at=now, created_by=ctx.user, version=1)
+                    params.update(created_at=now, created_by=ctx.user_id, version=1)
                     row = await conn.fetchrow(
                         self._sql.insert.sql, [params.get(n) for n in self._sql.insert.names]
                     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.errors import FieldError, ValidationFailed
-from engine.expressions import Expression, Scope, compile_checks, compile_expression
+from engine.expressions import Actor, Expression, Scope, compile_checks, compile_expression
 from metadata import RuleEvent, expression_names
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class RuleSet:
         event: RuleEvent,
         record: Mapping[str, Any],
         old: Mapping[str, Any] | None,
-        user: str | None,
+        user: Actor | None,
     ) -> None:
         """Raise ``ValidationFailed`` with every rule the write breaks."""
         rules = self._by_event[event]

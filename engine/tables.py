@@ -95,6 +95,28 @@ schedule_run_table = Table(
     Column("slot", String(40), primary_key=True),
     Column("ran_at", Float(53), nullable=False),
 )
+user_table = Table(
+    "tessera_user",
+    system_metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("roles", Text(), nullable=False),
+    Column("active", Integer(), nullable=False),
+    Column("created_at", Float(53), nullable=False),
+)
+token_table = Table(
+    "tessera_token",
+    system_metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("user_id", ID_TYPE, ForeignKey("tessera_user.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float(53), nullable=False),
+    Column("expires_at", Float(53), nullable=True),
+    Column("revoked_at", Float(53), nullable=True),
+    Index("ix_tessera_token_user_id", "user_id"),
+)
 table_registry_table = Table(
     "tessera_table",
     system_metadata,

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Expression, Scope, compile_expression
+from metadata import ADMIN_ROLE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from metadata import TransitionDef, WorkflowDef
-
-ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True, slots=True)

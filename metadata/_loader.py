@@ -18,6 +18,7 @@ from metadata._expressions import SCOPE_NAMES, expression_names, template_proble
 from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
+    RESERVED_PACK_NAMES,
     SYSTEM_FIELDS,
     ActionKind,
     EntityDef,
@@ -27,6 +28,7 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
+from metadata._roles import ROLES_FILE, RolesBuilder
 from metadata._rules import PendingAction, RuleChecker, load_entity_files
 from metadata._workflows import WorkflowChecker
 
@@ -53,6 +55,7 @@ class PackSource:
     rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
     form_documents: dict[str, SourceDocument] = field(default_factory=dict)
     workflow_documents: dict[str, SourceDocument] = field(default_factory=dict)
+    roles_document: SourceDocument | None = None
 
 
 def discover_packs(search_paths: Iterable[Path]) -> dict[str, Path]:
@@ -92,6 +95,7 @@ def load_project(
         pack.workflow_documents = load_entity_files(
             pack.path, "workflows", "workflow", names, problems
         )
+        pack.roles_document = _optional_document(pack.path / ROLES_FILE, "roles", problems)
     overlays: dict[str, OverlaySource] = {}
     if customizations is not None:
         overlays = load_overlays(
@@ -102,9 +106,18 @@ def load_project(
             config_name=config_name,
             problems=problems,
         )
-    project = ProjectBuilder(packs, problems, overlays).build()
+    instance_roles = (
+        _optional_document(customizations / ROLES_FILE, "roles", problems)
+        if customizations is not None
+        else None
+    )
+    project = ProjectBuilder(packs, problems, overlays, instance_roles).build()
     problems.raise_if_any()
     return project
+
+
+def _optional_document(path: Path, kind: str, problems: ProblemCollector) -> SourceDocument | None:
+    return load_document(path, kind, problems) if path.is_file() else None
 
 
 class _PackResolver:
@@ -152,6 +165,13 @@ class _PackResolver:
                 document,
                 ("name",),
                 f"pack name '{document.data['name']}' must equal its folder name '{path.name}'",
+            )
+        elif path.name in RESERVED_PACK_NAMES:
+            self.problems.at(
+                document,
+                ("name",),
+                f"'{path.name}' is reserved for the API's own paths (/api/v1/{path.name}/...); "
+                "rename the pack",
             )
         for index, dependency in enumerate(document.data.get("depends", [])):
             self._visit(dependency, [*stack, name], (document, ("depends", index)))
@@ -225,10 +245,12 @@ class ProjectBuilder:
         packs: dict[str, PackSource],
         problems: ProblemCollector,
         overlays: Mapping[str, OverlaySource],
+        instance_roles: SourceDocument | None = None,
     ) -> None:
         self.packs = packs
         self.problems = problems
         self.overlays = overlays
+        self.instance_roles = instance_roles
         self.closure = _dependency_closure(packs)
         self.known_entities = {
             f"{pack.name}.{entity}" for pack in packs.values() for entity in pack.entity_documents
@@ -258,7 +280,17 @@ class ProjectBuilder:
                 entities[child] = replace(entities[child], parent=parent)
         for pending in self.pending_actions:
             self._check_action(pending, entities)
-        return ProjectDef(modules=frozen_mapping(modules), entities=frozen_mapping(entities))
+        roles = RolesBuilder(entities, self.problems)
+        for pack in self.packs.values():
+            if pack.roles_document is not None:
+                roles.add(pack.roles_document, pack.name)
+        if self.instance_roles is not None:
+            roles.add(self.instance_roles, None)
+        return ProjectDef(
+            modules=frozen_mapping(modules),
+            entities=frozen_mapping(entities),
+            roles=frozen_mapping(roles.build()),
+        )
 
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
         data: dict[str, Any] = document.data

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from decimal import Decimal
     from pathlib import Path
 
@@ -48,6 +48,8 @@ SYSTEM_FIELDS: tuple[str, ...] = (
     "updated_by",
     "version",
 )
+RESERVED_PACK_NAMES = frozenset({"auth"})
+"""Pack names that would shadow the API's own paths."""
 RESERVED_PARAMETERS: tuple[str, ...] = (
     "sort",
     "limit",
@@ -271,12 +273,116 @@ class ModuleDef:
     """Qualified names of the entities this pack declares."""
 
 
+class Permission(enum.StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+ADMIN_ROLE = "admin"
+"""The built-in role that may do everything; no roles.yaml may define it."""
+
+
+class CompareOp(enum.StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LTE = "lte"
+    GT = "gt"
+    GTE = "gte"
+    IN = "in"
+    NOT_IN = "nin"
+
+
+@dataclass(frozen=True, slots=True)
+class UserValue:
+    """A property of the signed-in user in a record filter: ``user.id`` or ``user.username``
+    (``user`` alone is its id)."""
+
+    attribute: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldComparison:
+    """``field <op> value``; ``value`` is a constant, a tuple of constants (``in``), or a
+    ``UserValue``. ``field is none`` is ``EQ None``."""
+
+    field: str
+    op: CompareOp
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    parts: tuple[RecordFilter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    parts: tuple[RecordFilter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoneOf:
+    """``not (part)``."""
+
+    part: RecordFilter
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    value: bool
+
+
+RecordFilter = FieldComparison | AllOf | AnyOf | NoneOf | Constant
+"""A grant's ``where`` as a tree the engine turns into SQL."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDef:
+    entity: str
+    """Qualified name."""
+    permissions: frozenset[Permission]
+    where: str | None = None
+    where_filter: RecordFilter | None = None
+    hidden_fields: frozenset[str] = frozenset()
+    readonly_fields: frozenset[str] = frozenset()
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoleDef:
+    name: str
+    label: str
+    description: str | None = None
+    inherits: tuple[str, ...] = ()
+    grants: tuple[GrantDef, ...] = ()
+    origins: tuple[str, ...] = ()
+    """The files that declare or extend it (packs, then customizations)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectDef:
     """Everything enabled in one instance, with dependencies resolved and checked."""
 
     modules: Mapping[str, ModuleDef]
     entities: Mapping[str, EntityDef]
+    roles: Mapping[str, RoleDef] = field(default_factory=lambda: MappingProxyType({}))
+
+    def role_closure(self, roles: Iterable[str]) -> frozenset[str]:
+        """``roles`` and every role they inherit, directly or not (unknown names kept)."""
+        found: set[str] = set()
+        pending = list(roles)
+        while pending:
+            name = pending.pop()
+            if name in found:
+                continue
+            found.add(name)
+            role = self.roles.get(name)
+            if role is not None:
+                pending.extend(role.inherits)
+        return frozenset(found)
 
     def entity(self, qualified_name: str) -> EntityDef:
         return self.entities[qualified_name]

@@ -27,6 +27,7 @@ from metadata._expressions import expression_syntax_error
 from metadata._fieldkeys import DEFAULT_MAX_LENGTH, TYPE_KEYS
 from metadata._fields import FieldChecker, default_problem, is_snake_case, pattern_problem
 from metadata._model import OnDelete, frozen_mapping
+from metadata._roles import ROLES_FILE
 from metadata._rules import RuleChecker
 
 if TYPE_CHECKING:
@@ -70,10 +71,13 @@ def load_overlays(
         if folder.name.startswith("."):
             continue
         if not folder.is_dir():
+            if folder.name == ROLES_FILE:
+                continue  # the instance's roles, loaded with the packs' roles.yaml
             if folder.suffix in YAML_SUFFIXES:
                 problems.at_file(
                     display_name(folder),
-                    "a customization belongs in its pack's folder: <pack>/<entity>.yaml",
+                    "a customization belongs in its pack's folder (<pack>/<entity>.yaml), "
+                    "or is the instance's roles.yaml",
                 )
             continue
         files = [

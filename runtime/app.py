@@ -11,18 +11,22 @@ import gc
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import open_database
 from engine.errors import SchemaChanged
+from engine.identity import Identity
+from engine.model import dialect_for_url
+from runtime.api.auth import auth_router
 from runtime.api.customize import customize_router
 from runtime.api.meta import meta_router
 from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, render_exception
 from runtime.api.records import DatabaseHolder
+from runtime.auth import Authenticator, LoginThrottle, needs_authentication, require_admin
 from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
 from runtime.schedules import ScheduleRunner
@@ -31,7 +35,7 @@ from runtime.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
     from metadata import ProjectDef
 
@@ -50,12 +54,21 @@ class TesseraApp(FastAPI):
     Cross-cutting concerns for all requests belong in ASGI middleware around this app.
     """
 
-    def __init__(self, live: LiveDefinitions, **kwargs: Any) -> None:
+    def __init__(self, live: LiveDefinitions, authenticator: Authenticator, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.live = live
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            send = _with_security_headers(send, scope["path"])
+            if needs_authentication(scope["path"]):
+                try:
+                    await self.authenticator.authenticate(scope)
+                except Exception as exc:  # noqa: BLE001 - rendered as problem details
+                    response = await render_exception(Request(scope, receive), exc)
+                    await response(scope, receive, send)
+                    return
             handler = self.live.current.record_api.match(scope)
             if handler is not None:
                 request = Request(scope, receive)
@@ -68,6 +81,35 @@ class TesseraApp(FastAPI):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_API_HEADERS = [
+    *_SECURITY_HEADERS,
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def _with_security_headers(send: Send, path: str) -> Send:
+    """``send`` adding the security headers to the response: for the API also a policy
+    that lets nothing run or load (it serves JSON) and no caching of its answers; the
+    documentation pages load Swagger UI's scripts, so they get the others only."""
+    extra = _API_HEADERS if path.startswith("/api/") else _SECURITY_HEADERS
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(h for h in extra if h[0] not in present)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_headers
 
 
 def _without_telemetry() -> dict[str, Any]:
@@ -118,8 +160,12 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await holder.database.close()
             holder.database = None
 
+    authenticator = Authenticator(
+        settings.auth, Identity(dialect_for_url(settings.database_url)[1]), holder
+    )
     app = TesseraApp(
         live,
+        authenticator,
         title="Tessera",
         version=VERSION,
         description="Generated REST API for the enabled module packs.",
@@ -139,9 +185,12 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await conn.fetchrow("SELECT 1", ())
         return Response(b'{"status":"ok"}', media_type="application/json")
 
+    throttle = LoginThrottle(settings.auth.login_attempts, settings.auth.login_window_seconds)
+    app.include_router(auth_router(authenticator, throttle))
     app.include_router(meta_router(lambda: live.current.meta))
-    app.include_router(customize_router(live))
-    app.include_router(outbox_router(holder))
+    admin_only = [Depends(require_admin)]
+    app.include_router(customize_router(live), dependencies=admin_only)
+    app.include_router(outbox_router(holder), dependencies=admin_only)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -28,6 +28,7 @@ ALLOWED_KEYS = frozenset(
         "webhook_secret",
         "outbox",
         "schedule_check_seconds",
+        "auth",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -64,6 +65,27 @@ class OutboxSettings:
     """Per webhook request."""
 
 
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Sign-in and API tokens (``auth:`` in ``tessera.yaml``)."""
+
+    token_hours: float = 12.0
+    """Lifetime of a token issued by ``POST /api/v1/auth/token``."""
+    login_attempts: int = 5
+    """Failed sign-ins allowed per user name, and four times as many per client address,
+    within ``login_window_seconds``; more get 429 until the window has passed."""
+    login_window_seconds: float = 900.0
+    token_cache_seconds: float = 5.0
+    """How long a server process trusts a token it has checked; a token revoked from
+    another process (the command line) stops working within this time."""
+
+
+_AUTH_KEYS = {
+    "token_hours": float,
+    "login_attempts": int,
+    "login_window_seconds": float,
+    "token_cache_seconds": float,
+}
 _SMTP_KEYS = {
     "host": str,
     "port": int,
@@ -130,6 +152,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     schedule_check_seconds: float = 15.0
     """How often schedulers look for due slots of scheduled rules."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -184,6 +207,7 @@ class Settings:
             webhook_secret=data.get("webhook_secret"),
             outbox=OutboxSettings(**_section(path, data, "outbox", _OUTBOX_KEYS)),
             schedule_check_seconds=float(data.get("schedule_check_seconds", 15.0)),
+            auth=AuthSettings(**_section(path, data, "auth", _AUTH_KEYS)),
         )
 
     @property

@@ -24,6 +24,7 @@ from engine.tables import build_tables
 from metadata.fingerprint import definitions_hash
 from runtime.app import build_app, load_definitions
 from runtime.settings import Settings
+from tests.support.identity import bearer, issue_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -141,10 +142,16 @@ class Instance:
             raise MigrationRefused("\n".join(plan.reasons()))
         return plan
 
+    def token(self, username: str = "tests", roles: tuple[str, ...] = ("admin",)) -> str:
+        return issue_token(self.settings.database_url, username, roles)
+
     @contextlib.contextmanager
-    def client(self) -> Iterator[TestClient]:
+    def client(self, *, signed_in: bool = True) -> Iterator[TestClient]:
+        """A client of the instance's app, by default with an admin's token."""
         app = build_app(self.settings)
         with TestClient(app, raise_server_exceptions=False) as client:
+            if signed_in:
+                client.headers.update(bearer(self.token()))
             yield client
 
 

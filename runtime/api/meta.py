@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from engine.jsonschema import record_schema
+from metadata import Permission
 from runtime.api.problems import json_default
+from runtime.auth import current_user
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine import EngineModel
+    from engine.access import EntityAccess
     from metadata import EntityDef, FieldDef, RuleDef, WorkflowDef
 
 
@@ -137,11 +141,41 @@ def describe_rule(rule: RuleDef) -> dict[str, Any]:
     }
 
 
+def _as_seen(entity: dict[str, Any], access: EntityAccess) -> dict[str, Any]:
+    """An entity's description for a caller: without the fields hidden from them, with
+    what they may do and which fields they may not write."""
+    hidden = access.hidden
+    seen = dict(entity)
+    seen["fields"] = [f for f in entity["fields"] if f["name"] not in hidden]
+    schema = dict(entity["schema"])
+    schema["properties"] = {
+        k: v for k, v in schema.get("properties", {}).items() if k not in hidden
+    }
+    if "required" in schema:
+        schema["required"] = [k for k in schema["required"] if k not in hidden]
+    seen["schema"] = schema
+    seen["form"] = {
+        "sections": [
+            {**section, "fields": [f for f in section["fields"] if f["field"] not in hidden]}
+            for section in entity["form"]["sections"]
+        ]
+    }
+    seen["permissions"] = {
+        "actions": sorted(p.value for p in access.permissions),
+        "readonly_fields": sorted(access.readonly - hidden),
+    }
+    return seen
+
+
 class MetaDocuments:
-    """The metadata responses, serialized once per set of definitions."""
+    """The metadata responses, serialized once per set of definitions (and per set of
+    roles: a caller sees only the entities they may read, without their hidden fields)."""
 
     def __init__(self, model: EngineModel) -> None:
+        self._model = model
+        self._by_roles: dict[frozenset[str], bytes] = {}
         entities = [describe_entity(model, e) for e in model.project.entities.values()]
+        self._described = entities
         modules = [
             {
                 "name": m.name,
@@ -157,14 +191,38 @@ class MetaDocuments:
         )
         self.modules = orjson.dumps({"data": modules, "meta": {"count": len(modules)}})
 
+    def entities_for(self, roles: frozenset[str]) -> bytes:
+        cached = self._by_roles.get(roles)
+        if cached is not None:
+            return cached
+        policy = self._model.access
+        project = self._model.project
+        seen = []
+        for described in self._described:
+            entity = project.entity(described["name"])
+            owner = entity.parent if entity.is_child and entity.parent else entity.qualified_name
+            access = policy.access(owner, roles)
+            if not access.allows(Permission.READ):
+                continue
+            if entity.is_child:  # lines follow their parent's grant, with no field hidden
+                access = dataclasses.replace(access, hidden=frozenset(), readonly=frozenset())
+            seen.append(_as_seen(described, access))
+        document = orjson.dumps({"data": seen, "meta": {"count": len(seen)}}, default=json_default)
+        if len(self._by_roles) < 1024:
+            self._by_roles[roles] = document
+        return document
+
 
 def meta_router(documents: Callable[[], MetaDocuments]) -> APIRouter:
     """Read-only metadata; ``documents`` returns those of the definitions now in force."""
     router = APIRouter(prefix="/api/v1/_meta", tags=["Metadata"])
 
     @router.get("/entities", summary="Entity definitions with their JSON Schemas")
-    async def list_entities() -> Response:
-        return Response(documents().entities, media_type="application/json")
+    async def list_entities(request: Request) -> Response:
+        """The entities the caller may read; for non-admins without their hidden fields."""
+        user = current_user(request)
+        body = documents().entities if user.is_admin else documents().entities_for(user.roles)
+        return Response(body, media_type="application/json")
 
     @router.get("/modules", summary="Enabled module packs")
     async def list_modules() -> Response:

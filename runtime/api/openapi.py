@@ -8,6 +8,7 @@ from engine.fieldtypes import ID_SCHEMA
 from engine.jsonschema import record_schema
 from engine.query import DEFAULT_LIMIT, MAX_LIMIT
 from metadata import FieldType
+from runtime.auth import needs_authentication
 
 if TYPE_CHECKING:
     from engine import EngineModel, EntityStore
@@ -298,4 +299,22 @@ def add_entity_paths(document: dict[str, Any], model: EngineModel) -> dict[str, 
     paths = document.setdefault("paths", {})
     for store in model.public_stores():
         paths.update(_entity_paths(store, schemas, model.project))
+    _declare_bearer_tokens(document)
     return document
+
+
+def _declare_bearer_tokens(document: dict[str, Any]) -> None:
+    """Every operation under /api/ needs a bearer token, except signing in."""
+    document["components"].setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from POST /api/v1/auth/token or `tessera token create`.",
+    }
+    unauthenticated = _problem("No valid bearer token")
+    for path, operations in document["paths"].items():
+        if not needs_authentication(path):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["security"] = [{"bearer": []}]
+                operation["responses"].setdefault("401", unauthenticated)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import Response  # noqa: TC002 - FastAPI reads the annotations
 
 from engine.outbox import EventStatus, Outbox, OutboxEvent
-from runtime.api.problems import ApiProblem, json_default
+from runtime.api.problems import ApiProblem, json_response
 
 if TYPE_CHECKING:
     from runtime.api.records import DatabaseHolder
@@ -45,12 +44,6 @@ def describe_event(event: OutboxEvent) -> dict[str, Any]:
         "delivered_at": _time(event.delivered_at),
         "payload": event.payload,
     }
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(body, default=json_default), status_code=status, media_type="application/json"
-    )
 
 
 def _int(text: str | None, name: str, default: int) -> int:
@@ -85,7 +78,7 @@ def outbox_router(holder: DatabaseHolder) -> APIRouter:
             box = outbox()
             events = await box.listing(conn, status=status, limit=limit, after=after)
             counts = await box.counts(conn)
-        return _json(
+        return json_response(
             {
                 "data": [describe_event(e) for e in events],
                 "meta": {
@@ -101,7 +94,7 @@ def outbox_router(holder: DatabaseHolder) -> APIRouter:
             event = await outbox().get(conn, _int(event_id, "id", 0))
         if event is None:
             raise ApiProblem(404, f"no outbox event with id {event_id}")
-        return _json({"data": describe_event(event)})
+        return json_response({"data": describe_event(event)})
 
     async def retry_event(event_id: str) -> Response:
         """A failed event gets a fresh set of attempts and is handed to the deliverers."""
@@ -121,7 +114,7 @@ def outbox_router(holder: DatabaseHolder) -> APIRouter:
         if holder.dispatcher is not None:
             holder.dispatcher.notify([number])
         assert event is not None
-        return _json({"data": describe_event(event)}, 202)
+        return json_response({"data": describe_event(event)}, 202)
 
     router.add_api_route("", list_events, methods=["GET"], summary="List outbox events")
     router.add_api_route("/{event_id}", get_event, methods=["GET"], summary="One outbox event")

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from engine.access import Forbidden
 from engine.errors import (
     BadQuery,
     Conflict,
@@ -21,6 +22,7 @@ from engine.errors import (
     UnknownEntity,
     ValidationFailed,
 )
+from engine.identity import IdentityError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,6 +39,8 @@ STATUS_OF: dict[type[EngineError], int] = {
     Conflict: 409,
     StaleVersion: 412,
     SchemaChanged: 503,
+    Forbidden: 403,
+    IdentityError: 400,
 }
 _TITLES = {
     400: "Malformed request",
@@ -56,9 +60,12 @@ _TITLES = {
 }
 _CODES = {
     400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     413: "too-large",
+    429: "rate-limited",
     500: "internal",
 }
 
@@ -86,6 +93,15 @@ def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, default=json_default),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def problem_response(
@@ -117,7 +133,7 @@ async def _engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
     status = STATUS_OF.get(type(exc), 400)
     errors = None
-    if isinstance(exc, (ValidationFailed, Conflict)):
+    if isinstance(exc, (ValidationFailed, Conflict, Forbidden)):
         errors = [e.as_dict() for e in exc.errors] if exc.errors or status == 422 else None
     headers = {"Retry-After": "1"} if status == 503 else None
     return problem_response(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.responses import Response
 
 from engine import (
@@ -24,9 +23,13 @@ from engine import (
     WriteContext,
 )
 from engine.errors import BadQuery
+from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
+from engine.guard import Caller, GuardedStore
+from metadata import RESERVED_PACK_NAMES
 from runtime.api.bodies import read_json
-from runtime.api.problems import ApiProblem, json_default
+from runtime.api.problems import ApiProblem, json_response
+from runtime.auth import current_user
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -83,13 +86,9 @@ def _method_not_allowed(allowed: frozenset[str]) -> Handler:
     return refuse
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(payload, default=json_default),
-        status_code=status,
-        headers=headers,
-        media_type=_JSON,
-    )
+def _write_context(request: Request) -> WriteContext:
+    user = current_user(request)
+    return WriteContext(user=Actor(str(user.id), user.username, user.roles), roles=user.roles)
 
 
 def _etag(record: dict[str, Any]) -> str:
@@ -126,7 +125,7 @@ class RecordApi:
 
         Paths are split, not matched against a regex per route: ``/api/v1/{pack}/{entity}``,
         ``.../{id}``, ``.../_bulk`` and ``.../by/{field}/{value}``. Names that are not
-        snake_case (``_meta``, ``auth``'s future siblings) are never entity paths.
+        snake_case (``_meta``) and reserved pack names (``auth``) are never entity paths.
         """
         path: str = scope["path"]
         if not path.startswith(_PREFIX_SLASH):
@@ -134,6 +133,8 @@ class RecordApi:
         parts = path[len(_PREFIX_SLASH) :].split("/")
         count = len(parts)
         if count < 2 or not (_NAME.fullmatch(parts[0]) and _NAME.fullmatch(parts[1])):
+            return None
+        if parts[0] in RESERVED_PACK_NAMES:
             return None
         params = {"pack": parts[0], "entity": parts[1]}
         if count == 2:
@@ -160,6 +161,12 @@ class RecordApi:
         params = request.path_params
         return self.model.store(params["pack"], params["entity"])
 
+    def _guard(self, request: Request, store: EntityStore) -> GuardedStore:
+        """The store as the signed-in caller may use it."""
+        user = current_user(request)
+        actor = Actor(str(user.id), user.username, user.roles)
+        return GuardedStore(store, Caller(actor, user.roles, self.model.access))
+
     def _location(self, store: EntityStore, record: dict[str, Any]) -> str:
         return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record['id']}"
 
@@ -167,64 +174,70 @@ class RecordApi:
         store = self._store(request)
         if request.method == "POST":
             return await self._create(request, store)
+        guard = self._guard(request, store)
         query = store.parser.parse(request.query_params.multi_items())
         async with self.database.get().connection() as conn:
-            result = await store.list_page(conn, query)
+            result = await guard.list_page(conn, query)
         meta: dict[str, Any] = {"limit": query.limit}
         if query.cursor is None:
             meta["offset"] = query.offset
         meta["next_cursor"] = result.next_cursor
         if result.count is not None:
             meta["count"] = result.count
-        return _json({"data": result.records, "meta": meta})
+        return json_response({"data": result.records, "meta": meta})
 
     async def _create(self, request: Request, store: EntityStore) -> Response:
+        guard = self._guard(request, store)
         body = await read_json(request, self.max_body)
-        ctx = WriteContext()
+        guard.check_create(body)
+        ctx = _write_context(request)
         prepared = store.prepare_create(body, ctx)
+        guard.check_prepared(prepared)
         database = self.database.get()
         scope = (
             database.connection if store.writes_one_statement(prepared) else database.transaction
         )
         async with scope() as conn:
-            record = await store.create(conn, body, ctx, prepared=prepared)
+            record = guard.strip(await store.create(conn, body, ctx, prepared=prepared))
         self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
-        return _json({"data": record}, 201, headers)
+        return json_response({"data": record}, 201, headers)
 
     async def item(self, request: Request) -> Response:
         store = self._store(request)
         record_id = _record_id(request.path_params["id"], store)
         method = request.method
         if method in {"GET", "HEAD"}:
-            return await self._read(request, store, record_id)
+            return await self._read(request, self._guard(request, store), record_id)
+        guard = self._guard(request, store)
         if method == "DELETE":
             expected = _if_match(request)
-            ctx = WriteContext()
+            ctx = _write_context(request)
             async with self.database.get().transaction() as conn:
-                await store.delete(conn, record_id, expected_version=expected, ctx=ctx)
+                await guard.delete(conn, record_id, ctx, expected_version=expected)
             self.database.committed(ctx)
             return Response(status_code=204)
         body = await read_json(request, self.max_body)
         expected = _if_match(request)
-        ctx = WriteContext()
+        ctx = _write_context(request)
         async with self.database.get().transaction() as conn:
-            record = await store.update(conn, record_id, body, ctx, expected_version=expected)
+            record = await guard.update(conn, record_id, body, ctx, expected_version=expected)
         self.database.committed(ctx)
-        return _json({"data": record}, headers={"ETag": _etag(record)})
+        return json_response({"data": record}, headers={"ETag": _etag(record)})
 
-    async def _read(self, request: Request, store: EntityStore, record_id: int) -> Response:
+    async def _read(self, request: Request, guard: GuardedStore, record_id: int) -> Response:
         params = request.query_params
+        query = None
+        if "expand" in params or "fields" in params:
+            query = guard.store.parser.parse(
+                [(k, v) for k, v in params.multi_items() if k in {"expand", "fields"}]
+            )
+            guard.check_fields(query.fields or ())
         async with self.database.get().connection() as conn:
-            record = await store.get(conn, record_id)
-            if "expand" in params or "fields" in params:
-                query = store.parser.parse(
-                    [(k, v) for k, v in params.multi_items() if k in {"expand", "fields"}]
-                )
-                await store.expand_one(conn, record, query.expand)
-                if query.fields is not None:
-                    record = {k: v for k, v in record.items() if k in query.fields or k == "id"}
-        return _json({"data": record}, headers={"ETag": f'"{record.get("version", "")}"'})
+            record = await guard.get(conn, record_id, query.expand if query else ())
+        if query is not None and query.fields is not None:
+            record = {k: v for k, v in record.items() if k in query.fields or k == "id"}
+        return json_response({"data": record}, headers={"ETag": f'"{record.get("version", "")}"'})
 
     async def transitions(self, request: Request) -> Response:
         """The workflow moves out of the record's current state, each with whether the
@@ -233,11 +246,13 @@ class RecordApi:
         record_id = _record_id(request.path_params["id"], store)
         if store.workflow is None:
             raise ApiProblem(404, f"{store.entity.qualified_name} has no workflow", "not-found")
+        guard = self._guard(request, store)
         async with self.database.get().connection() as conn:
+            await guard.get(conn, record_id)  # 404 unless the caller may see it
             record = await store.get(conn, record_id)
-            moves = await store.workflow_moves(conn, record, WriteContext())
+            moves = await store.workflow_moves(conn, record, _write_context(request))
         field = store.workflow.field
-        return _json(
+        return json_response(
             {
                 "data": [
                     {
@@ -262,7 +277,10 @@ class RecordApi:
             )
         if len(items) > MAX_BULK:
             raise ApiProblem(413, f"_bulk takes at most {MAX_BULK} records per request")
-        ctx = WriteContext()
+        guard = self._guard(request, store)
+        for item in items:
+            guard.check_create(item)
+        ctx = _write_context(request)
         validated: list[PreparedCreate] = []
         errors: list[FieldError] = []
         for index, item in enumerate(items):
@@ -272,12 +290,15 @@ class RecordApi:
                 errors.extend(e.at_index(index) for e in failed.errors)
         if errors:
             raise ValidationFailed(errors)
+        for prepared in validated:
+            guard.check_prepared(prepared)
         records = []
         async with self.database.get().transaction() as conn:
             await store.load_references(conn, [p.values for p in validated], ctx)
             for index, (item, prepared) in enumerate(zip(items, validated, strict=True)):
                 try:
-                    records.append(await store.create(conn, item, ctx, prepared=prepared))
+                    created = await store.create(conn, item, ctx, prepared=prepared)
+                    records.append(guard.strip(created))
                 except ValidationFailed as failed:
                     raise ValidationFailed([e.at_index(index) for e in failed.errors]) from None
                 except Conflict as conflict:
@@ -286,7 +307,7 @@ class RecordApi:
                         [e.at_index(index) for e in conflict.errors],
                     ) from None
         self.database.committed(ctx)
-        return _json({"data": records, "meta": {"count": len(records)}}, 201)
+        return json_response({"data": records, "meta": {"count": len(records)}}, 201)
 
     async def upsert(self, request: Request) -> Response:
         store = self._store(request)
@@ -298,11 +319,12 @@ class RecordApi:
                 f"upsert needs one of: {unique}"
             )
         body = await read_json(request, self.max_body)
-        ctx = WriteContext()
+        ctx = _write_context(request)
+        guard = self._guard(request, store)
         async with self.database.get().transaction() as conn:
-            record, created = await store.upsert(
+            record, created = await guard.upsert(
                 conn, field, request.path_params["value"], body, ctx
             )
         self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
-        return _json({"data": record}, 201 if created else 200, headers)
+        return json_response({"data": record}, 201 if created else 200, headers)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tests.conftest import write_instance
+from tests.support.identity import bearer
 from tests.support.server import serving
 
 if TYPE_CHECKING:
@@ -20,11 +21,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def wait_for_field(server: str, name: str, wanted: Callable[[dict[str, Any]], bool]) -> None:
+def wait_for_field(
+    api: httpx.Client, server: str, name: str, wanted: Callable[[dict[str, Any]], bool]
+) -> None:
     """Until ``server`` describes kitchen.item's field ``name`` as ``wanted``."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        meta = httpx.get(f"{server}/api/v1/_meta/entities").json()["data"]
+        meta = api.get(f"{server}/api/v1/_meta/entities").json()["data"]
         (item,) = [e for e in meta if e["name"] == "kitchen.item"]
         if any(f["name"] == name and wanted(f) for f in item["fields"]):
             return
@@ -42,39 +45,44 @@ def test_second_process_serves_the_new_field(db_url: str, tmp_path: Path) -> Non
         reload_interval=0.25,
     )
     instance.migrate()
-    with serving(instance.path) as first, serving(instance.path) as second:
-        seeded = httpx.post(f"{second}/api/v1/kitchen/item", json={"name": "Old", "code": "O-1"})
+    token = instance.token()
+    with (
+        httpx.Client(headers=bearer(token)) as api,
+        serving(instance.path) as first,
+        serving(instance.path) as second,
+    ):
+        seeded = api.post(f"{second}/api/v1/kitchen/item", json={"name": "Old", "code": "O-1"})
         assert seeded.status_code == 201, seeded.text
-        refused = httpx.post(
+        refused = api.post(
             f"{second}/api/v1/kitchen/item", json={"name": "Early", "code": "E-1", "colour": "red"}
         )
         assert refused.status_code == 422
 
-        added = httpx.post(
+        added = api.post(
             f"{first}/api/v1/_meta/entities/kitchen.item/fields",
             json={"name": "colour", "type": "string", "max_length": 20, "default": "grey"},
             timeout=60,
         )
         assert added.status_code == 201, added.text
 
-        wait_for_field(second, "colour", lambda f: True)
+        wait_for_field(api, second, "colour", lambda f: True)
 
-        created = httpx.post(
+        created = api.post(
             f"{second}/api/v1/kitchen/item", json={"name": "New", "code": "N-1", "colour": "red"}
         )
         assert created.status_code == 201, created.text
         assert created.json()["data"]["colour"] == "red"
-        old = httpx.get(f"{second}/api/v1/kitchen/item/{seeded.json()['data']['id']}").json()
+        old = api.get(f"{second}/api/v1/kitchen/item/{seeded.json()['data']['id']}").json()
         assert old["data"]["colour"] == "grey"
-        listed = httpx.get(f"{second}/api/v1/kitchen/item", params={"colour": "red"}).json()
+        listed = api.get(f"{second}/api/v1/kitchen/item", params={"colour": "red"}).json()
         assert [i["name"] for i in listed["data"]] == ["New"]
 
         # A type change under the second process's prepared statements: its writes answer
         # 503 with Retry-After until it has reloaded, never 500, then succeed.
         item_url = f"{second}/api/v1/kitchen/item/{created.json()['data']['id']}"
         for _ in range(3):
-            assert httpx.patch(item_url, json={"colour": "blue"}).status_code == 200
-        widened = httpx.patch(
+            assert api.patch(item_url, json={"colour": "blue"}).status_code == 200
+        widened = api.patch(
             f"{first}/api/v1/_meta/entities/kitchen.item/fields/colour",
             json={"max_length": 60},
             timeout=60,
@@ -82,14 +90,14 @@ def test_second_process_serves_the_new_field(db_url: str, tmp_path: Path) -> Non
         assert widened.status_code == 200, widened.text
         # Writes that fit both definitions: 200, or 503 while prepared statements are stale.
         for _ in range(5):
-            response = httpx.patch(item_url, json={"colour": "c" * 15})
+            response = api.patch(item_url, json={"colour": "c" * 15})
             assert response.status_code in {200, 503}, response.text
             if response.status_code == 503:
                 assert response.headers["retry-after"] == "1"
-        wait_for_field(second, "colour", lambda f: f["max_length"] == 60)
-        response = httpx.patch(item_url, json={"colour": "c" * 50})
+        wait_for_field(api, second, "colour", lambda f: f["max_length"] == 60)
+        response = api.patch(item_url, json={"colour": "c" * 50})
         assert response.status_code == 200, response.text
-        assert httpx.get(item_url).json()["data"]["colour"] == "c" * 50
+        assert api.get(item_url).json()["data"]["colour"] == "c" * 50
 
         # A dropped column under the compiled queries of a process that polls the log only
         # every minute: its first read answers 503 with Retry-After (never 500) and makes it
@@ -100,18 +108,18 @@ def test_second_process_serves_the_new_field(db_url: str, tmp_path: Path) -> Non
         assert slow_config.read_text() != config
         with serving(instance.path, "--config", str(slow_config)) as slow:
             slow_url = f"{slow}/api/v1/kitchen/item/{created.json()['data']['id']}"
-            assert httpx.get(slow_url).json()["data"]["colour"] == "c" * 50
-            removed = httpx.delete(
+            assert api.get(slow_url).json()["data"]["colour"] == "c" * 50
+            removed = api.delete(
                 f"{first}/api/v1/_meta/entities/kitchen.item/fields/colour",
                 params={"allow_data_loss": "true"},
                 timeout=60,
             )
             assert removed.status_code == 204, removed.text
-            stale = httpx.get(slow_url)
+            stale = api.get(slow_url)
             assert stale.status_code == 503, stale.text
             assert stale.headers["retry-after"] == "1"
             deadline = time.monotonic() + 10
-            while (response := httpx.get(slow_url)).status_code == 503:
+            while (response := api.get(slow_url)).status_code == 503:
                 assert time.monotonic() < deadline, "the slow process never reloaded"
                 time.sleep(0.05)
             assert response.status_code == 200, response.text

@@ -9,6 +9,19 @@ import metadata
 
 def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
+        "ADMIN_ROLE",
+        "AllOf",
+        "AnyOf",
+        "CompareOp",
+        "Constant",
+        "FieldComparison",
+        "GrantDef",
+        "NoneOf",
+        "Permission",
+        "RecordFilter",
+        "RoleDef",
+        "UserValue",
+        "RESERVED_PACK_NAMES",
         "RESERVED_PARAMETERS",
         "SYSTEM_FIELDS",
         "ActionDef",

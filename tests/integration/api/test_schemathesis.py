@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from tests.support.identity import bearer
 from tests.support.server import serving
 
 if TYPE_CHECKING:
@@ -23,8 +24,9 @@ SCHEMATHESIS = [str(Path(sys.executable).parent / "schemathesis")]
 
 
 def test_no_server_errors_under_fuzzing(kitchen: Instance, tmp_path: Path) -> None:
+    token = kitchen.token()
     with serving(kitchen.path) as base:
-        httpx.post(f"{base}/api/v1/kitchen/category", json={"name": "Seed"})
+        httpx.post(f"{base}/api/v1/kitchen/category", json={"name": "Seed"}, headers=bearer(token))
         result = subprocess.run(
             [
                 *SCHEMATHESIS,
@@ -41,6 +43,8 @@ def test_no_server_errors_under_fuzzing(kitchen: Instance, tmp_path: Path) -> No
                 "--phases",
                 "examples,fuzzing",
                 "--no-color",
+                "--header",
+                f"Authorization: Bearer {token}",
             ],
             capture_output=True,
             text=True,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine import EngineModel, ValidationFailed, WriteContext, open_database
+from engine.expressions import Actor
 from runtime.app import load_definitions
 from tests.conftest import Instance, write_instance
 from tests.support.cli import tessera
@@ -211,7 +212,10 @@ def test_roles_limit_a_transition_when_the_writer_is_known(instance: Instance) -
         outcomes = []
         try:
             for roles in ({"sales"}, {"agent"}, {"admin"}, None):
-                ctx = WriteContext(user="u1", roles=frozenset(roles) if roles else None)
+                ctx = WriteContext(
+                    user=Actor("1", "u1", frozenset(roles or ())),
+                    roles=frozenset(roles) if roles else None,
+                )
                 async with database.transaction() as conn:
                     record = await store.create(conn, {"subject": "x"}, ctx)
                     await store.update(conn, int(record["id"]), {"status": "open"}, ctx)

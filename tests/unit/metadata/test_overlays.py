@@ -562,8 +562,8 @@ def test_overlay_for_an_unknown_entity_or_pack(instance: Path) -> None:
         }
     )
     assert problems() == [
-        "custom/account.yaml:1:1: a customization belongs in its pack's folder: "
-        "<pack>/<entity>.yaml",
+        "custom/account.yaml:1:1: a customization belongs in its pack's folder "
+        "(<pack>/<entity>.yaml), or is the instance's roles.yaml",
         "custom/billing/invoice.yaml:1:1: customization of pack 'billing', which is not "
         "enabled; add it to modules in tessera.yaml, or remove this file",
         "custom/contacts/Contact.yaml:1:1: customization file name 'Contact' must be "

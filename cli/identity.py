@@ -1,0 +1,144 @@
+"""``tessera user`` and ``tessera token``: accounts and API tokens, straight in the
+instance's database (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from cli import _context
+from cli._context import CONFIG_OPTION
+from engine import open_database
+from engine.identity import Identity, IdentityError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from engine.database import Connection
+    from runtime.settings import Settings
+
+T = TypeVar("T")
+
+
+def _run(settings: Settings, work: Callable[[Identity, Connection], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = await open_database(settings.database_url, pool_size=1)
+        try:
+            async with database.transaction() as conn:
+                return await work(Identity(database.sa_dialect), conn)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except IdentityError as exc:
+        _context.fail(exc.detail)
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@click.group("user")
+def user_group() -> None:
+    """Create the users who sign in to the API and the web UI."""
+
+
+@user_group.command("create")
+@CONFIG_OPTION
+@click.argument("name")
+@click.option(
+    "--password",
+    default=None,
+    help="At least 8 characters. Without it the user can only use API tokens.",
+)
+@click.option(
+    "--role",
+    "roles",
+    default="",
+    help="Comma-separated roles from the packs' roles.yaml, or admin.",
+)
+def create_user_command(config: str | None, name: str, password: str | None, roles: str) -> None:
+    """Create the user NAME with its roles."""
+    settings = _context.load_settings(config)
+    role_names = [r.strip() for r in roles.split(",") if r.strip()]
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        return await identity.create_user(conn, name, password, role_names)
+
+    user = _run(settings, work)
+    kind = "" if password is not None else " (no password: API tokens only)"
+    click.echo(f"user {user.username} created with id {user.id}{kind}")
+
+
+@click.group("token")
+def token_group() -> None:
+    """Issue, list and revoke API tokens."""
+
+
+@token_group.command("create")
+@CONFIG_OPTION
+@click.argument("name")
+@click.option("--label", default="cli", show_default=True, help="What the token is for.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Expire after this many days (default: never; revoke it when no longer needed).",
+)
+def create_token_command(config: str | None, name: str, label: str, days: float | None) -> None:
+    """Print a new API token for the user NAME (shown only this once)."""
+    settings = _context.load_settings(config)
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        user = await identity.user_named(conn, name)
+        if user is None:
+            raise IdentityError(f"no active user named '{name}'")
+        lifetime = days * 86400 if days is not None else None
+        return await identity.issue_token(conn, user, label, lifetime_seconds=lifetime)
+
+    issued = _run(settings, work)
+    click.echo(issued.token)
+    click.echo(
+        f"token {issued.id} for {issued.user.username}, expires {_when(issued.expires_at)}",
+        err=True,
+    )
+
+
+@token_group.command("list")
+@CONFIG_OPTION
+def list_tokens_command(config: str | None) -> None:
+    """List tokens (never their text) with their state."""
+    settings = _context.load_settings(config)
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        return await identity.tokens(conn)
+
+    for token in _run(settings, work):
+        state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "live"
+        click.echo(
+            f"{token.id:>6}  {token.username:<20}  {token.name:<16}  "
+            f"created {_when(token.created_at)}  expires {_when(token.expires_at)}  {state}"
+        )
+
+
+@token_group.command("revoke")
+@CONFIG_OPTION
+@click.argument("token_id", type=int)
+def revoke_token_command(config: str | None, token_id: int) -> None:
+    """Revoke a token by its id (from ``tessera token list``)."""
+    settings = _context.load_settings(config)
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        return await identity.revoke_token(conn, token_id)
+
+    if not _run(settings, work):
+        _context.fail(f"no live token with id {token_id}")
+    click.echo(
+        f"token {token_id} revoked (servers stop accepting it within their token cache time)"
+    )

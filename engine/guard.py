@@ -1,0 +1,249 @@
+"""An entity store as one caller may use it: the single place where roles are enforced.
+
+Every request path that acts for a user (single reads, lists with their filters, sort,
+``fields``, ``expand``, ``ref__field`` and ``count``, creates, bulk, upserts, updates,
+deletes) goes through a ``GuardedStore``. The engine's own work (rule actions, scheduled
+rules, imports from the command line) uses the store directly, with full rights.
+
+Records a caller may not see answer 404, as if they did not exist; actions the caller's
+roles do not grant answer 403; hidden fields are absent from every answer and refused in
+every parameter that could reveal them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.access import Forbidden, matches, user_parameters
+from engine.errors import BadQuery, FieldError, RecordNotFound, ValidationFailed
+from engine.fieldtypes import InvalidValue
+from engine.query import ListRestriction
+from metadata import FieldType, Permission
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from engine.access import AccessPolicy, EntityAccess
+    from engine.database import Connection
+    from engine.expressions import Actor
+    from engine.query import ListQuery
+    from engine.records import EntityStore, ListResult, PreparedCreate, WriteContext
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A signed-in user as the engine sees them: who, and with which roles."""
+
+    actor: Actor
+    roles: frozenset[str]
+    policy: AccessPolicy
+
+    def access(self, entity: str) -> EntityAccess:
+        return self.policy.access(entity, self.roles)
+
+    def parameters(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(user_parameters(self.actor.id, self.actor.username).items())
+
+
+class GuardedStore:
+    def __init__(self, store: EntityStore, caller: Caller) -> None:
+        self.store = store
+        self.caller = caller
+        self.access = caller.access(store.entity.qualified_name)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
+        covered = self.access.require(Permission.READ)
+        targets = self._check_query(query)
+        restriction = ListRestriction(
+            records=covered,
+            targets=targets,
+            unsearchable=self.access.hidden,
+            user=self.caller.parameters(),
+        )
+        guarded = dataclasses.replace(query, restriction=restriction, expand=())
+        result = await self.store.list_page(conn, guarded)
+        for name in query.expand:
+            await self._expand(conn, result.records, name)
+        for record in result.records:
+            self.strip(record)
+        return result
+
+    async def get(
+        self, conn: Connection, record_id: int, expand: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        covered = self.access.require(Permission.READ)
+        record = await self.store.get(conn, record_id)
+        if not matches(covered, record, self.caller.actor):
+            raise self._not_found(record_id)
+        for name in expand:
+            self._check_expand(name)
+            await self._expand(conn, [record], name)
+        return self.strip(record)
+
+    def check_fields(self, names: Iterable[str]) -> None:
+        """``fields=`` of a single read."""
+        for name in names:
+            self._visible(name, "fields")
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def check_create(self, data: Any) -> None:
+        self.access.require(Permission.CREATE)
+        self._check_writable(data)
+
+    def check_prepared(self, prepared: PreparedCreate) -> None:
+        """The new record (as it will be stored, before the INSERT) is one the caller's
+        create grant covers: ``created_by`` is the caller, the id is not known yet."""
+        covered = self.access.permissions.get(Permission.CREATE)
+        if covered is None:
+            return
+        actor = self.caller.actor
+        record = {**prepared.values, "created_by": actor.id, "updated_by": actor.id}
+        if not matches(covered, record, actor):
+            raise Forbidden(
+                f"your roles allow you to create only {self.store.entity.qualified_name} "
+                f"records for which {self._where(Permission.CREATE)}"
+            )
+
+    async def create(
+        self, conn: Connection, data: Any, ctx: WriteContext, prepared: PreparedCreate | None
+    ) -> dict[str, Any]:
+        self.check_create(data)
+        prepared = prepared if prepared is not None else self.store.prepare_create(data, ctx)
+        self.check_prepared(prepared)
+        record = await self.store.create(conn, data, ctx, prepared=prepared)
+        return self.strip(record)
+
+    async def update(
+        self,
+        conn: Connection,
+        record_id: int,
+        data: Any,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        covered = self.access.require(Permission.UPDATE)
+        self._check_writable(data)
+        await self._require_covered(conn, record_id, covered, Permission.UPDATE)
+        record = await self.store.update(
+            conn, record_id, data, ctx, expected_version=expected_version
+        )
+        return self.strip(record)
+
+    async def delete(
+        self,
+        conn: Connection,
+        record_id: int,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        covered = self.access.require(Permission.DELETE)
+        await self._require_covered(conn, record_id, covered, Permission.DELETE)
+        await self.store.delete(conn, record_id, expected_version=expected_version, ctx=ctx)
+
+    async def upsert(
+        self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
+    ) -> tuple[dict[str, Any], bool]:
+        self._visible(field_name, "the key")
+        try:
+            existing = await self.store.id_by_unique(conn, field_name, key_value)
+        except InvalidValue as exc:
+            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
+        if existing is not None:
+            return await self.update(conn, existing, data, ctx), False
+        body = dict(data) if isinstance(data, dict) else data
+        if isinstance(body, dict):
+            body.setdefault(field_name, key_value)
+        return await self.create(conn, body, ctx, None), True
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _require_covered(
+        self, conn: Connection, record_id: int, covered: Any, permission: Permission
+    ) -> None:
+        record = await self.store.get(conn, record_id)
+        read = self.access.permissions.get(Permission.READ)
+        if not self.access.allows(Permission.READ) or not matches(read, record, self.caller.actor):
+            raise self._not_found(record_id)
+        if not matches(covered, record, self.caller.actor):
+            raise Forbidden(
+                f"your roles allow you to {permission.value} only "
+                f"{self.store.entity.qualified_name} records for which {self._where(permission)}"
+            )
+
+    def _where(self, permission: Permission) -> str:
+        wheres = self.caller.policy.wheres(
+            self.store.entity.qualified_name, self.caller.roles, permission
+        )
+        return " or ".join(wheres)
+
+    def _check_writable(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            return
+        refused = sorted(name for name in data if name in self.access.readonly)
+        if refused:
+            raise Forbidden(
+                f"your roles do not allow you to write {', '.join(refused)}",
+                [FieldError(name, "readonly", "you may not write this field") for name in refused],
+            )
+
+    def _check_query(self, query: ListQuery) -> tuple[tuple[str, Any], ...]:
+        targets: dict[str, Any] = {}
+        for flt in query.filters:
+            self._visible(flt.column, "a filter")
+            if flt.subfield is not None:
+                target = self._target(flt.column)
+                access = self.caller.access(target)
+                covered = access.require(Permission.READ)
+                if flt.subfield in access.hidden:
+                    raise BadQuery(f"unknown filter field '{flt.column}__{flt.subfield}'")
+                if covered is not None:
+                    targets[flt.column] = covered
+        for name, _ in query.sort:
+            self._visible(name, "sort")
+        for name in query.fields or ():
+            self._visible(name, "fields")
+        for name in query.expand:
+            self._check_expand(name)
+        return tuple(targets.items())
+
+    def _check_expand(self, name: str) -> None:
+        self._visible(name, "expand")
+        self.caller.access(self._target(name)).require(Permission.READ)
+
+    def _visible(self, name: str, where: str) -> None:
+        if name in self.access.hidden:
+            raise BadQuery(f"unknown field '{name}' in {where}")
+
+    def _target(self, name: str) -> str:
+        field = self.store.entity.fields.get(name)
+        if field is None or field.type is not FieldType.REFERENCE or field.to is None:
+            raise BadQuery(f"'{name}' is not a reference field")
+        return field.to
+
+    async def _expand(self, conn: Connection, records: list[dict[str, Any]], name: str) -> None:
+        target = self.store.registry.store_for(self._target(name))
+        access = self.caller.access(target.entity.qualified_name)
+        covered = access.permissions.get(Permission.READ)
+        ids = sorted({int(r[name]) for r in records if r.get(name) is not None})
+        found = await target.get_many(conn, ids)
+        for record in records:
+            value = record.get(name)
+            linked = found.get(str(value)) if value is not None else None
+            if linked is not None and matches(covered, linked, self.caller.actor):
+                record[name] = {k: v for k, v in linked.items() if k not in access.hidden}
+
+    def strip(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` without the fields the caller may not see."""
+        for name in self.access.hidden:
+            record.pop(name, None)
+        return record
+
+    def _not_found(self, record_id: int) -> RecordNotFound:
+        return RecordNotFound(f"no {self.store.entity.qualified_name} record with id {record_id}")

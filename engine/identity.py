@@ -1,0 +1,278 @@
+"""Users and API tokens (the system tables ``tessera_user`` and ``tessera_token``).
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106); a user may have no
+password at all, for API clients that only ever use tokens. A token is 32 random bytes
+shown once when issued; the database keeps only its SHA-256 digest, so a leaked table
+gives no usable token, and a high-entropy secret needs no slow hash. Times are Unix
+seconds, as in the outbox.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import bindparam, insert, select, update
+
+from engine.database import IntegrityViolation
+from engine.errors import EngineError
+from engine.sql import CompiledSql, compile_sql
+from engine.tables import token_table, user_table
+from metadata import ADMIN_ROLE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.engine import Dialect
+
+    from engine.database import Connection
+
+TOKEN_PREFIX = "tsr_"  # noqa: S105 - the visible prefix of every token
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+
+
+class IdentityError(EngineError):
+    """A user or token request that cannot be carried out (unknown user, name taken)."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A new token: ``token`` is its text, which is not stored and cannot be shown again."""
+
+    id: int
+    token: str
+    user: User
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    username: str
+    name: str
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so that a login takes as long whether or
+    not the name exists."""
+    return _hasher().hash(secrets.token_hex(16))
+
+
+class Identity:
+    """The SQL of the user and token tables for one dialect, compiled once."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    @functools.cached_property
+    def _insert_user(self) -> CompiledSql:
+        statement = insert(user_table).returning(user_table.c.id)
+        return compile_sql(
+            statement, self.dialect, ["username", "password_hash", "roles", "active", "created_at"]
+        )
+
+    @functools.cached_property
+    def _user_by_name(self) -> CompiledSql:
+        c = user_table.c
+        statement = select(c.id, c.username, c.roles, c.password_hash, c.active).where(
+            c.username == bindparam("username")
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def _insert_token(self) -> CompiledSql:
+        statement = insert(token_table).returning(token_table.c.id)
+        return compile_sql(
+            statement,
+            self.dialect,
+            ["user_id", "name", "token_hash", "created_at", "expires_at"],
+        )
+
+    @functools.cached_property
+    def _token_user(self) -> CompiledSql:
+        t, u = token_table.c, user_table.c
+        statement = (
+            select(t.token_hash, t.expires_at, t.revoked_at, u.id, u.username, u.roles, u.active)
+            .join_from(token_table, user_table, t.user_id == u.id)
+            .where(t.token_hash == bindparam("token_hash"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def _revoke(self) -> CompiledSql:
+        t = token_table.c
+        statement = (
+            update(token_table)
+            .where(t.id == bindparam("token_id"), t.revoked_at.is_(None))
+            .values(revoked_at=bindparam("now"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def _revoke_by_hash(self) -> CompiledSql:
+        t = token_table.c
+        statement = (
+            update(token_table)
+            .where(t.token_hash == bindparam("token_hash"), t.revoked_at.is_(None))
+            .values(revoked_at=bindparam("now"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def _tokens(self) -> CompiledSql:
+        t, u = token_table.c, user_table.c
+        statement = (
+            select(t.id, u.username, t.name, t.created_at, t.expires_at, t.revoked_at)
+            .join_from(token_table, user_table, t.user_id == u.id)
+            .order_by(t.id)
+        )
+        return compile_sql(statement, self.dialect)
+
+    async def create_user(
+        self,
+        conn: Connection,
+        username: str,
+        password: str | None,
+        roles: Iterable[str],
+    ) -> User:
+        if not USERNAME.match(username):
+            raise IdentityError(
+                f"'{username}' is not a valid user name: letters, digits and _ . @ + -, "
+                "starting with a letter or digit, at most 150 characters"
+            )
+        role_set = frozenset(roles)
+        bad = sorted(r for r in role_set if not ROLE_NAME.match(r))
+        if bad:
+            raise IdentityError(f"not a valid role name: {', '.join(bad)}")
+        if password is not None and len(password) < 8:
+            raise IdentityError("a password has at least 8 characters")
+        params = {
+            "username": username,
+            "password_hash": _hasher().hash(password) if password is not None else None,
+            "roles": orjson.dumps(sorted(role_set)).decode(),
+            "active": 1,
+            "created_at": time.time(),
+        }
+        try:
+            row = await conn.fetchrow(self._insert_user.sql, self._insert_user.args(params))
+        except IntegrityViolation:
+            raise IdentityError(f"a user named '{username}' already exists") from None
+        assert row is not None
+        return User(int(row[0]), username, role_set)
+
+    async def user_named(self, conn: Connection, username: str) -> User | None:
+        row = await conn.fetchrow(self._user_by_name.sql, [username])
+        if row is None or not row[4]:
+            return None
+        return User(int(row[0]), str(row[1]), _roles(row[2]))
+
+    async def authenticate(self, conn: Connection, username: str, password: str) -> User | None:
+        """The user with this name and password, if active; Argon2 runs in every case."""
+        row = await conn.fetchrow(self._user_by_name.sql, [username])
+        stored = str(row[3]) if row is not None and row[3] else _dummy_hash()
+        try:
+            _hasher().verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None or not row[3] or not row[4]:
+            return None
+        return User(int(row[0]), str(row[1]), _roles(row[2]))
+
+    async def issue_token(
+        self,
+        conn: Connection,
+        user: User,
+        name: str,
+        *,
+        lifetime_seconds: float | None,
+    ) -> IssuedToken:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = time.time()
+        expires_at = now + lifetime_seconds if lifetime_seconds is not None else None
+        params = {
+            "user_id": user.id,
+            "name": name[:200],
+            "token_hash": token_digest(token),
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        row = await conn.fetchrow(self._insert_token.sql, self._insert_token.args(params))
+        assert row is not None
+        return IssuedToken(int(row[0]), token, user, expires_at)
+
+    async def user_for_token(
+        self, conn: Connection, token: str, now: float
+    ) -> tuple[User, float | None] | None:
+        """The active user a valid token belongs to, and when the token expires."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        digest = token_digest(token)
+        row = await conn.fetchrow(self._token_user.sql, [digest])
+        if row is None or not hmac.compare_digest(str(row[0]), digest):
+            return None
+        expires_at = float(row[1]) if row[1] is not None else None
+        if row[2] is not None or (expires_at is not None and expires_at <= now) or not row[6]:
+            return None
+        return User(int(row[3]), str(row[4]), _roles(row[5])), expires_at
+
+    async def revoke_token(self, conn: Connection, token_id: int) -> bool:
+        """Whether a token that was still live got revoked."""
+        sql = self._revoke
+        return await conn.execute(sql.sql, sql.args({"token_id": token_id, "now": time.time()})) > 0
+
+    async def revoke_token_text(self, conn: Connection, token: str) -> bool:
+        sql = self._revoke_by_hash
+        params = {"token_hash": token_digest(token), "now": time.time()}
+        return await conn.execute(sql.sql, sql.args(params)) > 0
+
+    async def tokens(self, conn: Connection) -> list[TokenInfo]:
+        rows = await conn.fetch(self._tokens.sql, [])
+        return [
+            TokenInfo(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                float(r[3]),
+                float(r[4]) if r[4] is not None else None,
+                float(r[5]) if r[5] is not None else None,
+            )
+            for r in rows
+        ]
+
+
+def _roles(text: Any) -> frozenset[str]:
+    return frozenset(orjson.loads(text)) if text else frozenset()

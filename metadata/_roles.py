@@ -1,0 +1,343 @@
+"""Roles (SPEC §3.5): ``roles.yaml`` in a pack, and in the customizations folder.
+
+Every file may declare roles and add grants to roles declared elsewhere: the grants of one
+role name are collected from all enabled packs and then the instance's own file, so an
+overlay can widen or add roles without editing a pack. A grant's ``where`` is parsed here
+into a ``RecordFilter`` tree (a comparison language the engine can turn into SQL); anything
+outside that language is an error at its position, not a surprise at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.parser import Parser
+
+from metadata._errors import did_you_mean
+from metadata._expressions import _environment
+from metadata._model import (
+    ADMIN_ROLE,
+    SYSTEM_FIELDS,
+    AllOf,
+    AnyOf,
+    CompareOp,
+    Constant,
+    FieldComparison,
+    FieldType,
+    GrantDef,
+    NoneOf,
+    Permission,
+    RecordFilter,
+    RoleDef,
+    UserValue,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from metadata._errors import PathItem, ProblemCollector
+    from metadata._model import EntityDef
+    from metadata._yaml import SourceDocument
+
+_OPERATORS = {
+    "eq": CompareOp.EQ,
+    "ne": CompareOp.NE,
+    "lt": CompareOp.LT,
+    "lteq": CompareOp.LTE,
+    "gt": CompareOp.GT,
+    "gteq": CompareOp.GTE,
+    "in": CompareOp.IN,
+    "notin": CompareOp.NOT_IN,
+}
+_MIRRORED = {
+    CompareOp.LT: CompareOp.GT,
+    CompareOp.LTE: CompareOp.GTE,
+    CompareOp.GT: CompareOp.LT,
+    CompareOp.GTE: CompareOp.LTE,
+}
+ROLES_FILE = "roles.yaml"
+_USER_ATTRIBUTES = frozenset({"id", "username"})
+_NOT_FILTERABLE = frozenset({FieldType.CHILDREN, FieldType.JSON})
+
+
+class WhereError(ValueError):
+    """The ``where`` is outside the language of record filters."""
+
+
+@dataclass
+class _RoleParts:
+    label: str | None = None
+    description: str | None = None
+    inherits: list[str] = field(default_factory=list)
+    grants: list[GrantDef] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    declared_at: tuple[SourceDocument, tuple[PathItem, ...]] | None = None
+
+
+class RolesBuilder:
+    """Collects the roles of every ``roles.yaml``, then checks inheritance as a whole."""
+
+    def __init__(self, entities: Mapping[str, EntityDef], problems: ProblemCollector) -> None:
+        self.entities = entities
+        self.problems = problems
+        self._roles: dict[str, _RoleParts] = {}
+        self._inherit_position: dict[
+            tuple[str, str], tuple[SourceDocument, tuple[PathItem, ...]]
+        ] = {}
+
+    def add(self, document: SourceDocument, pack: str | None) -> None:
+        """One file's roles; ``pack`` resolves bare entity names (None: customizations,
+        where names must be qualified)."""
+        for name, raw in (document.data.get("roles") or {}).items():
+            where: tuple[PathItem, ...] = ("roles", name)
+            if name == ADMIN_ROLE:
+                self.problems.at(
+                    document, where, "'admin' is built in (it may do everything)", key=True
+                )
+                continue
+            parts = self._roles.setdefault(name, _RoleParts())
+            parts.origins.append(document.display_name)
+            if parts.declared_at is None:
+                parts.declared_at = (document, where)
+            raw = raw or {}
+            parts.label = parts.label or raw.get("label")
+            parts.description = parts.description or raw.get("description")
+            for index, inherited in enumerate(raw.get("inherits", [])):
+                if inherited not in parts.inherits:
+                    parts.inherits.append(inherited)
+                    self._inherit_position[(name, inherited)] = (
+                        document,
+                        (*where, "inherits", index),
+                    )
+            for index, grant in enumerate(raw.get("grants", [])):
+                built = self._grant(document, (*where, "grants", index), grant, pack)
+                if built is not None:
+                    parts.grants.append(built)
+
+    def build(self) -> dict[str, RoleDef]:
+        known = set(self._roles) | {ADMIN_ROLE}
+        for name, parts in self._roles.items():
+            for inherited in parts.inherits:
+                if inherited not in known:
+                    document, where = self._inherit_position[(name, inherited)]
+                    hint = did_you_mean(inherited, known)
+                    self.problems.at(document, where, f"unknown role '{inherited}'{hint}")
+        self._report_cycles()
+        return {
+            name: RoleDef(
+                name=name,
+                label=parts.label or name.replace("_", " ").capitalize(),
+                description=parts.description,
+                inherits=tuple(i for i in parts.inherits if i in known),
+                grants=tuple(parts.grants),
+                origins=tuple(parts.origins),
+            )
+            for name, parts in sorted(self._roles.items())
+        }
+
+    def _report_cycles(self) -> None:
+        done: set[str] = set()
+
+        def visit(name: str, path: list[str]) -> None:
+            if name in path:
+                cycle = [*path[path.index(name) :], name]
+                document, where = self._inherit_position[(path[-1], name)]
+                self.problems.at(document, where, f"roles inherit in a cycle: {' -> '.join(cycle)}")
+                return
+            if name in done or name not in self._roles:
+                return
+            for inherited in self._roles[name].inherits:
+                visit(inherited, [*path, name])
+            done.add(name)
+
+        for name in sorted(self._roles):
+            visit(name, [])
+
+    def _grant(
+        self,
+        document: SourceDocument,
+        where: tuple[PathItem, ...],
+        raw: dict[str, Any],
+        pack: str | None,
+    ) -> GrantDef | None:
+        entity = self._entity(document, (*where, "entity"), raw["entity"], pack)
+        if entity is None:
+            return None
+        ok = True
+        hidden = frozenset(raw.get("hidden_fields", []))
+        readonly = frozenset(raw.get("readonly_fields", []))
+        for key, names in (
+            ("hidden_fields", raw.get("hidden_fields", [])),
+            ("readonly_fields", raw.get("readonly_fields", [])),
+        ):
+            for index, name in enumerate(names):
+                problem = _field_problem(entity, name)
+                if problem is not None:
+                    self.problems.at(document, (*where, key, index), problem)
+                    ok = False
+        for name in sorted(hidden & readonly):
+            index = raw["readonly_fields"].index(name)
+            self.problems.at(
+                document,
+                (*where, "readonly_fields", index),
+                f"'{name}' is hidden already (hidden fields are never writable)",
+            )
+            ok = False
+        record_filter = None
+        if raw.get("where") is not None:
+            try:
+                record_filter = parse_record_filter(raw["where"], entity)
+            except WhereError as exc:
+                self.problems.at(document, (*where, "where"), str(exc))
+                ok = False
+        if not ok:
+            return None
+        return GrantDef(
+            entity=entity.qualified_name,
+            permissions=frozenset(Permission(a) for a in raw["actions"]),
+            where=raw.get("where"),
+            where_filter=record_filter,
+            hidden_fields=hidden,
+            readonly_fields=readonly,
+            origin=document.display_name,
+        )
+
+    def _entity(
+        self, document: SourceDocument, where: tuple[PathItem, ...], name: str, pack: str | None
+    ) -> EntityDef | None:
+        qualified = name if "." in name or pack is None else f"{pack}.{name}"
+        entity = self.entities.get(qualified)
+        if entity is None or entity.is_child:
+            hint = did_you_mean(qualified, [e for e, d in self.entities.items() if not d.is_child])
+            extra = "" if pack is not None or "." in name else " (write pack.entity here)"
+            self.problems.at(document, where, f"unknown entity '{name}'{extra}{hint}")
+            return None
+        return entity
+
+
+def _field_problem(entity: EntityDef, name: str) -> str | None:
+    if name in entity.fields:
+        return None
+    if name in SYSTEM_FIELDS:
+        return f"'{name}' is a system field; grants cannot hide or protect it"
+    return f"'{name}' is not a field of {entity.qualified_name}{did_you_mean(name, entity.fields)}"
+
+
+def parse_record_filter(source: str, entity: EntityDef) -> RecordFilter:
+    """``source`` as a record filter over ``entity``; ``WhereError`` says what is wrong."""
+    try:
+        parser = Parser(_environment(), source, state="variable")
+        expression = parser.parse_expression()
+        if not parser.stream.eos:
+            raise WhereError("expression does not parse: unexpected text after the expression")
+    except TemplateSyntaxError as exc:
+        raise WhereError(f"expression does not parse: {exc.message}") from None
+    return _FilterParser(entity).node(expression)
+
+
+class _FilterParser:
+    def __init__(self, entity: EntityDef) -> None:
+        self.entity = entity
+
+    def node(self, node: nodes.Node) -> RecordFilter:
+        if isinstance(node, nodes.And):
+            return AllOf(
+                (*_flat(self.node(node.left), AllOf), *_flat(self.node(node.right), AllOf))
+            )
+        if isinstance(node, nodes.Or):
+            return AnyOf(
+                (*_flat(self.node(node.left), AnyOf), *_flat(self.node(node.right), AnyOf))
+            )
+        if isinstance(node, nodes.Not):
+            inner = self.node(node.node)
+            if (
+                isinstance(inner, FieldComparison)
+                and inner.op is CompareOp.EQ
+                and inner.value is None
+            ):
+                return FieldComparison(inner.field, CompareOp.NE, None)
+            return NoneOf(inner)
+        if isinstance(node, nodes.Test):
+            if node.name != "none" or node.args or node.kwargs:
+                raise WhereError(
+                    f"only 'is none' tests are allowed in a where, not 'is {node.name}'"
+                )
+            return FieldComparison(self.field(node.node), CompareOp.EQ, None)
+        if isinstance(node, nodes.Compare):
+            return self.comparison(node)
+        if isinstance(node, nodes.Const) and isinstance(node.value, bool):
+            return Constant(node.value)
+        if (
+            isinstance(node, nodes.Name)
+            and node.name in self.entity.fields
+            and self.entity.fields[node.name].type is FieldType.BOOLEAN
+        ):
+            return FieldComparison(node.name, CompareOp.EQ, True)
+        raise WhereError(
+            "a where compares fields with constants or user.id / user.username, joined by "
+            "and, or, not (e.g. \"created_by == user.id and status != 'closed'\")"
+        )
+
+    def comparison(self, node: nodes.Compare) -> FieldComparison:
+        if len(node.ops) != 1:
+            raise WhereError("write chained comparisons (a < b < c) as two joined by 'and'")
+        operand = node.ops[0]
+        op = _OPERATORS.get(operand.op)
+        if op is None:
+            raise WhereError(f"the operator '{operand.op}' is not allowed in a where")
+        left, right = node.expr, operand.expr
+        if (
+            not self._is_field(left)
+            and self._is_field(right)
+            and op in {*_MIRRORED, CompareOp.EQ, CompareOp.NE}
+        ):
+            left, right = right, left
+            op = _MIRRORED.get(op, op)
+        name = self.field(left)
+        value = self.value(right, many=op in {CompareOp.IN, CompareOp.NOT_IN})
+        return FieldComparison(name, op, value)
+
+    def _is_field(self, node: nodes.Node) -> bool:
+        return isinstance(node, nodes.Name) and node.name != "user"
+
+    def field(self, node: nodes.Node) -> str:
+        if not isinstance(node, nodes.Name) or node.name == "user":
+            raise WhereError("each comparison needs a field of the record on one side")
+        name = node.name
+        if name in SYSTEM_FIELDS:
+            return name
+        found = self.entity.fields.get(name)
+        if found is None:
+            hint = did_you_mean(name, [*self.entity.fields, *SYSTEM_FIELDS])
+            raise WhereError(f"'{name}' is not a field of {self.entity.qualified_name}{hint}")
+        if found.type in _NOT_FILTERABLE or not found.is_stored:
+            raise WhereError(f"'{name}' ({found.type.value}) cannot be used in a where")
+        return name
+
+    def value(self, node: nodes.Node, *, many: bool) -> Any:
+        if many:
+            if not isinstance(node, nodes.List | nodes.Tuple) or not node.items:
+                raise WhereError("'in' and 'not in' take a list of constants: in ['a', 'b']")
+            return tuple(self.value(item, many=False) for item in node.items)
+        if isinstance(node, nodes.Const) and (
+            node.value is None or isinstance(node.value, str | int | float | bool)
+        ):
+            return node.value
+        if isinstance(node, nodes.Name) and node.name == "user":
+            return UserValue("id")
+        if (
+            isinstance(node, nodes.Getattr)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "user"
+            and node.attr in _USER_ATTRIBUTES
+        ):
+            return UserValue(node.attr)
+        raise WhereError(
+            "compare with a constant ('open', 100, true, none) or user.id / user.username"
+        )
+
+
+def _flat(part: RecordFilter, kind: type[AllOf] | type[AnyOf]) -> tuple[RecordFilter, ...]:
+    return part.parts if isinstance(part, kind) else (part,)
