@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 
 from engine.access import AccessPolicy
+from engine.audit import AuditLog
 from engine.errors import UnknownEntity
 from engine.outbox import Outbox
 from engine.records import EntityStore, StoreRegistry
@@ -39,6 +40,7 @@ class EngineModel(StoreRegistry):
         self.dialect = dialect
         self.outbox = Outbox(dialect)
         self.access = AccessPolicy(project)
+        self.audit = AuditLog(dialect)
         self._stores: dict[str, EntityStore] = {}
         self._by_path: dict[tuple[str, str], EntityStore] = {}
         for entity in project.entities.values():

@@ -15,9 +15,23 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import (
+    Float,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 
 from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
+from engine.audit import AuditAction, AuditLog, changes_between
 from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
 from engine.errors import (
@@ -49,7 +63,7 @@ from engine.references import (
 )
 from engine.rules import RequiredIf, RuleSet
 from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
-from engine.tables import PARENT_COLUMN, POSITION_COLUMN, sequence_table
+from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
 from metadata import ActionKind, FieldType, RuleEvent
@@ -117,6 +131,7 @@ class StoreRegistry:
     """Protocol-like base: how a store finds the stores of other entities and the outbox."""
 
     outbox: Outbox
+    audit: AuditLog
 
     def store_for(self, qualified_name: str) -> EntityStore:
         raise KeyError(qualified_name)
@@ -425,6 +440,8 @@ class EntityStore:
         lookups, no rule or action after the INSERT), which is atomic without an explicit
         transaction and saves the BEGIN and COMMIT round trips."""
         values = prepared.values
+        if self.dialect_name != "postgresql":
+            return False  # the audit row is a second statement (PostgreSQL writes it in a CTE)
         if self._autonumbers or any(name in values for name in self.children):
             return False
         if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is not False:
@@ -457,14 +474,25 @@ class EntityStore:
             updated_by=ctx.user_id,
             version=1,
         )
-        insert_sql = self._sql.insert
-        args = [params.get(name) for name in insert_sql.names]
+        changes = changes_between(None, {**values, **children}, [*values, *children])
+        audit = self.registry.audit.row(
+            self.entity.qualified_name, "", AuditAction.CREATE, changes, ctx.user_id
+        )
+        inline = self.dialect_name == "postgresql"
+        insert_sql = self._sql.insert_audited if inline else self._sql.insert
+        if inline:
+            params.update(audit_at=audit["at"], audit_user=audit["user_id"])
+            params["audit_changes"] = audit["changes"]
+        constants = insert_sql.constants
+        args = [params[n] if n in params else constants.get(n) for n in insert_sql.names]
         try:
             row = await conn.fetchrow(insert_sql.sql, args)
         except IntegrityViolation as exc:
             raise await self._integrity_error(conn, exc, values) from None
         assert row is not None
         record = self.decode(row)
+        if not inline:
+            await self.registry.audit.add(conn, {**audit, "record_id": str(record["id"])})
         if self.children:
             for name, child in self.children.items():
                 record[name] = await child._replace_lines(
@@ -487,14 +515,7 @@ class EntityStore:
     ) -> dict[str, Any]:
         values = self.validator.validate(data, partial=True)
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
-        needs_old = (
-            self._computes
-            or self.required_if
-            or workflow
-            or self.rules.runs_on(RuleEvent.UPDATE)
-            or self.triggers.runs_on(RuleEvent.UPDATE)
-        )
-        old = await self.get(conn, record_id) if needs_old else None
+        old = await self.get(conn, record_id)  # for the audit trail, rules and computed fields
         await self._resolve_references(conn, values)
         if old is not None and self.traversed:
             await self.load_references(conn, [old, values], ctx)
@@ -531,10 +552,19 @@ class EntityStore:
             for name, lines in children.items():
                 record[name] = await self.children[name]._replace_lines(conn, record_id, lines, ctx)
             record = self._ordered(record)
-        if old is not None:  # fetched when there are update rules or computed fields
-            self.rules.check(
-                RuleEvent.UPDATE, self._view(record, ctx), self._view(old, ctx), ctx.user
+        changes = changes_between(old, record, record.keys())
+        if changes:
+            await self.registry.audit.add(
+                conn,
+                self.registry.audit.row(
+                    self.entity.qualified_name,
+                    str(record_id),
+                    AuditAction.UPDATE,
+                    changes,
+                    ctx.user_id,
+                ),
             )
+        self.rules.check(RuleEvent.UPDATE, self._view(record, ctx), self._view(old, ctx), ctx.user)
         if self.triggers.runs_on(RuleEvent.UPDATE):
             record = await self._run_triggers(conn, RuleEvent.UPDATE, record, old, ctx)
         return record
@@ -720,9 +750,8 @@ class EntityStore:
         ctx: WriteContext | None = None,
     ) -> None:
         ctx = ctx or WriteContext()
-        old = None
+        old = await self.get(conn, record_id)  # for the audit trail and the delete rules
         if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
-            old = await self.get(conn, record_id)
             await self.load_references(conn, [old], ctx)
             view = self._view(old, ctx)
             self.rules.check(RuleEvent.DELETE, view, view, ctx.user)
@@ -737,7 +766,17 @@ class EntityStore:
             ) from None
         if not changed:
             await self._raise_missing_or_stale(conn, record_id, expected_version)
-        if old is not None and self.triggers.runs_on(RuleEvent.DELETE):
+        await self.registry.audit.add(
+            conn,
+            self.registry.audit.row(
+                self.entity.qualified_name,
+                str(record_id),
+                AuditAction.DELETE,
+                changes_between(old, None, old.keys()),
+                ctx.user_id,
+            ),
+        )
+        if self.triggers.runs_on(RuleEvent.DELETE):
             await self._run_triggers(conn, RuleEvent.DELETE, old, old, ctx)
 
     async def upsert(
@@ -962,6 +1001,37 @@ class _StoreSql:
         if self.store.entity.is_child:
             names += [PARENT_COLUMN, POSITION_COLUMN]
         return compile_sql(insert(self.table).returning(*self._columns), self.dialect, names)
+
+    @functools.cached_property
+    def insert_audited(self) -> CompiledSql:
+        """PostgreSQL: the INSERT and its audit row as one statement (a data-modifying
+        CTE), so a create stays a single round trip and needs no transaction."""
+        table = self.table
+        names = [n for n in self.store.columns if n != "id"]
+        written = (
+            insert(table)
+            .values({n: bindparam(n, type_=table.c[n].type) for n in names})
+            .returning(*self._columns)
+            .cte("written")
+        )
+        audit_columns = ["at", "user_id", "entity", "record_id", "action", "changes"]
+        audited = (
+            insert(audit_table)
+            .from_select(
+                audit_columns,
+                select(
+                    bindparam("audit_at", type_=Float()),
+                    bindparam("audit_user", type_=String()),
+                    literal(self.store.entity.qualified_name, type_=String()),
+                    cast(written.c.id, String()),
+                    literal(AuditAction.CREATE.value, type_=String()),
+                    bindparam("audit_changes", type_=Text()),
+                ).select_from(written),
+            )
+            .cte("audited")
+        )
+        statement = select(*(written.c[n] for n in self.store.columns)).add_cte(audited)
+        return compile_sql(statement, self.dialect)
 
     @functools.cached_property
     def delete(self) -> CompiledSql:

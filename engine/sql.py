@@ -38,10 +38,11 @@ def compile_sql(
         dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
     )
     names = tuple(compiled.positiontup or ())
+    binds = compiled.binds
     constants = {
-        name: compiled.binds[name].value
+        name: binds[name].value
         for name in names
-        if name in compiled.binds and compiled.binds[name].value is not None
+        if name in binds and not binds[name].required and binds[name].value is not None
     }
     return CompiledSql(str(compiled), names, constants)
 

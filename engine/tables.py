@@ -117,6 +117,18 @@ token_table = Table(
     Column("revoked_at", Float(53), nullable=True),
     Index("ix_tessera_token_user_id", "user_id"),
 )
+audit_table = Table(
+    "tessera_audit",
+    system_metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("at", Float(53), nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("entity", String(200), nullable=False),
+    Column("record_id", String(40), nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("changes", Text(), nullable=False),
+    Index("ix_tessera_audit_entity_record_id", "entity", "record_id"),
+)
 table_registry_table = Table(
     "tessera_table",
     system_metadata,

@@ -9,6 +9,7 @@ store and write JSON bytes straight back.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,17 @@ def _write_context(request: Request) -> WriteContext:
     return WriteContext(user=Actor(str(user.id), user.username, user.roles), roles=user.roles)
 
 
+MAX_HISTORY = 1000
+
+
+def _whole(text: str | None, name: str, default: int) -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 18:
+        raise ApiProblem(400, f"'{name}' must be a non-negative whole number, not '{text}'")
+    return int(text)
+
+
 def _etag(record: dict[str, Any]) -> str:
     return f'"{record["version"]}"'
 
@@ -146,6 +158,9 @@ class RecordApi:
             params["id"] = parts[2]
         elif count == 4 and parts[2] and parts[3] == "_transitions":
             handler, allowed = self.transitions, _READ_METHODS
+            params["id"] = parts[2]
+        elif count == 4 and parts[2] and parts[3] == "_history":
+            handler, allowed = self.history, _READ_METHODS
             params["id"] = parts[2]
         elif count == 5 and parts[2] == "by" and parts[3] and parts[4]:
             handler, allowed = self.upsert, _UPSERT_METHODS
@@ -266,6 +281,39 @@ class RecordApi:
                 "meta": {"field": field, "state": record.get(field)},
             }
         )
+
+    async def history(self, request: Request) -> Response:
+        """The record's audit trail, oldest first: who changed what, when (the fields the
+        caller may not see left out). ``after`` (an entry id) and ``limit`` page it."""
+        store = self._store(request)
+        record_id = _record_id(request.path_params["id"], store)
+        guard = self._guard(request, store)
+        after = _whole(request.query_params.get("after"), "after", 0)
+        limit = min(_whole(request.query_params.get("limit"), "limit", 100), MAX_HISTORY)
+        async with self.database.get().connection() as conn:
+            try:
+                await guard.get(conn, record_id)  # 404 unless the caller may see the record
+            except RecordNotFound:
+                if not current_user(request).is_admin:  # admins: deleted records' trails too
+                    raise
+            entries = await self.model.audit.history(
+                conn, store.entity.qualified_name, str(record_id), after=after, limit=limit + 1
+            )
+        more = len(entries) > limit
+        entries = entries[:limit]
+        hidden = guard.access.hidden
+        data = [
+            {
+                "id": str(entry.id),
+                "at": dt.datetime.fromtimestamp(entry.at, dt.UTC).isoformat(),
+                "user_id": entry.user_id,
+                "action": entry.action.value,
+                "changes": {k: v for k, v in entry.changes.items() if k not in hidden},
+            }
+            for entry in entries
+        ]
+        next_after = data[-1]["id"] if more and data else None
+        return json_response({"data": data, "meta": {"limit": limit, "next_after": next_after}})
 
     async def bulk(self, request: Request) -> Response:
         store = self._store(request)

@@ -1,0 +1,149 @@
+"""The audit trail: who created, changed or deleted which record, when, and what changed.
+
+One row per write, in ``tessera_audit``, written on the same connection and in the same
+transaction as the write itself, so a write and its audit row commit or roll back
+together. ``changes`` maps each changed field to ``[old, new]`` (hidden fields included:
+whoever reads the trail sees only the fields their roles let them see).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import bindparam, insert, select
+
+from engine.sql import CompiledSql, compile_sql
+from engine.tables import audit_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from sqlalchemy.engine import Dialect
+
+    from engine.database import Connection
+
+IGNORED = frozenset({"id", "created_at", "updated_at", "created_by", "updated_by", "version"})
+"""System fields every write changes; the audit row has its own time and user."""
+
+
+class AuditAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: float
+    user_id: str | None
+    entity: str
+    record_id: str
+    action: AuditAction
+    changes: dict[str, list[Any]]
+
+
+def changes_between(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, names: Iterable[str]
+) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for the fields whose value differs (empty stays out of a
+    create and a delete)."""
+    changes: dict[str, list[Any]] = {}
+    for name in names:
+        if name in IGNORED:
+            continue
+        before = old.get(name) if old is not None else None
+        after = new.get(name) if new is not None else None
+        if before != after:
+            changes[name] = [_plain(before), _plain(after)]
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k not in IGNORED}
+    return value
+
+
+def encode_changes(changes: Mapping[str, list[Any]]) -> str:
+    return orjson.dumps(changes, default=str).decode()
+
+
+class AuditLog:
+    """The audit table's SQL for one dialect, compiled once."""
+
+    COLUMNS = ("at", "user_id", "entity", "record_id", "action", "changes")
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    @functools.cached_property
+    def _insert(self) -> CompiledSql:
+        return compile_sql(insert(audit_table), self.dialect, list(self.COLUMNS))
+
+    @functools.cached_property
+    def _history(self) -> CompiledSql:
+        c = audit_table.c
+        statement = (
+            select(c.id, c.at, c.user_id, c.entity, c.record_id, c.action, c.changes)
+            .where(
+                c.entity == bindparam("entity"),
+                c.record_id == bindparam("record_id"),
+                c.id > bindparam("after"),
+            )
+            .order_by(c.id)
+            .limit(bindparam("limit"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    def row(
+        self,
+        entity: str,
+        record_id: str,
+        action: AuditAction,
+        changes: Mapping[str, list[Any]],
+        user_id: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "at": time.time(),
+            "user_id": user_id,
+            "entity": entity,
+            "record_id": record_id,
+            "action": action.value,
+            "changes": encode_changes(changes),
+        }
+
+    async def add(self, conn: Connection, row: Mapping[str, Any]) -> None:
+        await conn.execute(self._insert.sql, self._insert.args(row))
+
+    async def history(
+        self, conn: Connection, entity: str, record_id: str, *, after: int = 0, limit: int = 100
+    ) -> list[AuditEntry]:
+        sql = self._history
+        params = {"entity": entity, "record_id": record_id, "after": after, "limit": limit}
+        rows = await conn.fetch(sql.sql, sql.args(params))
+        return [
+            AuditEntry(
+                int(r[0]),
+                float(r[1]),
+                r[2],
+                str(r[3]),
+                str(r[4]),
+                AuditAction(r[5]),
+                orjson.loads(r[6]),
+            )
+            for r in rows
+        ]
