@@ -35,6 +35,8 @@ import httpx
 import psycopg
 import yaml
 
+from bench._auth import bearer, bench_token
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 PG_ADMIN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -93,6 +95,9 @@ LAST = (
     "Weiß",
 )
 
+AUTH = """
+wrk.headers["Authorization"] = "Bearer %(token)s"
+"""
 W1 = """
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 request = function()
@@ -141,7 +146,8 @@ def _database_url(driver: str = "postgresql") -> str:
     return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql", driver, 1) + f"/{DATABASE}"
 
 
-def prepare_database(instance: Path) -> None:
+def prepare_database(instance: Path) -> str:
+    """Create, migrate and fill the database; an API token of the admin user ``bench``."""
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -151,14 +157,17 @@ def prepare_database(instance: Path) -> None:
         "module_paths": [str(REPO / "bench" / "packs")],
     }
     (instance / "tessera.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run(
         [sys.executable, "-m", "cli.main", "migrate"],
         cwd=instance,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=env,
         stdout=subprocess.DEVNULL,
     )
+    token = bench_token(instance, env)
     asyncio.run(_load_rows())
+    return token
 
 
 async def _load_rows() -> None:
@@ -224,7 +233,7 @@ APPS: dict[str, list[str]] = {
 }
 
 
-def _start(target: list[str], instance: Path) -> subprocess.Popen[str]:
+def _start(target: list[str], instance: Path, token: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -258,7 +267,8 @@ def _start(target: list[str], instance: Path) -> subprocess.Popen[str]:
         if process.poll() is not None:
             raise RuntimeError(process.communicate()[0][-2000:])
         try:
-            if httpx.get(f"http://127.0.0.1:{PORT}/api/v1/benchcrm/contact/1").status_code == 200:
+            url = f"http://127.0.0.1:{PORT}/api/v1/benchcrm/contact/1"
+            if httpx.get(url, headers=bearer(token)).status_code == 200:
                 return process
         except httpx.TransportError:
             time.sleep(0.2)
@@ -361,10 +371,11 @@ def _run_one(
     workload: str,
     script: Path,
     scratch: Path,
+    token: str,
     args: argparse.Namespace,
 ) -> Measurement:
     try:
-        process = _start(target, scratch)
+        process = _start(target, scratch, token)
     except RuntimeError as exc:
         print(f"{app}: failed to start: {exc}", file=sys.stderr)
         return Measurement(app, workload, 0, 0, 0, 0, "failed to start")
@@ -393,17 +404,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         print(f"loading {ROWS:,} contacts into PostgreSQL database {DATABASE} ...", flush=True)
-        prepare_database(scratch)
+        token = prepare_database(scratch)
         scripts = {}
         for name, source in (("W1", W1), ("W2", W2), ("W3", W3)):
             scripts[name] = scratch / f"{name}.lua"
-            scripts[name].write_text(source % {"rows": ROWS, "accounts": ACCOUNTS})
+            values = {"rows": ROWS, "accounts": ACCOUNTS, "token": token}
+            scripts[name].write_text((AUTH + source) % values)
         results: list[Measurement] = []
         # Workload by workload, each app in turn with a fresh server, so that drift on the
         # machine (caches, background work) spreads over the apps instead of hitting one.
         for workload, script in scripts.items():
             for app, target in APPS.items():
-                results.append(_run_one(app, target, workload, script, scratch, args))
+                results.append(_run_one(app, target, workload, script, scratch, token, args))
     table = report(results)
     print()
     print(table)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from bench._auth import bearer, bench_token
+
 REPO = Path(__file__).resolve().parent.parent
 ENTITIES = 200
 FIELDS = 25
@@ -122,6 +124,7 @@ def main() -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        token = bench_token(root, env)
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -149,7 +152,8 @@ def main() -> int:
                     time.sleep(0.1)
             ready_s = time.monotonic() - started
             idle_rss = _rss_kib(server.pid)
-            with httpx.Client(base_url=f"http://127.0.0.1:{PORT}") as client:
+            base = f"http://127.0.0.1:{PORT}"
+            with httpx.Client(base_url=base, headers=bearer(token)) as client:
                 for e in range(ENTITIES):
                     url = f"/api/v1/generated/e{e:03d}"
                     client.post(url, json={"f00": f"record {e}"}).raise_for_status()

@@ -81,6 +81,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
+from bench._auth import bearer, bench_token
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -409,6 +411,8 @@ class Instance:
     database_url: str
     """As Tessera takes it (``postgresql+psycopg://…`` or ``sqlite:///…``)."""
     receiver_url: str
+    token: str = ""
+    """An API token of the admin user ``bench``, made by ``migrate``."""
 
     def write_pack(self) -> None:
         pack = self.folder / "packs" / PACK
@@ -443,6 +447,7 @@ class Instance:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        self.token = bench_token(self.folder, _env())
 
 
 def signups(first: int, count: int) -> list[dict[str, Any]]:
@@ -490,7 +495,9 @@ def fill_through_server(instance: Instance, redis: RedisServer, first: int, coun
     started = time.perf_counter()
     server = Server(instance.folder)
     try:
-        with httpx.Client(base_url=server.base, timeout=300) as client:
+        with httpx.Client(
+            base_url=server.base, headers=bearer(instance.token), timeout=300
+        ) as client:
             for start in range(first, first + count, BATCH):
                 batch = signups(start, min(BATCH, first + count - start))
                 response = client.post(f"/api/v1/{PACK}/{ENTITY}/_bulk", json=batch)

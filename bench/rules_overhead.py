@@ -39,18 +39,13 @@ benchmark creates and drops its own ``tessera_bench_<random>`` database.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
 import platform
 import random
-import re
-import secrets
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +58,23 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+from bench._auth import bearer, bench_token
+from bench._harness import (
+    Client,
+    Round,
+    Server,
+    env,
+    migrate,
+    percentile,
+    postgres_database,
+    round_order,
+    run_async,
+    run_round,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-PG_ADMIN = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PACK = "rulesbench"
 ENTITIES = ("plain", "ruled")
 BREAKDOWN = ("computed", "one_rule")
@@ -195,7 +202,6 @@ WHAT = {
     "one_rule": "1 assert rule (`true`)",
 }
 OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
-_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -229,10 +235,11 @@ def deal(rng: random.Random, serial: int, today: dt.date) -> dict[str, Any]:
     }
 
 
-def post_request(entity: str, port: int, body: dict[str, Any]) -> bytes:
+def post_request(entity: str, port: int, token: str, body: dict[str, Any]) -> bytes:
     payload = json.dumps(body, separators=(",", ":")).encode()
     head = (
         f"POST /api/v1/{PACK}/{entity} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
@@ -241,77 +248,8 @@ def post_request(entity: str, port: int, body: dict[str, Any]) -> bytes:
 # -- load -----------------------------------------------------------------------------------
 
 
-class Client:
-    """One keep-alive HTTP/1.1 connection; responses must carry a Content-Length."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        match = _LENGTH.search(head)
-        if match is None:
-            raise RuntimeError(f"response without Content-Length: {head[:200]!r}")
-        return int(head[9:12]), await self.reader.readexactly(int(match.group(1)))
-
-    async def close(self) -> None:
-        self.writer.close()
-        await self.writer.wait_closed()
-
-
-@dataclass
-class Round:
-    entity: str
-    requests_per_s: float
-    latencies: list[float]
-    statuses: Counter[int]
-    first_error: str | None
-    server_cpu: float = float("nan")
-    """CPU time of the server process over the round's wall time (1.0 = one core)."""
-
-
-async def run_round(clients: list[Client], entity: str, requests: list[bytes]) -> Round:
-    indexes = iter(range(len(requests)))  # shared: each worker takes the next request
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-
-    async def worker(client: Client) -> None:
-        for i in indexes:
-            started = time.perf_counter()
-            try:
-                status, body = await client.send(requests[i])
-            except (OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
-                statuses[0] += 1
-                errors.append(f"{type(exc).__name__}: {exc}")
-                return  # the connection is unusable; the others carry on
-            latencies.append(time.perf_counter() - started)
-            statuses[status] += 1
-            if status != 201 and not errors:
-                errors.append(f"{status}: {body[:500].decode(errors='replace')}")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in clients))
-    seconds = time.perf_counter() - started
-    return Round(entity, len(latencies) / seconds, latencies, statuses, next(iter(errors), None))
-
-
-def round_order(entities: tuple[str, ...], rounds: int) -> Iterator[tuple[str, ...]]:
-    """ABBA: (plain, ruled), (ruled, plain), (plain, ruled), ..."""
-    for i in range(rounds):
-        yield entities if i % 2 == 0 else entities[::-1]
-
-
 async def drive(
-    port: int, server_cpu: Callable[[], float], args: argparse.Namespace
+    port: int, token: str, server_cpu: Callable[[], float], args: argparse.Namespace
 ) -> tuple[list[Round], float]:
     """The warm-up (not kept), then the measured rounds; and the share of a core this
     client used during the measured rounds."""
@@ -329,13 +267,13 @@ async def drive(
     try:
         warm = bodies(args.warmup)
         for entity in args.entities:
-            await run_round(clients, entity, [post_request(entity, port, b) for b in warm])
+            await run_round(clients, entity, [post_request(entity, port, token, b) for b in warm])
         rounds: list[Round] = []
         cpu = wall = 0.0
         for group in round_order(args.entities, args.rounds):
             shared = bodies(args.requests)  # the same bodies for every entity of a group
             for entity in group:
-                requests = [post_request(entity, port, b) for b in shared]
+                requests = [post_request(entity, port, token, b) for b in shared]
                 cpu_started, wall_started = time.process_time(), time.perf_counter()
                 server_started = server_cpu()
                 last = await run_round(clients, entity, requests)
@@ -354,15 +292,6 @@ async def drive(
     finally:
         for client in clients:
             await client.close()
-
-
-def run_async(coroutine: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
 
 
 # -- instance and server --------------------------------------------------------------------
@@ -396,85 +325,10 @@ def write_instance(
     (folder / "tessera.yaml").write_text(config, encoding="utf-8")
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def migrate(folder: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "cli.main", "migrate"],
-        cwd=folder,
-        env=_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """``tessera serve`` in the instance folder, one process, no access log (the default)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.log = folder / "serve.log"
-        self._log_file = self.log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
-            cwd=folder,
-            env=_env(),
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tessera serve exited:\n{self.output()[-3000:]}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("tessera serve did not answer /healthz within 60 s")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux; NaN elsewhere)."""
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def output(self) -> str:
-        self._log_file.flush()
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> str:
-        """Stop the server; its output."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
 # -- checks ---------------------------------------------------------------------------------
 
 
-def check_rules_are_live(base: str) -> list[str]:
+def check_rules_are_live(base: str, token: str) -> list[str]:
     """Untimed: the ruled entity refuses what its rules forbid (nothing is stored)."""
     problems = []
     today = dt.datetime.now(dt.UTC).date()
@@ -484,7 +338,7 @@ def check_rules_are_live(base: str) -> list[str]:
         "discount": "45.00",
         "code": "XX-1",
     }
-    response = httpx.post(f"{base}/api/v1/{PACK}/ruled", json=bad)
+    response = httpx.post(f"{base}/api/v1/{PACK}/ruled", json=bad, headers=bearer(token))
     broken = {e.get("rule") for e in response.json().get("errors", [])}
     expected = {"won_is_certain", "discount_needs_approval", "code_format"}
     if response.status_code != 422 or broken != expected:
@@ -495,17 +349,20 @@ def check_rules_are_live(base: str) -> list[str]:
         "lost_reason": None,
         "close_date": today.isoformat(),
     }
-    response = httpx.post(f"{base}/api/v1/{PACK}/ruled", json=lost)
+    response = httpx.post(f"{base}/api/v1/{PACK}/ruled", json=lost, headers=bearer(token))
     codes = [(e.get("field"), e.get("code")) for e in response.json().get("errors", [])]
     if response.status_code != 422 or codes != [("lost_reason", "required")]:
         problems.append(f"required_if not enforced: {response.status_code} {codes}")
     return problems
 
 
-def check_computed(base: str, sample: int) -> list[str]:
+def check_computed(base: str, token: str, sample: int) -> list[str]:
     """The last ``sample`` ruled records hold the values their expressions give."""
     response = httpx.get(
-        f"{base}/api/v1/{PACK}/ruled", params={"sort": "-id", "limit": sample}, timeout=30
+        f"{base}/api/v1/{PACK}/ruled",
+        params={"sort": "-id", "limit": sample},
+        headers=bearer(token),
+        timeout=30,
     )
     records = response.json()["data"]
     wrong = 0
@@ -536,7 +393,7 @@ class BackendResult:
     problems: list[str] = field(default_factory=list)
 
     def median(self, entity: str) -> float:
-        return statistics.median(r.requests_per_s for r in self.rounds if r.entity == entity)
+        return statistics.median(r.requests_per_s for r in self.rounds if r.name == entity)
 
     def ratio(self, entity: str = "ruled") -> float:
         return self.median(entity) / self.median("plain")
@@ -553,12 +410,13 @@ def run_backend(
         folder = Path(scratch)
         write_instance(folder, database_url, args.entities, args.pool_size)
         migrate(folder)
+        token = bench_token(folder, env())
         server = Server(folder)
         problems: list[str] = []
         try:
-            problems += check_rules_are_live(server.base)
-            rounds, client_cpu = run_async(drive(server.port, server.cpu_seconds, args))
-            problems += check_computed(server.base, min(args.requests, 1000))
+            problems += check_rules_are_live(server.base, token)
+            rounds, client_cpu = run_async(drive(server.port, token, server.cpu_seconds, args))
+            problems += check_computed(server.base, token, min(args.requests, 1000))
         finally:
             output = server.stop()
         if "Traceback" in output:
@@ -574,32 +432,21 @@ def run_backend(
             problems.append(f"{entity}: {n:,} rows, expected {expected:,}")
     for r in rounds:
         if r.statuses != Counter({201: args.requests}):
-            problems.append(f"{r.entity}: statuses {dict(r.statuses)}; first: {r.first_error}")
+            problems.append(f"{r.name}: statuses {dict(r.statuses)}; first: {r.first_error}")
     return BackendResult(backend, rounds, rows, client_cpu, problems)
 
 
 def run_postgresql(args: argparse.Namespace) -> tuple[BackendResult, str]:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        row = admin.execute("SHOW server_version").fetchone()
-    assert row is not None
-    version = str(row[0]).split()[0]
-    database = f"tessera_bench_{secrets.token_hex(4)}"
-    dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+    with postgres_database() as (dsn, version):
 
-    def count(query: str) -> int:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            found = conn.execute(query.encode()).fetchone()
-        assert found is not None
-        return int(found[0])
+        def count(query: str) -> int:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                found = conn.execute(query.encode()).fetchone()
+            assert found is not None
+            return int(found[0])
 
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"'.encode())
-    try:
         url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
         return run_backend(f"PostgreSQL {version}", url, count, args), version
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'.encode())
 
 
 def run_sqlite(args: argparse.Namespace) -> BackendResult:
@@ -619,11 +466,6 @@ def run_sqlite(args: argparse.Namespace) -> BackendResult:
 # -- report ---------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000 if values else 0.0
-
-
 def report(results: list[BackendResult], args: argparse.Namespace) -> str:
     lines = [
         "| backend | entity | runs on create | req/s (median) | rounds min-max "
@@ -632,14 +474,14 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> str:
     ]
     for result in results:
         for entity in args.entities:
-            rounds = [r for r in result.rounds if r.entity == entity]
+            rounds = [r for r in result.rounds if r.name == entity]
             rates = [r.requests_per_s for r in rounds]
             latencies = [x for r in rounds for x in r.latencies]
             bad = sum(n for r in rounds for status, n in r.statuses.items() if status != 201)
             lines.append(
                 f"| {result.backend} | {entity} | {WHAT[entity]} | {result.median(entity):,.0f} "
-                f"| {min(rates):,.0f}-{max(rates):,.0f} | {_percentile(latencies, 0.5):.1f} "
-                f"| {_percentile(latencies, 0.99):.1f} "
+                f"| {min(rates):,.0f}-{max(rates):,.0f} | {percentile(latencies, 0.5):.1f} "
+                f"| {percentile(latencies, 0.99):.1f} "
                 f"| {statistics.median(r.server_cpu for r in rounds):.0%} "
                 f"| {statistics.median(r.server_cpu / r.requests_per_s for r in rounds) * 1e6:.0f} "
                 f"| {bad} | {result.rows[entity]:,} |"
