@@ -13,6 +13,7 @@ from cli import _context
 from cli._context import CONFIG_OPTION
 from engine import open_database
 from engine.identity import Identity, IdentityError
+from metadata import ADMIN_ROLE, DefinitionError, load_project
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -74,6 +75,24 @@ def create_user_command(config: str | None, name: str, password: str | None, rol
     user = _run(settings, work)
     kind = "" if password is not None else " (no password: API tokens only)"
     click.echo(f"user {user.username} created with id {user.id}{kind}")
+    for role in _undeclared(settings, role_names):
+        click.echo(
+            f"warning: no roles.yaml of this instance declares the role '{role}'; "
+            "it grants nothing until one does",
+            err=True,
+        )
+
+
+def _undeclared(settings: Settings, roles: list[str]) -> list[str]:
+    """The roles no definition declares (nothing to say if the definitions do not load:
+    ``tessera validate`` tells why)."""
+    try:
+        project = load_project(
+            settings.modules, settings.search_paths, customizations=settings.customizations
+        )
+    except DefinitionError:
+        return []
+    return [r for r in roles if r != ADMIN_ROLE and r not in project.roles]
 
 
 @click.group("token")

@@ -22,7 +22,7 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.references import RecordRef
+from engine.references import ComparesAsId, RecordRef
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -219,27 +219,17 @@ def _globals() -> dict[str, Any]:
     return dict(environment().globals)
 
 
-class Actor:
+class Actor(ComparesAsId):
     """The acting user as expressions see it (``user``): ``user.id``, ``user.username``,
     ``user.roles``; it compares and prints as its id, the value ``created_by`` holds, so
     ``created_by == user`` and ``created_by == user.id`` both hold for one's own records."""
 
-    __slots__ = ("id", "roles", "username")
+    __slots__ = ("roles", "username")
 
     def __init__(self, user_id: str, username: str, roles: frozenset[str]) -> None:
-        self.id = user_id
+        super().__init__(user_id)
         self.username = username
         self.roles = roles
-
-    def __eq__(self, other: object) -> bool:
-        other_id = other.id if isinstance(other, Actor) else other
-        return other_id is not None and str(other_id) == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    def __str__(self) -> str:
-        return self.id
 
     def __repr__(self) -> str:
         return f"Actor({self.id!r}, {self.username!r})"

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.access import Forbidden, matches, user_parameters
-from engine.errors import BadQuery, FieldError, RecordNotFound, ValidationFailed
-from engine.fieldtypes import InvalidValue
+from engine.errors import BadQuery, FieldError, RecordNotFound
 from engine.query import ListRestriction
 from metadata import FieldType, Permission
 
@@ -151,10 +150,7 @@ class GuardedStore:
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
     ) -> tuple[dict[str, Any], bool]:
         self._visible(field_name, "the key")
-        try:
-            existing = await self.store.id_by_unique(conn, field_name, key_value)
-        except InvalidValue as exc:
-            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
+        existing = await self.store.upsert_target(conn, field_name, key_value)
         if existing is not None:
             return await self.update(conn, existing, data, ctx), False
         body = dict(data) if isinstance(data, dict) else data

@@ -783,10 +783,7 @@ class EntityStore:
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
     ) -> tuple[dict[str, Any], bool]:
         """Update the record whose unique ``field_name`` equals ``key_value``, or create it."""
-        try:
-            existing = await self.id_by_unique(conn, field_name, key_value)
-        except InvalidValue as exc:
-            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
+        existing = await self.upsert_target(conn, field_name, key_value)
         if not isinstance(data, dict):
             raise ValidationFailed([FieldError("", "type", "a record must be a JSON object")])
         if existing is not None:
@@ -794,6 +791,14 @@ class EntityStore:
         body = dict(data)
         body.setdefault(field_name, key_value)
         return await self.create(conn, body, ctx), True
+
+    async def upsert_target(self, conn: Connection, field_name: str, key_value: Any) -> int | None:
+        """The id of the record an upsert on ``field_name`` = ``key_value`` updates, or None
+        (it creates); a key that is not a valid value of the field is a 422."""
+        try:
+            return await self.id_by_unique(conn, field_name, key_value)
+        except InvalidValue as exc:
+            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
 
     async def _raise_missing_or_stale(
         self, conn: Connection, record_id: int, expected_version: int | None

@@ -24,14 +24,34 @@ ReferenceCache = dict[tuple[str, str], "Mapping[str, Any] | None"]
 """Target records by (qualified entity name, id); None for an id with no record."""
 
 
-class RecordRef:
+class ComparesAsId:
+    """Something an expression compares, hashes and prints as its id (text), the way
+    reference columns and ``created_by`` hold it: a referenced record, the acting user."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, record_id: str) -> None:
+        self.id = record_id
+
+    def __eq__(self, other: object) -> bool:
+        other_id = other.id if isinstance(other, ComparesAsId) else other
+        return other_id is not None and str(other_id) == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class RecordRef(ComparesAsId):
     """A reference as an expression sees it: the target's id (it compares, prints and
     converts as the id) whose attributes are the target record's fields."""
 
-    __slots__ = ("_fields", "id")
+    __slots__ = ("_fields",)
 
     def __init__(self, record_id: str, fields: Mapping[str, Any] | None) -> None:
-        self.id = record_id
+        super().__init__(record_id)
         self._fields = fields or {}
 
     def __getattr__(self, name: str) -> Any:
@@ -42,16 +62,6 @@ class RecordRef:
 
     def __getitem__(self, name: str) -> Any:
         return self._fields[name]
-
-    def __eq__(self, other: object) -> bool:
-        other_id = other.id if isinstance(other, RecordRef) else other
-        return other_id is not None and str(other_id) == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    def __str__(self) -> str:
-        return self.id
 
     def __repr__(self) -> str:
         return f"RecordRef({self.id!r})"

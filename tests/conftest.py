@@ -173,6 +173,19 @@ def write_instance(
     return Instance(path, Settings.load(path / "tessera.yaml"))
 
 
+def pack_instance(
+    root: Path, db_url: str, pack: str, files: dict[str, str], **settings: Any
+) -> Instance:
+    """A migrated instance of one pack written from ``files`` (paths inside the pack)."""
+    for relative, text in files.items():
+        path = root / "packs" / pack / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    instance = write_instance(root / "i", db_url, [pack], [root / "packs"], **settings)
+    instance.migrate()
+    return instance
+
+
 @pytest.fixture
 def kitchen(db_url: str, tmp_path: Path) -> Instance:
     """The kitchen-sink test pack (every field type), migrated."""

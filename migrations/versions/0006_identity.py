@@ -36,9 +36,7 @@ def upgrade() -> None:
         sa.Column(
             "user_id",
             _ID,
-            sa.ForeignKey(
-                "tessera_user.id", name="fk_tessera_token_user_id", ondelete="CASCADE"
-            ),
+            sa.ForeignKey("tessera_user.id", name="fk_tessera_token_user_id", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column("name", sa.String(200), nullable=False),

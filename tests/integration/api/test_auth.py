@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine import open_database
-from tests.conftest import Instance, write_instance
+from tests.conftest import Instance, pack_instance, write_instance
 from tests.support.cli import tessera
 from tests.support.identity import bearer, issue_token
 
@@ -232,12 +232,7 @@ roles:
 
 
 def test_rules_see_the_signed_in_user(db_url: str, tmp_path: Path) -> None:
-    for relative, text in NOTES_PACK.items():
-        path = tmp_path / "packs" / "notes" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    instance = write_instance(tmp_path / "i", db_url, ["notes"], module_paths=[tmp_path / "packs"])
-    instance.migrate()
+    instance = pack_instance(tmp_path, db_url, "notes", NOTES_PACK)
     ann = bearer(issue_token(db_url, "ann", ("clerk",)))
     bea = bearer(issue_token(db_url, "bea", ("clerk",)))
     boss = bearer(issue_token(db_url, "boss", ("admin",)))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from tests.conftest import Instance, write_instance
+from tests.conftest import Instance, pack_instance
 from tests.support.identity import bearer, issue_token
 
 if TYPE_CHECKING:
@@ -95,13 +95,7 @@ def expected_actions(role: str, entity: str) -> set[str]:
 
 @pytest.fixture
 def crm(db_url: str, tmp_path: Path) -> Instance:
-    for relative, text in FILES.items():
-        path = tmp_path / "packs" / "crm" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    instance = write_instance(tmp_path / "i", db_url, ["crm"], module_paths=[tmp_path / "packs"])
-    instance.migrate()
-    return instance
+    return pack_instance(tmp_path, db_url, "crm", FILES)
 
 
 @pytest.fixture

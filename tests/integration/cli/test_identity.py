@@ -29,6 +29,7 @@ def test_users_and_tokens_from_the_command_line(db_url: str, tmp_path: Path) -> 
     assert created.stdout.startswith("user ada created with id ")
     robot = tessera("user", "create", "robot", "--role", "clerk,viewer", cwd=folder)
     assert "no password: API tokens only" in robot.stdout
+    assert "no roles.yaml of this instance declares the role 'clerk'" in robot.stderr
 
     runner = CliRunner()
     config = ["--config", str(folder / "tessera.yaml")]
