@@ -128,6 +128,11 @@ fields:
     computed: "amount - cost if amount is not none else none"
 indexes: [[amount], [stage, amount]]
 """
+OWNER_INDEXES = (
+    "indexes: [[amount], [stage, amount], [created_by, amount], [created_by, stage, amount]]"
+)
+"""With ``--owner-index``: the indexes an administrator adds for a grant on the creator, so
+the rep's pages are read from its own index entries instead of skipping the admin's."""
 ROLES_YAML = f"""\
 roles:
   {ROLE}:
@@ -361,11 +366,14 @@ class BackendResult:
         return all(self.ratio(w) >= TARGET for w in WORKLOADS) and not self.problems
 
 
-def write_instance(folder: Path, database_url: str) -> None:
+def write_instance(folder: Path, database_url: str, owner_index: bool) -> None:
     pack = folder / "packs" / PACK
     (pack / "entities").mkdir(parents=True)
     (pack / "module.yaml").write_text(MODULE_YAML, encoding="utf-8")
-    (pack / "entities" / f"{ENTITY}.yaml").write_text(DEAL_YAML, encoding="utf-8")
+    deal = DEAL_YAML.replace("indexes: [[amount], [stage, amount]]", OWNER_INDEXES)
+    (pack / "entities" / f"{ENTITY}.yaml").write_text(
+        deal if owner_index else DEAL_YAML, encoding="utf-8"
+    )
     (pack / "roles.yaml").write_text(ROLES_YAML, encoding="utf-8")
     config = (
         f"database_url: {json.dumps(database_url)}\nmodules: [{PACK}]\nmodule_paths: [./packs]\n"
@@ -388,7 +396,7 @@ def run_backend(
     """``sql`` runs one statement on the benchmark's database, outside the server."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        write_instance(folder, database_url)
+        write_instance(folder, database_url, args.owner_index)
         migrate(folder)
         tokens = {
             "admin": user_token(folder, env(), USER, "admin"),
@@ -523,6 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--backends", default="postgresql,sqlite", help="comma-separated: postgresql, sqlite"
+    )
+    parser.add_argument(
+        "--owner-index",
+        action="store_true",
+        help="also index (created_by, amount) and (created_by, stage, amount), as an admin "
+        "would for a grant on the creator",
     )
     args = parser.parse_args(argv)
     args.count = {"list": args.requests, "get": args.get_requests or 4 * args.requests}
