@@ -648,7 +648,8 @@ class EntityStore:
         error = cascade_error(ctx.cascade, step)
         if error is not None:
             raise error
-        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step))
+        # the rule's writes act for the system: the writer's roles do not limit them
+        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=None)
         updated = False
         for action, values in actions:
             if action.deferred or action.kind.is_outbound:

@@ -87,9 +87,6 @@ def _method_not_allowed(allowed: frozenset[str]) -> Handler:
     return refuse
 
 
-def _write_context(request: Request) -> WriteContext:
-    user = current_user(request)
-    return WriteContext(user=Actor(str(user.id), user.username, user.roles), roles=user.roles)
 
 
 MAX_HISTORY = 1000
@@ -176,6 +173,12 @@ class RecordApi:
         params = request.path_params
         return self.model.store(params["pack"], params["entity"])
 
+    def _write_context(self, request: Request) -> WriteContext:
+        """The signed-in writer, with every role they hold (inherited ones included)."""
+        user = current_user(request)
+        roles = self.model.project.role_closure(user.roles)
+        return WriteContext(user=Actor(str(user.id), user.username, roles), roles=roles)
+
     def _guard(self, request: Request, store: EntityStore) -> GuardedStore:
         """The store as the signed-in caller may use it."""
         user = current_user(request)
@@ -205,7 +208,7 @@ class RecordApi:
         guard = self._guard(request, store)
         body = await read_json(request, self.max_body)
         guard.check_create(body)
-        ctx = _write_context(request)
+        ctx = self._write_context(request)
         prepared = store.prepare_create(body, ctx)
         guard.check_prepared(prepared)
         database = self.database.get()
@@ -227,14 +230,14 @@ class RecordApi:
         guard = self._guard(request, store)
         if method == "DELETE":
             expected = _if_match(request)
-            ctx = _write_context(request)
+            ctx = self._write_context(request)
             async with self.database.get().transaction() as conn:
                 await guard.delete(conn, record_id, ctx, expected_version=expected)
             self.database.committed(ctx)
             return Response(status_code=204)
         body = await read_json(request, self.max_body)
         expected = _if_match(request)
-        ctx = _write_context(request)
+        ctx = self._write_context(request)
         async with self.database.get().transaction() as conn:
             record = await guard.update(conn, record_id, body, ctx, expected_version=expected)
         self.database.committed(ctx)
@@ -265,7 +268,7 @@ class RecordApi:
         async with self.database.get().connection() as conn:
             await guard.get(conn, record_id)  # 404 unless the caller may see it
             record = await store.get(conn, record_id)
-            moves = await store.workflow_moves(conn, record, _write_context(request))
+            moves = await store.workflow_moves(conn, record, self._write_context(request))
         field = store.workflow.field
         return json_response(
             {
@@ -328,7 +331,7 @@ class RecordApi:
         guard = self._guard(request, store)
         for item in items:
             guard.check_create(item)
-        ctx = _write_context(request)
+        ctx = self._write_context(request)
         validated: list[PreparedCreate] = []
         errors: list[FieldError] = []
         for index, item in enumerate(items):
@@ -367,7 +370,7 @@ class RecordApi:
                 f"upsert needs one of: {unique}"
             )
         body = await read_json(request, self.max_body)
-        ctx = _write_context(request)
+        ctx = self._write_context(request)
         guard = self._guard(request, store)
         async with self.database.get().transaction() as conn:
             record, created = await guard.upsert(

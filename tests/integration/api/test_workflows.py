@@ -14,6 +14,7 @@ from engine.expressions import Actor
 from runtime.app import load_definitions
 from tests.conftest import Instance, write_instance
 from tests.support.cli import tessera
+from tests.support.identity import bearer, issue_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,6 +42,17 @@ transitions:
   - {from: pending, to: open}
   - {from: [open, pending], to: resolved, roles: [agent], when: "resolution"}
   - {from: resolved, to: closed, label: Close for good}
+""",
+    "roles.yaml": """\
+roles:
+  agent:
+    grants:
+      - {entity: ticket, actions: [read, create, update]}
+  sales:
+    grants:
+      - {entity: ticket, actions: [read, create, update]}
+  senior_agent:
+    inherits: [agent]
 """,
     "rules/ticket.yaml": """\
 - name: auto_close
@@ -247,3 +259,28 @@ def test_roles_limit_a_transition_when_the_writer_is_known(instance: Instance) -
         "resolved",
         "pending:True,resolved:False",
     ]
+
+
+def test_transition_roles_apply_to_signed_in_users(instance: Instance) -> None:
+    """Over HTTP the writer's roles come from their token: a sales user may not resolve,
+    an agent may, and each sees that in the allowed moves."""
+    url = instance.settings.database_url
+    sales = bearer(issue_token(url, "sam", ("sales",)))
+    agent = bearer(issue_token(url, "ann", ("agent",)))
+    senior = bearer(issue_token(url, "sue", ("senior_agent",)))  # an agent by inheritance
+    with instance.client(signed_in=False) as client:
+        for headers, allowed in [(sales, False), (agent, True), (senior, True)]:
+            record = client.post(URL, json={"subject": "x"}, headers=headers).json()["data"]
+            item = f"{URL}/{record['id']}"
+            assert client.patch(item, json={"status": "open"}, headers=headers).status_code == 200
+            moves = client.get(f"{item}/_transitions", headers=headers).json()["data"]
+            resolve = next(m for m in moves if m["to"] == "resolved")
+            assert resolve["allowed"] is False  # no resolution yet
+            client.patch(item, json={"resolution": "fixed"}, headers=headers)
+            moves = client.get(f"{item}/_transitions", headers=headers).json()["data"]
+            resolve = next(m for m in moves if m["to"] == "resolved")
+            assert resolve["allowed"] is allowed
+            moved = client.patch(item, json={"status": "resolved"}, headers=headers)
+            assert moved.status_code == (200 if allowed else 422), moved.text
+            if not allowed:
+                assert "needs the role agent" in moved.text
