@@ -87,8 +87,6 @@ def _method_not_allowed(allowed: frozenset[str]) -> Handler:
     return refuse
 
 
-
-
 MAX_HISTORY = 1000
 
 
