@@ -37,6 +37,19 @@ def load_settings(config: str | None) -> Settings:
         sys.exit(1)
 
 
+def require_migrated(settings: Settings) -> None:
+    """Stop a command that reads or writes records when the database's system tables are
+    missing or older than this version of Tessera expects."""
+    from engine.migrate import system_tables_behind
+
+    try:
+        problem = system_tables_behind(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - a database that cannot be reached, said plainly
+        fail(f"cannot reach the database: {exc}")
+    if problem is not None:
+        fail(problem)
+
+
 def load_definitions(settings: Settings) -> ProjectDef:
     try:
         return load_project(

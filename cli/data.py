@@ -81,6 +81,7 @@ def import_command(
             f"--key {key}: not a unique field of {entity} "
             f"(unique: {', '.join(store.entity.unique_fields()) or 'none'})"
         )
+    _context.require_migrated(settings)
     rows = list(read_rows(file, fmt))
 
     async def run() -> tuple[int, int, list[str]]:
@@ -116,6 +117,7 @@ def export_command(config: str | None, entity: str, fmt: str) -> None:
     project = _context.load_definitions(settings)
     model = EngineModel.for_url(project, settings.database_url)
     store = _store(model, entity)
+    _context.require_migrated(settings)
     columns = [*store.columns[:1], *store.entity.fields, *store.columns[-5:]]
 
     async def run() -> None:
@@ -145,6 +147,7 @@ def demo_command(config: str | None) -> None:
     """Load the demo records of the enabled packs, and a demo admin user (idempotent)."""
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
+    _context.require_migrated(settings)
     count = asyncio.run(load_fixtures(settings, project, "demo"))
     click.echo(f"demo: {count} records upserted")
     if asyncio.run(_demo_admin(settings)):

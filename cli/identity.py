@@ -25,6 +25,8 @@ T = TypeVar("T")
 
 
 def _run(settings: Settings, work: Callable[[Identity, Connection], Awaitable[T]]) -> T:
+    _context.require_migrated(settings)
+
     async def run() -> T:
         database = await open_database(settings.database_url, pool_size=1)
         try:

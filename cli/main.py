@@ -126,6 +126,7 @@ def serve(config: str | None, host: str, port: int, access_log: bool, workers: i
 
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
+    _context.require_migrated(settings)
     if workers > 1:
         # Each worker process builds the app itself from TESSERA_CONFIG (the factory).
         import os

@@ -41,6 +41,7 @@ def worker_command(
 ) -> None:
     """Celery worker (and scheduler): delivers e-mails and webhooks, runs scheduled rules."""
     settings = _context.load_settings(config)
+    _context.require_migrated(settings)
     if not settings.broker_url:
         _context.fail(
             "no broker_url in tessera.yaml (nor TESSERA_BROKER_URL); without a broker, "
@@ -104,6 +105,7 @@ def _line(event: OutboxEvent) -> str:
 def list_command(config: str | None, status: str | None, limit: int) -> None:
     """List outbox events, oldest first, with counts by status."""
     settings = _context.load_settings(config)
+    _context.require_migrated(settings)
 
     async def run() -> tuple[list[OutboxEvent], dict[str, int]]:
         database = await open_database(settings.database_url, pool_size=1)
@@ -132,6 +134,7 @@ def retry_command(config: str | None, event_ids: tuple[int, ...], all_failed: bo
     if not event_ids and not all_failed:
         _context.fail("name the event ids to retry, or pass --all-failed")
     settings = _context.load_settings(config)
+    _context.require_migrated(settings)
     retried, refused = asyncio.run(_retry(settings, list(event_ids), all_failed))
     for event_id in refused:
         click.echo(f"event {event_id} is not a failed event; left as it is", err=True)

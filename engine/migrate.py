@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 
@@ -115,6 +117,35 @@ def migration_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+SYSTEM_VERSION_TABLE = "tessera_alembic_version"
+"""Where Alembic records the revision of the system tables (``migrations/env.py``)."""
+
+
+def system_tables_behind(url: str) -> str | None:
+    """Why the database's system tables are not the ones this version of Tessera works
+    with (never migrated, or migrated by an older version), or None when they are."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": SYSTEM_VERSION_TABLE}
+            )
+            current = context.get_current_revision()
+    finally:
+        engine.dispose()
+    if current == head:
+        return None
+    if current is None:
+        return "the database has not been migrated yet: run `tessera migrate` first"
+    return (
+        f"the database's system tables are at revision {current}, and this version of "
+        f"Tessera needs {head}: run `tessera migrate` to upgrade them"
+    )
 
 
 def upgrade_system_tables(connection: Connection) -> None:

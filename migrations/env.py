@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from alembic import context
 
+from engine.migrate import SYSTEM_VERSION_TABLE
 from engine.tables import system_metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=system_metadata,
-    version_table="tessera_alembic_version",
+    version_table=SYSTEM_VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
