@@ -1,4 +1,5 @@
-"""The audit trail: who created, changed or deleted which record, when, and what changed.
+"""The audit trail: who created, changed or deleted which record, when, and what changed;
+and the security events around it (refused sign-ins, permission denials).
 
 One row per write, in ``tessera_audit``, written on the same connection and in the same
 transaction as the write itself, so a write and its audit row commit or roll back
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, literal, or_, select
 
 from engine.sql import CompiledSql, compile_sql
 from engine.tables import audit_table
@@ -37,6 +38,14 @@ class AuditAction(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    LOGIN_FAILED = "login_failed"
+    """A refused sign-in (``entity`` is ``auth``, ``record_id`` the user name tried)."""
+    DENIED = "denied"
+    """A request the caller's roles do not allow (403)."""
+
+
+WRITES = (AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE)
+"""What a record's history shows (security events are in the trail, not in histories)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class AuditLog:
                 c.entity == bindparam("entity"),
                 c.record_id == bindparam("record_id"),
                 c.id > bindparam("after"),
+                or_(*(c.action == literal(a.value) for a in WRITES)),
             )
             .order_by(c.id)
             .limit(bindparam("limit"))

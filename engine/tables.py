@@ -125,7 +125,7 @@ audit_table = Table(
     Column("user_id", String(64), nullable=True),
     Column("entity", String(200), nullable=False),
     Column("record_id", String(40), nullable=False),
-    Column("action", String(10), nullable=False),
+    Column("action", String(20), nullable=False),
     Column("changes", Text(), nullable=False),
     Index("ix_tessera_audit_entity_record_id", "entity", "record_id"),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
@@ -16,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import open_database
+from engine.access import Forbidden
+from engine.audit import AuditAction, AuditLog
 from engine.errors import SchemaChanged
 from engine.identity import Identity
 from engine.model import dialect_for_url
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from metadata import ProjectDef
 
 VERSION = "0.1.0"
+log = logging.getLogger("tessera.security")
 
 
 __all__ = ["TesseraApp", "build_app", "create_app", "freeze_heap", "load_definitions"]
@@ -77,10 +81,24 @@ class TesseraApp(FastAPI):
                 except Exception as exc:  # noqa: BLE001 - rendered as problem details
                     if isinstance(exc, SchemaChanged):
                         self.live.check_soon()
+                    if isinstance(exc, Forbidden):
+                        await self._record_denial(request, exc)
                     response = await render_exception(request, exc)
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    async def _record_denial(self, request: Request, exc: Forbidden) -> None:
+        """A 403 of the generated API, in the audit trail and the security log."""
+        params = request.path_params
+        entity = f"{params.get('pack')}.{params.get('entity')}"
+        user = request.scope.get("tessera.user")
+        name = getattr(user, "username", "?")
+        log.warning("denied: %s %s %s: %s", name, request.method, request.url.path, exc.detail)
+        details = {"request": f"{request.method} {request.url.path}", "reason": exc.detail}
+        await self.authenticator.record_event(
+            AuditAction.DENIED, entity, str(params.get("id", "")), user, details
+        )
 
 
 _SECURITY_HEADERS = [
@@ -160,9 +178,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await holder.database.close()
             holder.database = None
 
-    authenticator = Authenticator(
-        settings.auth, Identity(dialect_for_url(settings.database_url)[1]), holder
-    )
+    dialect = dialect_for_url(settings.database_url)[1]
+    authenticator = Authenticator(settings.auth, Identity(dialect), holder, AuditLog(dialect))
     app = TesseraApp(
         live,
         authenticator,

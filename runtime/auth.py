@@ -11,16 +11,18 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request  # noqa: TC002 - FastAPI reads the annotation
 
+from engine.audit import AuditAction
 from engine.identity import User, token_digest
 from runtime.api.problems import ApiProblem
 
 if TYPE_CHECKING:
     from starlette.types import Scope
 
+    from engine.audit import AuditLog
     from engine.identity import Identity
     from runtime.api.records import DatabaseHolder
     from runtime.settings import AuthSettings
@@ -46,22 +48,54 @@ def current_user(request: Request) -> User:
     return user
 
 
-def require_admin(request: Request) -> User:
+async def require_admin(request: Request) -> User:
     user = current_user(request)
     if not user.is_admin:
-        log.warning("denied: %s (not admin) %s %s", user.username, request.method, request.url.path)
+        path = request.url.path
+        log.warning("denied: %s (not admin) %s %s", user.username, request.method, path)
+        authenticator: Authenticator = request.app.authenticator
+        details = {"request": f"{request.method} {path}", "reason": "needs the admin role"}
+        await authenticator.record_event(AuditAction.DENIED, "admin", "", user, details)
         raise ApiProblem(403, "this needs the admin role")
     return user
 
 
 class Authenticator:
     def __init__(
-        self, settings: AuthSettings, identity: Identity, database: DatabaseHolder
+        self,
+        settings: AuthSettings,
+        identity: Identity,
+        database: DatabaseHolder,
+        audit: AuditLog,
     ) -> None:
         self.settings = settings
         self.identity = identity
         self.database = database
+        self.audit = audit
         self._trusted: dict[str, tuple[User, float]] = {}
+
+    async def record_event(
+        self,
+        action: AuditAction,
+        entity: str,
+        record_id: str,
+        user: User | None,
+        details: dict[str, Any],
+    ) -> None:
+        """A security event in the audit trail, in a transaction of its own (the refused
+        request's work, if any, is rolled back). Never fails the response."""
+        row = self.audit.row(
+            entity,
+            record_id[:40],
+            action,
+            {k: [None, v] for k, v in details.items()},
+            str(user.id) if user is not None else None,
+        )
+        try:
+            async with self.database.get().transaction() as conn:
+                await self.audit.add(conn, row)
+        except Exception as exc:  # noqa: BLE001 - the event is logged below in any case
+            log.warning("could not record %s in the audit trail: %s", action.value, exc)
 
     async def authenticate(self, scope: Scope) -> None:
         """Put the caller in the request scope, or raise 401."""

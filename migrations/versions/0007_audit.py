@@ -1,5 +1,6 @@
 """The audit trail: one row per create, update and delete, written in the same transaction
-as the write, with the changed fields' old and new values.
+as the write, with the changed fields' old and new values; and refused sign-ins and
+permission denials.
 
 Revision ID: 0007
 Revises: 0006
@@ -30,7 +31,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(64), nullable=True),
         sa.Column("entity", sa.String(200), nullable=False),
         sa.Column("record_id", sa.String(40), nullable=False),
-        sa.Column("action", sa.String(10), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
         sa.Column("changes", sa.Text(), nullable=False),
     )
     op.create_index("ix_tessera_audit_entity_record_id", "tessera_audit", ["entity", "record_id"])

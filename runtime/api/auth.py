@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from engine.audit import AuditAction
 from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_response
 from runtime.auth import LoginThrottle, client_address, current_user
@@ -46,6 +47,10 @@ def auth_router(authenticator: Authenticator, throttle: LoginThrottle) -> APIRou
         wait = throttle.retry_after(username, address, now)
         if wait is not None:
             log.warning("sign-in throttled: %r from %s", username, address)
+            details = {"address": address, "throttled": True}
+            await authenticator.record_event(
+                AuditAction.LOGIN_FAILED, "auth", username, None, details
+            )
             raise ApiProblem(
                 429,
                 "too many failed sign-ins; try again later",
@@ -61,6 +66,9 @@ def auth_router(authenticator: Authenticator, throttle: LoginThrottle) -> APIRou
         if user is None:
             throttle.failed(username, address, now)
             log.warning("failed sign-in: %r from %s", username, address)
+            await authenticator.record_event(
+                AuditAction.LOGIN_FAILED, "auth", username, None, {"address": address}
+            )
             raise ApiProblem(
                 401,
                 "wrong user name or password",

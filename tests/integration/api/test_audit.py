@@ -148,3 +148,41 @@ def test_the_history_hides_what_the_caller_may_not_see(api: TestClient, crm: Ins
     assert len(page["data"]) == 1
     rest = api.get(f"{url}/_history?after={page['meta']['next_after']}").json()
     assert [e["action"] for e in rest["data"]] == ["update", "delete"]
+
+
+def security_events(crm: Instance) -> list[tuple[Any, ...]]:
+    async def run() -> list[tuple[Any, ...]]:
+        database = await open_database(crm.settings.database_url, pool_size=1)
+        try:
+            async with database.connection() as conn:
+                sql = (
+                    "SELECT action, entity, record_id, user_id, changes FROM tessera_audit "
+                    "WHERE action IN ('login_failed', 'denied') ORDER BY id"
+                )
+                return [tuple(r) for r in await conn.fetch(sql, [])]
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
+
+
+def test_refused_sign_ins_and_denials_are_in_the_audit_trail(
+    api: TestClient, crm: Instance
+) -> None:
+    viewer = bearer(issue_token(crm.settings.database_url, "vic", ("viewer",)))
+    vic = api.get("/api/v1/auth/me", headers=viewer).json()["data"]["id"]
+    wrong = {"username": "vic", "password": "not the password"}
+    assert api.post("/api/v1/auth/token", json=wrong).status_code == 401
+    refused = api.post("/api/v1/crm/deal", json={"name": "x"}, headers=viewer)
+    assert refused.status_code == 403
+    assert api.get("/api/v1/_outbox", headers=viewer).status_code == 403
+    events = security_events(crm)
+    assert [(e[0], e[1], e[2], e[3]) for e in events] == [
+        ("login_failed", "auth", "vic", None),
+        ("denied", "crm.deal", "", vic),
+        ("denied", "admin", "", vic),
+    ]
+    assert '"address"' in events[0][4]
+    assert "your roles do not allow you to create crm.deal" in events[1][4]
+    assert "GET /api/v1/_outbox" in events[2][4]
+    assert audit_rows(crm)[-1][2] == "denied"  # and the write itself left nothing
