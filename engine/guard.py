@@ -71,13 +71,19 @@ class GuardedStore:
             self.strip(record)
         return result
 
-    async def get(
-        self, conn: Connection, record_id: int, expand: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    async def readable(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        """The stored record, hidden fields included (for the engine's own use), if the
+        caller may read it; 404 otherwise."""
         covered = self.access.require(Permission.READ)
         record = await self.store.get(conn, record_id)
         if not matches(covered, record, self.caller.actor):
             raise self._not_found(record_id)
+        return record
+
+    async def get(
+        self, conn: Connection, record_id: int, expand: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        record = await self.readable(conn, record_id)
         for name in expand:
             self._check_expand(name)
             await self._expand(conn, [record], name)
@@ -128,9 +134,9 @@ class GuardedStore:
     ) -> dict[str, Any]:
         covered = self.access.require(Permission.UPDATE)
         self._check_writable(data)
-        await self._require_covered(conn, record_id, covered, Permission.UPDATE)
+        old = await self._covered_record(conn, record_id, covered, Permission.UPDATE)
         record = await self.store.update(
-            conn, record_id, data, ctx, expected_version=expected_version
+            conn, record_id, data, ctx, expected_version=expected_version, old=old
         )
         return self.strip(record)
 
@@ -143,8 +149,10 @@ class GuardedStore:
         expected_version: int | None = None,
     ) -> None:
         covered = self.access.require(Permission.DELETE)
-        await self._require_covered(conn, record_id, covered, Permission.DELETE)
-        await self.store.delete(conn, record_id, expected_version=expected_version, ctx=ctx)
+        old = await self._covered_record(conn, record_id, covered, Permission.DELETE)
+        await self.store.delete(
+            conn, record_id, expected_version=expected_version, ctx=ctx, old=old
+        )
 
     async def upsert(
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
@@ -160,18 +168,20 @@ class GuardedStore:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    async def _require_covered(
+    async def _covered_record(
         self, conn: Connection, record_id: int, covered: Any, permission: Permission
-    ) -> None:
-        record = await self.store.get(conn, record_id)
-        read = self.access.permissions.get(Permission.READ)
-        if not self.access.allows(Permission.READ) or not matches(read, record, self.caller.actor):
+    ) -> dict[str, Any]:
+        """The stored record, if the caller may see it (404) and ``permission`` covers it
+        (403); read once, and handed to the store's write."""
+        if not self.access.allows(Permission.READ):
             raise self._not_found(record_id)
+        record = await self.readable(conn, record_id)
         if not matches(covered, record, self.caller.actor):
             raise Forbidden(
                 f"your roles allow you to {permission.value} only "
                 f"{self.store.entity.qualified_name} records for which {self._where(permission)}"
             )
+        return record
 
     def _where(self, permission: Permission) -> str:
         wheres = self.caller.policy.wheres(

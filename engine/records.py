@@ -512,10 +512,14 @@ class EntityStore:
         ctx: WriteContext,
         *,
         expected_version: int | None = None,
+        old: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``old``: the stored record, when the caller has just read it (in this
+        transaction); read here otherwise."""
         values = self.validator.validate(data, partial=True)
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
-        old = await self.get(conn, record_id)  # for the audit trail, rules and computed fields
+        if old is None:  # for the audit trail, rules and computed fields
+            old = await self.get(conn, record_id)
         await self._resolve_references(conn, values)
         if old is not None and self.traversed:
             await self.load_references(conn, [old, values], ctx)
@@ -749,9 +753,11 @@ class EntityStore:
         *,
         expected_version: int | None = None,
         ctx: WriteContext | None = None,
+        old: dict[str, Any] | None = None,
     ) -> None:
         ctx = ctx or WriteContext()
-        old = await self.get(conn, record_id)  # for the audit trail and the delete rules
+        if old is None:  # for the audit trail and the delete rules
+            old = await self.get(conn, record_id)
         if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
             await self.load_references(conn, [old], ctx)
             view = self._view(old, ctx)

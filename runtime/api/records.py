@@ -171,17 +171,19 @@ class RecordApi:
         params = request.path_params
         return self.model.store(params["pack"], params["entity"])
 
-    def _write_context(self, request: Request) -> WriteContext:
-        """The signed-in writer, with every role they hold (inherited ones included)."""
+    def _actor(self, request: Request) -> Actor:
+        """The signed-in user, with every role they hold (inherited ones included)."""
         user = current_user(request)
-        roles = self.model.project.role_closure(user.roles)
-        return WriteContext(user=Actor(str(user.id), user.username, roles), roles=roles)
+        return Actor(str(user.id), user.username, self.model.project.role_closure(user.roles))
+
+    def _write_context(self, request: Request) -> WriteContext:
+        actor = self._actor(request)
+        return WriteContext(user=actor, roles=actor.roles)
 
     def _guard(self, request: Request, store: EntityStore) -> GuardedStore:
         """The store as the signed-in caller may use it."""
-        user = current_user(request)
-        actor = Actor(str(user.id), user.username, user.roles)
-        return GuardedStore(store, Caller(actor, user.roles, self.model.access))
+        actor = self._actor(request)
+        return GuardedStore(store, Caller(actor, actor.roles, self.model.access))
 
     def _location(self, store: EntityStore, record: dict[str, Any]) -> str:
         return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record['id']}"
@@ -264,8 +266,7 @@ class RecordApi:
             raise ApiProblem(404, f"{store.entity.qualified_name} has no workflow", "not-found")
         guard = self._guard(request, store)
         async with self.database.get().connection() as conn:
-            await guard.get(conn, record_id)  # 404 unless the caller may see it
-            record = await store.get(conn, record_id)
+            record = await guard.readable(conn, record_id)  # 404 unless the caller may see it
             moves = await store.workflow_moves(conn, record, self._write_context(request))
         field = store.workflow.field
         return json_response(
@@ -293,7 +294,7 @@ class RecordApi:
         limit = min(_whole(request.query_params.get("limit"), "limit", 100), MAX_HISTORY)
         async with self.database.get().connection() as conn:
             try:
-                await guard.get(conn, record_id)  # 404 unless the caller may see the record
+                await guard.readable(conn, record_id)  # 404 unless the caller may see it
             except RecordNotFound:
                 if not current_user(request).is_admin:  # admins: deleted records' trails too
                     raise
