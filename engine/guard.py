@@ -1,7 +1,7 @@
 """An entity store as one caller may use it: the single place where roles are enforced.
 
 Every request path that acts for a user (single reads, lists with their filters, sort,
-``fields``, ``expand``, ``ref__field`` and ``count``, creates, bulk, upserts, updates,
+``fields``, ``expand``, ``ref__field`` and ``count``, aggregates, creates, bulk, upserts, updates,
 deletes) goes through a ``GuardedStore``. The engine's own work (rule actions, scheduled
 rules, imports from the command line) uses the store directly, with full rights.
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from engine.access import AccessPolicy, EntityAccess
+    from engine.aggregate import AggregateQuery, AggregateResult
     from engine.database import Connection
     from engine.expressions import Actor
     from engine.query import ListQuery
@@ -54,7 +55,8 @@ class GuardedStore:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
+    def _restricted(self, query: ListQuery) -> ListQuery:
+        """``query`` checked against the caller's rights and limited to what they may read."""
         covered = self.access.require(Permission.READ)
         targets = self._check_query(query)
         restriction = ListRestriction(
@@ -63,13 +65,24 @@ class GuardedStore:
             unsearchable=self.access.hidden,
             user=self.caller.parameters(),
         )
-        guarded = dataclasses.replace(query, restriction=restriction, expand=())
+        return dataclasses.replace(query, restriction=restriction)
+
+    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
+        guarded = dataclasses.replace(self._restricted(query), expand=())
         result = await self.store.list_page(conn, guarded)
         for name in query.expand:
             await self._expand(conn, result.records, name)
         for record in result.records:
             self.strip(record)
         return result
+
+    async def aggregate(self, conn: Connection, query: AggregateQuery) -> AggregateResult:
+        """Groups and measures over the records the caller may read; a hidden field may
+        not be grouped, measured or filtered on."""
+        scope = self._restricted(query.scope)
+        for name in query.fields:
+            self._visible(name, "_aggregate")
+        return await self.store.aggregate(conn, dataclasses.replace(query, scope=scope))
 
     async def readable(self, conn: Connection, record_id: int) -> dict[str, Any]:
         """The stored record, hidden fields included (for the engine's own use), if the

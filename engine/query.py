@@ -141,7 +141,7 @@ class ListQuery:
         return ",".join(("-" if desc else "") + name for name, desc in self.sort)
 
 
-def _split_csv(text: str, parameter: str) -> list[str]:
+def split_csv(text: str, parameter: str) -> list[str]:
     items = [item.strip() for item in text.split(",")]
     if not all(items):
         raise BadQuery(f"'{parameter}' has an empty item: '{text}'")
@@ -231,7 +231,7 @@ class QueryParser:
             if not column.textual:
                 raise BadQuery(f"'{op}' applies to text fields; '{column.name}' is not one")
             return (text,)
-        items = _split_csv(text, key) if op in LIST_OPS else [text]
+        items = split_csv(text, key) if op in LIST_OPS else [text]
         try:
             return tuple(column.parse(item) for item in items)
         except InvalidValue as exc:
@@ -248,7 +248,7 @@ class QueryParser:
         if not text:
             return ()
         keys = []
-        for item in _split_csv(text, "sort"):
+        for item in split_csv(text, "sort"):
             name = item.removeprefix("-")
             self._column(self.columns, name, "sort")
             keys.append((name, item.startswith("-")))
@@ -264,7 +264,7 @@ class QueryParser:
     def _fields(self, text: str | None) -> tuple[str, ...] | None:
         if text is None:
             return None
-        names = _split_csv(text, "fields")
+        names = split_csv(text, "fields")
         for name in names:
             if name not in self.columns.all_fields:
                 hint = did_you_mean(name, self.columns.all_fields)
@@ -274,7 +274,7 @@ class QueryParser:
     def _expand(self, text: str | None) -> tuple[str, ...]:
         if text is None:
             return ()
-        names = _split_csv(text, "expand")
+        names = split_csv(text, "expand")
         for name in names:
             if name not in self.columns.expandable:
                 hint = did_you_mean(name, self.columns.expandable)
@@ -337,7 +337,7 @@ class ListSqlBuilder:
 
     def statements(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None, list[Any]]:
         """(list SQL, count SQL or None, positional args of the list SQL)."""
-        key = self._shape(query)
+        key = self.shape(query)
         cached = self._cache.get(key)
         if cached is None:
             cached = self._compile(query)
@@ -346,14 +346,15 @@ class ListSqlBuilder:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        params = self._parameters(query)
+        params = self.parameters(query)
         return cached[0], cached[1], cached[0].args(params)
 
     def count_args(self, compiled: CompiledSql, query: ListQuery) -> list[Any]:
-        return compiled.args(self._parameters(query))
+        return compiled.args(self.parameters(query))
 
     @staticmethod
-    def _shape(query: ListQuery) -> tuple[Any, ...]:
+    def shape(query: ListQuery) -> tuple[Any, ...]:
+        """What decides the SQL text of a query (not its values): the cache key."""
         filters = tuple(
             (f.column, f.subfield, f.op, len(f.values) if f.op != "isnull" else f.values[0])
             for f in query.filters
@@ -370,7 +371,8 @@ class ListSqlBuilder:
             restriction,
         )
 
-    def _parameters(self, query: ListQuery) -> dict[str, Any]:
+    def parameters(self, query: ListQuery) -> dict[str, Any]:
+        """Values of every parameter the query's SQL may name (by name)."""
         params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
         for i, flt in enumerate(query.filters):
             if flt.op == "isnull":
@@ -392,18 +394,24 @@ class ListSqlBuilder:
             return f"%{_like_escape(value)}%"
         return value
 
-    def _compile(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None]:
-        table = self.columns.table
+    def conditions(self, query: ListQuery) -> list[ColumnElement[bool]]:
+        """The WHERE conditions of the query's filters, ``q`` and restriction (no cursor):
+        which records the query covers, for lists, counts and aggregates alike."""
         restriction = query.restriction
         targets = dict(restriction.targets) if restriction is not None else {}
         conditions = [
             self._condition(i, f, targets.get(f.column)) for i, f in enumerate(query.filters)
         ]
         if restriction is not None and restriction.records is not None:
-            conditions.append(filter_clause(restriction.records, table))
+            conditions.append(filter_clause(restriction.records, self.columns.table))
         if query.q is not None:
             hidden = restriction.unsearchable if restriction is not None else frozenset()
             conditions.append(self._search_condition(hidden))
+        return conditions
+
+    def _compile(self, query: ListQuery) -> tuple[CompiledSql, CompiledSql | None]:
+        table = self.columns.table
+        conditions = self.conditions(query)
         statement: Select[Any] = select(*self.select_columns(query.fields)).select_from(table)
         count_statement = None
         if query.count:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
+from engine.aggregate import AggregateParser, AggregateSqlBuilder
 from engine.audit import AuditAction, AuditLog, changes_between
 from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Dialect
 
+    from engine.aggregate import AggregateQuery, AggregateResult
     from engine.database import Connection
     from metadata import EntityDef, FieldDef, RuleDef
 
@@ -182,6 +184,18 @@ class EntityStore:
             dialect=dialect,
             dialect_name=dialect_name,
             select_columns=self._select_columns,
+        )
+        self.aggregate_parser = AggregateParser(self.parser)
+        self.aggregates = AggregateSqlBuilder(
+            self.lists,
+            dialect=dialect,
+            dialect_name=dialect_name,
+            scales={
+                f.name: f.scale if f.scale is not None else 2
+                for f in self.stored_fields
+                if f.type is FieldType.DECIMAL
+            },
+            decoders=self._decoders,
         )
         assigned = (
             "id",
@@ -363,6 +377,11 @@ class EntityStore:
         for name in query.expand:
             await self._expand(conn, records, name)
         return ListResult(records, next_cursor, has_more, count)
+
+    async def aggregate(self, conn: Connection, query: AggregateQuery) -> AggregateResult:
+        compiled, args = self.aggregates.statement(query)
+        rows = await conn.fetch(compiled.sql, args)
+        return self.aggregates.decode(query, rows)
 
     @staticmethod
     def _cursor_value(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.aggregate import MAX_GROUPS
 from engine.fieldtypes import ID_SCHEMA
 from engine.jsonschema import record_schema
 from engine.query import DEFAULT_LIMIT, MAX_LIMIT
@@ -142,6 +143,61 @@ def _list_parameters(store: EntityStore) -> list[dict[str, Any]]:
     return parameters
 
 
+AGGREGATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"count": {"type": "integer"}},
+                "additionalProperties": True,
+            },
+        },
+        "meta": {
+            "type": "object",
+            "properties": {
+                "group_by": {"type": "array", "items": {"type": "string"}},
+                "measures": {"type": "array", "items": {"type": "string"}},
+                "limit": {"type": "integer"},
+                "truncated": {"type": "boolean"},
+            },
+        },
+    },
+    "required": ["data", "meta"],
+}
+
+
+def _aggregate_parameters(store: EntityStore) -> list[dict[str, Any]]:
+    """The list's filters, ``q`` and ``limit`` (of groups), plus the aggregate's own."""
+    own = {"offset", "cursor", "fields", "expand", "count", "sort"}
+    parameters = [p for p in _list_parameters(store) if p["name"] not in own]
+    text = {"type": "string"}
+    for name, description in [
+        (
+            "group_by",
+            f"Up to {MAX_GROUPS} comma-separated fields; a date or datetime may be bucketed: "
+            "close_date__month (year, month, day).",
+        ),
+        (
+            "measures",
+            "Comma-separated FIELD__FUNCTION (sum, avg, min, max), e.g. amount__sum; "
+            "count is always returned.",
+        ),
+        ("sort", "Comma-separated group keys or measures; a leading - sorts descending."),
+    ]:
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": text,
+                "description": description,
+            }
+        )
+    return parameters
+
+
 def _entity_paths(
     store: EntityStore, schemas: dict[str, Any], project: ProjectDef
 ) -> dict[str, Any]:
@@ -184,6 +240,21 @@ def _entity_paths(
                 "requestBody": body,
                 "responses": {"201": {"description": "Created", **one}, **common_errors},
             },
+        },
+        f"{base}/_aggregate": {
+            "get": {
+                "tags": [tag],
+                "summary": f"Grouped counts and sums of {tag.lower()}",
+                "operationId": f"aggregate_{entity.pack}_{entity.name}",
+                "parameters": _aggregate_parameters(store),
+                "responses": {
+                    "200": {
+                        "description": "One row per group: its keys, count and measures",
+                        "content": {"application/json": {"schema": AGGREGATE_SCHEMA}},
+                    },
+                    "400": _problem("Unknown field or malformed parameter"),
+                },
+            }
         },
         f"{base}/_bulk": {
             "post": {

@@ -146,6 +146,8 @@ class RecordApi:
         params = {"pack": parts[0], "entity": parts[1]}
         if count == 2:
             handler, allowed = self.collection, _COLLECTION_METHODS
+        elif count == 3 and parts[2] == "_aggregate":
+            handler, allowed = self.aggregate, _READ_METHODS
         elif count == 3 and parts[2] == "_bulk":
             handler, allowed = self.bulk, _BULK_METHODS
         elif count == 3 and parts[2]:
@@ -203,6 +205,20 @@ class RecordApi:
         if result.count is not None:
             meta["count"] = result.count
         return json_response({"data": result.records, "meta": meta})
+
+    async def aggregate(self, request: Request) -> Response:
+        store = self._store(request)
+        guard = self._guard(request, store)
+        query = store.aggregate_parser.parse(request.query_params.multi_items())
+        async with self.database.get().connection() as conn:
+            result = await guard.aggregate(conn, query)
+        meta = {
+            "group_by": [g.key for g in query.groups],
+            "measures": ["count", *(m.key for m in query.measures)],
+            "limit": query.scope.limit,
+            "truncated": result.truncated,
+        }
+        return json_response({"data": result.rows, "meta": meta})
 
     async def _create(self, request: Request, store: EntityStore) -> Response:
         guard = self._guard(request, store)

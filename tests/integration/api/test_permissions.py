@@ -3,7 +3,7 @@
 A permission matrix generated from the pack's roles.yaml (every role, entity and action:
 allowed calls succeed, the others get 403), then probes of each way a hidden field or a
 record outside a grant's ``where`` could leak: filters, sort, ``fields``, ``expand``,
-``ref__field``, ``q``, ``count``, single reads, updates, deletes, bulk and upsert.
+``ref__field``, ``q``, ``count``, aggregates, single reads, updates, deletes, bulk and upsert.
 """
 
 from __future__ import annotations
@@ -346,3 +346,37 @@ def test_the_meta_api_shows_what_the_caller_may_read(crm: Instance, api: TestCli
     assert rep["permissions"]["actions"] == ["create", "read", "update"]
     assert rep["permissions"]["readonly_fields"] == ["amount"]
     assert "secret_note" not in [f["name"] for f in seen["crm.account"]["fields"]]
+
+
+def test_aggregates_obey_the_where_and_hidden_fields(
+    crm: Instance, api: TestClient, seeded: dict[str, Any]
+) -> None:
+    url = "/api/v1/crm/deal/_aggregate"
+    viewer, rep = seeded["viewer"], seeded["rep"]
+
+    def counts(headers: dict[str, str] | None) -> dict[str, int]:
+        response = api.get(url, params={"group_by": "status"}, headers=headers)
+        assert response.status_code == 200, response.text
+        return {r["status"]: r["count"] for r in response.json()["data"]}
+
+    assert counts(None) == {"open": 1, "lost": 2}
+    assert counts(viewer) == {"open": 1}  # status != 'lost'
+    assert counts(rep) == {"open": 1, "lost": 1}  # or created by the rep
+    for params in [
+        {"group_by": "margin"},
+        {"measures": "margin__sum"},
+        {"measures": "margin__max"},
+        {"margin__gt": "1"},
+        {"account__secret_note": "pays late"},
+    ]:
+        refused = api.get(url, params=params, headers=viewer)
+        assert refused.status_code == 400, (params, refused.text)
+    assert api.get(url, params={"measures": "margin__sum"}).status_code == 200
+    # a ref__field filter reaches only the accounts the caller may read
+    regional = headers_for(crm, "regional")
+    by_account = api.get(url, params={"account__name": "Acme"}, headers=regional).json()
+    assert by_account["data"] == [{"count": 0}]
+    nobody = api.get(url, headers=headers_for(crm, "nobody"))
+    assert nobody.status_code == 403
+    assert api.get(url).status_code == 200
+    assert api.get(url, headers={"authorization": "Bearer nope"}).status_code == 401

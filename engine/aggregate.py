@@ -1,0 +1,354 @@
+"""Grouped counts, sums, averages, minimums and maximums (``GET .../_aggregate``, SPEC §4).
+
+An aggregate covers the same records a list with the same filters and ``q`` would (and the
+same record-level restriction: it reuses the list's conditions), grouped by up to
+``MAX_GROUPS`` fields, a date or datetime optionally bucketed by year, month or day.
+
+Sums are exact: PostgreSQL adds ``numeric`` values; SQLite keeps decimals as doubles, so
+each value is scaled to a whole number of its smallest unit before adding (an integer sum
+in SQLite is exact). Averages are computed from that exact sum and the count of values.
+The SQL of an aggregate is compiled once per shape and cached, like a list's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, and_, bindparam, cast, func, select
+
+from engine.errors import BadQuery
+from engine.query import split_csv
+from engine.sql import CompiledSql, compile_sql
+from metadata import FieldType
+from metadata._errors import did_you_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.engine import Dialect
+
+    from engine.query import ListQuery, ListSqlBuilder, QueryColumns, QueryParser
+
+MAX_GROUPS = 3
+MAX_MEASURES = 10
+DEFAULT_GROUP_LIMIT = 1000
+
+BUCKETS = ("year", "month", "day")
+FUNCTIONS = ("sum", "avg", "min", "max")
+_NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+_ORDERED = _NUMERIC | {FieldType.DATE, FieldType.DATETIME}
+_TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
+_UNGROUPABLE = frozenset({FieldType.TEXT, FieldType.JSON})
+_OPTIONS = ("group_by", "measures", "sort")
+_NOT_FOR_AGGREGATES = ("offset", "cursor", "fields", "expand", "count")
+
+_SQLITE_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+_POSTGRES_FORMATS = {"year": "YYYY", "month": "YYYY-MM", "day": "YYYY-MM-DD"}
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    field: str
+    bucket: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.field if self.bucket is None else f"{self.field}__{self.bucket}"
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    field: str
+    function: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.field}__{self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateQuery:
+    scope: ListQuery
+    """The records aggregated: filters, ``q``, the caller's restriction, and ``limit`` (of
+    groups)."""
+    groups: tuple[Grouping, ...] = ()
+    measures: tuple[Measure, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = ()
+    """(output key, descending); the group keys in order when not given."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field the aggregate reads (for access checks)."""
+        return tuple(
+            dict.fromkeys([g.field for g in self.groups] + [m.field for m in self.measures])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateResult:
+    rows: list[dict[str, Any]]
+    truncated: bool
+    """More groups exist than ``limit``."""
+
+
+class AggregateParser:
+    """Query-string pairs to an ``AggregateQuery``: filters, ``q`` and ``limit`` as a list
+    takes them, plus ``group_by``, ``measures`` and ``sort`` over the output keys."""
+
+    def __init__(self, parser: QueryParser) -> None:
+        self.parser = parser
+        self.columns: QueryColumns = parser.columns
+
+    def parse(self, params: Sequence[tuple[str, str]]) -> AggregateQuery:
+        options: dict[str, str] = {}
+        rest: list[tuple[str, str]] = []
+        for key, value in params:
+            if key in _NOT_FOR_AGGREGATES:
+                raise BadQuery(f"'{key}' does not apply to _aggregate")
+            if key in _OPTIONS:
+                if key in options:
+                    raise BadQuery(f"'{key}' is given more than once")
+                options[key] = value
+            else:
+                rest.append((key, value))
+        if not any(key == "limit" for key, _ in rest):
+            rest.append(("limit", str(DEFAULT_GROUP_LIMIT)))
+        scope = self.parser.parse(rest)
+        groups = self._groups(options.get("group_by"))
+        measures = self._measures(options.get("measures"))
+        keys = [g.key for g in groups] + ["count"] + [m.key for m in measures]
+        return AggregateQuery(scope, groups, measures, self._sort(options.get("sort"), keys))
+
+    def _column_type(self, name: str, purpose: str) -> FieldType | None:
+        column = self.columns.columns.get(name)
+        if column is None:
+            hint = did_you_mean(name, self.columns.columns)
+            raise BadQuery(
+                f"cannot {purpose} '{name}': {self.columns.entity} has no such field{hint}"
+            )
+        return column.type
+
+    def _groups(self, text: str | None) -> tuple[Grouping, ...]:
+        if not text:
+            return ()
+        groups = []
+        for item in split_csv(text, "group_by"):
+            name, _, bucket = item.partition("__")
+            kind = self._column_type(name, "group by")
+            if kind in _UNGROUPABLE:
+                raise BadQuery(f"cannot group by '{name}': a {kind.value} field has no groups")
+            if bucket:
+                if bucket not in BUCKETS:
+                    hint = did_you_mean(bucket, BUCKETS)
+                    raise BadQuery(
+                        f"unknown bucket '{bucket}' in group_by{hint}; "
+                        f"use one of {', '.join(BUCKETS)}"
+                    )
+                if kind not in _TEMPORAL:
+                    raise BadQuery(
+                        f"'{name}__{bucket}': only date and datetime fields have buckets"
+                    )
+            groups.append(Grouping(name, bucket or None))
+        if len({g.key for g in groups}) != len(groups):
+            raise BadQuery("'group_by' names a group twice")
+        if len(groups) > MAX_GROUPS:
+            raise BadQuery(f"'group_by' takes at most {MAX_GROUPS} fields")
+        return tuple(groups)
+
+    def _measures(self, text: str | None) -> tuple[Measure, ...]:
+        if not text:
+            return ()
+        measures = []
+        for item in split_csv(text, "measures"):
+            if item == "count":
+                continue
+            name, _, function = item.rpartition("__")
+            if function not in FUNCTIONS or not name:
+                raise BadQuery(
+                    f"'{item}' is not a measure: write count or FIELD__FUNCTION with FUNCTION "
+                    f"one of {', '.join(FUNCTIONS)} (amount__sum)"
+                )
+            kind = self._column_type(name, f"take {function} of")
+            allowed = _NUMERIC if function in {"sum", "avg"} else _ORDERED
+            if kind not in allowed:
+                raise BadQuery(
+                    f"cannot take {function} of '{name}': it applies to "
+                    + (
+                        "integer and decimal fields"
+                        if function in {"sum", "avg"}
+                        else "numbers, dates and datetimes"
+                    )
+                )
+            measures.append(Measure(name, function))
+        if len({m.key for m in measures}) != len(measures):
+            raise BadQuery("'measures' names a measure twice")
+        if len(measures) > MAX_MEASURES:
+            raise BadQuery(f"'measures' takes at most {MAX_MEASURES} measures")
+        return tuple(measures)
+
+    @staticmethod
+    def _sort(text: str | None, keys: list[str]) -> tuple[tuple[str, bool], ...]:
+        if not text:
+            return ()
+        order = []
+        for item in split_csv(text, "sort"):
+            key = item.removeprefix("-")
+            if key not in keys:
+                raise BadQuery(
+                    f"cannot sort by '{key}': sort by a group or a measure ({', '.join(keys)})"
+                )
+            order.append((key, item.startswith("-")))
+        if len({key for key, _ in order}) != len(order):
+            raise BadQuery("'sort' names a key twice")
+        return tuple(order)
+
+
+class AggregateSqlBuilder:
+    """Builds and caches the SQL of one entity's aggregates; decodes their rows."""
+
+    def __init__(
+        self,
+        lists: ListSqlBuilder,
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+        scales: dict[str, int],
+        decoders: dict[str, Callable[[Any], Any] | None],
+        cache_size: int = 256,
+    ) -> None:
+        self.lists = lists
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.scales = scales
+        """Decimal places of each decimal field (sums are exact to this unit)."""
+        self.decoders = decoders
+        self._cache: OrderedDict[tuple[Any, ...], CompiledSql] = OrderedDict()
+        self._cache_size = cache_size
+
+    def statement(self, query: AggregateQuery) -> tuple[CompiledSql, list[Any]]:
+        key = (self.lists.shape(query.scope), query.groups, query.measures, query.sort)
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self._compile(query)
+            self._cache[key] = compiled
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        params = self.lists.parameters(query.scope)
+        params["limit"] = query.scope.limit + 1
+        return compiled, compiled.args(params)
+
+    def _compile(self, query: AggregateQuery) -> CompiledSql:
+        table = self.lists.columns.table
+        outputs: dict[str, ColumnElement[Any]] = {}
+        for group in query.groups:
+            outputs[group.key] = self._group_expression(group)
+        outputs["count"] = func.count()
+        for measure in query.measures:
+            column = table.c[measure.field]
+            if measure.function in {"sum", "avg"}:
+                outputs[f"{measure.field}__sum"] = func.sum(self._summable(measure.field))
+                outputs[f"{measure.field}__n"] = func.count(column)
+            else:
+                outputs[measure.key] = getattr(func, measure.function)(column)
+        statement = select(*(expr.label(f"k{i}") for i, expr in enumerate(outputs.values())))
+        statement = statement.select_from(table)
+        conditions = self.lists.conditions(query.scope)
+        if conditions:
+            statement = statement.where(and_(*conditions))
+        group_exprs = [outputs[g.key] for g in query.groups]
+        if group_exprs:
+            statement = statement.group_by(*group_exprs)
+        statement = statement.order_by(*self._order_by(query, outputs))
+        statement = statement.limit(bindparam("limit"))
+        return compile_sql(statement, self.dialect)
+
+    def _group_expression(self, group: Grouping) -> ColumnElement[Any]:
+        column = self.lists.columns.table.c[group.field]
+        if group.bucket is None:
+            return column
+        if self.dialect_name == "sqlite":
+            return func.strftime(_SQLITE_FORMATS[group.bucket], column)
+        return func.to_char(column, _POSTGRES_FORMATS[group.bucket])
+
+    def _summable(self, name: str) -> ColumnElement[Any]:
+        column = self.lists.columns.table.c[name]
+        scale = self.scales.get(name)
+        if scale is None or self.dialect_name != "sqlite":
+            return column
+        return cast(func.round(column * (10**scale)), Integer)
+
+    def _order_by(self, query: AggregateQuery, outputs: dict[str, ColumnElement[Any]]) -> list[Any]:
+        order = []
+        sort = query.sort or tuple((g.key, False) for g in query.groups)
+        for key, descending in sort:
+            if key in outputs:
+                expression = outputs[key]
+            else:  # an average: order by the exact sum over the count
+                name = key.removesuffix("__avg")
+                expression = (outputs[f"{name}__sum"] * 1.0) / func.nullif(outputs[f"{name}__n"], 0)
+            ordered = expression.desc() if descending else expression.asc()
+            order.append(ordered.nulls_last())
+        return order
+
+    def decode(self, query: AggregateQuery, rows: Sequence[Sequence[Any]]) -> AggregateResult:
+        truncated = len(rows) > query.scope.limit
+        keys = _selected_keys(query)
+        result = []
+        for row in rows[: query.scope.limit]:
+            raw = dict(zip(keys, row, strict=True))
+            out: dict[str, Any] = {}
+            for group in query.groups:
+                value = raw[group.key]
+                out[group.key] = value if group.bucket else self._decoded(group.field, value)
+            out["count"] = int(raw["count"])
+            for measure in query.measures:
+                out[measure.key] = self._measure(measure, raw)
+            result.append(out)
+        return AggregateResult(result, truncated)
+
+    def _decoded(self, name: str, value: Any) -> Any:
+        decoder = self.decoders.get(name)
+        if value is None or decoder is None:
+            return value
+        return decoder(value)
+
+    def _measure(self, measure: Measure, raw: dict[str, Any]) -> Any:
+        if measure.function in {"min", "max"}:
+            return self._decoded(measure.field, raw[measure.key])
+        total, count = raw[f"{measure.field}__sum"], int(raw[f"{measure.field}__n"] or 0)
+        scale = self.scales.get(measure.field)
+        exact = self._exact_sum(total, scale) if count else None
+        if measure.function == "sum":
+            return exact if exact is not None else (Decimal(0).scaleb(-scale) if scale else 0)
+        if exact is None:
+            return None
+        places = Decimal(1).scaleb(-(scale if scale is not None else 2))
+        return (Decimal(exact) / count).quantize(places)
+
+    def _exact_sum(self, total: Any, scale: int | None) -> Any:
+        if total is None:
+            return None
+        if scale is None:
+            return int(total)
+        quantum = Decimal(1).scaleb(-scale)
+        if self.dialect_name == "sqlite":
+            return Decimal(int(total)).scaleb(-scale).quantize(quantum)
+        return Decimal(total).quantize(quantum)
+
+
+def _selected_keys(query: AggregateQuery) -> list[str]:
+    """The columns the SQL selects, in order: group keys, the count, then each measure's
+    (a sum and an average of one field share the exact sum and the count of values)."""
+    keys = [g.key for g in query.groups] + ["count"]
+    for measure in query.measures:
+        if measure.function in {"sum", "avg"}:
+            keys += [f"{measure.field}__sum", f"{measure.field}__n"]
+        else:
+            keys.append(measure.key)
+    return list(dict.fromkeys(keys))
