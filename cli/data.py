@@ -18,6 +18,7 @@ from metadata import DefinitionError
 from runtime.api.problems import json_default
 from runtime.dataio import (
     csv_text,
+    export_columns,
     export_records,
     import_rows,
     load_fixture_records,
@@ -118,7 +119,7 @@ def export_command(config: str | None, entity: str, fmt: str) -> None:
     model = EngineModel.for_url(project, settings.database_url)
     store = _store(model, entity)
     _context.require_migrated(settings)
-    columns = [*store.columns[:1], *store.entity.fields, *store.columns[-5:]]
+    columns = export_columns(store)
 
     async def run() -> None:
         database = await open_database(settings.database_url, pool_size=2)

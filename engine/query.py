@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -193,6 +194,11 @@ class QueryParser:
             count=self._boolean(options.get("count", "false"), "count"),
             q=q or None,
         )
+
+    def after(self, query: ListQuery, next_cursor: str) -> ListQuery:
+        """The page after the one that answered ``next_cursor``."""
+        cursor = self._cursor(next_cursor, query.sort)
+        return dataclasses.replace(query, cursor=cursor, offset=0)
 
     def _column(self, columns: QueryColumns, name: str, purpose: str) -> QueryColumn:
         column = columns.columns.get(name)

@@ -8,6 +8,7 @@ line number, the others are kept.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -21,10 +22,14 @@ from engine.errors import describe
 from engine.query import ListQuery
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
     from pathlib import Path
 
     from engine import Database, EngineModel, EntityStore
+    from engine.database import Connection
+    from engine.records import ListResult
+
+    ReadPage = Callable[[Connection, ListQuery], Awaitable[ListResult]]
     from metadata import ProjectDef
 
 BATCH_SIZE = 500
@@ -152,19 +157,41 @@ def _missing_key(key: str) -> ValidationFailed:
 
 
 async def export_records(
-    database: Database, store: EntityStore, *, page_size: int = 1000
+    database: Database,
+    store: EntityStore,
+    *,
+    query: ListQuery | None = None,
+    read: ReadPage | None = None,
+    page_size: int = 1000,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every record, in id order, walked page by page with the keyset cursor."""
-    query = ListQuery(limit=page_size)
+    """Every record ``query`` selects (all, in id order, by default), walked page by page
+    with the keyset cursor, each page in a connection of its own. ``read`` is the store's
+    ``list_page`` (the engine's own rights) or a guard's (a user's)."""
+    read_page = read or store.list_page
+    page = dataclasses.replace(
+        query or ListQuery(),
+        limit=page_size,
+        offset=0,
+        cursor=None,
+        fields=None,
+        expand=(),
+        count=False,
+    )
     while True:
         async with database.connection() as conn:
-            result = await store.list_page(conn, query)
+            result = await read_page(conn, page)
         for record in result.records:
             yield record
-        if not result.has_more or not result.records:
+        if not result.has_more or result.next_cursor is None:
             return
-        last_id = int(result.records[-1]["id"])
-        query = ListQuery(limit=page_size, cursor=(last_id,))
+        page = store.parser.after(page, result.next_cursor)
+
+
+def export_columns(store: EntityStore, hidden: frozenset[str] = frozenset()) -> list[str]:
+    """Columns of an export: the id, the entity's fields in definition order, the system
+    fields; without the ones the reader may not see."""
+    columns = [*store.columns[:1], *store.entity.fields, *store.columns[-5:]]
+    return [c for c in columns if c not in hidden]
 
 
 def csv_text(records: list[dict[str, Any]], columns: list[str]) -> str:

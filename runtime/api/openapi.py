@@ -198,6 +198,23 @@ def _aggregate_parameters(store: EntityStore) -> list[dict[str, Any]]:
     return parameters
 
 
+def _export_parameters(store: EntityStore) -> list[dict[str, Any]]:
+    """The list's filters, ``q``, ``sort`` and ``fields`` (every page: no paging), plus
+    ``format``."""
+    paging = {"limit", "offset", "cursor", "expand", "count"}
+    parameters = [p for p in _list_parameters(store) if p["name"] not in paging]
+    parameters.append(
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["csv", "jsonl"], "default": "csv"},
+            "description": "csv (a header line, then one line per record) or jsonl.",
+        }
+    )
+    return parameters
+
+
 def _entity_paths(
     store: EntityStore, schemas: dict[str, Any], project: ProjectDef
 ) -> dict[str, Any]:
@@ -251,6 +268,24 @@ def _entity_paths(
                     "200": {
                         "description": "One row per group: its keys, count and measures",
                         "content": {"application/json": {"schema": AGGREGATE_SCHEMA}},
+                    },
+                    "400": _problem("Unknown field or malformed parameter"),
+                },
+            }
+        },
+        f"{base}/_export": {
+            "get": {
+                "tags": [tag],
+                "summary": f"Export {tag.lower()} as CSV or JSON lines",
+                "operationId": f"export_{entity.pack}_{entity.name}",
+                "parameters": _export_parameters(store),
+                "responses": {
+                    "200": {
+                        "description": "Every matching record the caller may read",
+                        "content": {
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                        },
                     },
                     "400": _problem("Unknown field or malformed parameter"),
                 },

@@ -13,7 +13,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import Response
+import orjson
+from starlette.responses import Response, StreamingResponse
 
 from engine import (
     Conflict,
@@ -29,11 +30,12 @@ from engine.fieldtypes import InvalidValue, parse_id
 from engine.guard import Caller, GuardedStore
 from metadata import RESERVED_PACK_NAMES
 from runtime.api.bodies import read_json
-from runtime.api.problems import ApiProblem, json_response
+from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
+from runtime.dataio import csv_text, export_columns, export_records
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from starlette.requests import Request
     from starlette.types import Scope
@@ -51,6 +53,8 @@ _COLLECTION_METHODS = frozenset({"GET", "HEAD", "POST"})
 _ITEM_METHODS = frozenset({"GET", "HEAD", "PATCH", "DELETE"})
 _BULK_METHODS = frozenset({"POST"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+_NOT_FOR_EXPORTS = frozenset({"limit", "offset", "cursor", "expand", "count"})
 _UPSERT_METHODS = frozenset({"PUT"})
 MAX_BULK = 1000
 _JSON = "application/json"
@@ -126,6 +130,11 @@ class RecordApi:
         self.model = model
         self.database = database
         self.max_body = max_body
+        self._collection_actions: dict[str, tuple[Handler, frozenset[str]]] = {
+            "_aggregate": (self.aggregate, _READ_METHODS),
+            "_export": (self.export, _READ_METHODS),
+            "_bulk": (self.bulk, _BULK_METHODS),
+        }
 
     def match(self, scope: Scope) -> Handler | None:
         """The handler for a generated-API path, or None to let the app's router take it.
@@ -144,12 +153,11 @@ class RecordApi:
         if parts[0] in RESERVED_PACK_NAMES:
             return None
         params = {"pack": parts[0], "entity": parts[1]}
+        handler: Handler
         if count == 2:
             handler, allowed = self.collection, _COLLECTION_METHODS
-        elif count == 3 and parts[2] == "_aggregate":
-            handler, allowed = self.aggregate, _READ_METHODS
-        elif count == 3 and parts[2] == "_bulk":
-            handler, allowed = self.bulk, _BULK_METHODS
+        elif count == 3 and parts[2] in self._collection_actions:
+            handler, allowed = self._collection_actions[parts[2]]
         elif count == 3 and parts[2]:
             handler, allowed = self.item, _ITEM_METHODS
             params["id"] = parts[2]
@@ -219,6 +227,48 @@ class RecordApi:
             "truncated": result.truncated,
         }
         return json_response({"data": result.rows, "meta": meta})
+
+    async def export(self, request: Request) -> Response:
+        """Every record the filters select that the caller may read, as CSV or JSON lines,
+        streamed page by page; a bad parameter is refused before the first byte."""
+        store = self._store(request)
+        guard = self._guard(request, store)
+        params = request.query_params.multi_items()
+        formats = [value for key, value in params if key == "format"]
+        fmt = formats[0] if formats else "csv"
+        if len(formats) > 1 or fmt not in EXPORT_FORMATS:
+            raise BadQuery(f"'format' must be one of {', '.join(EXPORT_FORMATS)}")
+        for key, _ in params:
+            if key in _NOT_FOR_EXPORTS:
+                raise BadQuery(f"'{key}' does not apply to _export: it returns every page")
+        query = store.parser.parse([(key, value) for key, value in params if key != "format"])
+        if query.fields is not None:
+            guard.check_fields(query.fields)
+        columns = list(query.fields) if query.fields else export_columns(store, guard.access.hidden)
+        records = export_records(self.database.get(), store, query=query, read=guard.list_page)
+        first = await anext(records, None)
+        name = f"{store.entity.pack}-{store.entity.name}.{fmt}"
+
+        async def body() -> AsyncIterator[bytes]:
+            if fmt == "csv":
+                yield csv_text([{c: c for c in columns}], columns).encode()
+            if first is None:
+                return
+            yield self._exported(first, columns, fmt)
+            async for record in records:
+                yield self._exported(record, columns, fmt)
+
+        return StreamingResponse(
+            body(),
+            media_type=EXPORT_FORMATS[fmt],
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
+
+    @staticmethod
+    def _exported(record: dict[str, Any], columns: list[str], fmt: str) -> bytes:
+        if fmt == "csv":
+            return csv_text([record], columns).encode()
+        return orjson.dumps({c: record.get(c) for c in columns}, default=json_default) + b"\n"
 
     async def _create(self, request: Request, store: EntityStore) -> Response:
         guard = self._guard(request, store)

@@ -3,11 +3,15 @@
 A permission matrix generated from the pack's roles.yaml (every role, entity and action:
 allowed calls succeed, the others get 403), then probes of each way a hidden field or a
 record outside a grant's ``where`` could leak: filters, sort, ``fields``, ``expand``,
-``ref__field``, ``q``, ``count``, aggregates, single reads, updates, deletes, bulk and upsert.
+``ref__field``, ``q``, ``count``, aggregates, exports, single reads, updates, deletes,
+bulk and upsert.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -380,3 +384,25 @@ def test_aggregates_obey_the_where_and_hidden_fields(
     assert nobody.status_code == 403
     assert api.get(url).status_code == 200
     assert api.get(url, headers={"authorization": "Bearer nope"}).status_code == 401
+
+
+def test_exports_obey_the_where_and_hidden_fields(
+    crm: Instance, api: TestClient, seeded: dict[str, Any]
+) -> None:
+    url = "/api/v1/crm/deal/_export"
+    viewer = seeded["viewer"]
+    as_admin = list(csv.DictReader(io.StringIO(api.get(url).text)))
+    assert sorted(r["name"] for r in as_admin) == ["Big", "Gone", "Mine"]
+    assert "margin" in as_admin[0]
+    exported = api.get(url, headers=viewer)
+    assert exported.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["name"] for r in rows] == ["Big"]
+    assert "margin" not in rows[0]
+    lines = api.get(url, params={"format": "jsonl"}, headers=viewer).text.splitlines()
+    assert [json.loads(line)["name"] for line in lines] == ["Big"]
+    assert all("margin" not in json.loads(line) for line in lines)
+    for params in [{"fields": "name,margin"}, {"margin__gt": "1"}, {"sort": "margin"}]:
+        refused = api.get(url, params=params, headers=viewer)
+        assert refused.status_code == 400, (params, refused.text)
+    assert api.get(url, headers=headers_for(crm, "nobody")).status_code == 403
