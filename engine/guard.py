@@ -2,8 +2,9 @@
 
 Every request path that acts for a user (single reads, lists with their filters, sort,
 ``fields``, ``expand``, ``ref__field`` and ``count``, aggregates, creates, bulk, upserts, updates,
-deletes) goes through a ``GuardedStore``. The engine's own work (rule actions, scheduled
-rules, imports from the command line) uses the store directly, with full rights.
+deletes) goes through a ``GuardedStore``, and so do the actions of rules that run as the
+user or as a role (``run_as``). The engine's own work (rules running as the system, imports
+from the command line) uses the store directly, with full rights.
 
 Records a caller may not see answer 404, as if they did not exist; actions the caller's
 roles do not grant answer 403; hidden fields are absent from every answer and refused in

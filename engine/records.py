@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from engine.access import Forbidden
 from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
 from engine.aggregate import AggregateParser, AggregateSqlBuilder
 from engine.audit import AuditAction, AuditLog, changes_between
@@ -46,6 +47,7 @@ from engine.errors import (
 from engine.expressions import Actor, Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.guard import Caller, GuardedStore
 from engine.outbox import DEFERRED_ACTION, NewEvent, Outbox
 from engine.query import (
     ListQuery,
@@ -67,14 +69,15 @@ from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_para
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
-from metadata import ActionKind, FieldType, RuleEvent
+from metadata import RUN_AS_SYSTEM, RUN_AS_USER, ActionKind, FieldType, RuleEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Dialect
 
+    from engine.access import AccessPolicy
     from engine.aggregate import AggregateQuery, AggregateResult
     from engine.database import Connection
     from metadata import EntityDef, FieldDef, RuleDef
@@ -134,6 +137,7 @@ class StoreRegistry:
 
     outbox: Outbox
     audit: AuditLog
+    access: AccessPolicy
 
     def store_for(self, qualified_name: str) -> EntityStore:
         raise KeyError(qualified_name)
@@ -671,8 +675,9 @@ class EntityStore:
         error = cascade_error(ctx.cascade, step)
         if error is not None:
             raise error
-        # the rule's writes act for the system: the writer's roles do not limit them
-        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=None)
+        caller = self._rights(rule, ctx)
+        roles = caller.roles if caller is not None else None
+        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=roles)
         updated = False
         for action, values in actions:
             if action.deferred or action.kind.is_outbound:
@@ -683,14 +688,36 @@ class EntityStore:
                 ctx.events.append(await self.registry.outbox.add(conn, outgoing))
             elif action.kind is ActionKind.CREATE:
                 target = self.registry.store_for(action.entity or self.entity.qualified_name)
-                await target.create(conn, values, nested)
+                if caller is None:
+                    await target.create(conn, values, nested)
+                else:
+                    await _as_rule(
+                        rule, GuardedStore(target, caller).create(conn, values, nested, None)
+                    )
             elif event == RuleEvent.DELETE.value:
                 message = "a deleted record cannot be updated"
                 raise ValidationFailed([FieldError("", "rule", message, rule=rule.name)])
             else:
-                await self.update(conn, record_id, values, nested)
+                if caller is None:
+                    await self.update(conn, record_id, values, nested)
+                else:
+                    changed = GuardedStore(self, caller).update(conn, record_id, values, nested)
+                    await _as_rule(rule, changed)
                 updated = True
         return updated
+
+    def _rights(self, rule: RuleDef, ctx: WriteContext) -> Caller | None:
+        """Whose rights the rule's writes have (its ``run_as``); None: every right. With
+        ``run_as: user`` and no user (the command line, fixtures), none limits them."""
+        if rule.run_as == RUN_AS_SYSTEM:
+            return None
+        if rule.run_as == RUN_AS_USER:
+            if ctx.user is None:
+                return None
+            return Caller(ctx.user, ctx.user.roles, self.registry.access)
+        actor = ctx.user if ctx.user is not None else NO_USER
+        policy = self.registry.access
+        return Caller(actor, policy.project.role_closure({rule.run_as}), policy)
 
     async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
         """Run the scheduled rule ``name`` on every record its filter selects, each in a
@@ -1146,3 +1173,17 @@ class _StoreSql:
         return compile_sql(
             statement.returning(*columns), self.store.dialect, [*names, "updated_at", "updated_by"]
         )
+
+
+NO_USER = Actor("", "", frozenset())
+"""The actor of a rule running as a role with no writing user (a scheduled run)."""
+
+
+async def _as_rule(rule: RuleDef, write: Awaitable[Any]) -> None:
+    """Await a write of ``rule``'s actions limited by its ``run_as``; a refusal names the
+    rule, so that the writer learns which consequence of their write was not allowed."""
+    try:
+        await write
+    except (Forbidden, RecordNotFound) as exc:
+        detail = f"rule '{rule.name}' (run_as: {rule.run_as}) may not do this: {exc.detail}"
+        raise Forbidden(detail, getattr(exc, "errors", None)) from None

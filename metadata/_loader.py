@@ -18,7 +18,10 @@ from metadata._expressions import SCOPE_NAMES, expression_names, template_proble
 from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
+    ADMIN_ROLE,
     RESERVED_PACK_NAMES,
+    RUN_AS_SYSTEM,
+    RUN_AS_USER,
     SYSTEM_FIELDS,
     ActionKind,
     EntityDef,
@@ -29,7 +32,12 @@ from metadata._model import (
 )
 from metadata._overlays import Customizer, load_overlays
 from metadata._roles import ROLES_FILE, RolesBuilder
-from metadata._rules import PendingAction, RuleChecker, load_entity_files
+from metadata._rules import (
+    PendingAction,
+    PendingRole,
+    RuleChecker,
+    load_entity_files,
+)
 from metadata._workflows import WorkflowChecker
 
 if TYPE_CHECKING:
@@ -257,6 +265,7 @@ class ProjectBuilder:
         }
         self.child_owner: dict[str, str] = {}
         self.pending_actions: list[PendingAction] = []
+        self.pending_roles: list[PendingRole] = []
 
     def build(self) -> ProjectDef:
         entities: dict[str, EntityDef] = {}
@@ -286,10 +295,20 @@ class ProjectBuilder:
                 roles.add(pack.roles_document, pack.name)
         if self.instance_roles is not None:
             roles.add(self.instance_roles, None)
+        built_roles = roles.build()
+        for pending_role in self.pending_roles:
+            if pending_role.role not in built_roles and pending_role.role != ADMIN_ROLE:
+                choices = [*built_roles, ADMIN_ROLE, RUN_AS_SYSTEM, RUN_AS_USER]
+                hint = did_you_mean(pending_role.role, choices)
+                message = (
+                    f"run_as: '{pending_role.role}' is not a role of any roles.yaml{hint} "
+                    "(use system, user or a declared role)"
+                )
+                self.problems.at(pending_role.document, pending_role.where, message)
         return ProjectDef(
             modules=frozen_mapping(modules),
             entities=frozen_mapping(entities),
-            roles=frozen_mapping(roles.build()),
+            roles=frozen_mapping(built_roles),
         )
 
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
@@ -327,6 +346,7 @@ class ProjectBuilder:
             )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
             self.pending_actions += rule_checker.pending
+            self.pending_roles += rule_checker.pending_roles
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
         entity = replace(entity, form=form)
         overlay = self.overlays.get(entity.qualified_name)

@@ -165,6 +165,9 @@ class RuleDef:
     where: str | None = None
     """Display path of the file that declared the rule: a pack's rules file or a
     customization."""
+    run_as: str = "system"
+    """Whose rights the rule's create and update actions have: ``system`` (all), ``user``
+    (the writer's roles) or the name of a role."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +284,10 @@ class Permission(enum.StrEnum):
 
 
 ADMIN_ROLE = "admin"
+RUN_AS_SYSTEM = "system"
+"""A rule's actions have every right (the default ``run_as``)."""
+RUN_AS_USER = "user"
+"""A rule's actions have the rights of the user whose write triggered it."""
 """The built-in role that may do everything; no roles.yaml may define it."""
 
 

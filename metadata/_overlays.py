@@ -228,6 +228,7 @@ class Customizer:
         )
         added_rules = rule_checker.build(self.data.get("rules", []), taken)
         self.builder.pending_actions += rule_checker.pending
+        self.builder.pending_roles += rule_checker.pending_roles
         label = self.data.get("label", entity.label)
         plural = self.data.get("label_plural") or self.pack_document.data.get("label_plural")
         return replace(

@@ -23,6 +23,8 @@ from metadata._expressions import (
 )
 from metadata._fields import is_snake_case
 from metadata._model import (
+    RUN_AS_SYSTEM,
+    RUN_AS_USER,
     SYSTEM_FIELDS,
     ActionDef,
     ActionKind,
@@ -39,6 +41,15 @@ if TYPE_CHECKING:
     from metadata._yaml import SourceDocument
 
 ACTION_KINDS = ", ".join(kind.value for kind in ActionKind)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRole:
+    """A role a rule's ``run_as`` names, checked once every roles.yaml is read."""
+
+    document: SourceDocument
+    where: tuple[PathItem, ...]
+    role: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +110,7 @@ class RuleChecker:
         """The pack's ``templates/`` folder, where e-mail templates are looked up."""
         self.pack = entity.split(".", 1)[0]
         self.pending: list[PendingAction] = []
+        self.pending_roles: list[PendingRole] = []
         self.document = document
         self.base = base
         self.fields = set(field_names)
@@ -120,13 +132,7 @@ class RuleChecker:
 
     def _rule(self, index: int, raw: dict[str, Any], taken: dict[str, str]) -> RuleDef | None:
         name = raw["name"]
-        ok = True
-        if name in taken:
-            self._error((index, "name"), f"rule '{name}' is already declared in {taken[name]}")
-            ok = False
-        if not is_snake_case(name):
-            self._error((index, "name"), f"rule name '{name}' must be snake_case")
-            ok = False
+        ok = self._name_ok(index, name, taken)
         if "schedule" in raw:
             ok = self._schedule_ok(index, raw) and ok
         elif "where" in raw:
@@ -142,6 +148,9 @@ class RuleChecker:
         for key in ("when", "assert", "where"):
             if key in raw and not self._expression_ok((index, key), raw[key]):
                 ok = False
+        run_as = raw.get("run_as", RUN_AS_SYSTEM)
+        if run_as != RUN_AS_SYSTEM:
+            ok = self._run_as_ok(index, raw, run_as) and ok
         field_name = raw.get("field")
         if field_name is not None and field_name not in self.fields:
             hint = did_you_mean(field_name, self.fields)
@@ -170,7 +179,37 @@ class RuleChecker:
             origin=self.document.display_name,
             schedule=raw.get("schedule"),
             where=raw.get("where"),
+            run_as=run_as,
         )
+
+    def _name_ok(self, index: int, name: str, taken: dict[str, str]) -> bool:
+        ok = True
+        if name in taken:
+            self._error((index, "name"), f"rule '{name}' is already declared in {taken[name]}")
+            ok = False
+        if not is_snake_case(name):
+            self._error((index, "name"), f"rule name '{name}' must be snake_case")
+            ok = False
+        return ok
+
+    def _run_as_ok(self, index: int, raw: dict[str, Any], run_as: str) -> bool:
+        if "actions" not in raw:
+            message = "'run_as' sets the rights of a rule's actions; this rule has none"
+        elif any(isinstance(a, dict) and a.get("async") for a in raw["actions"]):
+            message = (
+                "an async action is applied after the commit with the system's rights; "
+                "'run_as' cannot limit it: drop 'async' or 'run_as'"
+            )
+        elif run_as == RUN_AS_USER and "schedule" in raw:
+            message = "a scheduled rule has no writing user: use run_as: system or a role"
+        else:
+            if run_as != RUN_AS_USER:
+                self.pending_roles.append(
+                    PendingRole(self.document, (*self.base, index, "run_as"), run_as)
+                )
+            return True
+        self._error((index, "run_as"), message, key=True)
+        return False
 
     def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
         raw = dict(raw)

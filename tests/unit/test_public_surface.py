@@ -10,6 +10,8 @@ import metadata
 def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
         "ADMIN_ROLE",
+        "RUN_AS_SYSTEM",
+        "RUN_AS_USER",
         "AllOf",
         "AnyOf",
         "CompareOp",

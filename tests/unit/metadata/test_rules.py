@@ -302,3 +302,61 @@ def test_default_expressions_are_checked_at_load_time() -> None:
         f"{deal}:4:33: unknown name 'amuont' in template",
         f"{deal}:5:32: template does not parse: unexpected 'end of print statement'",
     ]
+
+
+def test_run_as_is_checked_at_load_time() -> None:
+    write(
+        {
+            "packs/sales/roles.yaml": """\
+                roles:
+                  clerk:
+                    grants: [{entity: deal, actions: [update]}]
+                """,
+            RULES: """\
+                - name: as_clerk
+                  when: "stage == 'won'"
+                  run_as: clerk
+                  actions: [{update: {values: {amount: 1}}}]
+                - name: as_typo
+                  run_as: clerc
+                  actions: [{update: {values: {amount: 1}}}]
+                - name: nightly_as_user
+                  schedule: "0 2 * * *"
+                  run_as: user
+                  actions: [{update: {values: {stage: lost}}}]
+                - name: check_only
+                  assert: "amount >= 0"
+                  run_as: user
+                - name: later
+                  run_as: user
+                  actions: [{update: {values: {amount: 1}}, async: true}]
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:6:11: run_as: 'clerc' is not a role of any roles.yaml; did you mean 'clerk'?"
+        " (use system, user or a declared role)",
+        f"{RULES}:10:3: a scheduled rule has no writing user: use run_as: system or a role",
+        f"{RULES}:14:3: 'run_as' sets the rights of a rule's actions; this rule has none",
+        f"{RULES}:16:3: an async action is applied after the commit with the system's rights;"
+        " 'run_as' cannot limit it: drop 'async' or 'run_as'",
+    ]
+
+
+def test_run_as_defaults_to_system() -> None:
+    write(
+        {
+            RULES: """\
+                - name: plain
+                  actions: [{update: {values: {amount: 1}}}]
+                - name: mine
+                  run_as: user
+                  actions: [{update: {values: {amount: 2}}}]
+                - name: by_admin
+                  run_as: admin
+                  actions: [{update: {values: {amount: 3}}}]
+                """,
+        }
+    )
+    project = load_project(["sales"], [Path("packs")], customizations=Path("custom"))
+    assert [r.run_as for r in project.entity("sales.deal").rules] == ["system", "user", "admin"]
