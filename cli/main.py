@@ -17,7 +17,12 @@ from cli.migrate import migrate_command
 from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
 from engine.tables import build_tables
-from metadata import DefinitionError, DefinitionProblem, load_fixture_files
+from metadata import (
+    DefinitionError,
+    DefinitionProblem,
+    access_index_advice,
+    load_fixture_files,
+)
 
 TEMPLATE = """\
 # Tessera instance settings (see docs/getting-started.md)
@@ -83,6 +88,8 @@ def validate(config: str | None) -> None:
         click.echo(str(problem), err=True)
     if problems:
         _context.fail(f"{len(problems)} problems in fixture or demo files")
+    for advice in access_index_advice(project):
+        click.echo(f"advice: {advice}")
     click.echo(f"ok: {len(project.modules)} packs, {len(project.entities)} entities")
 
 

@@ -5,6 +5,7 @@ Knows nothing about databases or HTTP. The stable surface is listed in ``__all__
 
 from __future__ import annotations
 
+from metadata._advice import access_index_advice
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import expression_names
@@ -84,6 +85,7 @@ __all__ = [
     "TransitionDef",
     "UserValue",
     "WorkflowDef",
+    "access_index_advice",
     "all_schemas",
     "discover_packs",
     "expression_names",

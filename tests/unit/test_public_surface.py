@@ -12,6 +12,7 @@ def test_metadata_exports() -> None:
         "ADMIN_ROLE",
         "RUN_AS_SYSTEM",
         "RUN_AS_USER",
+        "access_index_advice",
         "AllOf",
         "AnyOf",
         "CompareOp",

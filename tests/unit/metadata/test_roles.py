@@ -190,3 +190,41 @@ def test_a_roles_file_is_checked_against_its_schema() -> None:
     (problem,) = problems()
     assert problem.startswith(f"{ROLES}:4:")
     assert "'fly' is not one of" in problem
+
+
+def test_validate_advises_an_index_for_grants_on_the_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metadata import access_index_advice
+
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "packs/crm/module.yaml": 'name: crm\nversion: "1.0.0"\n',
+        "packs/crm/entities/deal.yaml": (
+            "fields:\n  owner: {type: string}\n  amount: {type: decimal}\n"
+        ),
+        "packs/crm/entities/lead.yaml": (
+            "fields:\n  owner: {type: string}\n  amount: {type: decimal}\n"
+            "indexes: [[owner, amount]]\n"
+        ),
+        "packs/crm/roles.yaml": (
+            "roles:\n"
+            "  rep:\n"
+            "    grants:\n"
+            "      - entity: deal\n"
+            "        actions: [read]\n"
+            '        where: "owner == user.username and amount > 0"\n'
+            '      - {entity: deal, actions: [delete], where: "created_by == user.id"}\n'
+            '      - {entity: lead, actions: [read], where: "owner == user.username"}\n'
+            '      - {entity: lead, actions: [read], where: "amount > 0 or owner == user"}\n'
+        ),
+    }
+    for relative, text in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    project = load_project(["crm"], [tmp_path / "packs"])
+    (advice,) = access_index_advice(project)
+    assert "role 'rep' reads crm.deal where owner == user.username and amount > 0" in advice
+    assert "no index starts with 'owner'" in advice
+    assert advice.endswith("add to crm.deal indexes: [[owner, <the field its lists sort by>]]")
