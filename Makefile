@@ -13,7 +13,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# the web UI's browser assets (htmx), pinned by package-lock.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
 
 ## run: install, create a demo instance on SQLite, migrate, load demo data, serve on :8000
 run: install
@@ -42,4 +47,4 @@ bench: install
 	$(BIN)/python -m bench.api_throughput
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo .pytest_cache .mypy_cache .ruff_cache

@@ -29,11 +29,12 @@ from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, render_exception
 from runtime.api.records import DatabaseHolder
-from runtime.auth import Authenticator, LoginThrottle, needs_authentication, require_admin
+from runtime.auth import Authenticator, needs_authentication, require_admin
 from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
 from runtime.schedules import ScheduleRunner
 from runtime.settings import Settings
+from runtime.web import install_web
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -113,11 +114,28 @@ _API_HEADERS = [
 ]
 
 
+_PAGE_HEADERS = [
+    *_SECURITY_HEADERS,
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        b"form-action 'self'; frame-ancestors 'none'",
+    ),
+]
+_DOCUMENTATION = ("/docs", "/redoc", "/openapi.json")
+
+
 def _with_security_headers(send: Send, path: str) -> Send:
     """``send`` adding the security headers to the response: for the API also a policy
-    that lets nothing run or load (it serves JSON) and no caching of its answers; the
+    that lets nothing run or load (it serves JSON) and no caching of its answers; the web
+    UI's pages may load scripts and styles from this site only (none inline); the
     documentation pages load Swagger UI's scripts, so they get the others only."""
-    extra = _API_HEADERS if path.startswith("/api/") else _SECURITY_HEADERS
+    if path.startswith("/api/"):
+        extra = _API_HEADERS
+    elif path.startswith(_DOCUMENTATION):
+        extra = _SECURITY_HEADERS
+    else:
+        extra = _PAGE_HEADERS
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -202,8 +220,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             await conn.fetchrow("SELECT 1", ())
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    throttle = LoginThrottle(settings.auth.login_attempts, settings.auth.login_window_seconds)
-    app.include_router(auth_router(authenticator, throttle))
+    app.include_router(auth_router(authenticator))
+    install_web(app, live, holder, authenticator)
     app.include_router(meta_router(lambda: live.current.meta))
     admin_only = [Depends(require_admin)]
     app.include_router(customize_router(live), dependencies=admin_only)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request  # noqa: TC002 - FastAPI reads the annotation
 
 from engine.audit import AuditAction
-from engine.identity import User, token_digest
+from engine.identity import IssuedToken, User, token_digest
 from runtime.api.problems import ApiProblem
 
 if TYPE_CHECKING:
@@ -72,7 +72,48 @@ class Authenticator:
         self.identity = identity
         self.database = database
         self.audit = audit
+        self.throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
         self._trusted: dict[str, tuple[User, float]] = {}
+
+    async def sign_in(
+        self, username: str, password: str, address: str, purpose: str
+    ) -> IssuedToken:
+        """A new token for a user name and password (``purpose`` names it: ``sign-in``,
+        ``web session``); 429 while the name or the address is throttled, 401 if wrong.
+        Both refusals go to the audit trail."""
+        now = time.time()
+        wait = self.throttle.retry_after(username, address, now)
+        if wait is not None:
+            log.warning("sign-in throttled: %r from %s", username, address)
+            details = {"address": address, "throttled": True}
+            await self.record_event(AuditAction.LOGIN_FAILED, "auth", username, None, details)
+            raise ApiProblem(
+                429,
+                "too many failed sign-ins; try again later",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        async with self.database.get().transaction() as conn:
+            user = await self.identity.authenticate(conn, username, password)
+            if user is not None:
+                lifetime = self.settings.token_hours * 3600
+                issued = await self.identity.issue_token(
+                    conn, user, purpose, lifetime_seconds=lifetime
+                )
+        if user is None:
+            self.throttle.failed(username, address, now)
+            log.warning("failed sign-in: %r from %s", username, address)
+            await self.record_event(
+                AuditAction.LOGIN_FAILED, "auth", username, None, {"address": address}
+            )
+            raise ApiProblem(401, "wrong user name or password", headers=_CHALLENGE)
+        self.throttle.succeeded(username)
+        return issued
+
+    async def sign_out(self, token: str) -> None:
+        """Revoke ``token`` and stop trusting it in this process."""
+        async with self.database.get().connection() as conn:
+            await self.identity.revoke_token_text(conn, token)
+        self.forget(token)
 
     async def record_event(
         self,

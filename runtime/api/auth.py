@@ -4,16 +4,14 @@ to, and revoke the token in use (sign out)."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from engine.audit import AuditAction
 from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_response
-from runtime.auth import LoginThrottle, client_address, current_user
+from runtime.auth import client_address, current_user
 
 if TYPE_CHECKING:
     from runtime.auth import Authenticator
@@ -31,7 +29,7 @@ def _credentials(body: Any) -> tuple[str, str]:
     return username, password
 
 
-def auth_router(authenticator: Authenticator, throttle: LoginThrottle) -> APIRouter:
+def auth_router(authenticator: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/api/v1/auth", tags=["Authentication"])
     settings = authenticator.settings
 
@@ -42,39 +40,7 @@ def auth_router(authenticator: Authenticator, throttle: LoginThrottle) -> APIRou
     )
     async def issue(request: Request) -> Response:
         username, password = _credentials(await read_json(request, _MAX_LOGIN_BODY))
-        address = client_address(request)
-        now = time.time()
-        wait = throttle.retry_after(username, address, now)
-        if wait is not None:
-            log.warning("sign-in throttled: %r from %s", username, address)
-            details = {"address": address, "throttled": True}
-            await authenticator.record_event(
-                AuditAction.LOGIN_FAILED, "auth", username, None, details
-            )
-            raise ApiProblem(
-                429,
-                "too many failed sign-ins; try again later",
-                headers={"Retry-After": str(max(1, round(wait)))},
-            )
-        identity = authenticator.identity
-        async with authenticator.database.get().transaction() as conn:
-            user = await identity.authenticate(conn, username, password)
-            if user is not None:
-                issued = await identity.issue_token(
-                    conn, user, "sign-in", lifetime_seconds=settings.token_hours * 3600
-                )
-        if user is None:
-            throttle.failed(username, address, now)
-            log.warning("failed sign-in: %r from %s", username, address)
-            await authenticator.record_event(
-                AuditAction.LOGIN_FAILED, "auth", username, None, {"address": address}
-            )
-            raise ApiProblem(
-                401,
-                "wrong user name or password",
-                headers={"WWW-Authenticate": 'Bearer realm="tessera"'},
-            )
-        throttle.succeeded(username)
+        issued = await authenticator.sign_in(username, password, client_address(request), "sign-in")
         return json_response(
             {
                 "access_token": issued.token,
@@ -95,10 +61,7 @@ def auth_router(authenticator: Authenticator, throttle: LoginThrottle) -> APIRou
     async def revoke(request: Request) -> Response:
         current_user(request)
         token = request.headers["authorization"].partition(" ")[2].strip()
-        identity = authenticator.identity
-        async with authenticator.database.get().connection() as conn:
-            await identity.revoke_token_text(conn, token)
-        authenticator.forget(token)
+        await authenticator.sign_out(token)
         return Response(status_code=204)
 
     return router
