@@ -1,0 +1,163 @@
+"""The web UI in a real headless Chromium against a real ``tessera serve``, on SQLite and
+PostgreSQL: sign in, create and edit with validation errors, the reference picker's live
+search, delete, what a user without rights sees, keyboard access and a phone's width."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import Instance, pack_instance
+from tests.integration.web.test_screens import FILES, PASSWORD
+from tests.support.identity import issue_token
+from tests.support.server import serving
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+LONG_NAME = "Überlange-Bezeichnung-ohne-Leerzeichen-" * 2
+
+
+def _instance(db_url: str, tmp_path: Path) -> Instance:
+    instance = pack_instance(tmp_path, db_url, "crm", FILES)
+    for name, role in [("ada", "admin"), ("vic", "viewer")]:
+        issue_token(instance.settings.database_url, name, (role,), password=PASSWORD)
+    return instance
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path) -> Iterator[str]:
+    # Playwright's synchronous API keeps an event loop running in this thread
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        instance = pool.submit(_instance, db_url, tmp_path).result()
+    with serving(instance.path) as base:
+        yield base
+
+
+def open_page(chromium: Browser, width: int = 1280, height: int = 900) -> Page:
+    page = chromium.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def navigate(page: Page, entities: str) -> None:
+    page.get_by_role("navigation", name="Packs and entities").get_by_role(
+        "link", name=entities
+    ).click()
+
+
+def sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/app")
+    assert page.url.startswith(f"{base}/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/app")
+
+
+def test_create_edit_and_delete_a_record(chromium: Browser, site: str, screenshots: Path) -> None:
+    page = open_page(chromium)
+    page.goto(f"{site}/login")
+    page.screenshot(path=screenshots / "sign-in.png")
+    sign_in(page, site, "ada")
+    assert page.evaluate("typeof htmx") == "object"  # the npm-installed asset is served
+    for name in ["Acme Corporation", "Globex", "Initech"]:
+        page.goto(f"{site}/app/crm/account/new")
+        page.get_by_label("Name").fill(name)
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r".*/app/crm/account/\d+\?saved=1"))
+    page.screenshot(path=screenshots / "home.png")
+
+    # a form sent empty: the errors show at their fields, focus goes to the summary
+    navigate(page, "Deals")
+    page.get_by_role("link", name="New deal").click()
+    page.get_by_label("Amount").fill("-3")
+    page.get_by_role("button", name="Save").click()
+    assert page.locator("#f-name-error").is_visible()
+    assert "must be at least 0" in page.locator("#f-amount-error").inner_text()
+    assert page.evaluate("document.activeElement.id") == "form-errors"
+    page.screenshot(path=screenshots / "form-errors.png", full_page=True)
+
+    # fixed, with the account found by typing into the picker
+    page.get_by_label("Name").fill(LONG_NAME)
+    page.get_by_label("Amount").fill("1250.50")
+    page.get_by_label("Status").select_option("won")
+    page.get_by_label("Close date").fill("2026-12-15")
+    page.get_by_label("Search for account").fill("glo")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#f-account option')]"
+        ".map(o => o.text).join('|') === '—|Globex'"
+    )
+    page.locator("#f-account").select_option(label="Globex")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/app/crm/deal/\d+\?saved=1"))
+    assert page.get_by_role("status").inner_text() == "Saved."
+    assert page.locator("#f-account option:checked").inner_text() == "Globex"
+    page.screenshot(path=screenshots / "form.png", full_page=True)
+
+    # edited: a rule's refusal, then a valid change
+    page.get_by_label("Amount").fill("")
+    page.get_by_role("button", name="Save").click()
+    assert "A won deal needs an amount" in page.locator("#f-amount-error").inner_text()
+    page.get_by_label("Amount").fill("99")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*\?saved=1"))
+    assert page.get_by_label("Amount").input_value() == "99.00"
+
+    # listed, searched live, then deleted after confirming
+    navigate(page, "Deals")
+    page.get_by_label("Search deals").fill("ohne")
+    page.wait_for_url(re.compile(r".*q=ohne"))
+    assert page.locator("table.records tbody tr").count() == 1
+    page.screenshot(path=screenshots / "list.png", full_page=True)
+    page.locator("table.records tbody a").first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url(re.compile(r".*/app/crm/deal\?deleted=1"))
+    assert "No deals match." in page.locator("table.records").inner_text()
+
+
+def test_a_user_without_rights_does_not_see_the_entity(chromium: Browser, site: str) -> None:
+    page = open_page(chromium)
+    sign_in(page, site, "vic")
+    navigation = page.get_by_role("navigation", name="Packs and entities")
+    assert navigation.get_by_role("link", name="Deals").is_visible()
+    assert navigation.get_by_role("link", name="Accounts").count() == 0
+    page.goto(f"{site}/app/crm/account")
+    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    page.goto(f"{site}/app/crm/deal")
+    assert page.get_by_role("link", name="New deal").count() == 0
+
+
+def test_keyboard_and_a_phones_width(chromium: Browser, site: str, screenshots: Path) -> None:
+    page = open_page(chromium, width=375, height=740)
+    sign_in(page, site, "ada")
+    page.goto(f"{site}/app/crm/deal/new")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-name"
+    page.keyboard.type(LONG_NAME)
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map(el => el.name)"""
+    )
+    assert unlabeled == []
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*\?saved=1"))
+    for path in ["/app", "/app/crm/deal", page.url.removeprefix(site)]:
+        page.goto(f"{site}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+    page.goto(f"{site}/app/crm/deal")
+    page.screenshot(path=screenshots / "list-phone.png", full_page=True)
