@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from engine.database import IntegrityViolation
 from engine.errors import EngineError
-from engine.sql import CompiledSql, compile_sql
+from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.tables import token_table, user_table
 from metadata import ADMIN_ROLE
 
@@ -248,6 +248,21 @@ class Identity:
         if row[2] is not None or (expires_at is not None and expires_at <= now) or not row[6]:
             return None
         return User(int(row[3]), str(row[4]), _roles(row[5])), expires_at
+
+    async def usernames(self, conn: Connection, ids: Iterable[int]) -> dict[str, str]:
+        """User names by id (as text, the form ``created_by`` and the audit trail use)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        sql = self._usernames
+        rows = await conn.fetch(sql.sql, [id_list_param(wanted, self.dialect.name)])
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    @functools.cached_property
+    def _usernames(self) -> CompiledSql:
+        c = user_table.c
+        condition = id_list_condition(c.id, self.dialect.name, "ids")
+        return compile_sql(select(c.id, c.username).where(condition), self.dialect)
 
     async def revoke_token(self, conn: Connection, token_id: int) -> bool:
         """Whether a token that was still live got revoked."""

@@ -57,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-_PASSED_BY_MARK: dict[str, int] = {"postgres": 0, "redis": 0}
+_PASSED_BY_MARK: dict[str, int] = {"postgres": 0, "redis": 0, "browser": 0}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -68,7 +68,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With CI=true a whole run must have exercised the real PostgreSQL and Redis: a run
+    """With CI=true a whole run must have exercised the real PostgreSQL, Redis and browser: a run
     in which none of their tests passed fails, whatever skipped them."""
     config = session.config
     whole_run = (

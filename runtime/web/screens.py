@@ -9,17 +9,24 @@ the API would answer.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from engine import EngineError, WriteContext
 from engine.access import Forbidden
-from engine.errors import BadQuery, RecordNotFound, UnknownEntity, ValidationFailed
+from engine.errors import (
+    BadQuery,
+    RecordNotFound,
+    StaleVersion,
+    UnknownEntity,
+    ValidationFailed,
+)
 from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.guard import Caller, GuardedStore
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
 
     from engine import EntityStore
     from engine.access import EntityAccess
+    from engine.workflow import Move
     from metadata import FieldDef
     from runtime.api.records import DatabaseHolder
     from runtime.auth import Authenticator
@@ -58,6 +66,9 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 25
 OPTIONS_LIMIT = 50
+KANBAN_CARDS = 50
+RELATED_ROWS = 10
+HISTORY_ENTRIES = 100
 _LIST_KEYS = ("q", "sort", "offset")
 _STATUS_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
 
@@ -150,6 +161,10 @@ class WebUI:
         actor = self._actor(session)
         guard = GuardedStore(store, Caller(actor, actor.roles, model.access))
         return Screen(session, store, guard, guard.access)
+
+    def _write_context(self, session: Session) -> WriteContext:
+        actor = self._actor(session)
+        return WriteContext(user=actor, roles=actor.roles)
 
     def _actor(self, session: Session) -> Actor:
         user = session.user
@@ -284,6 +299,7 @@ class WebUI:
             query_string=urllib.parse.urlencode(params),
             may_create=screen.may(Permission.CREATE),
             may_delete=screen.may(Permission.DELETE),
+            boards=self._boards(screen),
         )
 
     def _readable(self, session: Session, store: EntityStore, name: str) -> bool:
@@ -319,6 +335,11 @@ class WebUI:
         record: dict[str, Any] = {}
         if record_id is None:
             screen.access.require(Permission.CREATE)
+            record = {  # a new record starts with the definition's constant defaults
+                f.name: f.default
+                for f in screen.store.entity.fields.values()
+                if f.default is not None and not f.default_is_expression
+            }
         else:
             async with self.database.get().connection() as conn:
                 record = await screen.guard.get(conn, _record_id(record_id))
@@ -337,6 +358,8 @@ class WebUI:
     ) -> Response:
         sections = self._sections(screen, creating=record_id is None)
         titles = await self._reference_titles(screen, record, sections)
+        moves, history = await self._workflow_and_history(screen, record, record_id)
+        workflow = screen.store.entity.workflow
         entity = screen.store.entity
         title_value = record.get(entity.title) if entity.title else None
         if title_value:
@@ -362,7 +385,42 @@ class WebUI:
             may_update=screen.may(Permission.UPDATE),
             may_delete=screen.may(Permission.DELETE),
             csrf_field=CSRF_FIELD,
+            moves=moves,
+            workflow_field=entity.fields[workflow.field] if workflow is not None else None,
+            history=history,
         )
+
+    async def _workflow_and_history(
+        self, screen: Screen, record: dict[str, Any], record_id: str | None
+    ) -> tuple[list[Move], list[dict[str, Any]]]:
+        """The workflow's moves out of the record's state (for its buttons) and the
+        record's audit trail, newest first, without the fields the user may not see."""
+        if record_id is None or "id" not in record:
+            return [], []
+        store = screen.store
+        model = self.live.current.model
+        ctx = self._write_context(screen.session)
+        async with self.database.get().connection() as conn:
+            moves: list[Move] = []
+            if store.workflow is not None and screen.may(Permission.UPDATE):
+                moves = await store.workflow_moves(conn, record, ctx)
+            entries = await model.audit.history(
+                conn, store.entity.qualified_name, str(record["id"]), limit=HISTORY_ENTRIES
+            )
+            names = await self.authenticator.identity.usernames(
+                conn, {int(e.user_id) for e in entries if e.user_id and e.user_id.isdigit()}
+            )
+        hidden = screen.access.hidden
+        history = [
+            {
+                "at": dt.datetime.fromtimestamp(entry.at, dt.UTC),
+                "user": names.get(entry.user_id or "", "the system"),
+                "action": entry.action.value,
+                "changes": {k: v for k, v in entry.changes.items() if k not in hidden},
+            }
+            for entry in reversed(entries)
+        ]
+        return moves, history
 
     def _sections(self, screen: Screen, *, creating: bool) -> list[dict[str, Any]]:
         """The form's sections (from ``forms/``, or one with every field), as widgets; hidden
@@ -439,7 +497,7 @@ class WebUI:
         sections = self._sections(screen, creating=record_id is None)
         widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
         values = record_from_form(form, widgets)
-        ctx = WriteContext(user=self._actor(session), roles=self._actor(session).roles)
+        ctx = self._write_context(session)
         database = self.database.get()
         try:
             async with database.transaction() as conn:
@@ -476,7 +534,7 @@ class WebUI:
     async def delete(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
         session = await self._checked(request)
         screen = self._screen_for(session, pack, entity)
-        ctx = WriteContext(user=self._actor(session), roles=self._actor(session).roles)
+        ctx = self._write_context(session)
         async with self.database.get().transaction() as conn:
             await screen.guard.delete(conn, _record_id(record_id), ctx)
         self.database.committed(ctx)
@@ -489,7 +547,7 @@ class WebUI:
         screen = self._screen_for(session, pack, entity)
         form = await request.form()
         ids = [_record_id(v) for v in form.getlist("ids") if isinstance(v, str)]
-        ctx = WriteContext(user=self._actor(session), roles=self._actor(session).roles)
+        ctx = self._write_context(session)
         if ids:
             async with self.database.get().transaction() as conn:
                 for record_id in ids:
@@ -540,6 +598,192 @@ class WebUI:
             navigation=[],
         )
 
+    # -- workflow moves, kanban, 360° -----------------------------------------------------
+
+    def _boards(self, screen: Screen) -> list[FieldDef]:
+        """Fields a kanban can group by: the workflow's field first, then every enum the
+        user may see."""
+        entity = screen.store.entity
+        names = [entity.workflow.field] if entity.workflow is not None else []
+        names += [f.name for f in entity.fields.values() if f.type is FieldType.ENUM]
+        fields = [entity.fields[n] for n in dict.fromkeys(names) if n in entity.fields]
+        return [f for f in fields if f.name not in screen.access.hidden]
+
+    @_screen
+    async def kanban(self, request: Request, pack: str, entity: str) -> Response:
+        session = await self._session(request)
+        screen = self._screen_for(session, pack, entity)
+        return await self._kanban_page(request, screen, request.query_params.get("by"), None, 200)
+
+    async def _kanban_page(
+        self, request: Request, screen: Screen, by: str | None, error: str | None, status: int
+    ) -> Response:
+        screen.access.require(Permission.READ)
+        boards = self._boards(screen)
+        if not boards:
+            raise BadQuery(f"{screen.store.entity.label_plural} have no enum field to group by")
+        field = next((f for f in boards if f.name == by), boards[0])
+        values: list[str | None] = list(field.values)
+        if not field.required:
+            values.append(None)
+        title = screen.store.entity.title or "id"
+        others = [
+            c
+            for c in list_columns(screen.store.entity, screen.access)
+            if c.name not in {field.name, title}
+        ][:2]
+        columns = []
+        async with self.database.get().connection() as conn:
+            for value in values:
+                condition = (
+                    (field.name, value) if value is not None else (f"{field.name}__isnull", "true")
+                )
+                pairs = [
+                    condition,
+                    ("limit", str(KANBAN_CARDS)),
+                    ("count", "true"),
+                    ("sort", title),
+                ]
+                result = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
+                if value is None and not result.count:
+                    continue  # an "(empty)" column only for records that have no value
+                columns.append(
+                    {"value": value or "", "records": result.records, "count": result.count or 0}
+                )
+        return await self.render(
+            request,
+            "kanban.html",
+            status,
+            session=screen.session,
+            screen=screen,
+            entity=screen.store.entity,
+            title=f"{screen.store.entity.label_plural} by {field.label.lower()}",
+            field=field,
+            boards=boards,
+            columns=columns,
+            title_field=title,
+            card_fields=others,
+            may_update=screen.may(Permission.UPDATE) and field.name not in screen.access.readonly,
+            error=error,
+        )
+
+    @_screen
+    async def move(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
+        """Set one enum or workflow field (a kanban drop, a workflow button) through the
+        same validation, rules and workflow as any save. JSON for scripts, pages otherwise."""
+        session = await self._checked(request)
+        screen = self._screen_for(session, pack, entity)
+        form = await request.form()
+        name = _text(form.get("field"))
+        if name not in {f.name for f in self._boards(screen)}:
+            raise BadQuery(f"'{name}' is not a field that can be moved")
+        target = _text(form.get("to")) or None
+        wants_json = "application/json" in request.headers.get("accept", "")
+        ctx = self._write_context(session)
+        try:
+            async with self.database.get().transaction() as conn:
+                saved = await screen.guard.update(
+                    conn,
+                    _record_id(record_id),
+                    {name: target},
+                    ctx,
+                    expected_version=_version(_text(form.get("version"))),
+                )
+        except (ValidationFailed, Forbidden, StaleVersion) as exc:
+            message = _refusal(exc)
+            status = (
+                422
+                if isinstance(exc, ValidationFailed)
+                else 403
+                if isinstance(exc, Forbidden)
+                else 409
+            )
+            if wants_json:
+                return JSONResponse({"ok": False, "message": message}, status_code=status)
+            if _text(form.get("back")).startswith("kanban"):
+                return await self._kanban_page(request, screen, name, message, status)
+            record = await self._stored(screen, record_id)
+            return await self._form_page(
+                request, screen, record, record_id, {}, status, general=[message]
+            )
+        self.database.committed(ctx)
+        if wants_json:
+            return JSONResponse({"ok": True, "version": saved.get("version")})
+        if _text(form.get("back")).startswith("kanban"):
+            return RedirectResponse(f"{screen.entity_url}/kanban?by={name}", status_code=303)
+        return RedirectResponse(f"{screen.entity_url}/{record_id}?saved=1", status_code=303)
+
+    @_screen
+    async def related(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
+        """The 360° page: the record, and the records of every entity (in any enabled pack)
+        that refer to it, as far as the user may read them."""
+        session = await self._session(request)
+        screen = self._screen_for(session, pack, entity)
+        model = self.live.current.model
+        qualified = screen.store.entity.qualified_name
+        groups = []
+        async with self.database.get().connection() as conn:
+            references = [
+                f.name
+                for f in screen.store.entity.fields.values()
+                if f.type is FieldType.REFERENCE
+                and f.name not in screen.access.hidden
+                and self._readable(session, screen.store, f.name)
+            ]
+            record = await screen.guard.get(conn, _record_id(record_id), references)
+            self._add_titles([record], screen.store, references)
+            for store in model.public_stores():
+                for field in store.entity.fields.values():
+                    if field.type is not FieldType.REFERENCE or field.to != qualified:
+                        continue
+                    other = self._screen_for(session, store.entity.pack, store.entity.name)
+                    if not other.may(Permission.READ) or field.name in other.access.hidden:
+                        continue
+                    pairs = [
+                        (field.name, record_id),
+                        ("limit", str(RELATED_ROWS)),
+                        ("count", "true"),
+                    ]
+                    result = await other.guard.list_page(conn, store.parser.parse(pairs))
+                    columns = [
+                        c for c in list_columns(store.entity, other.access) if c.name != field.name
+                    ]
+                    groups.append(
+                        {
+                            "entity": store.entity,
+                            "field": field,
+                            "records": result.records,
+                            "count": result.count or 0,
+                            "columns": columns[:5],
+                        }
+                    )
+        entity_def = screen.store.entity
+        title = record.get(entity_def.title) if entity_def.title else None
+        fields = [
+            f
+            for f in entity_def.fields.values()
+            if f.name not in screen.access.hidden
+            and f.type not in {FieldType.CHILDREN, FieldType.JSON}
+        ]
+        return await self.render(
+            request,
+            "related.html",
+            session=session,
+            screen=screen,
+            entity=entity_def,
+            record=record,
+            title=str(title or f"{entity_def.label} #{record_id}"),
+            fields=fields,
+            groups=groups,
+        )
+
+
+def _refusal(exc: EngineError) -> str:
+    """Why a write was refused, in one sentence for a message line."""
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        return "; ".join(error.message for error in exc.errors)
+    return exc.detail
+
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
@@ -586,9 +830,12 @@ def web_router(ui: WebUI) -> APIRouter:
     router.add_api_route(base + "/export.csv", ui.export, methods=["GET"])
     router.add_api_route(base + "/_options", ui.options, methods=["GET"])
     router.add_api_route(base + "/_delete", ui.bulk_delete, methods=["POST"])
+    router.add_api_route(base + "/kanban", ui.kanban, methods=["GET"])
     router.add_api_route(base + "/new", ui.new_form, methods=["GET"])
     router.add_api_route(base + "/new", ui.create, methods=["POST"])
     router.add_api_route(base + "/{record_id}", ui.form_screen, methods=["GET"])
     router.add_api_route(base + "/{record_id}", ui.save, methods=["POST"])
     router.add_api_route(base + "/{record_id}/delete", ui.delete, methods=["POST"])
+    router.add_api_route(base + "/{record_id}/move", ui.move, methods=["POST"])
+    router.add_api_route(base + "/{record_id}/related", ui.related, methods=["GET"])
     return router

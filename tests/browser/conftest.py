@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    """One browser per test module: Playwright's synchronous API runs an event loop in the
+    main thread while it lives, which other tests (``asyncio.run``) must not meet."""
     if not Path(CHROMIUM).is_file():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:

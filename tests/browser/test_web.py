@@ -161,3 +161,33 @@ def test_keyboard_and_a_phones_width(chromium: Browser, site: str, screenshots: 
         assert overflow <= 0, (path, overflow)
     page.goto(f"{site}/app/crm/deal")
     page.screenshot(path=screenshots / "list-phone.png", full_page=True)
+
+
+def test_kanban_drag_goes_through_the_rules(
+    chromium: Browser, site: str, screenshots: Path
+) -> None:
+    page = open_page(chromium)
+    sign_in(page, site, "ada")
+    for name, amount in [("Needs amount", ""), ("Has amount", "500")]:
+        page.goto(f"{site}/app/crm/deal/new")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Amount").fill(amount)
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r".*\?saved=1"))
+    navigate(page, "Deals")
+    page.get_by_role("link", name="Kanban").click()
+    won = page.locator('.kanban-column[data-value="won"]')
+    opened = page.locator('.kanban-column[data-value="open"]')
+    status = page.locator("#kanban-status")
+
+    page.locator(".kanban-card", has_text="Needs amount").drag_to(won)
+    status.filter(has_text="Not moved").wait_for()
+    assert "A won deal needs an amount" in status.inner_text()
+    assert opened.locator(".kanban-card", has_text="Needs amount").count() == 1  # snapped back
+    page.screenshot(path=screenshots / "kanban.png")
+
+    page.locator(".kanban-card", has_text="Has amount").drag_to(won)
+    status.filter(has_text="Moved to won").wait_for()
+    page.reload()
+    assert won.locator(".kanban-card", has_text="Has amount").count() == 1
+    assert opened.locator(".kanban-card").count() == 1

@@ -21,6 +21,75 @@
     if (!window.confirm(question)) { event.preventDefault(); }
   });
 
+  // kanban: drag a card to another column; the server decides, a refused move snaps back
+  var board = document.querySelector("[data-kanban]");
+  if (board) { kanban(board); }
+
+  function kanban(board) {
+    var status = document.getElementById("kanban-status");
+    var dragged = null;
+    function say(message, ok) {
+      status.hidden = false;
+      status.textContent = message;
+      status.className = "alert " + (ok ? "success" : "error");
+    }
+    board.addEventListener("dragstart", function (event) {
+      var card = event.target.closest && event.target.closest(".kanban-card");
+      if (!card || card.getAttribute("draggable") !== "true") { return; }
+      dragged = card;
+      card.classList.add("dragging");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+    });
+    board.addEventListener("dragend", function () {
+      if (dragged) { dragged.classList.remove("dragging"); }
+      board.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+    });
+    board.addEventListener("dragover", function (event) {
+      var column = event.target.closest && event.target.closest(".kanban-column");
+      if (!column || !dragged) { return; }
+      event.preventDefault();
+      board.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+      column.classList.add("drop-target");
+    });
+    board.addEventListener("drop", function (event) {
+      var column = event.target.closest && event.target.closest(".kanban-column");
+      if (!column || !dragged) { return; }
+      event.preventDefault();
+      column.classList.remove("drop-target");
+      var card = dragged;
+      var home = card.parentNode;
+      var next = card.nextSibling;
+      if (column.contains(card)) { return; }
+      column.querySelector(".kanban-cards").appendChild(card);
+      var body = new URLSearchParams();
+      body.set("field", board.getAttribute("data-field"));
+      body.set("to", column.getAttribute("data-value"));
+      body.set("version", card.getAttribute("data-version"));
+      fetch(board.getAttribute("data-move-url") + "/" + card.getAttribute("data-id") + "/move", {
+        method: "POST",
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrf || "" },
+        body: body,
+        credentials: "same-origin"
+      }).then(function (response) {
+        return response.json().catch(function () { return { ok: false, message: "The server did not answer." }; });
+      }).then(function (answer) {
+        if (answer.ok) {
+          card.setAttribute("data-version", answer.version);
+          var select = card.querySelector("select[name=to]");
+          if (select) { select.value = column.getAttribute("data-value"); }
+          say("Moved to " + (column.getAttribute("data-value") || "(empty)") + ".", true);
+        } else {
+          home.insertBefore(card, next);
+          say("Not moved: " + answer.message, false);
+        }
+      }, function () {
+        home.insertBefore(card, next);
+        say("Not moved: the server could not be reached.", false);
+      });
+    });
+  }
+
   // after a refused save, take keyboard and screen-reader users to the error summary
   var summary = document.getElementById("form-errors");
   if (summary) { summary.focus(); }

@@ -182,7 +182,9 @@ def test_list_search_filter_sort_and_pages(browser: TestClient) -> None:
 
 
 def test_create_shows_errors_at_their_fields_and_keeps_the_input(browser: TestClient) -> None:
-    token = csrf_of(browser.get("/app/crm/deal/new"))
+    empty = browser.get("/app/crm/deal/new")
+    assert '<option value="open" selected>open</option>' in empty.text  # the default
+    token = csrf_of(empty)
     refused = browser.post(
         "/app/crm/deal/new",
         data={
