@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_names, template_problem
@@ -24,10 +25,12 @@ from metadata._model import (
     RUN_AS_USER,
     SYSTEM_FIELDS,
     ActionKind,
+    DashboardDef,
     EntityDef,
     FieldDef,
     ModuleDef,
     ProjectDef,
+    RoleDef,
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
@@ -62,6 +65,7 @@ class PackSource:
     """Every entity file name seen, including files that failed to load."""
     rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
     form_documents: dict[str, SourceDocument] = field(default_factory=dict)
+    dashboard_documents: dict[str, SourceDocument] = field(default_factory=dict)
     workflow_documents: dict[str, SourceDocument] = field(default_factory=dict)
     roles_document: SourceDocument | None = None
 
@@ -100,6 +104,7 @@ def load_project(
         names = pack.entity_names
         pack.rule_documents = load_entity_files(pack.path, "rules", "rules", names, problems)
         pack.form_documents = load_entity_files(pack.path, "forms", "form", names, problems)
+        pack.dashboard_documents = load_dashboard_documents(pack.path, problems)
         pack.workflow_documents = load_entity_files(
             pack.path, "workflows", "workflow", names, problems
         )
@@ -296,20 +301,35 @@ class ProjectBuilder:
         if self.instance_roles is not None:
             roles.add(self.instance_roles, None)
         built_roles = roles.build()
+        self._check_run_as(built_roles)
+        return ProjectDef(
+            modules=frozen_mapping(modules),
+            entities=frozen_mapping(entities),
+            roles=frozen_mapping(built_roles),
+            dashboards=frozen_mapping(self._dashboards(entities)),
+        )
+
+    def _check_run_as(self, roles: Mapping[str, RoleDef]) -> None:
+        """Every role a rule's ``run_as`` names is declared (or is ``admin``)."""
         for pending_role in self.pending_roles:
-            if pending_role.role not in built_roles and pending_role.role != ADMIN_ROLE:
-                choices = [*built_roles, ADMIN_ROLE, RUN_AS_SYSTEM, RUN_AS_USER]
+            if pending_role.role not in roles and pending_role.role != ADMIN_ROLE:
+                choices = [*roles, ADMIN_ROLE, RUN_AS_SYSTEM, RUN_AS_USER]
                 hint = did_you_mean(pending_role.role, choices)
                 message = (
                     f"run_as: '{pending_role.role}' is not a role of any roles.yaml{hint} "
                     "(use system, user or a declared role)"
                 )
                 self.problems.at(pending_role.document, pending_role.where, message)
-        return ProjectDef(
-            modules=frozen_mapping(modules),
-            entities=frozen_mapping(entities),
-            roles=frozen_mapping(built_roles),
-        )
+
+    def _dashboards(self, entities: Mapping[str, EntityDef]) -> dict[str, DashboardDef]:
+        dashboards = {}
+        for pack in self.packs.values():
+            checker = DashboardChecker(pack.name, entities, self.problems)
+            for name, document in pack.dashboard_documents.items():
+                dashboard = checker.build(name, document)
+                if dashboard is not None:
+                    dashboards[dashboard.qualified_name] = dashboard
+        return dashboards
 
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
         data: dict[str, Any] = document.data

@@ -369,6 +369,40 @@ class RoleDef:
     """The files that declare or extend it (packs, then customizations)."""
 
 
+class TileKind(enum.StrEnum):
+    NUMBER = "number"
+    BAR = "bar"
+    LINE = "line"
+
+
+@dataclass(frozen=True, slots=True)
+class TileDef:
+    """One tile of a dashboard: an aggregate of one entity, as a figure or a chart."""
+
+    label: str
+    entity: str
+    """Qualified name."""
+    kind: TileKind
+    measure: str = "count"
+    group_by: str | None = None
+    filter: tuple[tuple[str, str], ...] = ()
+    """List filters as query-string pairs (``("status", "open")``)."""
+    limit: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardDef:
+    pack: str
+    name: str
+    label: str
+    tiles: tuple[TileDef, ...]
+    description: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.pack}.{self.name}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectDef:
     """Everything enabled in one instance, with dependencies resolved and checked."""
@@ -376,6 +410,8 @@ class ProjectDef:
     modules: Mapping[str, ModuleDef]
     entities: Mapping[str, EntityDef]
     roles: Mapping[str, RoleDef] = field(default_factory=lambda: MappingProxyType({}))
+    dashboards: Mapping[str, DashboardDef] = field(default_factory=lambda: MappingProxyType({}))
+    """By qualified name (``pack.name``), in pack order."""
 
     def role_closure(self, roles: Iterable[str]) -> frozenset[str]:
         """``roles`` and every role they inherit, directly or not (unknown names kept)."""

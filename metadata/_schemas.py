@@ -22,6 +22,7 @@ SCHEMA_KINDS: tuple[str, ...] = (
     "workflow",
     "overlay",
     "fixture",
+    "dashboard",
 )
 
 

@@ -30,9 +30,10 @@ from engine.errors import (
 from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.guard import Caller, GuardedStore
-from metadata import FieldType, Permission
+from metadata import FieldType, Permission, TileKind
 from runtime.api.problems import ApiProblem
 from runtime.auth import client_address
+from runtime.web.charts import bar_chart, line_chart
 from runtime.web.pages import Pages
 from runtime.web.session import (
     CSRF_FIELD,
@@ -47,6 +48,7 @@ from runtime.web.session import (
 )
 from runtime.web.widgets import (
     Widget,
+    display,
     is_writable,
     list_columns,
     record_from_form,
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
     from engine import EntityStore
     from engine.access import EntityAccess
     from engine.workflow import Move
-    from metadata import FieldDef
+    from metadata import FieldDef, TileDef
     from runtime.api.records import DatabaseHolder
     from runtime.auth import Authenticator
     from runtime.live import LiveDefinitions
@@ -198,8 +200,13 @@ class WebUI:
                 for name in module.entities
                 if name in readable and not project.entities[name].is_child
             ]
-            if entities:
-                groups.append({"module": module, "entities": entities})
+            dashboards = [
+                d
+                for d in project.dashboards.values()
+                if d.pack == module.name and any(t.entity in readable for t in d.tiles)
+            ]
+            if entities or dashboards:
+                groups.append({"module": module, "entities": entities, "dashboards": dashboards})
         return groups
 
     # -- sign-in ----------------------------------------------------------------------------
@@ -569,6 +576,66 @@ class WebUI:
         return await self.live.current.record_api.export(request)
 
     @_screen
+    async def dashboard(self, request: Request, pack: str, name: str) -> Response:
+        """A pack's dashboard: each tile computed through the guard, so every viewer sees
+        the figures of the records they may read; a tile they may not see says so."""
+        session = await self._session(request)
+        dashboard = self.live.current.project.dashboards.get(f"{pack}.{name}")
+        if dashboard is None:
+            raise UnknownEntity(f"no dashboard '{pack}.{name}'")
+        tiles = []
+        async with self.database.get().connection() as conn:
+            for tile in dashboard.tiles:
+                tiles.append(await self._tile(conn, session, tile))
+        return await self.render(
+            request,
+            "dashboard.html",
+            session=session,
+            title=dashboard.label,
+            dashboard=dashboard,
+            tiles=tiles,
+        )
+
+    async def _tile(self, conn: Any, session: Session, tile: TileDef) -> dict[str, Any]:
+        pack, name = tile.entity.split(".", 1)
+        screen = self._screen_for(session, pack, name)
+        entity = screen.store.entity
+        shown: dict[str, Any] = {
+            "label": tile.label,
+            "kind": tile.kind.value,
+            "rows": [],
+            "problem": None,
+        }
+        pairs = list(tile.filter)
+        if tile.measure != "count":
+            pairs.append(("measures", tile.measure))
+        if tile.group_by:
+            pairs.append(("group_by", tile.group_by))
+            if tile.kind is TileKind.BAR:  # the largest bars, largest first
+                pairs += [("sort", "-" + tile.measure), ("limit", str(tile.limit))]
+            else:  # a line follows its groups' order
+                pairs += [("sort", tile.group_by)]
+        try:
+            query = screen.store.aggregate_parser.parse(pairs)
+            result = await screen.guard.aggregate(conn, query)
+        except (Forbidden, BadQuery):
+            shown["problem"] = "Not available with your roles."
+            return shown
+        if tile.kind is TileKind.NUMBER:
+            value = result.rows[0][tile.measure] if result.rows else 0
+            shown["value"] = display(value) or "0"
+            shown["link"] = f"/app/{pack}/{name}?" + urllib.parse.urlencode(list(tile.filter))
+            return shown
+        assert tile.group_by is not None
+        rows = [(row[tile.group_by], row[tile.measure]) for row in result.rows]
+        shown["rows"] = rows
+        shown["chart"] = bar_chart(rows) if tile.kind is TileKind.BAR else line_chart(rows)
+        group_field = entity.fields.get(tile.group_by.partition("__")[0])
+        shown["group_label"] = group_field.label if group_field else tile.group_by
+        shown["measure_label"] = _measure_label(tile.measure, entity)
+        return shown
+
+    @_screen
     async def options(self, request: Request, pack: str, entity: str) -> Response:
         """``<option>``s of the records a reference picker may choose, by title search."""
         session = await self._session(request)
@@ -778,6 +845,15 @@ class WebUI:
         )
 
 
+def _measure_label(measure: str, entity: Any) -> str:
+    if measure == "count":
+        return "Count"
+    name, _, function = measure.rpartition("__")
+    field = entity.fields.get(name)
+    words = {"sum": "Total", "avg": "Average", "min": "Lowest", "max": "Highest"}
+    return f"{words.get(function, function)} {(field.label if field else name).lower()}"
+
+
 def _refusal(exc: EngineError) -> str:
     """Why a write was refused, in one sentence for a message line."""
     if isinstance(exc, ValidationFailed) and exc.errors:
@@ -825,6 +901,7 @@ def web_router(ui: WebUI) -> APIRouter:
     router.add_api_route("/login", ui.login, methods=["POST"])
     router.add_api_route("/logout", ui.logout, methods=["POST"])
     router.add_api_route("/app", ui.home, methods=["GET"])
+    router.add_api_route("/app/_dashboards/{pack}/{name}", ui.dashboard, methods=["GET"])
     base = "/app/{pack}/{entity}"
     router.add_api_route(base, ui.list_screen, methods=["GET"])
     router.add_api_route(base + "/export.csv", ui.export, methods=["GET"])

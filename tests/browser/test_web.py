@@ -191,3 +191,8 @@ def test_kanban_drag_goes_through_the_rules(
     page.reload()
     assert won.locator(".kanban-card", has_text="Has amount").count() == 1
     assert opened.locator(".kanban-card").count() == 1
+    page.get_by_role("link", name="Pipeline").click()
+    page.wait_for_url(re.compile(r".*/app/_dashboards/crm/pipeline"))
+    assert page.locator(".chart-bar").count() >= 2
+    assert page.locator("svg.chart").first.is_visible()
+    page.screenshot(path=screenshots / "dashboard.png", full_page=True)

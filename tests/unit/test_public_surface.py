@@ -10,6 +10,9 @@ import metadata
 def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
         "ADMIN_ROLE",
+        "DashboardDef",
+        "TileDef",
+        "TileKind",
         "RUN_AS_SYSTEM",
         "RUN_AS_USER",
         "access_index_advice",

@@ -48,6 +48,15 @@ fields:
   field: amount
   message: "A won deal needs an amount"
 """,
+    "dashboards/pipeline.yaml": """\
+label: Pipeline
+tiles:
+  - {label: Open deals, entity: deal, type: number, filter: {status: open}}
+  - {label: Amount by status, entity: deal, type: bar, group_by: status, measure: amount__sum}
+  - {label: Deals closing per month, entity: deal, type: line, group_by: close_date__month}
+  - {label: Margin by status, entity: deal, type: bar, group_by: status, measure: margin__sum}
+  - {label: Accounts, entity: account, type: number}
+""",
     "roles.yaml": """\
 roles:
   viewer:
@@ -338,3 +347,25 @@ def test_unknown_pages_are_404_pages_not_tracebacks(browser: TestClient) -> None
         assert response.status_code == 404, path
         assert "text/html" in response.headers["content-type"]
         assert "Traceback" not in response.text
+
+
+def test_a_dashboard_computes_each_tile_for_its_viewer(crm: Instance, browser: TestClient) -> None:
+    seed(browser)
+    page = browser.get("/app/_dashboards/crm/pipeline")
+    assert page.status_code == 200
+    assert 'href="/app/_dashboards/crm/pipeline"' in browser.get("/app").text
+    figures = re.findall(r'<p class="figure"><a href="([^"]+)">([^<]+)</a></p>', page.text)
+    assert figures == [("/app/crm/deal?status=open", "1"), ("/app/crm/account?", "0")]
+    data = re.findall(r"<tr><td>(\w+)</td><td>([\d.]+)</td></tr>", page.text)
+    assert ("won", "30.00") in data
+    assert ("lost", "20.00") in data
+    assert page.text.count('class="chart-bar"') == 6  # two bar tiles of three statuses
+    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as viewer:
+        assert sign_in(viewer, "vic", PASSWORD).status_code == 303
+        seen = viewer.get("/app/_dashboards/crm/pipeline")
+        assert seen.status_code == 200
+        shown = re.findall(r"<tr><td>(\w+)</td><td>([\d.]+)</td></tr>", seen.text)
+        assert ("lost", "20.00") not in shown  # the viewer's where: status != 'lost'
+        assert ("won", "30.00") in shown
+        assert seen.text.count("Not available with your roles.") == 2  # margin, accounts
+    assert browser.get("/app/_dashboards/crm/nothing").status_code == 404

@@ -1,0 +1,193 @@
+"""Dashboards (``dashboards/<name>.yaml`` in a pack): tiles checked against the entities
+they read when the project loads, so a dashboard never fails when it is opened."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from metadata._documents import YAML_SUFFIXES, display_name, load_document
+from metadata._errors import did_you_mean
+from metadata._fields import default_label, is_snake_case
+from metadata._model import DashboardDef, FieldType, TileDef, TileKind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from metadata._errors import PathItem, ProblemCollector
+    from metadata._model import EntityDef
+    from metadata._yaml import SourceDocument
+
+_SYSTEM_DATES = {"created_at": FieldType.DATETIME, "updated_at": FieldType.DATETIME}
+_BUCKETS = ("year", "month", "day")
+_FUNCTIONS = ("sum", "avg", "min", "max")
+_NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+_FILTER_OPS = frozenset(
+    {
+        "eq",
+        "ne",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "nin",
+        "contains",
+        "icontains",
+        "startswith",
+        "isnull",
+    }
+)
+
+
+def load_dashboard_documents(
+    pack_path: Path, problems: ProblemCollector
+) -> dict[str, SourceDocument]:
+    directory = pack_path / "dashboards"
+    if not directory.is_dir():
+        return {}
+    documents: dict[str, SourceDocument] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in YAML_SUFFIXES or path.name.startswith("."):
+            continue
+        if not is_snake_case(path.stem):
+            problems.at_file(
+                display_name(path), f"dashboard file name '{path.stem}' must be snake_case"
+            )
+            continue
+        document = load_document(path, "dashboard", problems)
+        if document is not None:
+            documents[path.stem] = document
+    return documents
+
+
+class DashboardChecker:
+    def __init__(
+        self, pack: str, entities: Mapping[str, EntityDef], problems: ProblemCollector
+    ) -> None:
+        self.pack = pack
+        self.entities = entities
+        self.problems = problems
+
+    def build(self, name: str, document: SourceDocument) -> DashboardDef | None:
+        data: dict[str, Any] = document.data
+        tiles = []
+        ok = True
+        for index, raw in enumerate(data["tiles"]):
+            tile = self._tile(document, ("tiles", index), raw)
+            if tile is None:
+                ok = False
+            else:
+                tiles.append(tile)
+        if not ok:
+            return None
+        return DashboardDef(
+            pack=self.pack,
+            name=name,
+            label=data.get("label") or default_label(name),
+            tiles=tuple(tiles),
+            description=data.get("description"),
+        )
+
+    def _tile(
+        self, document: SourceDocument, where: tuple[PathItem, ...], raw: dict[str, Any]
+    ) -> TileDef | None:
+        target = raw["entity"] if "." in raw["entity"] else f"{self.pack}.{raw['entity']}"
+        entity = self.entities.get(target)
+        if entity is None or entity.is_child:
+            hint = did_you_mean(target, [n for n, e in self.entities.items() if not e.is_child])
+            self.problems.at(document, (*where, "entity"), f"no entity '{target}' is enabled{hint}")
+            return None
+        kind = TileKind(raw["type"])
+        errors = []
+        measure = raw.get("measure", "count")
+        errors += [("measure", m) for m in self._measure_problems(entity, measure)]
+        group_by = raw.get("group_by")
+        if kind is TileKind.NUMBER and group_by is not None:
+            errors.append(("group_by", "a number tile has no groups: drop group_by or use a bar"))
+        elif kind is not TileKind.NUMBER:
+            if group_by is None:
+                errors.append(("type", f"a {kind.value} tile needs group_by"))
+            else:
+                errors += [("group_by", m) for m in self._group_problems(entity, group_by)]
+        pairs = []
+        for key, value in (raw.get("filter") or {}).items():
+            problem = self._filter_problem(entity, str(key))
+            if problem:
+                errors.append(("filter", problem))
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            pairs.append((str(key), text))
+        for key, message in errors:
+            self.problems.at(document, (*where, key), message)
+        if errors:
+            return None
+        return TileDef(
+            label=raw["label"],
+            entity=target,
+            kind=kind,
+            measure=measure,
+            group_by=group_by,
+            filter=tuple(pairs),
+            limit=int(raw.get("limit", 12)),
+        )
+
+    def _type(self, entity: EntityDef, name: str) -> FieldType | None:
+        field = entity.fields.get(name)
+        if field is not None:
+            return field.type
+        return _SYSTEM_DATES.get(name)
+
+    def _measure_problems(self, entity: EntityDef, measure: str) -> list[str]:
+        if measure == "count":
+            return []
+        name, _, function = measure.rpartition("__")
+        if function not in _FUNCTIONS or not name:
+            return [
+                f"'{measure}' is not a measure: count, or FIELD__FUNCTION ({', '.join(_FUNCTIONS)})"
+            ]
+        kind = self._type(entity, name)
+        if kind is None:
+            return [_no_field(entity, name)]
+        allowed = (
+            _NUMERIC
+            if function in {"sum", "avg"}
+            else _NUMERIC | {FieldType.DATE, FieldType.DATETIME}
+        )
+        if kind not in allowed:
+            return [f"cannot take {function} of '{name}', of type {kind.value}"]
+        return []
+
+    def _group_problems(self, entity: EntityDef, group_by: str) -> list[str]:
+        name, _, bucket = group_by.partition("__")
+        kind = self._type(entity, name)
+        if kind is None:
+            return [_no_field(entity, name)]
+        if kind in {FieldType.TEXT, FieldType.JSON, FieldType.CHILDREN}:
+            return [f"cannot group by '{name}', of type {kind.value}"]
+        if bucket and (bucket not in _BUCKETS or kind not in {FieldType.DATE, FieldType.DATETIME}):
+            return [
+                f"'{group_by}': only date and datetime fields have buckets ({', '.join(_BUCKETS)})"
+            ]
+        return []
+
+    def _filter_problem(self, entity: EntityDef, key: str) -> str | None:
+        parts = key.split("__")
+        if self._type(entity, parts[0]) is None and parts[0] not in {
+            "created_by",
+            "updated_by",
+            "id",
+        }:
+            return _no_field(entity, parts[0])
+        if (
+            len(parts) > 1
+            and parts[-1] not in _FILTER_OPS
+            and entity.fields.get(parts[0]) is not None
+        ):
+            field = entity.fields[parts[0]]
+            if field.type is not FieldType.REFERENCE:
+                return f"unknown filter operator '{parts[-1]}' in '{key}'"
+        return None
+
+
+def _no_field(entity: EntityDef, name: str) -> str:
+    return f"{entity.qualified_name} has no field '{name}'{did_you_mean(name, entity.fields)}"
