@@ -31,6 +31,8 @@ database_url: {database_url}
 modules: [{modules}]
 module_paths: [./packs]
 customizations: ./custom
+# admins may change definitions from the web UI's designer and the meta API
+meta_api_writes: true
 secret_key: {secret}
 """
 

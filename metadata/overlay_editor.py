@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import copy
 import fcntl
 import io
 import os
@@ -44,7 +45,7 @@ import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarbool import ScalarBoolean
 
@@ -52,7 +53,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-__all__ = ["OverlayEditError", "add_field", "read_overlay", "remove_field", "update_field"]
+__all__ = [
+    "OverlayEditError",
+    "add_field",
+    "append_item",
+    "read_overlay",
+    "remove_field",
+    "update_field",
+]
 
 _HEADER = "# Customizations of {pack}.{entity} (written by Tessera; comments and order are kept)\n"
 _DEFAULT_INDENT = 2
@@ -127,6 +135,93 @@ def add_field(path: Path, name: str, definition: Mapping[str, Any]) -> None:
         return _Edit(text, _with_fields(doc.data, {**fields, name: entry}))
 
     _edit_file(path, edit, create=True)
+
+
+def append_item(
+    path: Path, keys: tuple[str, ...], item: Mapping[str, Any], *, header: str | None = None
+) -> None:
+    """Append ``item`` (one line, flow style) to the block list at ``keys`` (``("rules",)``,
+    ``("roles", "clerk", "grants")``), creating the list and the mappings above it when
+    missing. The rest of the file keeps its text. ``header`` starts a file that is new."""
+    where = str(path)
+    entry = _clean_mapping(item, where, ".".join(keys))
+
+    def edit(doc: _Document) -> _Edit:
+        expected: dict[str, Any] = copy.deepcopy(dict(doc.data or {}))
+        holder = expected
+        for key in keys[:-1]:
+            if holder.get(key) is None:
+                holder[key] = {}
+            holder = holder[key]
+            if not isinstance(holder, dict):
+                raise _CannotSplice(f"'{key}' is not a mapping")
+        items = holder.get(keys[-1])
+        if items is None:
+            items = holder[keys[-1]] = []
+        if not isinstance(items, list):
+            raise _CannotSplice(f"'{keys[-1]}' is not a list")
+        items.append(entry)
+        return _Edit(_append_to_list(doc.text, keys, _render_value(entry)), expected)
+
+    _edit_file(path, edit, create=True, header=header)
+
+
+def _append_to_list(text: str, keys: tuple[str, ...], item: str) -> str:
+    indent = (
+        _detect_indent(_compose(text)) if text.strip() and _has_mapping(text) else _DEFAULT_INDENT
+    )
+    node: MappingNode | None = _compose(text) if _has_mapping(text) else None
+    for depth, key in enumerate(keys):
+        if node is None:  # nothing yet: the whole path as a block at the end of the file
+            return _insert_line(text, len(text), _block(keys[depth:], item, 0, indent))
+        if node.flow_style:
+            raise _CannotSplice(f"'{key}' sits in a flow mapping")
+        index = _find(node, key)
+        if index is None:
+            column = node.value[0][0].start_mark.column if node.value else 0
+            block = _block(keys[depth:], item, column, indent)
+            return (
+                _append_pair(text, node, block.lstrip(" "))
+                if node.value
+                else _insert_line(text, len(text), block)
+            )
+        key_node, value = node.value[index]
+        _no_alias(key_node, value)
+        if depth < len(keys) - 1:
+            if _is_empty(value):
+                colon = _colon_end(text, key_node)
+                text = text[:colon] + text[_pair_end(text, key_node, value) :]
+                rest = _block(keys[depth + 1 :], item, key_node.start_mark.column + indent, indent)
+                return _insert_line(text, _next_line(text, colon), rest)
+            if not isinstance(value, MappingNode):
+                raise _CannotSplice(f"'{key}' is not a mapping")
+            node = value
+            continue
+        if _is_empty(value):  # ``rules:`` with nothing: a block list under it
+            colon = _colon_end(text, key_node)
+            text = text[:colon] + text[_pair_end(text, key_node, value) :]
+            line = " " * (key_node.start_mark.column + indent) + "- " + item
+            return _insert_line(text, _next_line(text, colon), line)
+        if not isinstance(value, SequenceNode) or value.flow_style or not value.value:
+            raise _CannotSplice(f"'{key}' is not a block list")
+        dash = value.start_mark.column
+        at = _next_line(text, _node_end(text, value.value[-1]))
+        return _insert_line(text, at, " " * dash + "- " + item)
+    raise _CannotSplice("no key to append to")
+
+
+def _has_mapping(text: str) -> bool:
+    try:
+        return isinstance(_new_yaml().compose(text), MappingNode)
+    except YAMLError:
+        return False
+
+
+def _block(keys: tuple[str, ...], item: str, column: int, indent: int) -> str:
+    """``keys`` as nested block keys from ``column``, the last holding a list of ``item``."""
+    lines = [" " * (column + depth * indent) + f"{key}:" for depth, key in enumerate(keys)]
+    lines.append(" " * (column + len(keys) * indent) + "- " + item)
+    return "\n".join(lines)
 
 
 def update_field(path: Path, name: str, changes: Mapping[str, Any]) -> None:
@@ -242,7 +337,13 @@ def _read(path: Path) -> tuple[str, _Encoding] | None:
     return text.replace("\r\n", "\n"), encoding
 
 
-def _edit_file(path: Path, edit: Callable[[_Document], _Edit | None], *, create: bool) -> None:
+def _edit_file(
+    path: Path,
+    edit: Callable[[_Document], _Edit | None],
+    *,
+    create: bool,
+    header: str | None = None,
+) -> None:
     """Read, edit, check and write ``path`` under its lock."""
     where = str(path)
     if create:
@@ -252,7 +353,7 @@ def _edit_file(path: Path, edit: Callable[[_Document], _Edit | None], *, create:
         read = _read(path)
         text, encoding = read if read is not None else ("", _Encoding())
         if not text.strip():
-            text = _HEADER.format(pack=path.parent.name, entity=path.stem)
+            text = header or _HEADER.format(pack=path.parent.name, entity=path.stem)
         document = _parse(text, where)
         try:
             change = edit(document)

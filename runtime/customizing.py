@@ -10,8 +10,13 @@ previous bytes back: a rejected change leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
 import fcntl
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.migrate import (
@@ -22,12 +27,12 @@ from engine.migrate import (
     sync_engine,
 )
 from engine.tables import build_tables
+from metadata import DefinitionError, DefinitionProblem
 from metadata.fingerprint import definitions_hash
 from runtime.live import load_definitions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from engine.migrate import Plan
     from metadata import ProjectDef
@@ -110,6 +115,64 @@ def apply_change(
         finally:
             engine.dispose()
         return AppliedChange(project, plan, generation)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a change would do: the overlay file's diff and the migration plan."""
+
+    diff: str
+    plan: Plan
+
+
+def preview_change(settings: Settings, overlay: Path, edit: Callable[[Path], None]) -> Preview:
+    """Make the change on a copy of the customizations folder, load the definitions from
+    it and rehearse the migration (a dry run): nothing of the instance changes.
+
+    Raises ``DefinitionError`` (with the real file names) or the editor's error."""
+    customizations = settings.customizations
+    if customizations is None:
+        raise CustomizationRejected(
+            ["this instance has no customizations folder; set 'customizations' in tessera.yaml"]
+        )
+    relative = overlay.relative_to(customizations)
+    with tempfile.TemporaryDirectory(prefix="tessera-preview-") as scratch:
+        trial_folder = Path(scratch) / customizations.name
+        if customizations.is_dir():
+            shutil.copytree(customizations, trial_folder, ignore=shutil.ignore_patterns(".*"))
+        trial = trial_folder / relative
+        before = trial.read_text(encoding="utf-8") if trial.exists() else ""
+        edit(trial)
+        after = trial.read_text(encoding="utf-8")
+        trial_settings = dataclasses.replace(settings, customizations=trial_folder)
+        try:
+            project = load_definitions(trial_settings)
+        except DefinitionError as exc:
+            raise DefinitionError(
+                [
+                    _moved(problem, str(trial_folder), str(customizations))
+                    for problem in exc.problems
+                ]
+            ) from None
+        plan = run_migration(
+            settings.database_url,
+            build_tables(project),
+            dry_run=True,
+            applied_by="designer preview",
+            definitions_hash=definitions_hash(project, trial_folder),
+            module_versions={m.name: m.version for m in project.modules.values()},
+        )
+    diff = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        f"{customizations.name}/{relative} (now)",
+        f"{customizations.name}/{relative} (after)",
+    )
+    return Preview("".join(diff), plan)
+
+
+def _moved(problem: DefinitionProblem, trial: str, real: str) -> DefinitionProblem:
+    return dataclasses.replace(problem, file=problem.file.replace(trial, real))
 
 
 def _restore(overlay: Path, previous: bytes | None) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from runtime.web.designer import Designer
 from runtime.web.screens import WebUI, web_router
 
 if TYPE_CHECKING:
@@ -51,4 +52,10 @@ def install_web(
 
     app.add_api_route("/static/vendor/{name}", vendor, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(web_router(WebUI(live, database, authenticator)))
+    ui = WebUI(live, database, authenticator)
+    designer = Designer(ui)
+    app.add_api_route("/app/_designer", designer.home, methods=["GET"], include_in_schema=False)
+    base = "/app/_designer/{pack}/{entity}"
+    app.add_api_route(base, designer.entity_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route(base + "/{kind}", designer.change, methods=["POST"], include_in_schema=False)
+    app.include_router(web_router(ui))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,10 +29,11 @@ from engine.errors import (
 from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.guard import Caller, GuardedStore
-from metadata import FieldType, Permission, TileKind
+from metadata import ADMIN_ROLE, FieldType, Permission, TileKind
 from runtime.api.problems import ApiProblem
 from runtime.auth import client_address
 from runtime.web.charts import bar_chart, line_chart
+from runtime.web.handling import PageRedirect, screen
 from runtime.web.pages import Pages
 from runtime.web.session import (
     CSRF_FIELD,
@@ -56,8 +56,6 @@ from runtime.web.widgets import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from engine import EntityStore
     from engine.access import EntityAccess
     from engine.workflow import Move
@@ -80,12 +78,6 @@ _LaidOut = tuple["FieldDef", str | None, str | None, bool]
 makes it read-only."""
 
 
-class PageRedirect(Exception):
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.location = location
-
-
 @dataclass(frozen=True, slots=True)
 class Screen:
     """One request's view of one entity: the store, what the user may do with it."""
@@ -102,32 +94,6 @@ class Screen:
 
     def may(self, permission: Permission) -> bool:
         return permission in self.access.permissions
-
-
-def _screen(
-    handler: Callable[..., Awaitable[Response]],
-) -> Callable[..., Awaitable[Response]]:
-    """Engine errors become error pages (never a traceback); a missing session, the sign-in
-    page."""
-
-    @functools.wraps(handler)
-    async def run(self: WebUI, request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            return await handler(self, request, *args, **kwargs)
-        except PageRedirect as redirect:
-            return RedirectResponse(redirect.location, status_code=303)
-        except (UnknownEntity, RecordNotFound) as exc:
-            return await self.error_page(request, 404, exc.detail)
-        except Forbidden as exc:
-            return await self.error_page(request, 403, exc.detail)
-        except BadQuery as exc:
-            return await self.error_page(request, 400, exc.detail)
-        except ApiProblem as exc:
-            return await self.error_page(request, exc.status, exc.detail)
-        except EngineError as exc:
-            return await self.error_page(request, 409, exc.detail)
-
-    return run
 
 
 class WebUI:
@@ -178,6 +144,9 @@ class WebUI:
     ) -> HTMLResponse:
         session = context.get("session")
         context.setdefault("navigation", self._navigation(session) if session else [])
+        context.setdefault(
+            "is_admin", session is not None and ADMIN_ROLE in self._actor(session).roles
+        )
         html = self.pages.render(template, request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -211,7 +180,7 @@ class WebUI:
 
     # -- sign-in ----------------------------------------------------------------------------
 
-    @_screen
+    @screen
     async def login_form(self, request: Request) -> Response:
         if await session_of(request, self.authenticator) is not None:
             return RedirectResponse(_local(request.query_params.get("next")), status_code=303)
@@ -232,7 +201,7 @@ class WebUI:
         set_login_cookie(response, request, nonce)
         return response
 
-    @_screen
+    @screen
     async def login(self, request: Request) -> Response:
         form = await request.form()
         nonce = request.cookies.get("tessera_login")
@@ -254,7 +223,7 @@ class WebUI:
         response.delete_cookie("tessera_login", path="/login")
         return response
 
-    @_screen
+    @screen
     async def logout(self, request: Request) -> Response:
         session = await self._checked(request)
         await self.authenticator.sign_out(session.token)
@@ -264,12 +233,12 @@ class WebUI:
 
     # -- screens ----------------------------------------------------------------------------
 
-    @_screen
+    @screen
     async def home(self, request: Request) -> Response:
         session = await self._session(request)
         return await self.render(request, "home.html", session=session, title="Home")
 
-    @_screen
+    @screen
     async def list_screen(self, request: Request, pack: str, entity: str) -> Response:
         session = await self._session(request)
         screen = self._screen_for(session, pack, entity)
@@ -333,7 +302,7 @@ class WebUI:
     async def create(self, request: Request, pack: str, entity: str) -> Response:
         return await self.save(request, pack, entity, None)
 
-    @_screen
+    @screen
     async def form_screen(
         self, request: Request, pack: str, entity: str, record_id: str | None
     ) -> Response:
@@ -494,7 +463,7 @@ class WebUI:
                     )
         return titles
 
-    @_screen
+    @screen
     async def save(
         self, request: Request, pack: str, entity: str, record_id: str | None
     ) -> Response:
@@ -537,7 +506,7 @@ class WebUI:
         async with self.database.get().connection() as conn:
             return await screen.guard.get(conn, _record_id(record_id))
 
-    @_screen
+    @screen
     async def delete(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
         session = await self._checked(request)
         screen = self._screen_for(session, pack, entity)
@@ -547,7 +516,7 @@ class WebUI:
         self.database.committed(ctx)
         return RedirectResponse(f"{screen.entity_url}?deleted=1", status_code=303)
 
-    @_screen
+    @screen
     async def bulk_delete(self, request: Request, pack: str, entity: str) -> Response:
         """Delete the ticked records, all or nothing."""
         session = await self._checked(request)
@@ -566,7 +535,7 @@ class WebUI:
             f"{screen.entity_url}?{back}{separator}deleted={len(ids)}", status_code=303
         )
 
-    @_screen
+    @screen
     async def export(self, request: Request, pack: str, entity: str) -> Response:
         """The list's current filter as CSV, through the REST API's export (same guard)."""
         session = await self._session(request)
@@ -575,7 +544,7 @@ class WebUI:
         request.scope["path_params"] = {"pack": pack, "entity": entity}
         return await self.live.current.record_api.export(request)
 
-    @_screen
+    @screen
     async def dashboard(self, request: Request, pack: str, name: str) -> Response:
         """A pack's dashboard: each tile computed through the guard, so every viewer sees
         the figures of the records they may read; a tile they may not see says so."""
@@ -635,7 +604,7 @@ class WebUI:
         shown["measure_label"] = _measure_label(tile.measure, entity)
         return shown
 
-    @_screen
+    @screen
     async def options(self, request: Request, pack: str, entity: str) -> Response:
         """``<option>``s of the records a reference picker may choose, by title search."""
         session = await self._session(request)
@@ -676,7 +645,7 @@ class WebUI:
         fields = [entity.fields[n] for n in dict.fromkeys(names) if n in entity.fields]
         return [f for f in fields if f.name not in screen.access.hidden]
 
-    @_screen
+    @screen
     async def kanban(self, request: Request, pack: str, entity: str) -> Response:
         session = await self._session(request)
         screen = self._screen_for(session, pack, entity)
@@ -734,7 +703,7 @@ class WebUI:
             error=error,
         )
 
-    @_screen
+    @screen
     async def move(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
         """Set one enum or workflow field (a kanban drop, a workflow button) through the
         same validation, rules and workflow as any save. JSON for scripts, pages otherwise."""
@@ -780,7 +749,7 @@ class WebUI:
             return RedirectResponse(f"{screen.entity_url}/kanban?by={name}", status_code=303)
         return RedirectResponse(f"{screen.entity_url}/{record_id}?saved=1", status_code=303)
 
-    @_screen
+    @screen
     async def related(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
         """The 360° page: the record, and the records of every entity (in any enabled pack)
         that refer to it, as far as the user may read them."""

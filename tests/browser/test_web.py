@@ -26,7 +26,14 @@ LONG_NAME = "Überlange-Bezeichnung-ohne-Leerzeichen-" * 2
 
 
 def _instance(db_url: str, tmp_path: Path) -> Instance:
-    instance = pack_instance(tmp_path, db_url, "crm", FILES)
+    instance = pack_instance(
+        tmp_path,
+        db_url,
+        "crm",
+        FILES,
+        customizations=str(tmp_path / "custom"),
+        meta_api_writes=True,
+    )
     for name, role in [("ada", "admin"), ("vic", "viewer")]:
         issue_token(instance.settings.database_url, name, (role,), password=PASSWORD)
     return instance
@@ -196,3 +203,32 @@ def test_kanban_drag_goes_through_the_rules(
     assert page.locator(".chart-bar").count() >= 2
     assert page.locator("svg.chart").first.is_visible()
     page.screenshot(path=screenshots / "dashboard.png", full_page=True)
+
+
+def test_the_designer_adds_a_field_that_appears_on_the_form(
+    chromium: Browser, site: str, screenshots: Path
+) -> None:
+    page = open_page(chromium)
+    sign_in(page, site, "ada")
+    page.get_by_role("link", name="Designer").click()
+    page.locator("main").get_by_role("link", name="Deals").click()
+    page.screenshot(path=screenshots / "designer.png", full_page=True)
+    add = page.locator("form[action$='/field']")
+    add.get_by_label("Name").fill("loyalty_tier")
+    add.get_by_label("Label").fill("Loyalty tier")
+    add.get_by_label("Type").select_option("enum")
+    add.get_by_label("Values (enum)").fill("bronze, silver, gold")
+    add.get_by_role("button", name="Preview").click()
+    diff = page.get_by_label("Diff of the customization file")
+    assert "loyalty_tier: {type: enum" in diff.inner_text()
+    assert "add column crm_deal.loyalty_tier" in page.locator(".plan").inner_text()
+    page.screenshot(path=screenshots / "designer-preview.png", full_page=True)
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r".*applied=field"))
+    assert "Loyalty tier" in page.locator("table").first.inner_text()
+    page.goto(f"{site}/app/crm/deal/new")
+    page.get_by_label("Name").fill("Tiered")
+    page.get_by_label("Loyalty tier").select_option("gold")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*\?saved=1"))
+    assert page.get_by_label("Loyalty tier").input_value() == "gold"
