@@ -18,6 +18,7 @@ from metadata._yaml import SourceDocument
 from metadata.overlay_editor import (
     OverlayEditError,
     add_field,
+    append_item,
     read_overlay,
     remove_field,
     update_field,
@@ -494,3 +495,59 @@ def test_concurrent_writers_lose_no_field(overlay: Path) -> None:
     kept = [line for line in text.splitlines(keepends=True) if not added.fullmatch(line)]
     assert "".join(kept) == RICH
     assert files_in(overlay.parent) == [".account.yaml.lock", "account.yaml"]
+
+
+def test_append_item_adds_one_line_to_a_block_list_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "deal.yaml"
+    original = (
+        "# mine\n"
+        "label: X   # keep\n"
+        "rules:\n"
+        "  # the first\n"
+        "  - name: one\n"
+        "    assert: 'true'\n"
+        "\n"
+        "# tail comment\n"
+        "fields:\n"
+        "  extra: {type: string}\n"
+    )
+    path.write_text(original, encoding="utf-8")
+    append_item(path, ("rules",), {"name": "two", "assert": "amount > 0"})
+    diff = [
+        line
+        for line in difflib.ndiff(original.splitlines(), path.read_text().splitlines())
+        if line[:1] in "+-"
+    ]
+    assert diff == ["+   - {name: two, assert: amount > 0}"]
+    assert [r["name"] for r in yaml.safe_load(path.read_text())["rules"]] == ["one", "two"]
+
+
+def test_append_item_creates_the_nested_keys_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "roles.yaml"
+    append_item(
+        path,
+        ("roles", "clerk", "grants"),
+        {"entity": "crm.deal", "actions": ["read"]},
+        header="# r\n",
+    )
+    append_item(path, ("roles", "clerk", "grants"), {"entity": "crm.account", "actions": ["read"]})
+    append_item(path, ("roles", "boss", "grants"), {"entity": "crm.deal", "actions": ["delete"]})
+    assert path.read_text() == (
+        "# r\n"
+        "roles:\n"
+        "  clerk:\n"
+        "    grants:\n"
+        "      - {entity: crm.deal, actions: [read]}\n"
+        "      - {entity: crm.account, actions: [read]}\n"
+        "  boss:\n"
+        "    grants:\n"
+        "      - {entity: crm.deal, actions: [delete]}\n"
+    )
+
+
+def test_append_item_refuses_what_it_cannot_splice(tmp_path: Path) -> None:
+    path = tmp_path / "deal.yaml"
+    path.write_text("rules: [{name: one, assert: 'true'}]\n", encoding="utf-8")
+    with pytest.raises(OverlayEditError, match="by hand"):
+        append_item(path, ("rules",), {"name": "two", "assert": "true"})
+    assert path.read_text() == "rules: [{name: one, assert: 'true'}]\n"
