@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from engine import EngineError, WriteContext
-from engine.access import Forbidden
+from engine.access import EntityAccess, Forbidden
 from engine.errors import (
     BadQuery,
     RecordNotFound,
@@ -57,13 +57,14 @@ from runtime.web.widgets import (
 
 if TYPE_CHECKING:
     from engine import EntityStore
-    from engine.access import EntityAccess
     from engine.workflow import Move
     from metadata import FieldDef, TileDef
     from runtime.api.records import DatabaseHolder
     from runtime.auth import Authenticator
     from runtime.live import LiveDefinitions
 
+EMPTY_ACCESS = EntityAccess("", {})
+"""No field made read-only by roles: a line's fields follow its parent's rights."""
 PAGE_SIZE = 25
 OPTIONS_LIMIT = 50
 KANBAN_CARDS = 50
@@ -430,6 +431,7 @@ class WebUI:
                     editable=may_write and not locked and is_writable(field, access),
                     label=item_label,
                     help_text=item_help,
+                    columns=self._line_columns(field, may_write and not locked),
                 )
                 for field, item_label, item_help, locked in items
                 if field.name not in access.hidden
@@ -437,6 +439,17 @@ class WebUI:
             if widgets:
                 sections.append({"label": label, "columns": columns, "widgets": widgets})
         return sections
+
+    def _line_columns(self, field: FieldDef, editable: bool) -> tuple[Widget, ...]:
+        """The widgets of a child table's columns: the line entity's fields."""
+        if field.type is not FieldType.CHILDREN or field.entity is None:
+            return ()
+        line = self.live.current.project.entities[field.entity]
+        return tuple(
+            widget_for(f, editable=editable and is_writable(f, EMPTY_ACCESS))
+            for f in line.fields.values()
+            if f.type not in {FieldType.CHILDREN, FieldType.JSON}
+        )
 
     async def _reference_titles(
         self, screen: Screen, record: dict[str, Any], sections: list[dict[str, Any]]
@@ -488,7 +501,8 @@ class WebUI:
             errors: dict[str, list[str]] = {}
             general = []
             for error in exc.errors:
-                if error.field and error.field in screen.store.entity.fields:
+                root = error.field.split("[", 1)[0] if error.field else ""
+                if root in screen.store.entity.fields:
                     errors.setdefault(error.field, []).append(error.message)
                 else:
                     general.append(error.message)

@@ -4,16 +4,15 @@ becomes a record value. Decided once per field type; templates only render."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from metadata import FieldType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from starlette.datastructures import FormData
 
     from engine.access import EntityAccess
     from metadata import EntityDef, FieldDef
@@ -50,6 +49,8 @@ class Widget:
     editable: bool = True
     label: str = ""
     help: str | None = None
+    columns: tuple[Widget, ...] = ()
+    """A child table's columns: the widgets of its lines' fields."""
 
     @property
     def name(self) -> str:
@@ -57,7 +58,12 @@ class Widget:
 
 
 def widget_for(
-    field: FieldDef, *, editable: bool, label: str | None = None, help_text: str | None = None
+    field: FieldDef,
+    *,
+    editable: bool,
+    label: str | None = None,
+    help_text: str | None = None,
+    columns: tuple[Widget, ...] = (),
 ) -> Widget:
     kind = _WIDGETS.get(field.type, "input")
     step = None
@@ -74,6 +80,7 @@ def widget_for(
         editable,
         label or field.label,
         help_text if help_text is not None else field.help,
+        columns,
     )
 
 
@@ -127,12 +134,15 @@ def input_value(value: Any, field: FieldDef) -> str:
     return str(value)
 
 
-def record_from_form(form: FormData, widgets: Iterable[Widget]) -> dict[str, Any]:
+def record_from_form(form: Submitted, widgets: Iterable[Widget]) -> dict[str, Any]:
     """The values a submitted form sets, typed enough for the engine's validation (which
     reports what is still wrong at its field). An emptied input clears its field."""
     values: dict[str, Any] = {}
     for widget in widgets:
-        if not widget.editable or widget.kind == "children":
+        if not widget.editable:
+            continue
+        if widget.kind == "children":
+            values[widget.name] = lines_from_form(form, widget)
             continue
         field = widget.field
         sent = form.getlist(field.name)
@@ -157,3 +167,55 @@ def _utc_datetime(text: str) -> str:
     if len(text) in {16, 19} and "T" in text:
         return text + ("+00:00" if len(text) == 19 else ":00+00:00")
     return text
+
+
+_LINE_KEY = re.compile(
+    r"^(?P<table>[a-z][a-z0-9_]*)\[(?P<index>\d{1,4})\]\.(?P<field>[a-z_][a-z0-9_]*)$"
+)
+
+
+def lines_from_form(form: Submitted, widget: Widget) -> list[dict[str, Any]]:
+    """A child table's rows, in the order of their indexes (``lines[0].qty``...). A row
+    ticked for removal, or left entirely empty (the blank row for a new line), is left out;
+    a row with the ``id`` of a stored line keeps that line."""
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in form.multi_items():
+        match = _LINE_KEY.match(key)
+        if match is None or match["table"] != widget.name or not isinstance(value, str):
+            continue
+        rows.setdefault(int(match["index"]), {})[match["field"]] = value
+    lines = []
+    for index in sorted(rows):
+        sent = rows[index]
+        if sent.get("_remove") == "true":
+            continue
+        line: dict[str, Any] = {}
+        if sent.get("id"):
+            line["id"] = sent["id"]
+        fake = FormDataLike(sent)
+        line.update(record_from_form(fake, widget.columns))
+        if "id" not in line and all(v in (None, False) for v in line.values()):
+            continue
+        lines.append(line)
+    return lines
+
+
+class Submitted(Protocol):
+    """What the form readers need of submitted values: every value sent under a name."""
+
+    def getlist(self, key: str) -> list[Any]: ...
+
+    def multi_items(self) -> list[tuple[str, Any]]: ...
+
+
+class FormDataLike:
+    """One child row's submitted values, read the way ``record_from_form`` reads a form."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def getlist(self, key: str) -> list[Any]:
+        return [self.values[key]] if key in self.values else []
+
+    def multi_items(self) -> list[tuple[str, Any]]:
+        return list(self.values.items())

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import Instance, pack_instance
+from tests.conftest import Instance, pack_instance, write_instance
 from tests.integration.web.test_screens import FILES, PASSWORD
 from tests.support.identity import issue_token
 from tests.support.server import serving
@@ -232,3 +232,53 @@ def test_the_designer_adds_a_field_that_appears_on_the_form(
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r".*\?saved=1"))
     assert page.get_by_label("Loyalty tier").input_value() == "gold"
+
+
+def _kitchen(db_url: str, tmp_path: Path) -> Instance:
+    instance = write_instance(tmp_path / "kitchen", db_url, ["kitchen"])
+    instance.migrate()
+    issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
+    return instance
+
+
+@pytest.fixture
+def kitchen_site(db_url: str, tmp_path: Path) -> Iterator[str]:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        instance = pool.submit(_kitchen, db_url, tmp_path).result()
+    with serving(instance.path) as base:
+        yield base
+
+
+def test_child_rows_are_edited_inline(chromium: Browser, kitchen_site: str) -> None:
+    page = open_page(chromium)
+    sign_in(page, kitchen_site, "ada")
+    page.goto(f"{kitchen_site}/app/kitchen/item/new")
+    page.locator("#f-name").fill("Kettle")
+    page.get_by_label("Description, line 1").fill("Body")
+    page.get_by_label("Qty, line 1").fill("1")
+    page.get_by_role("button", name="Add a line").click()
+    page.get_by_label("Description, line 2").fill("Lid")
+    page.get_by_label("Qty, line 2").fill("2")
+    page.get_by_role("button", name="Add a line").click()
+    page.get_by_label("Description, line 3").fill("Spout")
+    page.locator("table.lines tbody tr").nth(2).get_by_role("button", name="Remove").click()
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/app/kitchen/item/\d+\?saved=1"))
+    descriptions = page.locator("table.lines input[name$='.description']")
+    assert [descriptions.nth(i).input_value() for i in range(descriptions.count())] == [
+        "Body",
+        "Lid",
+        "",
+    ]
+    page.get_by_label("Remove").first.check()
+    page.get_by_label("Qty, line 2").fill("0")
+    page.get_by_role("button", name="Save").click()
+    # refused: the form comes back with the lines as sent (the removed one gone), the
+    # error at the refused line's cell, and nothing saved
+    assert "must be at least 1" in page.locator("#f-lines-0-qty-error").inner_text()
+    assert page.get_by_label("Description, line 1").input_value() == "Lid"
+    page.get_by_label("Qty, line 1").fill("5")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*\?saved=1"))
+    assert page.get_by_label("Description, line 1").input_value() == "Lid"
+    assert page.get_by_label("Qty, line 1").input_value() == "5"

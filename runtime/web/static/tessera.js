@@ -90,6 +90,34 @@
     });
   }
 
+  // child tables: add a line from the table's template, remove a line not saved yet
+  document.querySelectorAll("[data-add-line]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var name = button.getAttribute("data-add-line");
+      var body = document.querySelector('table[data-lines="' + name + '"] tbody');
+      var template = document.getElementById("tpl-" + name);
+      var next = 0;
+      body.querySelectorAll("[name]").forEach(function (input) {
+        var found = input.name.match(/\[(\d+)\]/);
+        if (found) { next = Math.max(next, Number(found[1]) + 1); }
+      });
+      var html = template.innerHTML.split("__INDEX__").join(String(next))
+        .split("__NUMBER__").join(String(next + 1));
+      body.insertAdjacentHTML("beforeend", html);
+      var row = body.lastElementChild;
+      row.querySelectorAll("[data-remove-line]").forEach(function (b) { b.hidden = false; });
+      if (window.htmx) { window.htmx.process(row); }
+      var first = row.querySelector("input:not([type=hidden]), select");
+      if (first) { first.focus(); }
+    });
+  });
+  document.querySelectorAll("[data-remove-line]").forEach(function (b) { b.hidden = false; });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-remove-line]");
+    if (button) { button.closest("tr").remove(); }
+  });
+
   // after a refused save, take keyboard and screen-reader users to the error summary
   var summary = document.getElementById("form-errors");
   if (summary) { summary.focus(); }
