@@ -47,6 +47,7 @@ from engine.errors import (
 from engine.expressions import Actor, Scope
 from engine.fieldtypes import InvalidValue, ReferenceByKey, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.formstate import FormConditions
 from engine.guard import Caller, GuardedStore
 from engine.outbox import DEFERRED_ACTION, NewEvent, Outbox
 from engine.query import (
@@ -215,6 +216,7 @@ class EntityStore:
         self.defaults = DefaultExpressions(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
+        self.form_conditions = FormConditions(entity)
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
         self.traversed = traversed_references(entity, expression_sources(entity))
         """Reference fields whose targets' fields expressions read, by target entity."""

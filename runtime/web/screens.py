@@ -336,6 +336,8 @@ class WebUI:
         sections = self._sections(screen, creating=record_id is None)
         titles = await self._reference_titles(screen, record, sections)
         moves, history = await self._workflow_and_history(screen, record, record_id)
+        conditions = screen.store.form_conditions
+        state = conditions.judge(record, self._actor(screen.session)) if conditions else None
         workflow = screen.store.entity.workflow
         entity = screen.store.entity
         title_value = record.get(entity.title) if entity.title else None
@@ -363,6 +365,10 @@ class WebUI:
             may_delete=screen.may(Permission.DELETE),
             csrf_field=CSRF_FIELD,
             moves=moves,
+            conditional=state is not None,
+            hidden_sections=state.hidden_sections if state else frozenset(),
+            hidden_fields=state.hidden_fields if state else frozenset(),
+            required_now=state.required if state else frozenset(),
             workflow_field=entity.fields[workflow.field] if workflow is not None else None,
             history=history,
         )
@@ -407,13 +413,14 @@ class WebUI:
         may_write = screen.may(Permission.CREATE if creating else Permission.UPDATE)
         sections = []
         layout = entity.form.sections
-        layout_sections: list[tuple[str | None, int, list[_LaidOut]]]
+        layout_sections: list[tuple[str | None, str | None, int, list[_LaidOut]]]
         if not layout:
             fields: list[_LaidOut] = [(f, None, None, False) for f in entity.fields.values()]
-            layout_sections = [(None, 1, fields)]
+            layout_sections = [(None, None, 1, fields)]
         else:
             layout_sections = [
                 (
+                    section.name,
                     section.label,
                     section.columns,
                     [
@@ -424,7 +431,7 @@ class WebUI:
                 )
                 for section in layout
             ]
-        for label, columns, items in layout_sections:
+        for name, label, columns, items in layout_sections:
             widgets = [
                 widget_for(
                     field,
@@ -437,7 +444,9 @@ class WebUI:
                 if field.name not in access.hidden
             ]
             if widgets:
-                sections.append({"label": label, "columns": columns, "widgets": widgets})
+                sections.append(
+                    {"name": name, "label": label, "columns": columns, "widgets": widgets}
+                )
         return sections
 
     def _line_columns(self, field: FieldDef, editable: bool) -> tuple[Widget, ...]:
@@ -557,6 +566,27 @@ class WebUI:
         request.scope["tessera.user"] = session.user
         request.scope["path_params"] = {"pack": pack, "entity": entity}
         return await self.live.current.record_api.export(request)
+
+    @screen
+    async def conditions(self, request: Request, pack: str, entity: str) -> Response:
+        """The form's ``visible_if`` and ``required_if`` for the values typed so far (the
+        form asks as the user types)."""
+        session = await self._checked(request)
+        screen = self._screen_for(session, pack, entity)
+        form = await request.form()
+        values = {
+            name: form.getlist(name)[-1]
+            for name in screen.store.entity.fields
+            if form.getlist(name) and isinstance(form.getlist(name)[-1], str)
+        }
+        state = screen.store.form_conditions.judge(values, self._actor(session))
+        return JSONResponse(
+            {
+                "hidden_sections": sorted(state.hidden_sections),
+                "hidden_fields": sorted(state.hidden_fields),
+                "required": sorted(state.required),
+            }
+        )
 
     @screen
     async def dashboard(self, request: Request, pack: str, name: str) -> Response:
@@ -890,6 +920,7 @@ def web_router(ui: WebUI) -> APIRouter:
     router.add_api_route(base + "/export.csv", ui.export, methods=["GET"])
     router.add_api_route(base + "/_options", ui.options, methods=["GET"])
     router.add_api_route(base + "/_delete", ui.bulk_delete, methods=["POST"])
+    router.add_api_route(base + "/_conditions", ui.conditions, methods=["POST"])
     router.add_api_route(base + "/kanban", ui.kanban, methods=["GET"])
     router.add_api_route(base + "/new", ui.new_form, methods=["GET"])
     router.add_api_route(base + "/new", ui.create, methods=["POST"])

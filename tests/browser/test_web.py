@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import Instance, pack_instance, write_instance
+from tests.integration.web.test_conditions import conditions_instance
 from tests.integration.web.test_screens import FILES, PASSWORD
 from tests.support.identity import issue_token
 from tests.support.server import serving
@@ -282,3 +283,34 @@ def test_child_rows_are_edited_inline(chromium: Browser, kitchen_site: str) -> N
     page.wait_for_url(re.compile(r".*\?saved=1"))
     assert page.get_by_label("Description, line 1").input_value() == "Lid"
     assert page.get_by_label("Qty, line 1").input_value() == "5"
+
+
+@pytest.fixture
+def leads_site(db_url: str, tmp_path: Path) -> Iterator[str]:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        instance = pool.submit(conditions_instance, db_url, tmp_path).result()
+    with serving(instance.path) as base:
+        yield base
+
+
+def test_visible_if_and_required_if_react_as_the_user_types(
+    chromium: Browser, leads_site: str
+) -> None:
+    page = open_page(chromium)
+    sign_in(page, leads_site, "ada")
+    page.goto(f"{leads_site}/app/sales/lead/new")
+    fair = page.locator('[data-field="fair_name"]')
+    money = page.locator('[data-section="money"]')
+    referrer_mark = page.locator('[data-field="referrer"] .req')
+    assert fair.is_hidden()
+    assert money.is_visible()
+    assert referrer_mark.is_hidden()
+    page.get_by_label("Source").select_option("fair")
+    fair.wait_for(state="visible")
+    page.get_by_label("Source").select_option("referral")
+    referrer_mark.wait_for(state="visible")
+    assert page.locator("#f-referrer").get_attribute("aria-required") == "true"
+    assert fair.is_hidden()
+    page.get_by_label("Source").select_option("web")
+    money.wait_for(state="hidden")
+    assert referrer_mark.is_hidden()

@@ -118,6 +118,41 @@
     if (button) { button.closest("tr").remove(); }
   });
 
+  // visible_if and required_if: the server judges the values typed so far
+  var conditional = document.querySelector("form[data-conditions]");
+  if (conditional) { liveConditions(conditional); }
+
+  function liveConditions(form) {
+    var timer = null;
+    function ask() {
+      fetch(form.getAttribute("data-conditions"), {
+        method: "POST",
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrf || "" },
+        body: new FormData(form),
+        credentials: "same-origin"
+      }).then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (state) { if (state) { apply(state); } }, function () {});
+    }
+    function apply(state) {
+      form.querySelectorAll("[data-section]").forEach(function (section) {
+        section.hidden = state.hidden_sections.indexOf(section.getAttribute("data-section")) >= 0;
+      });
+      form.querySelectorAll(".field[data-field]").forEach(function (field) {
+        var name = field.getAttribute("data-field");
+        field.hidden = state.hidden_fields.indexOf(name) >= 0;
+        var marker = field.querySelector("label .req");
+        var input = field.querySelector("#f-" + name);
+        if (!marker || !input || field.getAttribute("data-required") === "always") { return; }
+        var required = state.required.indexOf(name) >= 0;
+        marker.hidden = !required;
+        if (required) { input.setAttribute("aria-required", "true"); } else { input.removeAttribute("aria-required"); }
+      });
+    }
+    function soon() { clearTimeout(timer); timer = setTimeout(ask, 250); }
+    form.addEventListener("input", soon);
+    form.addEventListener("change", soon);
+  }
+
   // after a refused save, take keyboard and screen-reader users to the error summary
   var summary = document.getElementById("form-errors");
   if (summary) { summary.focus(); }
