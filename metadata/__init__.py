@@ -45,6 +45,7 @@ from metadata._model import (
     TileKind,
     TransitionDef,
     UserValue,
+    ViewDef,
     WorkflowDef,
 )
 from metadata._schemas import all_schemas, schema_document
@@ -90,6 +91,7 @@ __all__ = [
     "TileKind",
     "TransitionDef",
     "UserValue",
+    "ViewDef",
     "WorkflowDef",
     "access_index_advice",
     "all_schemas",

@@ -41,6 +41,7 @@ from metadata._rules import (
     RuleChecker,
     load_entity_files,
 )
+from metadata._views import ViewChecker
 from metadata._workflows import WorkflowChecker
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class PackSource:
     """Every entity file name seen, including files that failed to load."""
     rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
     form_documents: dict[str, SourceDocument] = field(default_factory=dict)
+    view_documents: dict[str, SourceDocument] = field(default_factory=dict)
     dashboard_documents: dict[str, SourceDocument] = field(default_factory=dict)
     workflow_documents: dict[str, SourceDocument] = field(default_factory=dict)
     roles_document: SourceDocument | None = None
@@ -104,6 +106,7 @@ def load_project(
         names = pack.entity_names
         pack.rule_documents = load_entity_files(pack.path, "rules", "rules", names, problems)
         pack.form_documents = load_entity_files(pack.path, "forms", "form", names, problems)
+        pack.view_documents = load_entity_files(pack.path, "views", "view", names, problems)
         pack.dashboard_documents = load_dashboard_documents(pack.path, problems)
         pack.workflow_documents = load_entity_files(
             pack.path, "workflows", "workflow", names, problems
@@ -368,7 +371,8 @@ class ProjectBuilder:
             self.pending_actions += rule_checker.pending
             self.pending_roles += rule_checker.pending_roles
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
-        entity = replace(entity, form=form)
+        view = ViewChecker(entity, self.problems).build(pack.view_documents.get(name))
+        entity = replace(entity, form=form, view=view)
         overlay = self.overlays.get(entity.qualified_name)
         documents = {document.display_name: document}
         if overlay is not None:

@@ -224,6 +224,16 @@ class FormDef:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewDef:
+    """How the web UI lists an entity's records (``views/<entity>.yaml``); empty: defaults."""
+
+    list_columns: tuple[str, ...] = ()
+    list_sort: str | None = None
+    kanban_group_by: str | None = None
+    kanban_card: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class EntityDef:
     """An entity: a table, an endpoint family and a form, described once."""
 
@@ -243,6 +253,7 @@ class EntityDef:
     """Display path of the customization (overlay) file applied to this entity, if any."""
     rules: tuple[RuleDef, ...] = ()
     form: FormDef = FormDef()
+    view: ViewDef = ViewDef()
     """The pack's ``forms/<entity>.yaml`` (or one section of every field), customized."""
     workflow: WorkflowDef | None = None
 

@@ -23,6 +23,7 @@ SCHEMA_KINDS: tuple[str, ...] = (
     "overlay",
     "fixture",
     "dashboard",
+    "view",
 )
 
 

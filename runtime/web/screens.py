@@ -48,6 +48,7 @@ from runtime.web.session import (
 )
 from runtime.web.widgets import (
     Widget,
+    column,
     display,
     is_writable,
     list_columns,
@@ -245,6 +246,9 @@ class WebUI:
         screen = self._screen_for(session, pack, entity)
         screen.access.require(Permission.READ)
         params = _list_params(request)
+        default_sort = screen.store.entity.view.list_sort
+        if default_sort and not any(key == "sort" for key, _ in params):
+            params.append(("sort", default_sort))
         columns = list_columns(screen.store.entity, screen.access)
         references = [c.name for c in columns if c.type is FieldType.REFERENCE]
         expandable = [name for name in references if self._readable(session, screen.store, name)]
@@ -702,16 +706,22 @@ class WebUI:
         boards = self._boards(screen)
         if not boards:
             raise BadQuery(f"{screen.store.entity.label_plural} have no enum field to group by")
-        field = next((f for f in boards if f.name == by), boards[0])
+        preferred = by or screen.store.entity.view.kanban_group_by
+        field = next((f for f in boards if f.name == preferred), boards[0])
         values: list[str | None] = list(field.values)
         if not field.required:
             values.append(None)
         title = screen.store.entity.title or "id"
-        others = [
-            c
-            for c in list_columns(screen.store.entity, screen.access)
-            if c.name not in {field.name, title}
-        ][:2]
+        card = screen.store.entity.view.kanban_card
+        if card:
+            found = (column(screen.store.entity, name) for name in card)
+            others = [c for c in found if c is not None and c.name not in screen.access.hidden]
+        else:
+            others = [
+                c
+                for c in list_columns(screen.store.entity, screen.access)
+                if c.name not in {field.name, title}
+            ][:2]
         columns = []
         async with self.database.get().connection() as conn:
             for value in values:

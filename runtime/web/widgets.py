@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from metadata import FieldType
+from metadata import FieldDef, FieldType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from engine.access import EntityAccess
-    from metadata import EntityDef, FieldDef
+    from metadata import EntityDef
 
 _INPUT_TYPES = {
     FieldType.STRING: "text",
@@ -95,8 +95,26 @@ def is_writable(field: FieldDef, access: EntityAccess) -> bool:
     )
 
 
+_SYSTEM_COLUMNS = {
+    "created_at": FieldDef("created_at", FieldType.DATETIME, "Created"),
+    "updated_at": FieldDef("updated_at", FieldType.DATETIME, "Updated"),
+    "created_by": FieldDef("created_by", FieldType.STRING, "Created by"),
+    "updated_by": FieldDef("updated_by", FieldType.STRING, "Updated by"),
+    "version": FieldDef("version", FieldType.INTEGER, "Version"),
+}
+
+
+def column(entity: EntityDef, name: str) -> FieldDef | None:
+    """A field of the entity, or one of its system fields, as a column."""
+    return entity.fields.get(name) or _SYSTEM_COLUMNS.get(name)
+
+
 def list_columns(entity: EntityDef, access: EntityAccess) -> list[FieldDef]:
-    """Default list columns: the title first, then the next fields that fit a table cell."""
+    """The list's columns: those of ``views/<entity>.yaml``, or the title first and then
+    the next fields that fit a table cell; never a field the user may not see."""
+    if entity.view.list_columns:
+        found = (column(entity, name) for name in entity.view.list_columns)
+        return [f for f in found if f is not None and f.name not in access.hidden]
     visible = [
         f
         for f in entity.fields.values()

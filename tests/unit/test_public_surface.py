@@ -13,6 +13,7 @@ def test_metadata_exports() -> None:
         "DashboardDef",
         "TileDef",
         "TileKind",
+        "ViewDef",
         "RUN_AS_SYSTEM",
         "RUN_AS_USER",
         "access_index_advice",

@@ -369,3 +369,26 @@ def test_a_dashboard_computes_each_tile_for_its_viewer(crm: Instance, browser: T
         assert ("won", "30.00") in shown
         assert seen.text.count("Not available with your roles.") == 2  # margin, accounts
     assert browser.get("/app/_dashboards/crm/nothing").status_code == 404
+
+
+def test_views_set_the_list_columns_sort_and_board(db_url: str, tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "views/deal.yaml": (
+            "list: {columns: [status, name, amount], sort: -amount}\n"
+            "kanban: {group_by: status, card: [amount]}\n"
+        ),
+    }
+    instance = pack_instance(tmp_path, db_url, "crm", files)
+    issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
+    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
+        assert sign_in(client, "ada", PASSWORD).status_code == 303
+        seed(client)
+        listed = client.get("/app/crm/deal")
+        headers = re.findall(r'<th scope="col"[^>]*>\s*<a [^>]*>([^<▲▼]+)', listed.text)
+        assert [h.strip() for h in headers] == ["Status", "Name", "Amount"]
+        assert 'aria-sort="descending"' in listed.text  # the view's sort: -amount
+        firsts = re.findall(r'href="/app/crm/deal/\d+">([^<]+)</a>', listed.text)
+        assert firsts == ["won", "lost", "open"]  # the first column links to the record
+        board = client.get("/app/crm/deal/kanban")
+        assert "Amount: 30.00" in board.text
