@@ -98,7 +98,9 @@ def validate(config: str | None) -> None:
 @main.command()
 @click.option(
     "--kind",
-    type=click.Choice(["module", "entity", "fixture", "overlay"]),
+    type=click.Choice(
+        ["module", "entity", "rules", "form", "workflow", "fixture", "overlay", "dashboard", "view"]
+    ),
     default=None,
     help="Print only this kind's schema.",
 )

@@ -105,6 +105,13 @@ class AuditLog:
 
     @functools.cached_property
     def _history(self) -> CompiledSql:
+        return self._history_sql(newest_first=False)
+
+    @functools.cached_property
+    def _latest(self) -> CompiledSql:
+        return self._history_sql(newest_first=True)
+
+    def _history_sql(self, *, newest_first: bool) -> CompiledSql:
         c = audit_table.c
         statement = (
             select(c.id, c.at, c.user_id, c.entity, c.record_id, c.action, c.changes)
@@ -114,7 +121,7 @@ class AuditLog:
                 c.id > bindparam("after"),
                 or_(*(c.action == literal(a.value) for a in WRITES)),
             )
-            .order_by(c.id)
+            .order_by(c.id.desc() if newest_first else c.id)
             .limit(bindparam("limit"))
         )
         return compile_sql(statement, self.dialect)
@@ -140,9 +147,16 @@ class AuditLog:
         await conn.execute(self._insert.sql, self._insert.args(row))
 
     async def history(
-        self, conn: Connection, entity: str, record_id: str, *, after: int = 0, limit: int = 100
+        self,
+        conn: Connection,
+        entity: str,
+        record_id: str,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
     ) -> list[AuditEntry]:
-        sql = self._history
+        sql = self._latest if newest_first else self._history
         params = {"entity": entity, "record_id": record_id, "after": after, "limit": limit}
         rows = await conn.fetch(sql.sql, sql.args(params))
         return [

@@ -136,7 +136,7 @@ def preview_change(settings: Settings, overlay: Path, edit: Callable[[Path], Non
             ["this instance has no customizations folder; set 'customizations' in tessera.yaml"]
         )
     relative = overlay.relative_to(customizations)
-    with tempfile.TemporaryDirectory(prefix="tessera-preview-") as scratch:
+    with _instance_lock(settings), tempfile.TemporaryDirectory(prefix="tessera-") as scratch:
         trial_folder = Path(scratch) / customizations.name
         if customizations.is_dir():
             shutil.copytree(customizations, trial_folder, ignore=shutil.ignore_patterns(".*"))
@@ -154,14 +154,17 @@ def preview_change(settings: Settings, overlay: Path, edit: Callable[[Path], Non
                     for problem in exc.problems
                 ]
             ) from None
-        plan = run_migration(
-            settings.database_url,
-            build_tables(project),
-            dry_run=True,
-            applied_by="designer preview",
-            definitions_hash=definitions_hash(project, trial_folder),
-            module_versions={m.name: m.version for m in project.modules.values()},
-        )
+        try:
+            plan = run_migration(
+                settings.database_url,
+                build_tables(project),
+                dry_run=True,
+                applied_by="designer preview",
+                definitions_hash=definitions_hash(project, trial_folder),
+                module_versions={m.name: m.version for m in project.modules.values()},
+            )
+        except (MigrationRefused, MigrationFailed) as exc:
+            raise CustomizationRejected(str(exc).splitlines()) from exc
     diff = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),

@@ -6,6 +6,7 @@ would not load or migrate is refused with nothing written."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request  # noqa: TC002 - FastAPI reads the annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from runtime.web.session import Session
 
 KINDS = ("field", "rule", "grant")
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 FIELD_TYPES = [t.value for t in FieldType if t is not FieldType.CHILDREN]
 ACTIONS = ("read", "create", "update", "delete")
 EVENTS = ("create", "update", "delete")
@@ -253,6 +255,8 @@ def _grant(form: FormData, entity: EntityDef) -> tuple[str, dict[str, Any]]:
     role = _text(form, "role") or _text(form, "new_role")
     if not role:
         raise ValueError("choose a role, or name a new one")
+    if not ROLE_NAME.fullmatch(role):
+        raise ValueError(f"'{role[:60]}' is not a role name: lowercase letters, digits and _")
     actions = [a for a in form.getlist("actions") if a in ACTIONS]
     if not actions:
         raise ValueError("tick at least one action")

@@ -54,3 +54,17 @@ def screen(
             return await self.error_page(request, 409, exc.detail)
 
     return run
+
+
+async def limit_body(request: Request, limit: int) -> None:
+    """Read the request's body, refusing more than ``limit`` bytes (413), before anything
+    parses it as a form; Starlette then parses the body read here."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ApiProblem(413, f"the form is larger than {limit} bytes")
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise ApiProblem(413, f"the form is larger than {limit} bytes")
+    request._body = bytes(received)

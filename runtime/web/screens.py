@@ -33,7 +33,7 @@ from metadata import ADMIN_ROLE, FieldType, Permission, TileKind
 from runtime.api.problems import ApiProblem
 from runtime.auth import client_address
 from runtime.web.charts import bar_chart, line_chart
-from runtime.web.handling import PageRedirect, screen
+from runtime.web.handling import PageRedirect, limit_body, screen
 from runtime.web.pages import Pages
 from runtime.web.session import (
     CSRF_FIELD,
@@ -71,6 +71,8 @@ OPTIONS_LIMIT = 50
 KANBAN_CARDS = 50
 RELATED_ROWS = 10
 HISTORY_ENTRIES = 100
+BULK_DELETE_LIMIT = 1000
+LOGIN_BODY_LIMIT = 8192
 _LIST_KEYS = ("q", "sort", "offset")
 _STATUS_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
 
@@ -121,6 +123,7 @@ class WebUI:
     async def _checked(self, request: Request) -> Session:
         """The session of a state-changing request, whose CSRF token must match it."""
         session = await self._session(request)
+        await limit_body(request, self.live.settings.max_body_bytes)
         if not same_secret(await csrf_given(request), session.csrf):
             raise ApiProblem(403, "the form has expired or did not come from this site: reload")
         return session
@@ -205,9 +208,10 @@ class WebUI:
 
     @screen
     async def login(self, request: Request) -> Response:
+        await limit_body(request, LOGIN_BODY_LIMIT)
         form = await request.form()
         nonce = request.cookies.get("tessera_login")
-        if nonce is None or not same_secret(_text(form.get("nonce")), nonce):
+        if not nonce or not same_secret(_text(form.get("nonce")), nonce):
             return await self._login_page(request, "The form expired; please try again.", 400)
         username, password = _text(form.get("username")), _text(form.get("password"))
         if not username or not password:
@@ -246,7 +250,7 @@ class WebUI:
         screen = self._screen_for(session, pack, entity)
         screen.access.require(Permission.READ)
         params = _list_params(request)
-        default_sort = screen.store.entity.view.list_sort
+        default_sort = _visible_sort(screen.store.entity.view.list_sort, screen.access)
         if default_sort and not any(key == "sort" for key, _ in params):
             params.append(("sort", default_sort))
         columns = list_columns(screen.store.entity, screen.access)
@@ -390,9 +394,14 @@ class WebUI:
         async with self.database.get().connection() as conn:
             moves: list[Move] = []
             if store.workflow is not None and screen.may(Permission.UPDATE):
-                moves = await store.workflow_moves(conn, record, ctx)
+                full = await screen.guard.readable(conn, int(record["id"]))  # hidden fields too
+                moves = await store.workflow_moves(conn, full, ctx)
             entries = await model.audit.history(
-                conn, store.entity.qualified_name, str(record["id"]), limit=HISTORY_ENTRIES
+                conn,
+                store.entity.qualified_name,
+                str(record["id"]),
+                limit=HISTORY_ENTRIES,
+                newest_first=True,
             )
             names = await self.authenticator.identity.usernames(
                 conn, {int(e.user_id) for e in entries if e.user_id and e.user_id.isdigit()}
@@ -405,7 +414,7 @@ class WebUI:
                 "action": entry.action.value,
                 "changes": {k: v for k, v in entry.changes.items() if k not in hidden},
             }
-            for entry in reversed(entries)
+            for entry in entries
         ]
         return moves, history
 
@@ -550,6 +559,8 @@ class WebUI:
         screen = self._screen_for(session, pack, entity)
         form = await request.form()
         ids = [_record_id(v) for v in form.getlist("ids") if isinstance(v, str)]
+        if len(ids) > BULK_DELETE_LIMIT:
+            raise BadQuery(f"delete at most {BULK_DELETE_LIMIT} records at a time")
         ctx = self._write_context(session)
         if ids:
             async with self.database.get().transaction() as conn:
@@ -660,7 +671,7 @@ class WebUI:
         screen.access.require(Permission.READ)
         title = screen.store.entity.title or "id"
         q = (request.query_params.get("q") or "").strip()[:100]
-        pairs = [("limit", str(OPTIONS_LIMIT)), ("sort", title)]
+        pairs = [("limit", str(OPTIONS_LIMIT)), ("sort", _visible_sort(title, screen.access))]
         if q:
             pairs.append(("q", q))
         selected = request.query_params.get("selected") or next(
@@ -732,7 +743,7 @@ class WebUI:
                     condition,
                     ("limit", str(KANBAN_CARDS)),
                     ("count", "true"),
-                    ("sort", title),
+                    ("sort", _visible_sort(title, screen.access)),
                 ]
                 result = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
                 if value is None and not result.count:
@@ -877,6 +888,15 @@ def _measure_label(measure: str, entity: Any) -> str:
     return f"{words.get(function, function)} {(field.label if field else name).lower()}"
 
 
+def _visible_sort(sort: str | None, access: EntityAccess) -> str:
+    """``sort`` without the keys the user may not see (sorting on them is refused); by id
+    when nothing is left."""
+    if not sort:
+        return "id"
+    keys = [k for k in sort.split(",") if k.strip().removeprefix("-") not in access.hidden]
+    return ",".join(keys) or "id"
+
+
 def _refusal(exc: EngineError) -> str:
     """Why a write was refused, in one sentence for a message line."""
     if isinstance(exc, ValidationFailed) and exc.errors:
@@ -903,7 +923,7 @@ def _record_id(text: str) -> int:
 
 
 def _version(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
 
 
 def _list_params(request: Request) -> list[tuple[str, str]]:

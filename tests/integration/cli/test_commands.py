@@ -62,7 +62,17 @@ def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
 
 def test_schema_prints_valid_draft_2020_12_schemas(tmp_path: Path) -> None:
     document = json.loads(run("schema", cwd=tmp_path).stdout)
-    assert set(document) == {"module", "entity", "rules", "form", "workflow", "fixture", "overlay"}
+    assert set(document) == {
+        "module",
+        "entity",
+        "rules",
+        "form",
+        "workflow",
+        "fixture",
+        "overlay",
+        "dashboard",
+        "view",
+    }
     for schema in document.values():
         Draft202012Validator.check_schema(schema)
     entity = json.loads(run("schema", "--kind", "entity", cwd=tmp_path).stdout)

@@ -134,3 +134,9 @@ def test_only_admins_with_server_changes_on(crm: Instance, admin: TestClient) ->
     no_csrf = admin.post(f"{URL}/field", data={"step": "apply", "name": "x", "type": "string"})
     assert no_csrf.status_code == 403
     assert 'href="/app/_designer"' in admin.get("/app").text
+
+
+def test_a_role_name_is_checked(admin: TestClient) -> None:
+    refused = post(admin, "grant", step="preview", new_role="Bad Role: x", actions="read")
+    assert refused.status_code == 422
+    assert "is not a role name" in refused.text

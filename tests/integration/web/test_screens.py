@@ -392,3 +392,49 @@ def test_views_set_the_list_columns_sort_and_board(db_url: str, tmp_path: Path) 
         assert firsts == ["won", "lost", "open"]  # the first column links to the record
         board = client.get("/app/crm/deal/kanban")
         assert "Amount: 30.00" in board.text
+
+
+def test_oversized_and_odd_input_gets_pages_not_errors(crm: Instance, browser: TestClient) -> None:
+    ids = seed(browser)
+    token = csrf_of(browser.get("/app/crm/deal"))
+    big = browser.post(
+        f"/app/crm/deal/{ids['Alpha']}", data={"csrf_token": token, "notes": "x" * 2_000_000}
+    )
+    assert big.status_code == 413
+    assert "text/html" in big.headers["content-type"]
+    for version in ["²", "9" * 30, "-1"]:
+        odd = browser.post(
+            f"/app/crm/deal/{ids['Alpha']}",
+            data={"csrf_token": token, "version": version, "name": "Alpha"},
+            follow_redirects=False,
+        )
+        assert odd.status_code in {303, 409}, (version, odd.status_code)
+    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as anonymous:
+        huge = anonymous.post("/login", data={"username": "a" * 20_000, "password": "p"})
+        assert huge.status_code == 413
+
+
+def test_a_sort_on_a_hidden_field_is_dropped_for_that_role(db_url: str, tmp_path: Path) -> None:
+    files = {**FILES, "views/deal.yaml": "list: {columns: [name, margin], sort: -margin}\n"}
+    instance = pack_instance(tmp_path, db_url, "crm", files)
+    for name, role in [("ada", "admin"), ("vic", "viewer")]:
+        issue_token(instance.settings.database_url, name, (role,), password=PASSWORD)
+    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
+        assert sign_in(client, "vic", PASSWORD).status_code == 303
+        listed = client.get("/app/crm/deal")
+        assert listed.status_code == 200
+        assert "Margin" not in listed.text
+
+
+def test_history_lists_the_newest_change_first(browser: TestClient) -> None:
+    ids = seed(browser)
+    page = browser.get(f"/app/crm/deal/{ids['Alpha']}")
+    token = csrf_of(page)
+    browser.post(
+        f"/app/crm/deal/{ids['Alpha']}",
+        data={"csrf_token": token, "name": "Alpha two"},
+        follow_redirects=False,
+    )
+    page = browser.get(f"/app/crm/deal/{ids['Alpha']}")
+    actions = re.findall(r"<p><strong>(\w+)</strong> by ada", page.text)
+    assert actions == ["update", "create"]
