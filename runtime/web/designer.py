@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from engine.errors import UnknownEntity
 from metadata import ADMIN_ROLE, DefinitionError, FieldType
-from metadata.overlay_editor import OverlayEditError, add_field, append_item
+from metadata.overlay_editor import OverlayEditError, add_field, append_item, update_field
 from runtime.api.problems import ApiProblem
 from runtime.customizing import (
     CustomizationRejected,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from runtime.web.screens import WebUI
     from runtime.web.session import Session
 
-KINDS = ("field", "rule", "grant")
+KINDS = ("field", "edit", "rule", "grant")
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 FIELD_TYPES = [t.value for t in FieldType if t is not FieldType.CHILDREN]
 ACTIONS = ("read", "create", "update", "delete")
@@ -119,6 +119,11 @@ class Designer:
             values=values,
             errors=errors or {},
             applied=request.query_params.get("applied"),
+            editing=entity.fields.get(
+                request.query_params.get("edit") or (values.get("name") or [""])[-1]
+                if errors and "edit" in errors
+                else request.query_params.get("edit") or ""
+            ),
         )
 
     @screen
@@ -182,6 +187,14 @@ class Designer:
             return Change(
                 kind, overlay, lambda path: add_field(path, name, definition), f"field '{name}'"
             )
+        if kind == "edit":
+            name, changes = _field_changes(form, entity)
+            return Change(
+                kind,
+                overlay,
+                lambda path: update_field(path, name, changes),
+                f"changes to field '{name}'",
+            )
         if kind == "rule":
             rule = _rule(form)
             return Change(
@@ -233,6 +246,20 @@ def _field(form: FormData) -> tuple[str, dict[str, Any]]:
     if _text(form, "help"):
         definition["help"] = _text(form, "help")
     return name, definition
+
+
+def _field_changes(form: FormData, entity: EntityDef) -> tuple[str, dict[str, Any]]:
+    """An existing field's label, help and required, as the form sets them; an emptied
+    label or help, or an unticked box, removes the customization (the pack's value, if
+    any, applies again)."""
+    name = _text(form, "name")
+    if name not in entity.fields:
+        raise ValueError(f"{entity.qualified_name} has no field '{name[:60]}'")
+    return name, {
+        "label": _text(form, "label") or None,
+        "help": _text(form, "help") or None,
+        "required": True if form.get("required") == "true" else None,
+    }
 
 
 def _rule(form: FormData) -> dict[str, Any]:

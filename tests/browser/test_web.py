@@ -5,6 +5,7 @@ search, delete, what a user without rights sees, keyboard access and a phone's w
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from tests.support.identity import issue_token
 from tests.support.server import serving
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from playwright.sync_api import Browser, Page
@@ -40,12 +41,19 @@ def _instance(db_url: str, tmp_path: Path) -> Instance:
     return instance
 
 
+@contextlib.contextmanager
+def served(build: Callable[[str, Path], Instance], db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Build an instance and serve it. The instance is built in another thread: Playwright's
+    synchronous API keeps an event loop running in this one, which ``asyncio.run`` refuses."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        instance = pool.submit(build, db_url, tmp_path).result()
+    with serving(instance.path) as base:
+        yield base
+
+
 @pytest.fixture
 def site(db_url: str, tmp_path: Path) -> Iterator[str]:
-    # Playwright's synchronous API keeps an event loop running in this thread
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        instance = pool.submit(_instance, db_url, tmp_path).result()
-    with serving(instance.path) as base:
+    with served(_instance, db_url, tmp_path) as base:
         yield base
 
 
@@ -244,9 +252,7 @@ def _kitchen(db_url: str, tmp_path: Path) -> Instance:
 
 @pytest.fixture
 def kitchen_site(db_url: str, tmp_path: Path) -> Iterator[str]:
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        instance = pool.submit(_kitchen, db_url, tmp_path).result()
-    with serving(instance.path) as base:
+    with served(_kitchen, db_url, tmp_path) as base:
         yield base
 
 
@@ -287,9 +293,7 @@ def test_child_rows_are_edited_inline(chromium: Browser, kitchen_site: str) -> N
 
 @pytest.fixture
 def leads_site(db_url: str, tmp_path: Path) -> Iterator[str]:
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        instance = pool.submit(conditions_instance, db_url, tmp_path).result()
-    with serving(instance.path) as base:
+    with served(conditions_instance, db_url, tmp_path) as base:
         yield base
 
 

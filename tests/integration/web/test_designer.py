@@ -140,3 +140,24 @@ def test_a_role_name_is_checked(admin: TestClient) -> None:
     refused = post(admin, "grant", step="preview", new_role="Bad Role: x", actions="read")
     assert refused.status_code == 422
     assert "is not a role name" in refused.text
+
+
+def test_a_field_is_edited(crm: Instance, admin: TestClient) -> None:
+    page = admin.get(URL, params={"edit": "amount"})
+    assert 'id="edit-field"' in page.text
+    assert 'name="label" value="Amount"' in page.text
+    preview = post(
+        admin, "edit", step="preview", name="amount", label="Deal value", required="true"
+    )
+    assert preview.status_code == 200, preview.text
+    assert "+  amount: {label: Deal value, required: true}" in preview.text
+    applied = post(admin, "edit", step="apply", name="amount", label="Deal value", required="true")
+    assert applied.status_code == 303
+    form = admin.get("/app/crm/deal/new")
+    assert "Deal value" in form.text
+    token = csrf_of(form)
+    refused = admin.post("/app/crm/deal/new", data={"csrf_token": token, "name": "No value"})
+    assert refused.status_code == 422
+    assert 'id="f-amount-error"' in refused.text
+    unknown = post(admin, "edit", step="preview", name="nothing", label="x")
+    assert "has no field &#39;nothing&#39;" in unknown.text
