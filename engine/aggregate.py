@@ -22,7 +22,8 @@ from sqlalchemy import Integer, and_, bindparam, cast, func, select
 from engine.errors import BadQuery
 from engine.query import split_csv
 from engine.sql import CompiledSql, compile_sql
-from metadata import FieldType
+from metadata import DATE_BUCKETS, MEASURE_FUNCTIONS, UNGROUPABLE, FieldType, measurable
+from metadata._aggregates import DATES, SUMMED
 from metadata._errors import did_you_mean
 
 if TYPE_CHECKING:
@@ -37,12 +38,6 @@ MAX_GROUPS = 3
 MAX_MEASURES = 10
 DEFAULT_GROUP_LIMIT = 1000
 
-BUCKETS = ("year", "month", "day")
-FUNCTIONS = ("sum", "avg", "min", "max")
-_NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
-_ORDERED = _NUMERIC | {FieldType.DATE, FieldType.DATETIME}
-_TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
-_UNGROUPABLE = frozenset({FieldType.TEXT, FieldType.JSON})
 _OPTIONS = ("group_by", "measures", "sort")
 _NOT_FOR_AGGREGATES = ("offset", "cursor", "fields", "expand", "count")
 
@@ -139,16 +134,16 @@ class AggregateParser:
         for item in split_csv(text, "group_by"):
             name, _, bucket = item.partition("__")
             kind = self._column_type(name, "group by")
-            if kind in _UNGROUPABLE:
+            if kind in UNGROUPABLE:
                 raise BadQuery(f"cannot group by '{name}': a {kind.value} field has no groups")
             if bucket:
-                if bucket not in BUCKETS:
-                    hint = did_you_mean(bucket, BUCKETS)
+                if bucket not in DATE_BUCKETS:
+                    hint = did_you_mean(bucket, DATE_BUCKETS)
                     raise BadQuery(
                         f"unknown bucket '{bucket}' in group_by{hint}; "
-                        f"use one of {', '.join(BUCKETS)}"
+                        f"use one of {', '.join(DATE_BUCKETS)}"
                     )
-                if kind not in _TEMPORAL:
+                if kind not in DATES:
                     raise BadQuery(
                         f"'{name}__{bucket}': only date and datetime fields have buckets"
                     )
@@ -167,19 +162,18 @@ class AggregateParser:
             if item == "count":
                 continue
             name, _, function = item.rpartition("__")
-            if function not in FUNCTIONS or not name:
+            if function not in MEASURE_FUNCTIONS or not name:
                 raise BadQuery(
                     f"'{item}' is not a measure: write count or FIELD__FUNCTION with FUNCTION "
-                    f"one of {', '.join(FUNCTIONS)} (amount__sum)"
+                    f"one of {', '.join(MEASURE_FUNCTIONS)} (amount__sum)"
                 )
             kind = self._column_type(name, f"take {function} of")
-            allowed = _NUMERIC if function in {"sum", "avg"} else _ORDERED
-            if kind not in allowed:
+            if kind not in measurable(function):
                 raise BadQuery(
                     f"cannot take {function} of '{name}': it applies to "
                     + (
                         "integer and decimal fields"
-                        if function in {"sum", "avg"}
+                        if function in SUMMED
                         else "numbers, dates and datetimes"
                     )
                 )
@@ -251,7 +245,7 @@ class AggregateSqlBuilder:
         outputs["count"] = func.count()
         for measure in query.measures:
             column = table.c[measure.field]
-            if measure.function in {"sum", "avg"}:
+            if measure.function in SUMMED:
                 outputs[f"{measure.field}__sum"] = func.sum(self._summable(measure.field))
                 outputs[f"{measure.field}__n"] = func.count(column)
             else:
@@ -347,7 +341,7 @@ def _selected_keys(query: AggregateQuery) -> list[str]:
     (a sum and an average of one field share the exact sum and the count of values)."""
     keys = [g.key for g in query.groups] + ["count"]
     for measure in query.measures:
-        if measure.function in {"sum", "avg"}:
+        if measure.function in SUMMED:
             keys += [f"{measure.field}__sum", f"{measure.field}__n"]
         else:
             keys.append(measure.key)

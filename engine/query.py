@@ -24,7 +24,7 @@ from engine.fieldtypes.choice import parse_boolean
 from engine.fieldtypes.numeric import parse_decimal, parse_integer
 from engine.fieldtypes.temporal import parse_date, parse_datetime
 from engine.sql import CompiledSql, compile_sql
-from metadata import RESERVED_PARAMETERS, FieldType
+from metadata import FILTER_OPERATORS, RESERVED_PARAMETERS, FieldType
 from metadata._errors import did_you_mean
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ MAX_Q_LENGTH = 200
 COMPARISON_OPS = frozenset({"ne", "gt", "gte", "lt", "lte"})
 LIST_OPS = frozenset({"in", "nin"})
 TEXT_OPS = frozenset({"contains", "icontains", "startswith"})
-OPERATORS = COMPARISON_OPS | LIST_OPS | TEXT_OPS | {"eq", "isnull"}
+OPERATORS = FILTER_OPERATORS
 
 _SEARCHABLE = frozenset(
     {

@@ -6,6 +6,13 @@ Knows nothing about databases or HTTP. The stable surface is listed in ``__all__
 from __future__ import annotations
 
 from metadata._advice import access_index_advice
+from metadata._aggregates import (
+    DATE_BUCKETS,
+    FILTER_OPERATORS,
+    MEASURE_FUNCTIONS,
+    UNGROUPABLE,
+    measurable,
+)
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import expression_names
@@ -53,11 +60,15 @@ from metadata.fixtures import FixtureFile, load_fixture_files
 
 __all__ = [
     "ADMIN_ROLE",
+    "DATE_BUCKETS",
+    "FILTER_OPERATORS",
+    "MEASURE_FUNCTIONS",
     "RESERVED_PACK_NAMES",
     "RESERVED_PARAMETERS",
     "RUN_AS_SYSTEM",
     "RUN_AS_USER",
     "SYSTEM_FIELDS",
+    "UNGROUPABLE",
     "ActionDef",
     "ActionKind",
     "AllOf",
@@ -99,5 +110,6 @@ __all__ = [
     "expression_names",
     "load_fixture_files",
     "load_project",
+    "measurable",
     "schema_document",
 ]

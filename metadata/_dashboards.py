@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from metadata._aggregates import (
+    DATE_BUCKETS,
+    DATES,
+    FILTER_OPERATORS,
+    MEASURE_FUNCTIONS,
+    UNGROUPABLE,
+    measurable,
+)
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
 from metadata._fields import default_label, is_snake_case
@@ -19,25 +27,6 @@ if TYPE_CHECKING:
     from metadata._yaml import SourceDocument
 
 _SYSTEM_DATES = {"created_at": FieldType.DATETIME, "updated_at": FieldType.DATETIME}
-_BUCKETS = ("year", "month", "day")
-_FUNCTIONS = ("sum", "avg", "min", "max")
-_NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
-_FILTER_OPS = frozenset(
-    {
-        "eq",
-        "ne",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "in",
-        "nin",
-        "contains",
-        "icontains",
-        "startswith",
-        "isnull",
-    }
-)
 
 
 def load_dashboard_documents(
@@ -141,19 +130,13 @@ class DashboardChecker:
         if measure == "count":
             return []
         name, _, function = measure.rpartition("__")
-        if function not in _FUNCTIONS or not name:
-            return [
-                f"'{measure}' is not a measure: count, or FIELD__FUNCTION ({', '.join(_FUNCTIONS)})"
-            ]
+        if function not in MEASURE_FUNCTIONS or not name:
+            functions = ", ".join(MEASURE_FUNCTIONS)
+            return [f"'{measure}' is not a measure: count, or FIELD__FUNCTION ({functions})"]
         kind = self._type(entity, name)
         if kind is None:
             return [_no_field(entity, name)]
-        allowed = (
-            _NUMERIC
-            if function in {"sum", "avg"}
-            else _NUMERIC | {FieldType.DATE, FieldType.DATETIME}
-        )
-        if kind not in allowed:
+        if kind not in measurable(function):
             return [f"cannot take {function} of '{name}', of type {kind.value}"]
         return []
 
@@ -162,12 +145,11 @@ class DashboardChecker:
         kind = self._type(entity, name)
         if kind is None:
             return [_no_field(entity, name)]
-        if kind in {FieldType.TEXT, FieldType.JSON, FieldType.CHILDREN}:
+        if kind in UNGROUPABLE:
             return [f"cannot group by '{name}', of type {kind.value}"]
-        if bucket and (bucket not in _BUCKETS or kind not in {FieldType.DATE, FieldType.DATETIME}):
-            return [
-                f"'{group_by}': only date and datetime fields have buckets ({', '.join(_BUCKETS)})"
-            ]
+        if bucket and (bucket not in DATE_BUCKETS or kind not in DATES):
+            buckets = ", ".join(DATE_BUCKETS)
+            return [f"'{group_by}': only date and datetime fields have buckets ({buckets})"]
         return []
 
     def _filter_problem(self, entity: EntityDef, key: str) -> str | None:
@@ -180,7 +162,7 @@ class DashboardChecker:
             return _no_field(entity, parts[0])
         if (
             len(parts) > 1
-            and parts[-1] not in _FILTER_OPS
+            and parts[-1] not in FILTER_OPERATORS
             and entity.fields.get(parts[0]) is not None
         ):
             field = entity.fields[parts[0]]

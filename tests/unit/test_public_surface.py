@@ -10,6 +10,11 @@ import metadata
 def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
         "ADMIN_ROLE",
+        "DATE_BUCKETS",
+        "FILTER_OPERATORS",
+        "MEASURE_FUNCTIONS",
+        "UNGROUPABLE",
+        "measurable",
         "DashboardDef",
         "TileDef",
         "TileKind",
