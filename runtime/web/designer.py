@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from starlette.datastructures import FormData
 
     from metadata import EntityDef
+    from runtime.settings import Settings
     from runtime.web.screens import WebUI
     from runtime.web.session import Session
 
@@ -61,7 +62,7 @@ class Designer:
         return await self.ui.error_page(request, status, detail)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.ui.live.settings
 
     async def _admin(self, request: Request, *, checked: bool = False) -> Session:
@@ -204,7 +205,7 @@ class Designer:
                 f"rule '{rule['name']}'",
             )
         role, grant = _grant(form, entity)
-        roles_file = self.settings.customizations / "roles.yaml"
+        roles_file = overlay.parent.parent / "roles.yaml"  # <customizations>/roles.yaml
         return Change(
             kind,
             roles_file,

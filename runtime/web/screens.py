@@ -317,18 +317,17 @@ class WebUI:
     ) -> Response:
         session = await self._session(request)
         screen = self._screen_for(session, pack, entity)
-        record: dict[str, Any] = {}
         if record_id is None:
             screen.access.require(Permission.CREATE)
-            record = {  # a new record starts with the definition's constant defaults
+            new = {  # a new record starts with the definition's constant defaults
                 f.name: f.default
                 for f in screen.store.entity.fields.values()
                 if f.default is not None and not f.default_is_expression
             }
-        else:
-            async with self.database.get().connection() as conn:
-                record = await screen.guard.get(conn, _record_id(record_id))
-        return await self._form_page(request, screen, record, record_id, {}, 200)
+            return await self._form_page(request, screen, new, None, {}, 200)
+        full = await self._stored(screen, record_id)
+        shown = screen.guard.strip(dict(full))
+        return await self._form_page(request, screen, shown, record_id, {}, 200, full=full)
 
     async def _form_page(
         self,
@@ -340,10 +339,13 @@ class WebUI:
         status: int,
         *,
         general: list[str] | None = None,
+        full: dict[str, Any] | None = None,
     ) -> Response:
+        """The form of ``record`` (what the user may see, or what they typed); ``full`` is
+        the stored record with its hidden fields, which workflow conditions may read."""
         sections = self._sections(screen, creating=record_id is None)
         titles = await self._reference_titles(screen, record, sections)
-        moves, history = await self._workflow_and_history(screen, record, record_id)
+        moves, history = await self._workflow_and_history(screen, full)
         conditions = screen.store.form_conditions
         state = conditions.judge(record, self._actor(screen.session)) if conditions else None
         workflow = screen.store.entity.workflow
@@ -382,11 +384,11 @@ class WebUI:
         )
 
     async def _workflow_and_history(
-        self, screen: Screen, record: dict[str, Any], record_id: str | None
+        self, screen: Screen, record: dict[str, Any] | None
     ) -> tuple[list[Move], list[dict[str, Any]]]:
-        """The workflow's moves out of the record's state (for its buttons) and the
-        record's audit trail, newest first, without the fields the user may not see."""
-        if record_id is None or "id" not in record:
+        """The workflow's moves out of the stored ``record``'s state (for its buttons) and
+        its audit trail, newest first, without the fields the user may not see."""
+        if not record:
             return [], []
         store = screen.store
         model = self.live.current.model
@@ -394,8 +396,7 @@ class WebUI:
         async with self.database.get().connection() as conn:
             moves: list[Move] = []
             if store.workflow is not None and screen.may(Permission.UPDATE):
-                full = await screen.guard.readable(conn, int(record["id"]))  # hidden fields too
-                moves = await store.workflow_moves(conn, full, ctx)
+                moves = await store.workflow_moves(conn, record, ctx)
             entries = await model.audit.history(
                 conn,
                 store.entity.qualified_name,
@@ -528,19 +529,21 @@ class WebUI:
                     errors.setdefault(error.field, []).append(error.message)
                 else:
                     general.append(error.message)
-            shown = {**await self._stored(screen, record_id), **values}
+            full = await self._stored(screen, record_id)
+            shown = {**screen.guard.strip(dict(full)), **values}
             return await self._form_page(
-                request, screen, shown, record_id, errors, 422, general=general
+                request, screen, shown, record_id, errors, 422, general=general, full=full
             )
         self.database.committed(ctx)
         location = f"{screen.entity_url}/{saved['id']}?saved=1"
         return RedirectResponse(location, status_code=303)
 
     async def _stored(self, screen: Screen, record_id: str | None) -> dict[str, Any]:
+        """The stored record, hidden fields included (404 unless the user may read it)."""
         if record_id is None:
             return {}
         async with self.database.get().connection() as conn:
-            return await screen.guard.get(conn, _record_id(record_id))
+            return await screen.guard.readable(conn, _record_id(record_id))
 
     @screen
     async def delete(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
@@ -803,9 +806,10 @@ class WebUI:
                 return JSONResponse({"ok": False, "message": message}, status_code=status)
             if _text(form.get("back")).startswith("kanban"):
                 return await self._kanban_page(request, screen, name, message, status)
-            record = await self._stored(screen, record_id)
+            full = await self._stored(screen, record_id)
+            shown = screen.guard.strip(dict(full))
             return await self._form_page(
-                request, screen, record, record_id, {}, status, general=[message]
+                request, screen, shown, record_id, {}, status, general=[message], full=full
             )
         self.database.committed(ctx)
         if wants_json:

@@ -7,16 +7,16 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi.testclient import TestClient
 
-from runtime.app import build_app
 from tests.conftest import Instance, pack_instance
 from tests.support.identity import issue_token
-from tests.support.web import csrf_of, sign_in
+from tests.support.web import csrf_of, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from fastapi.testclient import TestClient
 
 FILES = {
     "module.yaml": "name: desk\nversion: 1.0.0\nlabel: Service desk\n",
@@ -70,8 +70,7 @@ def desk(db_url: str, tmp_path: Path) -> Instance:
 
 @pytest.fixture
 def browser(desk: Instance) -> Iterator[TestClient]:
-    with TestClient(build_app(desk.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(desk, "ada", PASSWORD) as client:
         yield client
 
 
@@ -192,8 +191,7 @@ def test_an_agent_sees_no_hidden_field_in_history_or_on_boards(
     desk: Instance, browser: TestClient
 ) -> None:
     ticket = create(browser, "ticket", subject="Disk", secret="s3cret")
-    with TestClient(build_app(desk.settings), raise_server_exceptions=False) as agent:
-        assert sign_in(agent, "max", PASSWORD).status_code == 303
+    with signed_in(desk, "max", PASSWORD) as agent:
         form = agent.get(f"/app/desk/ticket/{ticket}")
         assert "s3cret" not in form.text
         assert "Secret" not in form.text
@@ -217,8 +215,7 @@ def test_the_360_page_shows_every_record_that_refers_to_it(
         ("visit", "Kick-off"),
     ]
     assert 'Tickets <span class="count">(1)</span>' in page.text
-    with TestClient(build_app(desk.settings), raise_server_exceptions=False) as agent:
-        assert sign_in(agent, "max", PASSWORD).status_code == 303
+    with signed_in(desk, "max", PASSWORD) as agent:
         seen = agent.get(f"/app/desk/customer/{acme}/related")
         assert linked(seen.text) == [("ticket", "Printer")]
     assert browser.get("/app/desk/customer/999999/related").status_code == 404

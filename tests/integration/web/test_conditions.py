@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi.testclient import TestClient
 
-from runtime.app import build_app
 from tests.conftest import Instance, pack_instance
 from tests.support.identity import issue_token
-from tests.support.web import csrf_of, sign_in
+from tests.support.web import csrf_of, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from fastapi.testclient import TestClient
 
 FILES = {
     "module.yaml": "name: sales\nversion: 1.0.0\n",
@@ -51,8 +51,7 @@ def conditions_instance(db_url: str, tmp_path: Path) -> Instance:
 @pytest.fixture
 def browser(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     instance = conditions_instance(db_url, tmp_path)
-    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(instance, "ada", PASSWORD) as client:
         yield client
 
 

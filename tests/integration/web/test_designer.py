@@ -8,18 +8,17 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi.testclient import TestClient
 
-from runtime.app import build_app
 from tests.conftest import Instance, pack_instance
 from tests.integration.web.test_screens import FILES, PASSWORD
 from tests.support.identity import issue_token
-from tests.support.web import csrf_of, sign_in
+from tests.support.web import csrf_of, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from fastapi.testclient import TestClient
     from httpx import Response
 
 URL = "/app/_designer/crm/deal"
@@ -42,8 +41,7 @@ def crm(db_url: str, tmp_path: Path) -> Instance:
 
 @pytest.fixture
 def admin(crm: Instance) -> Iterator[TestClient]:
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(crm, "ada", PASSWORD) as client:
         yield client
 
 
@@ -103,8 +101,7 @@ def test_a_grant_lets_a_role_see_an_entity(crm: Instance, admin: TestClient) -> 
     )
     assert granted.status_code == 303, granted.text
     assert "entity: crm.account" in (crm.settings.customizations / "roles.yaml").read_text()
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as viewer:
-        assert sign_in(viewer, "vic", PASSWORD).status_code == 303
+    with signed_in(crm, "vic", PASSWORD) as viewer:
         assert viewer.get("/app/crm/account").status_code == 200
 
 
@@ -126,8 +123,7 @@ def test_bad_changes_are_shown_and_leave_nothing_behind(crm: Instance, admin: Te
 
 
 def test_only_admins_with_server_changes_on(crm: Instance, admin: TestClient) -> None:
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as viewer:
-        assert sign_in(viewer, "vic", PASSWORD).status_code == 303
+    with signed_in(crm, "vic", PASSWORD) as viewer:
         assert viewer.get("/app/_designer").status_code == 403
         assert viewer.get(URL).status_code == 403
         assert "Designer" not in viewer.get("/app").text

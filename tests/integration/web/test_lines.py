@@ -7,16 +7,16 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi.testclient import TestClient
 
-from runtime.app import build_app
 from tests.conftest import Instance, write_instance
 from tests.support.identity import issue_token
-from tests.support.web import csrf_of, sign_in
+from tests.support.web import csrf_of, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery"
 
@@ -26,8 +26,7 @@ def browser(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     instance: Instance = write_instance(tmp_path / "instance", db_url, ["kitchen"])
     instance.migrate()
     issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
-    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(instance, "ada", PASSWORD) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from runtime.app import build_app
 from tests.conftest import Instance, pack_instance
 from tests.support.identity import issue_token
-from tests.support.web import csrf_of, sign_in
+from tests.support.web import csrf_of, sign_in, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,8 +80,7 @@ def crm(db_url: str, tmp_path: Path) -> Instance:
 @pytest.fixture
 def browser(crm: Instance) -> Iterator[TestClient]:
     """A client that keeps cookies, signed in as the admin ada."""
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(crm, "ada", PASSWORD) as client:
         yield client
 
 
@@ -277,8 +276,7 @@ def test_bulk_delete_is_all_or_nothing(browser: TestClient) -> None:
 
 def test_a_viewer_sees_only_what_the_roles_allow(crm: Instance, browser: TestClient) -> None:
     ids = seed(browser)
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as viewer:
-        assert sign_in(viewer, "vic", PASSWORD).status_code == 303
+    with signed_in(crm, "vic", PASSWORD) as viewer:
         home = viewer.get("/app")
         assert 'href="/app/crm/deal"' in home.text
         assert 'href="/app/crm/account"' not in home.text  # no grant: not in the navigation
@@ -305,8 +303,7 @@ def test_a_viewer_sees_only_what_the_roles_allow(crm: Instance, browser: TestCli
             f"/app/crm/deal/{ids['Alpha']}", data={"csrf_token": token, "name": "Mine"}
         )
         assert refused.status_code == 403
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as nobody:
-        assert sign_in(nobody, "nod", PASSWORD).status_code == 303
+    with signed_in(crm, "nod", PASSWORD) as nobody:
         assert "do not let you read any records" in nobody.get("/app").text
 
 
@@ -360,8 +357,7 @@ def test_a_dashboard_computes_each_tile_for_its_viewer(crm: Instance, browser: T
     assert ("won", "30.00") in data
     assert ("lost", "20.00") in data
     assert page.text.count('class="chart-bar"') == 6  # two bar tiles of three statuses
-    with TestClient(build_app(crm.settings), raise_server_exceptions=False) as viewer:
-        assert sign_in(viewer, "vic", PASSWORD).status_code == 303
+    with signed_in(crm, "vic", PASSWORD) as viewer:
         seen = viewer.get("/app/_dashboards/crm/pipeline")
         assert seen.status_code == 200
         shown = re.findall(r"<tr><td>(\w+)</td><td>([\d.]+)</td></tr>", seen.text)
@@ -381,8 +377,7 @@ def test_views_set_the_list_columns_sort_and_board(db_url: str, tmp_path: Path) 
     }
     instance = pack_instance(tmp_path, db_url, "crm", files)
     issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
-    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "ada", PASSWORD).status_code == 303
+    with signed_in(instance, "ada", PASSWORD) as client:
         seed(client)
         listed = client.get("/app/crm/deal")
         headers = re.findall(r'<th scope="col"[^>]*>\s*<a [^>]*>([^<▲▼]+)', listed.text)
@@ -419,8 +414,7 @@ def test_a_sort_on_a_hidden_field_is_dropped_for_that_role(db_url: str, tmp_path
     instance = pack_instance(tmp_path, db_url, "crm", files)
     for name, role in [("ada", "admin"), ("vic", "viewer")]:
         issue_token(instance.settings.database_url, name, (role,), password=PASSWORD)
-    with TestClient(build_app(instance.settings), raise_server_exceptions=False) as client:
-        assert sign_in(client, "vic", PASSWORD).status_code == 303
+    with signed_in(instance, "vic", PASSWORD) as client:
         listed = client.get("/app/crm/deal")
         assert listed.status_code == 200
         assert "Margin" not in listed.text
