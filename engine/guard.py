@@ -8,7 +8,10 @@ from the command line) uses the store directly, with full rights.
 
 Records a caller may not see answer 404, as if they did not exist; actions the caller's
 roles do not grant answer 403; hidden fields are absent from every answer and refused in
-every parameter that could reveal them.
+every parameter that could reveal them. A write may not point a reference at a record the
+writer may not read: the store answers it like a reference to a missing record (see
+``EntityStore._resolve_references``, limited by ``WriteContext.roles``). An update must
+leave the record inside the caller's update grant (``check_updated``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from engine.query import ListRestriction
 from metadata import FieldType, Permission
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from engine.access import AccessPolicy, EntityAccess
     from engine.aggregate import AggregateQuery, AggregateResult
@@ -150,9 +153,42 @@ class GuardedStore:
         self._check_writable(data)
         old = await self._covered_record(conn, record_id, covered, Permission.UPDATE)
         record = await self.store.update(
-            conn, record_id, data, ctx, expected_version=expected_version, old=old
+            conn,
+            record_id,
+            data,
+            ctx,
+            expected_version=expected_version,
+            old=old,
+            check=self.check_updated,
         )
         return self.strip(record)
+
+    def check_updated(self, record: Mapping[str, Any]) -> None:
+        """The record as an update stores it (the old values merged with the new ones,
+        computed fields included) is still one the caller's update grant covers: an update
+        may not move a record out of the updater's reach, just as PostgreSQL's row security
+        checks an UPDATE policy's USING expression on the new row. Called inside the write's
+        transaction, before it commits: the ``Forbidden`` rolls the whole write back."""
+        covered = self.access.require(Permission.UPDATE)
+        if not matches(covered, record, self.caller.actor):
+            raise Forbidden(
+                f"your roles allow you to update only {self.store.entity.qualified_name} "
+                f"records for which {self._where(Permission.UPDATE)}; this change would take "
+                "the record out of them"
+            )
+
+    async def check_upsert_target(
+        self, conn: Connection, record_id: int, field_name: str
+    ) -> dict[str, Any]:
+        """The record an upsert on ``field_name`` found, if the caller may read it. One
+        they may not read answers the 409 a create with the same value would get (the
+        value is taken), neither a 404 nor a 403 naming its id."""
+        if not self.access.allows(Permission.READ):
+            raise self.store.unique_conflict([field_name])
+        record = await self.store.get(conn, record_id)
+        if not matches(self.access.permissions[Permission.READ], record, self.caller.actor):
+            raise self.store.unique_conflict([field_name])
+        return record
 
     async def delete(
         self,
@@ -174,6 +210,7 @@ class GuardedStore:
         self._visible(field_name, "the key")
         existing = await self.store.upsert_target(conn, field_name, key_value)
         if existing is not None:
+            await self.check_upsert_target(conn, existing, field_name)
             return await self.update(conn, existing, data, ctx), False
         body = dict(data) if isinstance(data, dict) else data
         if isinstance(body, dict):

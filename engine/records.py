@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 
-from engine.access import Forbidden
+from engine.access import Forbidden, matches
 from engine.actions import CascadeStep, ScheduledActions, Triggers, cascade_error
 from engine.aggregate import AggregateParser, AggregateSqlBuilder
 from engine.audit import AuditAction, AuditLog, changes_between
@@ -70,7 +70,15 @@ from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_para
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
-from metadata import RUN_AS_SYSTEM, RUN_AS_USER, ActionKind, FieldType, RuleEvent
+from metadata import (
+    ADMIN_ROLE,
+    RUN_AS_SYSTEM,
+    RUN_AS_USER,
+    ActionKind,
+    FieldType,
+    Permission,
+    RuleEvent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -89,6 +97,8 @@ SCHEDULE_PAGE = 500
 SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
 _KEY_DETAIL = re.compile(r"Key \(([^)]*)\)=")
 _AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+MISSING_REFERENCE = "refers to a record that does not exist"
+"""What a reference to a missing record, or to one the writer may not read, is told."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +110,10 @@ class WriteContext:
     """Who writes; None for the command line, fixtures and scheduled runs."""
     cascade: tuple[CascadeStep, ...] = ()
     roles: frozenset[str] | None = None
-    """The writer's roles, for workflow transitions limited to roles; None when no user is
-    authenticated (the command line, fixtures), which such limits do not stop."""
+    """The rights the write runs with: the writer's roles, or the role a rule's actions run
+    as. They limit workflow transitions granted to roles, and the records a reference may
+    point at (only ones these roles may read). None when no user is authenticated (the
+    command line, fixtures) or a rule runs as the system, which such limits do not stop."""
     references: ReferenceCache = dataclasses.field(default_factory=dict)
     """Records that expressions traverse to (``account.name``), loaded in batches."""
     events: list[int] = dataclasses.field(default_factory=list)
@@ -484,11 +496,11 @@ class EntityStore:
         prepared = prepared if prepared is not None else self.prepare_create(data, ctx)
         values = prepared.values
         if not prepared.derived:
-            await self._resolve_references(conn, values)
+            await self._resolve_references(conn, values, ctx)
             await self.load_references(conn, [values], ctx)
             self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
-        await self._resolve_references(conn, values)
+        await self._resolve_references(conn, values, ctx)
         await self._number(conn, values)
         now = self._timestamp(dt.datetime.now(dt.UTC))
         params = self._encode(values)
@@ -538,14 +550,17 @@ class EntityStore:
         *,
         expected_version: int | None = None,
         old: dict[str, Any] | None = None,
+        check: Callable[[Mapping[str, Any]], None] = lambda record: None,
     ) -> dict[str, Any]:
         """``old``: the stored record, when the caller has just read it (in this
-        transaction); read here otherwise."""
+        transaction); read here otherwise. ``check``: called with the record as the UPDATE
+        stored it, before anything else is written; what it raises undoes the write (the
+        caller's transaction rolls back)."""
         values = self.validator.validate(data, partial=True)
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
         if old is None:  # for the audit trail, rules and computed fields
             old = await self.get(conn, record_id)
-        await self._resolve_references(conn, values)
+        await self._resolve_references(conn, values, ctx, stored=old)
         if old is not None and self.traversed:
             await self.load_references(conn, [old, values], ctx)
         scope = None
@@ -576,6 +591,7 @@ class EntityStore:
             await self._raise_missing_or_stale(conn, record_id, expected_version)
         assert row is not None
         record = self.decode(row)
+        check(record)
         if self.children:
             await self._attach_children(conn, [record])
             for name, lines in children.items():
@@ -874,16 +890,41 @@ class EntityStore:
             self._update_cache[key] = sql
         return sql
 
-    async def _resolve_references(self, conn: Connection, values: dict[str, Any]) -> None:
+    async def _resolve_references(
+        self,
+        conn: Connection,
+        values: dict[str, Any],
+        ctx: WriteContext | None = None,
+        *,
+        stored: Mapping[str, Any] | int | None = None,
+    ) -> None:
+        """Replace each reference written as ``{"<unique field>": value}`` by the id it
+        names; with a writer whose rights are limited (``ctx.roles``), also refuse every
+        reference to a record the writer may not read exactly like one to a missing record,
+        so that a write cannot tell whether such a record exists. ``stored`` (the record
+        being updated, or its id) exempts a reference left as it is."""
+        limits = self._limits(ctx)
         errors = []
         for name, value in values.items():
+            if limits is not None and not isinstance(value, ReferenceByKey):
+                if await self._refused_reference(conn, limits, name, value, ctx, stored):
+                    errors.append(FieldError(name, "reference", MISSING_REFERENCE))
+                continue
             if isinstance(value, ReferenceByKey):
                 target = self.registry.store_for(self.entity.fields[name].to or "")
                 try:
+                    if limits is not None:
+                        _check_lookup_key(limits, target, value.key_field)
                     found = await target.id_by_unique(conn, value.key_field, value.value)
                 except InvalidValue as exc:
                     errors.append(FieldError(name, exc.code, exc.message))
                     continue
+                if (
+                    found is not None
+                    and limits is not None
+                    and not await _may_point_at(conn, limits, target, found, ctx)
+                ):
+                    found = None  # answered like a missing record: no existence oracle
                 if found is None:
                     errors.append(
                         FieldError(
@@ -897,6 +938,52 @@ class EntityStore:
                     values[name] = found
         if errors:
             raise ValidationFailed(errors)
+
+    def _limits(self, ctx: WriteContext | None) -> Caller | None:
+        """Whose read rights limit the records a write may point at: the writer's, or the
+        role a rule runs as (``ctx.roles``); None for the engine's own writes (the command
+        line, fixtures, rules running as the system), which may point anywhere."""
+        if ctx is None or ctx.roles is None or ADMIN_ROLE in ctx.roles:
+            return None
+        return Caller(ctx.user or NO_USER, ctx.roles, self.registry.access)
+
+    async def _refused_reference(
+        self,
+        conn: Connection,
+        limits: Caller,
+        name: str,
+        value: Any,
+        ctx: WriteContext | None,
+        stored: Mapping[str, Any] | int | None,
+    ) -> bool:
+        """Whether the id ``value`` of the reference field ``name`` points at a record the
+        writer may not read (or at no record: the same answer), and is not the value the
+        record already holds nor one the pack chose (a default, a computed field)."""
+        field = self.entity.fields.get(name)
+        if field is None or field.type is not FieldType.REFERENCE or field.computed:
+            return False
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        if value == self._reference_defaults.get(name):
+            return False
+        target = self.registry.store_for(field.to or "")
+        if await _may_point_at(conn, limits, target, value, ctx):
+            return False
+        if isinstance(stored, int):
+            stored = (await self.get_many(conn, [stored])).get(str(stored))
+        return stored is None or reference_id(stored.get(name)) != str(value)
+
+    @functools.cached_property
+    def _reference_defaults(self) -> dict[str, Any]:
+        """The constant default id of each reference field that has one."""
+        defaults = {}
+        for field in self.stored_fields:
+            if field.type is FieldType.REFERENCE and field.default is not None:
+                try:
+                    defaults[field.name] = kind_of(field).coercer(field)(field.default)
+                except InvalidValue:
+                    continue
+        return defaults
 
     async def _number(self, conn: Connection, values: dict[str, Any]) -> None:
         for name, fmt in self._autonumbers:
@@ -929,23 +1016,27 @@ class EntityStore:
             columns = tuple(c.strip().strip('"') for c in match.group(1).split(","))
         if exc.kind == "unique":
             fields = [c for c in columns if c in self.entity.fields] or list(columns)
-            listing = ", ".join(fields)
-            return Conflict(
-                f"another {self.entity.label.lower()} already has this {listing}",
-                [FieldError(f, "unique", "is already used by another record") for f in fields],
-            )
+            return self.unique_conflict(fields)
         if exc.kind == "foreign_key":
             fields = [c for c in columns if c in self.entity.fields]
             if not fields:
                 fields = await self._missing_references(conn, values)
             return ValidationFailed(
-                [
-                    FieldError(f, "reference", "refers to a record that does not exist")
-                    for f in fields
-                ]
+                [FieldError(f, "reference", MISSING_REFERENCE) for f in fields]
                 or [FieldError("", "reference", "refers to a missing record")]
             )
         return ValidationFailed([FieldError(c, "required", "is required") for c in columns])
+
+    def unique_conflict(self, fields: Sequence[str]) -> Conflict:
+        """The 409 of a value a unique field already holds. It says only that the value is
+        taken (which a unique constraint cannot hide), never which record holds it, and reads
+        the same whether or not the writer may read that record."""
+        listing = ", ".join(fields)
+        plural = self.entity.label_plural.lower()
+        return Conflict(
+            f"this {listing} is already in use: it must be unique among all {plural}",
+            [FieldError(f, "unique", "is already in use") for f in fields],
+        )
 
     async def _missing_references(self, conn: Connection, values: Mapping[str, Any]) -> list[str]:
         missing = []
@@ -981,7 +1072,7 @@ class EntityStore:
         for position, line in enumerate(lines):
             values = dict(line)
             line_id = values.pop("id", None)
-            await self._resolve_references(conn, values)
+            await self._resolve_references(conn, values, ctx, stored=line_id)
             await self._number(conn, values)
             now = self._timestamp(dt.datetime.now(dt.UTC))
             params = self._encode(values)
@@ -1189,3 +1280,40 @@ async def _as_rule(rule: RuleDef, write: Awaitable[Any]) -> None:
     except (Forbidden, RecordNotFound) as exc:
         detail = f"rule '{rule.name}' (run_as: {rule.run_as}) may not do this: {exc.detail}"
         raise Forbidden(detail, getattr(exc, "errors", None)) from None
+
+
+async def _may_point_at(
+    conn: Connection, limits: Caller, target: EntityStore, record_id: int, ctx: WriteContext | None
+) -> bool:
+    """Whether ``limits`` may read ``target``'s record ``record_id``. A caller who may read
+    every record of the target needs no lookup (a missing one then fails on the foreign
+    key, with the same answer); otherwise the record is loaded, once per write (into
+    ``ctx.references``, where expressions find it too), and judged by the read grant."""
+    access = limits.access(target.entity.qualified_name)
+    if not access.allows(Permission.READ):
+        return False
+    covered = access.permissions[Permission.READ]
+    if covered is None:
+        return True
+    key = (target.entity.qualified_name, str(record_id))
+    if ctx is not None and key in ctx.references:
+        record = ctx.references[key]
+    else:
+        record = (await target.get_many(conn, [record_id])).get(str(record_id))
+        if ctx is not None:
+            ctx.references[key] = record
+    return record is not None and matches(covered, record, limits.actor)
+
+
+def _check_lookup_key(limits: Caller, target: EntityStore, key_field: str) -> None:
+    """A lookup ``{"<unique field>": value}`` may not use a field hidden from the writer
+    (it would tell whether a record holds that hidden value): it is answered as if the
+    field were not a unique one."""
+    hidden = limits.access(target.entity.qualified_name).hidden
+    if key_field in hidden:
+        unique = ", ".join(f for f in target.entity.unique_fields() if f not in hidden)
+        raise InvalidValue(
+            "reference",
+            f"'{key_field}' is not a unique field of {target.entity.qualified_name} "
+            f"(unique fields: {unique or 'none'})",
+        )

@@ -352,7 +352,9 @@ class RecordApi:
 
     async def history(self, request: Request) -> Response:
         """The record's audit trail, oldest first: who changed what, when (the fields the
-        caller may not see left out). ``after`` (an entry id) and ``limit`` page it."""
+        caller may not see left out). ``after`` (an entry id) and ``limit`` page it. Each
+        entry names its writer (``user_id`` and ``username``, both null for the system's
+        writes; ``username`` null for a user deleted since)."""
         store = self._store(request)
         record_id = _record_id(request.path_params["id"], store)
         guard = self._guard(request, store)
@@ -375,6 +377,7 @@ class RecordApi:
                 "id": str(entry.id),
                 "at": dt.datetime.fromtimestamp(entry.at, dt.UTC).isoformat(),
                 "user_id": entry.user_id,
+                "username": entry.username,
                 "action": entry.action.value,
                 "changes": {k: v for k, v in entry.changes.items() if k not in hidden},
             }

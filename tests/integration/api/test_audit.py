@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine import open_database
+from engine import EngineModel, WriteContext, open_database
+from runtime.app import load_definitions
 from tests.conftest import Instance, pack_instance
 from tests.support.identity import bearer, issue_token
 
@@ -148,6 +149,42 @@ def test_the_history_hides_what_the_caller_may_not_see(api: TestClient, crm: Ins
     assert len(page["data"]) == 1
     rest = api.get(f"{url}/_history?after={page['meta']['next_after']}").json()
     assert [e["action"] for e in rest["data"]] == ["update", "delete"]
+
+
+def test_the_history_names_the_writers(api: TestClient, crm: Instance) -> None:
+    """Each entry gives the writer's user name with its id; both are null for the system's
+    writes, and a user deleted since keeps their id without a name."""
+    me = api.get("/api/v1/auth/me").json()["data"]["id"]
+    created = api.post("/api/v1/crm/deal", json={"name": "Big", "code": "B-1"}).json()["data"]
+    url = f"/api/v1/crm/deal/{created['id']}"
+    rita = bearer(issue_token(crm.settings.database_url, "rita", ("admin",)))
+    rita_id = api.get("/api/v1/auth/me", headers=rita).json()["data"]["id"]
+    assert api.patch(url, json={"amount": "5.00"}, headers=rita).status_code == 200
+    vic = bearer(issue_token(crm.settings.database_url, "vic", ("admin",)))
+    assert api.patch(url, json={"amount": "6.00"}, headers=vic).status_code == 200
+
+    async def system_write_and_user_deletion() -> None:
+        project = load_definitions(crm.settings)
+        model = EngineModel.for_url(project, crm.settings.database_url)
+        database = await open_database(crm.settings.database_url, pool_size=1)
+        try:
+            async with database.transaction() as conn:
+                store = model.store("crm", "deal")
+                await store.update(conn, int(created["id"]), {"stage": "won"}, WriteContext())
+                await conn.execute(f"DELETE FROM tessera_user WHERE id = {int(rita_id)}", [])
+        finally:
+            await database.close()
+
+    asyncio.run(system_write_and_user_deletion())
+    entries = history(api, created["id"])
+    assert [(e["user_id"], e["username"]) for e in entries] == [
+        (me, "tests"),
+        (rita_id, None),
+        (api.get("/api/v1/auth/me", headers=vic).json()["data"]["id"], "vic"),
+        (None, None),
+    ]
+    newest = api.get(f"{url}/_history?after={entries[1]['id']}&limit=1").json()["data"]
+    assert [e["username"] for e in newest] == ["vic"]
 
 
 def security_events(crm: Instance) -> list[tuple[Any, ...]]:

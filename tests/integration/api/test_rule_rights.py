@@ -24,7 +24,7 @@ FILES = {
 title: name
 fields:
   name:   {type: string, required: true}
-  mode:   {type: enum, values: [plain, system, user, clerk, margin]}
+  mode:   {type: enum, values: [plain, system, user, clerk, blind, margin]}
   margin: {type: decimal, scale: 2}
 """,
     "entities/order.yaml": """\
@@ -47,6 +47,11 @@ fields:
   when: "mode == 'clerk'"
   run_as: order_clerk
   actions: [{create: {entity: order, values: {deal: "{{ id }}", note: clerk}}}]
+- name: order_as_blind_clerk
+  on: create
+  when: "mode == 'blind'"
+  run_as: blind_clerk
+  actions: [{create: {entity: order, values: {deal: "{{ id }}", note: blind}}}]
 - name: margin_as_user
   on: create
   when: "mode == 'margin'"
@@ -59,6 +64,10 @@ roles:
     grants:
       - {entity: deal, actions: [read, create, update], hidden_fields: [margin]}
   order_clerk:
+    grants:
+      - {entity: order, actions: [read, create]}
+      - {entity: deal, actions: [read]}
+  blind_clerk:
     grants:
       - {entity: order, actions: [read, create]}
 """,
@@ -103,6 +112,14 @@ def test_each_rule_acts_with_the_rights_it_declares(crm: Instance, api: TestClie
     assert orders(api) == ["system"]
     # run_as: a role: that role's grants, whoever writes
     assert create(api, rep, "clerk").status_code == 201
+    assert orders(api) == ["clerk", "system"]
+    # a role that may not read deals may not point an order at one (as if it did not exist)
+    blind = create(api, rep, "blind")
+    assert blind.status_code == 422, blind.text
+    assert blind.json()["errors"] == [
+        {"field": "deal", "code": "reference", "message": "refers to a record that does not exist"}
+    ]
+    assert "by blind" not in deals(api)
     assert orders(api) == ["clerk", "system"]
     # run_as: user cannot write a field hidden from the user
     hidden = create(api, rep, "margin")

@@ -4,7 +4,7 @@ SQLite and PostgreSQL. Moves go through the same validation and workflow as any 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -55,6 +55,10 @@ roles:
     grants:
       - {entity: ticket, actions: [read, update], hidden_fields: [secret]}
       - {entity: customer, actions: [read]}
+  triage:
+    grants:
+      - {entity: ticket, actions: [read, create, update], where: "priority == 'high'"}
+      - {entity: customer, actions: [read], where: "name != 'Secret Corp'"}
 """,
 }
 PASSWORD = "correct horse battery"
@@ -219,3 +223,56 @@ def test_the_360_page_shows_every_record_that_refers_to_it(
         seen = agent.get(f"/app/desk/customer/{acme}/related")
         assert linked(seen.text) == [("ticket", "Printer")]
     assert browser.get("/app/desk/customer/999999/related").status_code == 404
+
+
+def test_web_writes_stay_inside_the_grant_and_point_only_at_readable_records(
+    desk: Instance, browser: TestClient
+) -> None:
+    """The kanban move and the form save are checked on the record as they would store
+    it (403, nothing written); the form cannot point at a record the user may not read,
+    and is told exactly what a missing record would tell it."""
+    acme = create(browser, "customer", name="Acme")
+    secret = create(browser, "customer", name="Secret Corp")
+    ticket = create(browser, "ticket", subject="Printer", priority="high")
+    issue_token(desk.settings.database_url, "tia", ("triage",), password=PASSWORD)
+    with signed_in(desk, "tia", PASSWORD) as tia:
+        token = csrf_of(tia.get("/app/desk/ticket/kanban", params={"by": "priority"}))
+        moved = tia.post(
+            f"/app/desk/ticket/{ticket}/move",
+            data={"csrf_token": token, "field": "priority", "to": "low", "version": "1"},
+            headers={"accept": "application/json"},
+        )
+        assert moved.status_code == 403, moved.text
+        assert "desk.ticket records for which priority == 'high'" in moved.json()["message"]
+        saved = tia.post(
+            f"/app/desk/ticket/{ticket}",
+            data={"csrf_token": token, "subject": "Printer", "priority": "low", "version": "1"},
+        )
+        assert saved.status_code == 403, saved.text
+        assert "desk.ticket records for which priority" in saved.text
+        with desk.client() as api:
+            stored = api.get(f"/api/v1/desk/ticket/{ticket}").json()["data"]
+            assert (stored["priority"], stored["version"]) == ("high", 1)
+            assert len(api.get(f"/api/v1/desk/ticket/{ticket}/_history").json()["data"]) == 1
+
+        def new_ticket(customer: str) -> Any:
+            return tia.post(
+                "/app/desk/ticket/new",
+                data={
+                    "csrf_token": token,
+                    "subject": "Jam",
+                    "priority": "high",
+                    "customer": customer,
+                },
+                follow_redirects=False,
+            )
+
+        unreadable, missing = new_ticket(secret), new_ticket("999999")
+        assert unreadable.status_code == missing.status_code == 422
+        for page in (unreadable, missing):
+            assert "refers to a record that does not exist" in page.text
+        assert "Secret Corp" not in unreadable.text
+        assert new_ticket(acme).status_code == 303
+    with desk.client() as api:
+        tickets = api.get("/api/v1/desk/ticket", params={"subject": "Jam"}).json()["data"]
+        assert [t["customer"] for t in tickets] == [acme]
