@@ -12,6 +12,8 @@ from metadata.fixtures import load_fixture_files
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from metadata import ProjectDef
 
 CONFIG_OPTION = click.option(
@@ -50,13 +52,16 @@ def require_migrated(settings: Settings) -> None:
         fail(problem)
 
 
-def load_definitions(settings: Settings) -> ProjectDef:
+def load_definitions(settings: Settings, fixture_folders: Sequence[str] = ()) -> ProjectDef:
+    """The instance's definitions, or every problem printed and exit 1. ``fixture_folders``
+    (``data``, ``demo``) are checked with them, their problems printed in the same list."""
     try:
         return load_project(
             settings.modules,
             settings.search_paths,
             config_name=str(settings.config_path or "tessera.yaml"),
             customizations=settings.customizations,
+            fixture_folders=fixture_folders,
         )
     except DefinitionError as exc:
         report(exc)

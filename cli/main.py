@@ -17,12 +17,7 @@ from cli.migrate import migrate_command
 from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
 from engine.tables import build_tables
-from metadata import (
-    DefinitionError,
-    DefinitionProblem,
-    access_index_advice,
-    load_fixture_files,
-)
+from metadata import access_index_advice
 
 TEMPLATE = """\
 # Tessera instance settings (see docs/getting-started.md)
@@ -75,21 +70,12 @@ def init(directory: Path, modules: str, database_url: str) -> None:
 def validate(config: str | None) -> None:
     """Check every definition; print file:line:col errors; exit 1 on error."""
     settings = _context.load_settings(config)
-    project = _context.load_definitions(settings)
+    # Every problem of every file at once, fixture and demo files included.
+    project = _context.load_definitions(settings, fixture_folders=("data", "demo"))
     try:
         build_tables(project)
     except ValueError as exc:
         _context.fail(str(exc))
-    problems: list[DefinitionProblem] = []
-    for folder in ("data", "demo"):
-        try:
-            load_fixture_files(project, folder)
-        except DefinitionError as exc:
-            problems += exc.problems
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    if problems:
-        _context.fail(f"{len(problems)} problems in fixture or demo files")
     for advice in access_index_advice(project):
         click.echo(f"advice: {advice}")
     click.echo(f"ok: {len(project.modules)} packs, {len(project.entities)} entities")

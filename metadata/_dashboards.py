@@ -63,7 +63,8 @@ class DashboardChecker:
         tiles = []
         ok = True
         for index, raw in enumerate(data["tiles"]):
-            tile = self._tile(document, ("tiles", index), raw)
+            # None: the tile broke the schema (reported, left out)
+            tile = None if raw is None else self._tile(document, ("tiles", index), raw)
             if tile is None:
                 ok = False
             else:
@@ -85,7 +86,11 @@ class DashboardChecker:
         entity = self.entities.get(target)
         if entity is None or entity.is_child:
             hint = did_you_mean(target, [n for n, e in self.entities.items() if not e.is_child])
-            self.problems.at(document, (*where, "entity"), f"no entity '{target}' is enabled{hint}")
+            message = f"no entity '{target}' is enabled{hint}"
+            if entity is None:
+                self.problems.unknown(document, (*where, "entity"), message, entity=target)
+            else:
+                self.problems.at(document, (*where, "entity"), message)
             return None
         kind = TileKind(raw["type"])
         errors = []
@@ -135,7 +140,7 @@ class DashboardChecker:
             return [f"'{measure}' is not a measure: count, or FIELD__FUNCTION ({functions})"]
         kind = self._type(entity, name)
         if kind is None:
-            return [_no_field(entity, name)]
+            return self._no_field(entity, name)
         if kind not in measurable(function):
             return [f"cannot take {function} of '{name}', of type {kind.value}"]
         return []
@@ -144,7 +149,7 @@ class DashboardChecker:
         name, _, bucket = group_by.partition("__")
         kind = self._type(entity, name)
         if kind is None:
-            return [_no_field(entity, name)]
+            return self._no_field(entity, name)
         if kind in UNGROUPABLE:
             return [f"cannot group by '{name}', of type {kind.value}"]
         if bucket and (bucket not in DATE_BUCKETS or kind not in DATES):
@@ -159,7 +164,7 @@ class DashboardChecker:
             "updated_by",
             "id",
         }:
-            return _no_field(entity, parts[0])
+            return next(iter(self._no_field(entity, parts[0])), None)
         if (
             len(parts) > 1
             and parts[-1] not in FILTER_OPERATORS
@@ -170,6 +175,10 @@ class DashboardChecker:
                 return f"unknown filter operator '{parts[-1]}' in '{key}'"
         return None
 
-
-def _no_field(entity: EntityDef, name: str) -> str:
-    return f"{entity.qualified_name} has no field '{name}'{did_you_mean(name, entity.fields)}"
+    def _no_field(self, entity: EntityDef, name: str) -> list[str]:
+        """The problem of naming ``name``, which ``entity`` lacks; none when it is a field
+        that failed to load (that is reported at the field)."""
+        if self.problems.has_failed(entity.qualified_name, name):
+            return []
+        hint = did_you_mean(name, entity.fields)
+        return [f"{entity.qualified_name} has no field '{name}'{hint}"]

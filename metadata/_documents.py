@@ -4,6 +4,7 @@ against the JSON Schema of its kind. Problems are collected, never raised."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from metadata import _schemas
@@ -11,6 +12,7 @@ from metadata._errors import did_you_mean
 from metadata._yaml import SourceDocument, YamlSyntaxError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from jsonschema import ValidationError
@@ -21,6 +23,45 @@ YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 # Kinds whose ``fields`` entries are checked one by one: a field that breaks the schema is
 # left out of the second pass while the rest of the file is still checked.
 _FIELD_KINDS = frozenset({"entity", "overlay"})
+_ENTITY_KEYS = frozenset({"label", "label_plural", "description", "title", "indexes", "unique"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Salvage:
+    """What the second pass can do without, in one kind of file: a part that breaks the
+    schema is left out (its problems are reported) and the rest of the file is still
+    checked. Parts not named here (a rule's own keys, ``fields``, a workflow's ``initial``,
+    ``depends``) would cause follow-on problems or wrong checks when left out: breaking one
+    makes the file unusable, or for ``fields`` entries, that field (``_FIELD_KINDS``)."""
+
+    keys: frozenset[str] = frozenset()
+    """Optional top-level keys, left out when broken."""
+    unknown_keys: bool = False
+    """Unknown top-level keys are left out. Not for module.yaml (a misspelt ``depends``
+    would leave the pack without its dependencies) nor workflows (a misspelt ``initial``)."""
+    items: tuple[tuple[str | None, ...], ...] = ()
+    """Lists (by path; None matches any key) whose broken items become None, so that the
+    others keep their index (and position); the checkers skip None."""
+    mappings: tuple[tuple[str | None, ...], ...] = ()
+    """Mappings whose broken or unknown keys are left out, and that become None when they
+    are not a mapping at all."""
+
+
+_SALVAGE: dict[str, _Salvage] = {
+    "entity": _Salvage(keys=_ENTITY_KEYS, unknown_keys=True),
+    "overlay": _Salvage(keys=_ENTITY_KEYS | {"form", "rules"}, items=(("rules",),)),
+    "rules": _Salvage(items=((),)),
+    "view": _Salvage(keys=frozenset({"list", "kanban"}), unknown_keys=True),
+    "dashboard": _Salvage(
+        keys=frozenset({"label", "description"}), unknown_keys=True, items=(("tiles",),)
+    ),
+    "form": _Salvage(unknown_keys=True, items=(("sections",),)),
+    "workflow": _Salvage(items=(("transitions",),)),
+    "fixture": _Salvage(unknown_keys=True),
+    "roles": _Salvage(
+        unknown_keys=True, items=(("roles", None, "grants"),), mappings=(("roles", None),)
+    ),
+}
 
 
 def display_name(path: Path) -> str:
@@ -92,19 +133,102 @@ def report_schema_errors(
     document: SourceDocument, kind: str, problems: ProblemCollector
 ) -> set[str] | None:
     """Report every schema violation. Returns the names of fields with errors, or None when
-    the file as a whole is unusable."""
+    the file as a whole is unusable. The broken parts the second pass can do without
+    (``_SALVAGE``) are left out of ``document.data``."""
     broken: set[str] = set()
-    usable = True
     if _schemas.is_valid(kind, document.data):
         return broken
+    salvage = _SALVAGE.get(kind, _Salvage())
+    edits: list[tuple[tuple[PathItem, ...], Callable[[Any], Any]]] = []
+    usable = True
     for error in _schemas.validator(kind).iter_errors(document.data):
         _report_schema_error(document, error, problems)
         path = list(error.absolute_path)
         if kind in _FIELD_KINDS and len(path) >= 2 and path[0] == "fields":
             broken.add(str(path[1]))
+        elif (edit := _salvage_edit(salvage, error, path)) is not None:
+            edits.append(edit)
         else:
             usable = False
-    return broken if usable else None
+    if not usable:
+        return None
+    for where, change in edits:
+        document.data = _edited(document.data, where, change)
+    return broken
+
+
+def _salvage_edit(
+    salvage: _Salvage, error: ValidationError, path: list[PathItem]
+) -> tuple[tuple[PathItem, ...], Callable[[Any], Any]] | None:
+    """Where and how to leave out what ``error`` is about, or None if the file cannot do
+    without it."""
+    for pattern in salvage.items:
+        size = len(pattern)
+        if len(path) > size and _matches(path[:size], pattern) and isinstance(path[size], int):
+            return tuple(path[:size]), _without_item(path[size])
+    for pattern in salvage.mappings:
+        size = len(pattern)
+        if len(path) > size and _matches(path[:size], pattern):
+            return tuple(path[:size]), _without_keys({str(path[size])})
+        if len(path) == size and _matches(path, pattern):
+            unknown = _unknown_keys(error)
+            if unknown:
+                return tuple(path), _without_keys(unknown)
+            return tuple(path[:-1]), _without_item(path[-1])
+    if path and path[0] in salvage.keys:
+        return (), _without_keys({str(path[0])})
+    if not path and salvage.unknown_keys and (unknown := _unknown_keys(error)):
+        return (), _without_keys(unknown)
+    return None
+
+
+def _matches(path: list[PathItem], pattern: tuple[str | None, ...]) -> bool:
+    return all(want is None or want == item for item, want in zip(path, pattern, strict=True))
+
+
+def _unknown_keys(error: ValidationError) -> set[str]:
+    """The keys an ``additionalProperties: false`` error is about."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return set()
+    allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    return {str(key) for key in error.instance if key not in allowed}
+
+
+def _without_item(item: PathItem) -> Callable[[Any], Any]:
+    """A list item (or mapping value) replaced by None: the others keep their index."""
+
+    def change(container: Any) -> Any:
+        if isinstance(container, list) and isinstance(item, int) and item < len(container):
+            return [None if index == item else value for index, value in enumerate(container)]
+        if isinstance(container, dict) and item in container:
+            return {**container, item: None}
+        return container
+
+    return change
+
+
+def _without_keys(keys: set[str]) -> Callable[[Any], Any]:
+    def change(container: Any) -> Any:
+        if not isinstance(container, dict):
+            return container
+        return {k: v for k, v in container.items() if str(k) not in keys}
+
+    return change
+
+
+def _edited(data: Any, path: Sequence[PathItem], change: Callable[[Any], Any]) -> Any:
+    """``data`` with the value at ``path`` changed, copying what it passes through (a YAML
+    alias may share a value between two places) and leaving data it cannot follow as is."""
+    if not path:
+        return change(data)
+    head, rest = path[0], path[1:]
+    if isinstance(data, dict) and head in data:
+        return {**data, head: _edited(data[head], rest, change)}
+    if isinstance(data, list) and isinstance(head, int) and head < len(data):
+        copy = list(data)
+        copy[head] = _edited(data[head], rest, change)
+        return copy
+    return data
 
 
 def _report_schema_error(
@@ -120,7 +244,7 @@ def _report_schema_error(
             if key not in allowed:
                 hint = did_you_mean(str(key), allowed)
                 problems.at(document, [*path, key], f"unknown key '{key}'{hint}", key=True)
-    elif error.validator == "enum" and path and path[-1] == "type":
+    elif error.validator == "enum" and len(path) >= 2 and path[-1] == "type" and "fields" in path:
         choices = [str(v) for v in expected]
         hint = did_you_mean(str(error.instance), choices)
         problems.at(document, path, f"unknown field type '{error.instance}'{hint}")

@@ -41,15 +41,52 @@ class DefinitionError(Exception):
 
 @dataclass
 class ProblemCollector:
-    """Accumulates problems during a load; resolves YAML paths to positions lazily."""
+    """Accumulates problems during a load; resolves YAML paths to positions lazily.
+
+    It also remembers what failed the first pass (a file that does not parse or breaks its
+    schema, a field that breaks it), so that the second pass can go on checking everything
+    else without follow-on problems: a reference to an entity whose file failed is not an
+    "unknown entity", a field that failed is not "not a field" where it is used. The
+    failure itself is reported where it is.
+    """
 
     problems: list[DefinitionProblem] = field(default_factory=list)
+    failed_entities: set[str] = field(default_factory=set)
+    """Qualified entities whose file could not be used at all; any field name is taken."""
+    failed_fields: dict[str, set[str]] = field(default_factory=dict)
+    """Fields that failed their schema check, by qualified entity name."""
+    partly_failed: set[str] = field(default_factory=set)
+    """Entities a customization of which failed: any field name may be one it adds."""
 
     def at(
         self, document: SourceDocument, path: Sequence[PathItem], message: str, *, key: bool = False
     ) -> None:
         line, column = document.position(path, key=key)
         self.problems.append(DefinitionProblem(document.display_name, line, column, message))
+
+    def has_failed(self, entity: str, field_name: str | None = None) -> bool:
+        """Whether ``entity`` (or its field ``field_name``) failed the first pass, so that
+        what cannot be found of it is not a problem of its own."""
+        if entity in self.failed_entities:
+            return True
+        if field_name is None:
+            return False
+        return entity in self.partly_failed or field_name in self.failed_fields.get(entity, ())
+
+    def unknown(
+        self,
+        document: SourceDocument,
+        path: Sequence[PathItem],
+        message: str,
+        *,
+        entity: str,
+        field_name: str | None = None,
+        key: bool = False,
+    ) -> None:
+        """Report that ``entity`` (or its ``field_name``) does not exist, unless it failed
+        the first pass: then it exists but is broken, reported at its own file."""
+        if not self.has_failed(entity, field_name):
+            self.at(document, path, message, key=key)
 
     def at_file(self, file: str, message: str, line: int = 1, column: int = 1) -> None:
         self.problems.append(DefinitionProblem(file, line, column, message))

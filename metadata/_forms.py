@@ -34,7 +34,8 @@ class FormChecker:
     def __init__(self, entity: EntityDef, problems: ProblemCollector) -> None:
         self.entity = entity
         self.problems = problems
-        self.scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES}
+        failed = problems.failed_fields.get(entity.qualified_name, set())
+        self.scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES, *failed}
 
     def pack_form(self, document: SourceDocument | None) -> FormDef:
         if document is None:
@@ -43,6 +44,8 @@ class FormChecker:
         sections = []
         names: set[str] = set()
         for index, raw in enumerate(document.data["sections"]):
+            if raw is None:  # broke the schema: reported, left out
+                continue
             where: tuple[PathItem, ...] = ("sections", index)
             if raw["name"] in names:
                 self._error(document, (*where, "name"), f"section '{raw['name']}' is listed twice")
@@ -50,7 +53,8 @@ class FormChecker:
             fields = self._fields(document, where, raw.get("fields", []), placed)
             sections.append(self._section(document, where, raw, fields))
         form = FormDef(tuple(sections))
-        self._check_required_present(document, (), form)
+        if None not in document.data["sections"]:  # else a missing field may be in that one
+            self._check_required_present(document, (), form)
         return form
 
     def customize(self, form: FormDef, document: SourceDocument, data: dict[str, Any]) -> FormDef:
@@ -115,8 +119,12 @@ class FormChecker:
         if name in self.entity.fields:
             return True
         hint = did_you_mean(name, self.entity.fields)
-        self._error(
-            document, where, f"'{name}' is not a field of {self.entity.qualified_name}{hint}"
+        self.problems.unknown(
+            document,
+            where,
+            f"'{name}' is not a field of {self.entity.qualified_name}{hint}",
+            entity=self.entity.qualified_name,
+            field_name=name,
         )
         return False
 

@@ -5,6 +5,11 @@ JSON Schema first; then the definitions are normalised and checked together (ref
 indexes, children, names). Customizations (overlays, SPEC §3.6) are read in the first pass
 and merged into their pack's entities in the second. All problems are collected and raised
 at once.
+
+A file that fails the first pass does not stop the second: its usable parts are checked
+(an entity whose ``title`` breaks the schema still has its fields checked), and what failed
+is recorded in the ``ProblemCollector`` so that nothing else reports a follow-on problem
+about it (a reference to an entity whose file failed is not an "unknown entity").
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from metadata._rules import (
 )
 from metadata._views import ViewChecker
 from metadata._workflows import WorkflowChecker
+from metadata.fixtures import check_fixture_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -51,9 +57,6 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem
     from metadata._overlays import OverlaySource
     from metadata._yaml import SourceDocument
-
-# Kept importable from here: ``metadata.fixtures`` loads its files with it.
-_load_document = load_document
 
 
 @dataclass
@@ -90,12 +93,14 @@ def load_project(
     *,
     config_name: str = "tessera.yaml",
     customizations: Path | None = None,
+    fixture_folders: Sequence[str] = (),
 ) -> ProjectDef:
     """Load the enabled packs and their dependencies; raise ``DefinitionError`` on problems.
 
     ``customizations`` is the instance's overlay folder: ``<pack>/<entity>.yaml`` files there
     add fields to, and tighten, the entities of enabled packs. A folder that does not exist
-    (yet) customizes nothing.
+    (yet) customizes nothing. ``fixture_folders`` (``data``, ``demo``) are checked too, their
+    problems reported with the definitions' (``tessera validate``).
     """
     problems = ProblemCollector()
     available = discover_packs(search_paths)
@@ -128,6 +133,8 @@ def load_project(
         else None
     )
     project = ProjectBuilder(packs, problems, overlays, instance_roles).build()
+    for folder in fixture_folders:
+        check_fixture_files(project, folder, problems)
     problems.raise_if_any()
     return project
 
@@ -175,6 +182,13 @@ class _PackResolver:
         document = load_document(path / "module.yaml", "module", self.problems)
         if document is None:
             self.failed.add(name)
+            # Its entities exist, in a pack that could not be loaded: references to them
+            # are not follow-on "unknown entity" problems.
+            entity_dir = path / "entities"
+            if entity_dir.is_dir():
+                self.problems.failed_entities.update(
+                    f"{name}.{p.stem}" for p in entity_dir.iterdir() if p.suffix in YAML_SUFFIXES
+                )
             return
         if document.data["name"] != path.name:
             self.problems.at(
@@ -220,7 +234,9 @@ def _load_entity_documents(pack: PackSource, problems: ProblemCollector) -> None
             continue
         pack.entity_names.add(path.stem)
         document = load_document(path, "entity", problems)
-        if document is not None:
+        if document is None:
+            problems.failed_entities.add(f"{pack.name}.{path.stem}")
+        else:
             pack.entity_documents[path.stem] = document
 
 
@@ -271,6 +287,14 @@ class ProjectBuilder:
         self.known_entities = {
             f"{pack.name}.{entity}" for pack in packs.values() for entity in pack.entity_documents
         }
+        for pack in packs.values():
+            for entity, document in pack.entity_documents.items():
+                if document.broken_fields:
+                    problems.failed_fields[f"{pack.name}.{entity}"] = set(document.broken_fields)
+        for qualified, overlay in overlays.items():
+            problems.failed_fields.setdefault(qualified, set()).update(
+                overlay.document.broken_fields
+            )
         self.child_owner: dict[str, str] = {}
         self.pending_actions: list[PendingAction] = []
         self.pending_roles: list[PendingRole] = []
@@ -394,13 +418,15 @@ class ProjectBuilder:
         """The target of a rule's action and the fields it sets, once every entity exists."""
         action = pending.action
         kind = action.kind.value
-        target = entities.get(action.entity or pending.entity)
+        qualified = action.entity or pending.entity
+        target = entities.get(qualified)
         if target is None:
             hint = did_you_mean(action.entity or "", entities)
-            self.problems.at(
+            self.problems.unknown(
                 pending.document,
                 (*pending.where, kind, "entity"),
                 f"unknown entity '{action.entity}'{hint}",
+                entity=qualified,
             )
             return
         for field_name in action.values:
@@ -409,7 +435,14 @@ class ProjectBuilder:
             if field_def is None:
                 hint = did_you_mean(field_name, target.fields)
                 message = f"'{field_name}' is not a field of {target.qualified_name}{hint}"
-                self.problems.at(pending.document, where, message, key=True)
+                self.problems.unknown(
+                    pending.document,
+                    where,
+                    message,
+                    entity=target.qualified_name,
+                    field_name=field_name,
+                    key=True,
+                )
             elif not field_def.is_writable or not field_def.is_stored:
                 self.problems.at(
                     pending.document,
@@ -438,7 +471,8 @@ class ProjectBuilder:
     def _check_computed(self, entity: EntityDef, documents: Mapping[str, SourceDocument]) -> None:
         """Computed expressions read fields of the record (or the names every expression
         has), and computed fields do not read each other in a circle."""
-        scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES}
+        failed = self.problems.failed_fields.get(entity.qualified_name, set())
+        scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES, *failed}
         computed = {f.name: f for f in entity.fields.values() if f.computed}
         reads: dict[str, set[str]] = {}
         for name, field_def in computed.items():
@@ -545,7 +579,7 @@ class ProjectBuilder:
         """
         qualified = target if "." in target else f"{pack.name}.{target}"
         target_pack = qualified.split(".", 1)[0]
-        if qualified not in self.known_entities:
+        if qualified not in self.known_entities and not self.problems.has_failed(qualified):
             candidates = [
                 e.split(".", 1)[1] if e.startswith(pack.name + ".") else e
                 for e in self.known_entities

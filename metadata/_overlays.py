@@ -130,8 +130,11 @@ def _load_overlay_file(
         problems.at_file(display_name(path), f"entity '{qualified}' is customized twice")
         return
     overlay = _load_overlay(path, problems)
+    if overlay is None:
+        # The fields it adds are unknown: a use of one elsewhere is not reported again.
+        problems.partly_failed.add(qualified)
     # An entity whose own file failed to load is left out; its problems are reported there.
-    if overlay is not None and name in pack.entity_documents:
+    elif name in pack.entity_documents:
         overlays[qualified] = overlay
 
 

@@ -65,6 +65,11 @@ _NOT_FILTERABLE = frozenset({FieldType.CHILDREN, FieldType.JSON})
 class WhereError(ValueError):
     """The ``where`` is outside the language of record filters."""
 
+    def __init__(self, message: str, *, field_name: str | None = None) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+        """The name the ``where`` uses that is not a field of the entity, if that is why."""
+
 
 @dataclass
 class _RoleParts:
@@ -112,6 +117,8 @@ class RolesBuilder:
                         (*where, "inherits", index),
                     )
             for index, grant in enumerate(raw.get("grants", [])):
+                if grant is None:  # broke the schema: reported, left out
+                    continue
                 built = self._grant(document, (*where, "grants", index), grant, pack)
                 if built is not None:
                     parts.grants.append(built)
@@ -175,7 +182,8 @@ class RolesBuilder:
             for index, name in enumerate(names):
                 problem = _field_problem(entity, name)
                 if problem is not None:
-                    self.problems.at(document, (*where, key, index), problem)
+                    if not self.problems.has_failed(entity.qualified_name, name):
+                        self.problems.at(document, (*where, key, index), problem)
                     ok = False
         for name in sorted(hidden & readonly):
             index = raw["readonly_fields"].index(name)
@@ -190,7 +198,9 @@ class RolesBuilder:
             try:
                 record_filter = parse_record_filter(raw["where"], entity)
             except WhereError as exc:
-                self.problems.at(document, (*where, "where"), str(exc))
+                name = exc.field_name
+                if name is None or not self.problems.has_failed(entity.qualified_name, name):
+                    self.problems.at(document, (*where, "where"), str(exc))
                 ok = False
         if not ok:
             return None
@@ -212,7 +222,11 @@ class RolesBuilder:
         if entity is None or entity.is_child:
             hint = did_you_mean(qualified, [e for e, d in self.entities.items() if not d.is_child])
             extra = "" if pack is not None or "." in name else " (write pack.entity here)"
-            self.problems.at(document, where, f"unknown entity '{name}'{extra}{hint}")
+            message = f"unknown entity '{name}'{extra}{hint}"
+            if entity is None:
+                self.problems.unknown(document, where, message, entity=qualified)
+            else:
+                self.problems.at(document, where, message)
             return None
         return entity
 
@@ -277,7 +291,8 @@ class _FilterParser:
             return FieldComparison(node.name, CompareOp.EQ, True)
         raise WhereError(
             "a where compares fields with constants or user.id / user.username, joined by "
-            "and, or, not (e.g. \"created_by == user.id and status != 'closed'\")"
+            "and, or, not (e.g. \"created_by == user.id and status != 'closed'\")",
+            field_name=_unknown_name(node, self.entity),
         )
 
     def comparison(self, node: nodes.Compare) -> FieldComparison:
@@ -311,7 +326,9 @@ class _FilterParser:
         found = self.entity.fields.get(name)
         if found is None:
             hint = did_you_mean(name, [*self.entity.fields, *SYSTEM_FIELDS])
-            raise WhereError(f"'{name}' is not a field of {self.entity.qualified_name}{hint}")
+            raise WhereError(
+                f"'{name}' is not a field of {self.entity.qualified_name}{hint}", field_name=name
+            )
         if found.type in _NOT_FILTERABLE or not found.is_stored:
             raise WhereError(f"'{name}' ({found.type.value}) cannot be used in a where")
         return name
@@ -337,6 +354,13 @@ class _FilterParser:
         raise WhereError(
             "compare with a constant ('open', 100, true, none) or user.id / user.username"
         )
+
+
+def _unknown_name(node: nodes.Node, entity: EntityDef) -> str | None:
+    """A bare name that is no field of ``entity`` (perhaps a boolean field that failed)."""
+    if isinstance(node, nodes.Name) and node.name not in {*entity.fields, *SYSTEM_FIELDS, "user"}:
+        return node.name
+    return None
 
 
 def _flat(part: RecordFilter, kind: type[AllOf] | type[AnyOf]) -> tuple[RecordFilter, ...]:

@@ -117,10 +117,12 @@ class RuleChecker:
         self.scope = self.fields | set(SYSTEM_FIELDS) | SCOPE_NAMES
         self.problems = problems
 
-    def build(self, raw_rules: list[dict[str, Any]], taken: dict[str, str]) -> list[RuleDef]:
+    def build(self, raw_rules: list[dict[str, Any] | None], taken: dict[str, str]) -> list[RuleDef]:
         """``taken`` maps rule names already declared (by the pack) to their file."""
         rules = []
         for index, raw in enumerate(raw_rules):
+            if raw is None:  # broke the schema: reported, left out (metadata/_documents.py)
+                continue
             rule = self._rule(index, raw, taken)
             taken.setdefault(raw["name"], self.document.display_name)
             if rule is not None:

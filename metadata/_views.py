@@ -35,7 +35,9 @@ class ViewChecker:
         group_by = kanban.get("group_by")
         if group_by is not None:
             field = self.entity.fields.get(group_by)
-            if field is None or field.type is not FieldType.ENUM:
+            if field is None and self.problems.has_failed(self.entity.qualified_name, group_by):
+                group_by = None
+            elif field is None or field.type is not FieldType.ENUM:
                 self._error(
                     document,
                     ("kanban", "group_by"),
@@ -55,7 +57,13 @@ class ViewChecker:
             if field is None and name not in SYSTEM_FIELDS:
                 hint = did_you_mean(name, self.names)
                 message = f"{self.entity.qualified_name} has no field '{name}'{hint}"
-                self._error(document, (*where, index), message)
+                self.problems.unknown(
+                    document,
+                    (*where, index),
+                    message,
+                    entity=self.entity.qualified_name,
+                    field_name=name,
+                )
             elif field is not None and field.type in _NOT_A_COLUMN:
                 message = f"'{name}' is a {field.type.value} field: it has no list column"
                 self._error(document, (*where, index), message)
@@ -73,7 +81,13 @@ class ViewChecker:
                 message = (
                     f"cannot sort by '{name}': {self.entity.qualified_name} has no such field{hint}"
                 )
-                self._error(document, ("list", "sort"), message)
+                self.problems.unknown(
+                    document,
+                    ("list", "sort"),
+                    message,
+                    entity=self.entity.qualified_name,
+                    field_name=name,
+                )
                 return False
         return True
 

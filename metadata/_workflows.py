@@ -22,7 +22,8 @@ class WorkflowChecker:
     def __init__(self, entity: EntityDef, problems: ProblemCollector) -> None:
         self.entity = entity
         self.problems = problems
-        self.scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES}
+        failed = problems.failed_fields.get(entity.qualified_name, set())
+        self.scope = {*entity.fields, *SYSTEM_FIELDS, *SCOPE_NAMES, *failed}
 
     def build(self, document: SourceDocument | None) -> WorkflowDef | None:
         if document is None:
@@ -32,7 +33,13 @@ class WorkflowChecker:
         field = self.entity.fields.get(data["field"])
         if field is None:
             hint = did_you_mean(data["field"], self.entity.fields)
-            self._error(("field",), f"'{data['field']}' is not a field of this entity{hint}")
+            self.problems.unknown(
+                document,
+                ("field",),
+                f"'{data['field']}' is not a field of this entity{hint}",
+                entity=self.entity.qualified_name,
+                field_name=data["field"],
+            )
             return None
         if field.type is not FieldType.ENUM or not field.values:
             self._error(("field",), f"a workflow's field must be an enum; '{field.name}' is not")
@@ -49,7 +56,8 @@ class WorkflowChecker:
         seen: dict[tuple[str, str], int] = {}
         """Unconditional moves by (from, to): the index of the transition allowing it."""
         for index, raw in enumerate(data["transitions"]):
-            transition = self._transition(index, raw, states, seen)
+            # None: the transition broke the schema (reported, left out)
+            transition = None if raw is None else self._transition(index, raw, states, seen)
             if transition is None:
                 ok = False
             else:

@@ -70,11 +70,19 @@ class SourceDocument:
         loader = _StrictBoolLoader(text)
         try:
             root = loader.get_single_node()
+            if root is not None and (shape := _shape_problem(root, shared="&" in text)):
+                problem, mark = shape[0], shape[1].start_mark
+                raise YamlSyntaxError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1)
             data = loader.construct_document(root) if root is not None else None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             problem = exc.problem or exc.context or "invalid YAML"
+            raise YamlSyntaxError(f"invalid YAML: {problem}", line, column) from None
+        except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+            line, column = _line_column(text, exc.position)
+            character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            problem = f"{exc.reason} (character #x{character:04x})"
             raise YamlSyntaxError(f"invalid YAML: {problem}", line, column) from None
         finally:
             loader.dispose()
@@ -98,6 +106,74 @@ class SourceDocument:
         if target is None:
             return 1, 1
         return target.start_mark.line + 1, target.start_mark.column + 1
+
+
+MAX_DEPTH = 100
+"""How deeply a definition file may nest: far more than any needs, little enough for the
+checks that walk it recursively."""
+MAX_VALUES = 1_000_000
+"""How many values a file may have once its aliases are expanded (a "billion laughs" file
+is small but expands exponentially)."""
+
+
+def _shape_problem(root: yaml.Node, *, shared: bool) -> tuple[str, yaml.Node] | None:
+    """Why the node tree is unfit for the checks that walk it, and where; or None.
+    Iterative. Without anchors (``shared`` False) it is a tree: only its depth can be a
+    problem. With them, each node (an alias is the node it names) is measured once."""
+    if not shared:
+        return _depth_problem(root)
+    measured: dict[int, tuple[int, int]] = {}
+    """id(node) -> (values once expanded, depth)."""
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        children = _node_children(node)
+        if leaving:
+            open_nodes.discard(key)
+            size = 1 + sum(measured[id(child)][0] for child in children)
+            depth = 1 + max((measured[id(child)][1] for child in children), default=0)
+            if depth > MAX_DEPTH:
+                return f"values nested more than {MAX_DEPTH} levels deep", node
+            if size > MAX_VALUES:
+                return f"aliases expand to more than {MAX_VALUES:,} values", node
+            measured[key] = (size, depth)
+        elif key in open_nodes:
+            return "an alias refers to a value that contains it", node
+        elif key not in measured:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+    return None
+
+
+def _depth_problem(root: yaml.Node) -> tuple[str, yaml.Node] | None:
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"values nested more than {MAX_DEPTH} levels deep", node
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((value, depth + 1) for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
+    return None
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of the character at ``position`` of ``text``."""
+    position = max(0, min(position, len(text)))
+    line_start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, position) + 1, position - line_start + 1
 
 
 def _child(node: yaml.Node | None, item: PathItem) -> tuple[yaml.Node | None, yaml.Node] | None:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 from sqlalchemy import inspect, select
 
+from cli.main import main
 from engine.migrate import sync_engine
 from engine.tables import migration_log_table
 from runtime.settings import Settings
@@ -58,6 +60,32 @@ def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if ".yaml:" in line]
     assert len(lines) == 4
     assert lines[0].endswith("account.yaml:4:24: unknown key 'lable'; did you mean 'label'?")
+
+
+def test_validate_reports_every_file_despite_failed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that fail (not YAML, schema broken) do not hide the problems of the others, nor
+    cause follow-on ones: one run, exit 1, every line of the case's list and nothing else."""
+    case = REPO / "tests" / "fixtures" / "broken" / "failed_files"
+    spec = yaml.safe_load((case / "case.yaml").read_text("utf-8"))
+    config = tmp_path / "tessera.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "modules": spec["modules"],
+                "module_paths": [str(case / "packs")],
+                "customizations": str(case / "custom"),
+            }
+        )
+    )
+    monkeypatch.chdir(case)  # file names as the case lists them
+    result = CliRunner().invoke(main, ["validate", "--config", str(config)])  # in-process
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    assert lines == [*spec["expect"], f"{len(spec['expect'])} problems in the definitions"]
+    assert result.stdout == ""
 
 
 def test_schema_prints_valid_draft_2020_12_schemas(tmp_path: Path) -> None:
