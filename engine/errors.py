@@ -41,8 +41,9 @@ class FieldError:
         return FieldError(self.field, self.code, self.message, index, self.rule)
 
     def within(self, parent_field: str, position: int) -> FieldError:
+        suffix = f".{self.field}" if self.field else ""  # a rule that names no field
         return FieldError(
-            f"{parent_field}[{position}].{self.field}",
+            f"{parent_field}[{position}]{suffix}",
             self.code,
             self.message,
             self.index,

@@ -207,15 +207,24 @@ class GuardedStore:
     async def upsert(
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
     ) -> tuple[dict[str, Any], bool]:
+        """Update the record whose ``field_name`` is ``key_value`` with an update's checks
+        (the update grant, on the record found), or create it with a create's (the create
+        grant, and the new record inside it). ``EntityStore.upsert_with`` decides which,
+        atomically: concurrent upserts of one new key make one create and updates."""
         self._visible(field_name, "the key")
-        existing = await self.store.upsert_target(conn, field_name, key_value)
-        if existing is not None:
-            await self.check_upsert_target(conn, existing, field_name)
-            return await self.update(conn, existing, data, ctx), False
-        body = dict(data) if isinstance(data, dict) else data
-        if isinstance(body, dict):
-            body.setdefault(field_name, key_value)
-        return await self.create(conn, body, ctx, None), True
+
+        async def create(body: Any, key: str) -> dict[str, Any] | None:
+            self.check_create(body)
+            prepared = self.store.prepare_create(body, ctx)
+            self.check_prepared(prepared)
+            record = await self.store.create_unless_taken(conn, body, ctx, key, prepared=prepared)
+            return None if record is None else self.strip(record)
+
+        async def update(record_id: int) -> dict[str, Any]:
+            await self.check_upsert_target(conn, record_id, field_name)
+            return await self.update(conn, record_id, data, ctx)
+
+        return await self.store.upsert_with(conn, field_name, key_value, data, create, update)
 
     # -- helpers ------------------------------------------------------------------------------
 

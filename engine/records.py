@@ -7,6 +7,7 @@ the async driver and hand back plain dicts ready for JSON.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -94,11 +95,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("tessera.rules")
 
 SCHEDULE_PAGE = 500
+UPSERT_ATTEMPTS = 3
+"""How often an upsert looks its key up again after its create gave way to a record that
+was then deleted before it could be locked (``EntityStore.upsert_with``)."""
 SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
 _KEY_DETAIL = re.compile(r"Key \(([^)]*)\)=")
 _AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 MISSING_REFERENCE = "refers to a record that does not exist"
 """What a reference to a missing record, or to one the writer may not read, is told."""
+
+
+class _KeyTaken(Exception):
+    """A create that gives way to an existing key (``create_unless_taken``) inserted nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +227,10 @@ class EntityStore:
             *SYSTEM_TAIL,
             *(f.name for f in self.stored_fields if f.type is FieldType.AUTONUMBER),
         )
-        self.rules = RuleSet(entity.rules, assigned)
+        line_rules = any(child.entity.rules for child in self.children.values())
+        self.rules = RuleSet(
+            entity.rules, assigned, before_insert=not entity.is_child and not line_rules
+        )
         self.triggers = Triggers(entity.rules, assigned)
         self.scheduled = ScheduledActions(entity.rules)
         self.schedules = self.scheduled.schedules
@@ -438,7 +449,11 @@ class EntityStore:
                 line = child.decode(tuple(row)[1:])
                 by_id[id_text(row[0])][name].append(line)
 
-    async def id_by_unique(self, conn: Connection, field_name: str, value: Any) -> int | None:
+    async def id_by_unique(
+        self, conn: Connection, field_name: str, value: Any, *, lock: bool = False
+    ) -> int | None:
+        """The id of the record whose unique ``field_name`` is ``value``; ``lock``: locked
+        until the transaction ends (PostgreSQL's ``FOR UPDATE``)."""
         field = self.entity.fields.get(field_name)
         if field is None or field_name not in self.entity.unique_fields():
             unique = ", ".join(self.entity.unique_fields()) or "none"
@@ -449,7 +464,7 @@ class EntityStore:
             )
         coerced = kind_of(field).coercer(field)(value)
         converter = self._to_db[field_name]
-        sql = self._sql.id_by_field(field_name)
+        sql = self._sql.id_by_field(field_name, lock=lock)
         row = await conn.fetchrow(sql.sql, (converter(coerced) if converter else coerced,))
         return int(row[0]) if row else None
 
@@ -493,6 +508,36 @@ class EntityStore:
         *,
         prepared: PreparedCreate | None = None,
     ) -> dict[str, Any]:
+        record = await self._create(conn, data, ctx, prepared, None)
+        assert record is not None  # only a create with a key gives way
+        return record
+
+    async def create_unless_taken(
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        key: str,
+        *,
+        prepared: PreparedCreate | None = None,
+    ) -> dict[str, Any] | None:
+        """``create``, unless a record already holds the value the new record gives the
+        unique field ``key``: then nothing is written and the answer is None (an upsert then
+        updates that record). The INSERT is ``INSERT … ON CONFLICT (key) DO NOTHING``: a
+        concurrent transaction that has just inserted the same value is waited for, and
+        gives None if it commits, while if it rolls back this create goes ahead. Numbers an
+        autonumber drew for a create that gives way are given back (a savepoint), so that
+        numbering stays gap-free."""
+        return await self._create(conn, data, ctx, prepared, key)
+
+    async def _create(
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        prepared: PreparedCreate | None,
+        key: str | None,
+    ) -> dict[str, Any] | None:
         prepared = prepared if prepared is not None else self.prepare_create(data, ctx)
         values = prepared.values
         if not prepared.derived:
@@ -501,6 +546,38 @@ class EntityStore:
             self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self._resolve_references(conn, values, ctx)
+        numbered = key is not None and bool(self._autonumbers)
+        try:
+            async with conn.savepoint() if numbered else contextlib.nullcontext():
+                row, audit = await self._insert(conn, values, children, ctx, key)
+        except _KeyTaken:
+            return None
+        record = self.decode(row)
+        if self.dialect_name != "postgresql":  # PostgreSQL wrote it with the INSERT
+            await self.registry.audit.add(conn, {**audit, "record_id": str(record["id"])})
+        errors: list[FieldError] = []
+        if self.children:
+            for name, child in self.children.items():
+                record[name] = await child._replace_lines(
+                    conn, int(record["id"]), children.get(name, []), ctx, name, errors
+                )
+            record = self._ordered(record)
+        self._check_rules(RuleEvent.CREATE, record, None, ctx, errors)
+        if prepared.triggers_due is not False:
+            record = await self._run_triggers(conn, RuleEvent.CREATE, record, None, ctx)
+        return record
+
+    async def _insert(
+        self,
+        conn: Connection,
+        values: dict[str, Any],
+        children: Mapping[str, Any],
+        ctx: WriteContext,
+        key: str | None,
+    ) -> tuple[Sequence[Any], dict[str, Any]]:
+        """Draw the autonumbers and INSERT the record (on PostgreSQL with its audit row, in
+        the same statement); the inserted row, and the audit row. With ``key``, raise
+        ``_KeyTaken`` instead when a record already holds the new record's ``key``."""
         await self._number(conn, values)
         now = self._timestamp(dt.datetime.now(dt.UTC))
         params = self._encode(values)
@@ -516,7 +593,7 @@ class EntityStore:
             self.entity.qualified_name, "", AuditAction.CREATE, changes, ctx.user_id
         )
         inline = self.dialect_name == "postgresql"
-        insert_sql = self._sql.insert_audited if inline else self._sql.insert
+        insert_sql = self._sql.insert_unless_taken(key, audited=inline)
         if inline:
             params.update(audit_at=audit["at"], audit_user=audit["user_id"])
             params["audit_changes"] = audit["changes"]
@@ -526,20 +603,25 @@ class EntityStore:
             row = await conn.fetchrow(insert_sql.sql, args)
         except IntegrityViolation as exc:
             raise await self._integrity_error(conn, exc, values) from None
-        assert row is not None
-        record = self.decode(row)
-        if not inline:
-            await self.registry.audit.add(conn, {**audit, "record_id": str(record["id"])})
-        if self.children:
-            for name, child in self.children.items():
-                record[name] = await child._replace_lines(
-                    conn, int(record["id"]), children.get(name, []), ctx
-                )
-            record = self._ordered(record)
-        self.rules.check(RuleEvent.CREATE, self._view(record, ctx), None, ctx.user)
-        if prepared.triggers_due is not False:
-            record = await self._run_triggers(conn, RuleEvent.CREATE, record, None, ctx)
-        return record
+        if row is None:
+            assert key is not None  # only ON CONFLICT DO NOTHING inserts no row
+            raise _KeyTaken
+        return row, audit
+
+    def _check_rules(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        errors: list[FieldError],
+    ) -> None:
+        """The rules of ``event`` on the record as stored, after its lines': every failure
+        of both at once (``errors`` holds the lines')."""
+        view, old_view = self._view(record, ctx), self._view(old, ctx)
+        failures = [*errors, *self.rules.failures(event, view, old_view, ctx.user)]
+        if failures:
+            raise ValidationFailed(failures)
 
     async def update(
         self,
@@ -592,10 +674,13 @@ class EntityStore:
         assert row is not None
         record = self.decode(row)
         check(record)
+        errors: list[FieldError] = []
         if self.children:
             await self._attach_children(conn, [record])
             for name, lines in children.items():
-                record[name] = await self.children[name]._replace_lines(conn, record_id, lines, ctx)
+                record[name] = await self.children[name]._replace_lines(
+                    conn, record_id, lines, ctx, name, errors
+                )
             record = self._ordered(record)
         changes = changes_between(old, record, record.keys())
         if changes:
@@ -609,7 +694,7 @@ class EntityStore:
                     ctx.user_id,
                 ),
             )
-        self.rules.check(RuleEvent.UPDATE, self._view(record, ctx), self._view(old, ctx), ctx.user)
+        self._check_rules(RuleEvent.UPDATE, record, old, ctx, errors)
         if self.triggers.runs_on(RuleEvent.UPDATE):
             record = await self._run_triggers(conn, RuleEvent.UPDATE, record, old, ctx)
         return record
@@ -853,21 +938,90 @@ class EntityStore:
     async def upsert(
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
     ) -> tuple[dict[str, Any], bool]:
-        """Update the record whose unique ``field_name`` equals ``key_value``, or create it."""
-        existing = await self.upsert_target(conn, field_name, key_value)
+        """Update the record whose unique ``field_name`` equals ``key_value``, or create it
+        (see ``upsert_with``)."""
         if not isinstance(data, dict):
             raise ValidationFailed([FieldError("", "type", "a record must be a JSON object")])
-        if existing is not None:
-            return await self.update(conn, existing, data, ctx), False
-        body = dict(data)
-        body.setdefault(field_name, key_value)
-        return await self.create(conn, body, ctx), True
+
+        async def create(body: Any, key: str) -> dict[str, Any] | None:
+            return await self.create_unless_taken(conn, body, ctx, key)
+
+        async def update(record_id: int) -> dict[str, Any]:
+            return await self.update(conn, record_id, data, ctx)
+
+        return await self.upsert_with(conn, field_name, key_value, data, create, update)
+
+    async def upsert_with(
+        self,
+        conn: Connection,
+        field_name: str,
+        key_value: Any,
+        data: Any,
+        create: Callable[[Any, str], Awaitable[dict[str, Any] | None]],
+        update: Callable[[int], Awaitable[dict[str, Any]]],
+    ) -> tuple[dict[str, Any], bool]:
+        """An upsert as one atomic step of the caller's transaction, whatever other
+        transactions do with the same key at the same time:
+
+        1. look the key up, locking the record found until the transaction ends (``FOR
+           UPDATE``) and given to ``update``: the update's checks, rules and audit;
+        2. none: ``create`` the record from ``data`` and the key, giving way to a record
+           with the same key (``create`` is passed ``field_name``, for
+           ``create_unless_taken``, and answers None when it gave way): ``INSERT … ON
+           CONFLICT (key) DO NOTHING`` waits for a concurrent transaction that has just
+           inserted that key and inserts nothing if it commits;
+        3. it gave way: back to 1, which now finds that record and updates it.
+
+        So concurrent upserts of a new key answer one create and then updates, never a
+        conflict. Each branch does exactly what a create or an update does (the create's
+        rights, rules and triggers on one side, the update's on the other), which one
+        ``INSERT … ON CONFLICT DO UPDATE`` could not. On SQLite write transactions run one
+        at a time, so step 1 always sees the committed record. ``create`` and ``update``
+        are the store's own or a ``GuardedStore``'s, which check the caller's rights. The
+        body may give the key field a new value when it updates (a rename), not when it
+        creates: the record created is the one the path names (a 422 otherwise), so that
+        sending the same upsert again updates it. A record deleted between 2 and 1 makes
+        the upsert start again, ``UPSERT_ATTEMPTS`` times at most."""
+        key = self._upsert_key(field_name, key_value)
+        body = dict(data) if isinstance(data, dict) else data
+        if isinstance(body, dict):
+            body.setdefault(field_name, key_value)
+        for _ in range(UPSERT_ATTEMPTS):
+            existing = await self.upsert_target(conn, field_name, key_value)
+            if existing is not None:
+                return await update(existing), False
+            if isinstance(body, dict) and self._upsert_key(field_name, body[field_name]) != key:
+                message = (
+                    f"must be the key in the path ({key_value!r}) when the record is created: "
+                    "no record has that key"
+                )
+                raise ValidationFailed([FieldError(field_name, "key", message)])
+            created = await create(body, field_name)
+            if created is not None:
+                return created, True
+        raise Conflict(
+            f"the {self.entity.label.lower()} with this {field_name} was created and deleted "
+            "by other writes while this one ran; send it again"
+        )
+
+    def _upsert_key(self, field_name: str, value: Any) -> Any:
+        """``value`` as a value of the unique field ``field_name``; a 422 when it is not one."""
+        field = self.entity.fields.get(field_name)
+        try:
+            if field is None or field_name not in self.entity.unique_fields():
+                raise InvalidValue("reference", f"'{field_name}' is not a unique field")
+            if value is None:
+                raise InvalidValue("required", "is required")
+            return kind_of(field).coercer(field)(value)
+        except InvalidValue as exc:
+            raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
 
     async def upsert_target(self, conn: Connection, field_name: str, key_value: Any) -> int | None:
-        """The id of the record an upsert on ``field_name`` = ``key_value`` updates, or None
-        (it creates); a key that is not a valid value of the field is a 422."""
+        """The id of the record an upsert on ``field_name`` = ``key_value`` updates, locked
+        until the transaction ends (so that the update reads and writes it as it is), or
+        None (it creates); a key that is not a valid value of the field is a 422."""
         try:
-            return await self.id_by_unique(conn, field_name, key_value)
+            return await self.id_by_unique(conn, field_name, key_value, lock=True)
         except InvalidValue as exc:
             raise ValidationFailed([FieldError(field_name, exc.code, exc.message)]) from None
 
@@ -1051,12 +1205,27 @@ class EntityStore:
     # -- children --------------------------------------------------------------------------
 
     async def _replace_lines(
-        self, conn: Connection, parent_id: int, lines: list[dict[str, Any]], ctx: WriteContext
+        self,
+        conn: Connection,
+        parent_id: int,
+        lines: list[dict[str, Any]],
+        ctx: WriteContext,
+        field_name: str,
+        errors: list[FieldError],
     ) -> list[dict[str, Any]]:
         """Make the parent's lines exactly ``lines``: keep those sent with an id, add the new
-        ones, delete the rest. Positions follow list order."""
-        rows = await conn.fetch(self._sql.line_ids.sql, (parent_id,))
-        existing = {int(row[0]) for row in rows}
+        ones, delete the rest. Positions follow list order. The line entity's rules run on
+        each line as stored (``create`` rules on new lines, ``update`` rules on kept ones,
+        with ``old``); their failures are added to ``errors``, at
+        ``<field_name>[<position>].<field>``, for the parent to report with its own."""
+        stored: dict[int, dict[str, Any]] = {}
+        if self.rules.runs_on(RuleEvent.UPDATE):  # kept lines are judged against ``old``
+            rows = await conn.fetch(self._sql.lines_of.sql, (parent_id,))
+            stored = {int(line["id"]): line for line in (self.decode(row) for row in rows)}
+            existing = set(stored)
+        else:
+            rows = await conn.fetch(self._sql.line_ids.sql, (parent_id,))
+            existing = {int(row[0]) for row in rows}
         kept = {line["id"] for line in lines if "id" in line}
         unknown = kept - existing
         if unknown:
@@ -1073,7 +1242,8 @@ class EntityStore:
             values = dict(line)
             line_id = values.pop("id", None)
             await self._resolve_references(conn, values, ctx, stored=line_id)
-            await self._number(conn, values)
+            if line_id is None:  # a kept line keeps its number
+                await self._number(conn, values)
             now = self._timestamp(dt.datetime.now(dt.UTC))
             params = self._encode(values)
             params.update(
@@ -1099,7 +1269,32 @@ class EntityStore:
                 raise await self._integrity_error(conn, exc, values) from None
             assert row is not None
             result.append(self.decode(row))
+        await self._check_lines(conn, result, lines, stored, ctx, field_name, errors)
         return result
+
+    async def _check_lines(
+        self,
+        conn: Connection,
+        written: list[dict[str, Any]],
+        sent: list[dict[str, Any]],
+        stored: Mapping[int, dict[str, Any]],
+        ctx: WriteContext,
+        field_name: str,
+        errors: list[FieldError],
+    ) -> None:
+        """This line entity's rules on each line as written (``sent`` says which were new)."""
+        if not written or not (
+            self.rules.runs_on(RuleEvent.CREATE) or self.rules.runs_on(RuleEvent.UPDATE)
+        ):
+            return
+        if self.traversed:
+            await self.load_references(conn, written, ctx)
+        for position, (line, request) in enumerate(zip(written, sent, strict=True)):
+            old = stored.get(request["id"]) if "id" in request else None
+            event = RuleEvent.CREATE if "id" not in request else RuleEvent.UPDATE
+            view, old_view = self._view(line, ctx), self._view(old, ctx)
+            failures = self.rules.failures(event, view, old_view, ctx.user)
+            errors.extend(failure.within(field_name, position) for failure in failures)
 
 
 def _event(
@@ -1126,6 +1321,8 @@ class _StoreSql:
         self.table = store.table
         self.dialect = store.dialect
         self._by_field: dict[str, CompiledSql] = {}
+        self._by_field_locked: dict[str, CompiledSql] = {}
+        self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
 
     @functools.cached_property
     def _columns(self) -> list[Any]:
@@ -1148,19 +1345,45 @@ class _StoreSql:
 
     @functools.cached_property
     def insert(self) -> CompiledSql:
-        names = [n for n in self.store.columns if n != "id"]
-        if self.store.entity.is_child:
-            names += [PARENT_COLUMN, POSITION_COLUMN]
-        return compile_sql(insert(self.table).returning(*self._columns), self.dialect, names)
+        return self._insert_plain(None)
 
     @functools.cached_property
     def insert_audited(self) -> CompiledSql:
+        return self._insert_audited(None)
+
+    def insert_unless_taken(self, key: str | None, *, audited: bool) -> CompiledSql:
+        """The INSERT of a create (``audited``: with its audit row, on PostgreSQL); with
+        ``key``, one that inserts nothing, and returns no row, when a record already holds
+        the value of that unique field (``ON CONFLICT (key) DO NOTHING``)."""
+        if key is None:
+            return self.insert_audited if audited else self.insert
+        sql = self._unless_taken.get((key, audited))
+        if sql is None:
+            sql = self._insert_audited(key) if audited else self._insert_plain(key)
+            self._unless_taken[key, audited] = sql
+        return sql
+
+    def _insert_into(self, key: str | None) -> Any:
+        if key is None:
+            return insert(self.table)
+        statement = self._dialect_insert(self.table)
+        return statement.on_conflict_do_nothing(index_elements=[self.table.c[key]])
+
+    def _insert_plain(self, key: str | None) -> CompiledSql:
+        names = [n for n in self.store.columns if n != "id"]
+        if self.store.entity.is_child:
+            names += [PARENT_COLUMN, POSITION_COLUMN]
+        statement = self._insert_into(key).returning(*self._columns)
+        return compile_sql(statement, self.dialect, names)
+
+    def _insert_audited(self, key: str | None) -> CompiledSql:
         """PostgreSQL: the INSERT and its audit row as one statement (a data-modifying
-        CTE), so a create stays a single round trip and needs no transaction."""
+        CTE), so a create stays a single round trip and needs no transaction. An INSERT
+        that gives way to an existing ``key`` returns no row, and so writes no audit row."""
         table = self.table
         names = [n for n in self.store.columns if n != "id"]
         written = (
-            insert(table)
+            self._insert_into(key)
             .values({n: bindparam(n, type_=table.c[n].type) for n in names})
             .returning(*self._columns)
             .cte("written")
@@ -1224,34 +1447,48 @@ class _StoreSql:
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
+    def lines_of(self) -> CompiledSql:
+        """The stored lines of one parent."""
+        parent = self.table.c[PARENT_COLUMN]
+        statement = select(*self._columns).where(parent == bindparam("parent"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
     def line_ids(self) -> CompiledSql:
         statement = select(self.table.c.id).where(
             self.table.c[PARENT_COLUMN] == bindparam("parent")
         )
         return compile_sql(statement, self.dialect)
 
-    def _sequence_upsert(self, sequence: Table) -> Any:
+    def _dialect_insert(self, table: Table) -> Any:
+        """An INSERT that can take ``ON CONFLICT`` (PostgreSQL's and SQLite's own)."""
         from sqlalchemy.dialects.postgresql import insert as postgres_insert
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        dialect_insert: Any = (
-            postgres_insert if self.store.dialect_name == "postgresql" else sqlite_insert
-        )
+        if self.store.dialect_name == "postgresql":
+            return postgres_insert(table)
+        return sqlite_insert(table)
+
+    def _sequence_upsert(self, sequence: Table) -> Any:
         one: Any = literal_column("1")
-        statement = dialect_insert(sequence).values(series=bindparam("series"), value=one)
+        statement = self._dialect_insert(sequence).values(series=bindparam("series"), value=one)
         return statement.on_conflict_do_update(
             index_elements=[sequence.c.series], set_={"value": sequence.c.value + one}
         ).returning(sequence.c.value)
 
-    def id_by_field(self, field_name: str) -> CompiledSql:
-        sql = self._by_field.get(field_name)
+    def id_by_field(self, field_name: str, *, lock: bool = False) -> CompiledSql:
+        """The id of the record whose ``field_name`` is a value; ``lock``: locking it until
+        the transaction ends (``FOR UPDATE``; SQLite has none, and needs none: its write
+        transactions run one at a time)."""
+        cache = self._by_field_locked if lock else self._by_field
+        sql = cache.get(field_name)
         if sql is None:
             table = self.store.table
-            sql = compile_sql(
-                select(table.c.id).where(table.c[field_name] == bindparam("value")),
-                self.store.dialect,
-            )
-            self._by_field[field_name] = sql
+            statement = select(table.c.id).where(table.c[field_name] == bindparam("value"))
+            if lock:
+                statement = statement.with_for_update()
+            sql = compile_sql(statement, self.store.dialect)
+            cache[field_name] = sql
         return sql
 
     def update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:

@@ -4,6 +4,11 @@ Rules run inside the write's transaction, on the record as it will be stored (de
 autonumbers and line items included) and, for updates and deletes, on the record as it was
 (``old``). Every failing rule is reported at once, each at its field, and the transaction is
 rolled back.
+
+The rules of a line item entity (one used only as the ``children`` of a parent) run on every
+write of the parent that sends lines: ``create`` rules on each new line, ``update`` rules on
+each line sent with its id (``old`` being the line as it was), each on the line as stored,
+their failures at ``<children field>[<position>].<field>`` together with the parent's.
 """
 
 from __future__ import annotations
@@ -41,7 +46,16 @@ class RuleSet:
     stays one statement; the others run on the inserted record, inside the transaction.
     """
 
-    def __init__(self, rules: Iterable[RuleDef], assigned_by_database: Iterable[str]) -> None:
+    def __init__(
+        self,
+        rules: Iterable[RuleDef],
+        assigned_by_database: Iterable[str],
+        *,
+        before_insert: bool = True,
+    ) -> None:
+        """``before_insert``: False runs every create rule on the inserted record: the rules
+        of line items (checked on each line as stored) and of a parent whose lines have
+        rules (so that the parent's failures and its lines' are reported together)."""
         late = set(assigned_by_database)
         compiled = [
             _CompiledRule(
@@ -56,8 +70,9 @@ class RuleSet:
             event: tuple(c for c in compiled if event in c.rule.events) for event in RuleEvent
         }
         creating = by_event[RuleEvent.CREATE]
-        self.before_insert = _RuleGroup(tuple(c for c in creating if not _reads(c.rule) & late))
-        by_event[RuleEvent.CREATE] = tuple(c for c in creating if _reads(c.rule) & late)
+        early = {id(c) for c in creating if before_insert and not _reads(c.rule) & late}
+        self.before_insert = _RuleGroup(tuple(c for c in creating if id(c) in early))
+        by_event[RuleEvent.CREATE] = tuple(c for c in creating if id(c) not in early)
         self._by_event = {event: _RuleGroup(rules) for event, rules in by_event.items()}
 
     def runs_on(self, event: RuleEvent) -> bool:
@@ -75,9 +90,20 @@ class RuleSet:
         user: Actor | None,
     ) -> None:
         """Raise ``ValidationFailed`` with every rule the write breaks."""
+        errors = self.failures(event, record, old, user)
+        if errors:
+            raise ValidationFailed(errors)
+
+    def failures(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        user: Actor | None,
+    ) -> list[FieldError]:
+        """Every rule of ``event`` (run after the statement) that the write breaks."""
         rules = self._by_event[event]
-        if rules:
-            rules.check(Scope(record, old, user))
+        return rules.failures(Scope(record, old, user)) if rules else []
 
 
 def _reads(rule: RuleDef) -> set[str]:
@@ -104,16 +130,19 @@ class _RuleGroup:
         return bool(self.rules)
 
     def check(self, scope: Scope) -> None:
-        if self._all is None:
-            return
-        try:
-            if all(self._all(scope)):
-                return
-        except Exception:  # noqa: BLE001, S110 - the rules are evaluated one by one below
-            pass
-        errors = [error for rule in self.rules if (error := _failure(rule, scope)) is not None]
+        errors = self.failures(scope)
         if errors:
             raise ValidationFailed(errors)
+
+    def failures(self, scope: Scope) -> list[FieldError]:
+        if self._all is None:
+            return []
+        try:
+            if all(self._all(scope)):
+                return []
+        except Exception:  # noqa: BLE001, S110 - the rules are evaluated one by one below
+            pass
+        return [error for rule in self.rules if (error := _failure(rule, scope)) is not None]
 
 
 def _failure(compiled: _CompiledRule, scope: Scope) -> FieldError | None:

@@ -44,6 +44,7 @@ from metadata._rules import (
     PendingAction,
     PendingRole,
     RuleChecker,
+    check_line_rules,
     load_entity_files,
 )
 from metadata._views import ViewChecker
@@ -319,6 +320,7 @@ class ProjectBuilder:
         for child, parent in self.child_owner.items():
             if child in entities:
                 entities[child] = replace(entities[child], parent=parent)
+            self._check_line_rules(child, parent)
         for pending in self.pending_actions:
             self._check_action(pending, entities)
         roles = RolesBuilder(entities, self.problems)
@@ -335,6 +337,18 @@ class ProjectBuilder:
             roles=frozen_mapping(built_roles),
             dashboards=frozen_mapping(self._dashboards(entities)),
         )
+
+    def _check_line_rules(self, child: str, parent: str) -> None:
+        """The rules a pack and a customization give the line item entity ``child``."""
+        pack_name, name = child.split(".", 1)
+        pack = self.packs.get(pack_name)
+        document = pack.rule_documents.get(name) if pack is not None else None
+        if document is not None:
+            check_line_rules(document, (), document.data, child, parent, self.problems)
+        overlay = self.overlays.get(child)
+        if overlay is not None and isinstance(overlay.document.data, dict):
+            rules = overlay.document.data.get("rules")
+            check_line_rules(overlay.document, ("rules",), rules, child, parent, self.problems)
 
     def _check_run_as(self, roles: Mapping[str, RoleDef]) -> None:
         """Every role a rule's ``run_as`` names is declared (or is ``admin``)."""

@@ -318,3 +318,43 @@ class RuleChecker:
         for problem in problems:
             self._error(where, problem)
         return not problems
+
+
+def check_line_rules(
+    document: SourceDocument,
+    base: tuple[PathItem, ...],
+    raw_rules: Any,
+    entity: str,
+    parent: str,
+    problems: ProblemCollector,
+) -> None:
+    """The rules of a line item entity (``entity``, the ``children`` of ``parent``) run with
+    the writes of the parent that send its lines: ``assert`` (with ``when``) on ``create``
+    and ``update``. Actions, schedules and ``on: delete`` would never run there: each is a
+    problem at its key rather than a rule silently ignored."""
+    if not isinstance(raw_rules, list):
+        return
+    lines = f"{entity} is the line items of {parent}"
+    for index, raw in enumerate(raw_rules):
+        if not isinstance(raw, dict):
+            continue
+        key = "schedule" if "schedule" in raw else "actions" if "actions" in raw else None
+        if key is not None:
+            what = "scheduled rules" if key == "schedule" else "actions"
+            problems.at(
+                document,
+                (*base, index, key),
+                f"{lines}: {what} are not supported on line items, only 'assert' rules run "
+                f"with its writes; put this rule on {parent} (its lines are in scope there)",
+                key=True,
+            )
+        events = raw.get("on", [])
+        if RuleEvent.DELETE.value in ([events] if isinstance(events, str) else events):
+            problems.at(
+                document,
+                (*base, index, "on"),
+                f"{lines}: 'on: delete' is not supported on line items (a line is removed "
+                f"by a write of {parent}); use a rule of {parent}, whose 'old' has the lines "
+                "as they were",
+                key=True,
+            )

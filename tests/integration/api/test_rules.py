@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import Instance, write_instance
+from tests.conftest import Instance, pack_instance, write_instance
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -253,3 +253,115 @@ def test_a_rule_reading_the_assigned_id_runs_after_the_insert_and_undoes_it(
     assert rule_errors(refused) == {"numbered_after_insert": ("", "Runs on the inserted record")}
     assert count(client) == before
     assert client.post(URL, json={"name": "Accept me"}).status_code == 201
+
+
+SHOP = {
+    "module.yaml": 'name: shop\nversion: "1.0.0"\n',
+    "entities/order.yaml": """\
+fields:
+  ref:   {type: string, required: true, unique: true}
+  note:  {type: string}
+  lines: {type: children, entity: order_line}
+""",
+    "entities/order_line.yaml": """\
+fields:
+  product: {type: string, required: true}
+  qty:     {type: integer, required: true, min: 1}
+  price:   {type: decimal, precision: 10, scale: 2}
+  number:  {type: autonumber, format: "L-{####}"}
+""",
+    "rules/order.yaml": """\
+- name: no_rush
+  assert: "note != 'rush'"
+  field: note
+  message: Rush orders are not taken
+""",
+    "rules/order_line.yaml": """\
+- name: at_most_1000_units
+  assert: "qty <= 1000"
+  field: qty
+  message: At most 1000 units per line
+- name: bulk_is_priced
+  when: "qty > 100"
+  assert: "price is not none"
+  field: price
+  message: A line of more than 100 units needs a price
+- name: no_shrinking
+  on: update
+  assert: "qty >= old.qty"
+  field: qty
+  message: A line's quantity cannot go down
+- name: numbered_lines
+  on: create
+  assert: "number is not none and product != 'forbidden'"
+  message: Runs on the line as stored
+""",
+}
+ORDERS = "/api/v1/shop/order"
+
+
+@pytest.fixture
+def shop(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    instance = pack_instance(tmp_path, db_url, "shop", SHOP)
+    with instance.client() as client:
+        yield client
+
+
+def line_errors(response: Any) -> list[tuple[str, str, int | None]]:
+    assert response.status_code == 422, response.text
+    return sorted((e["field"], e["rule"], e.get("index")) for e in response.json()["errors"])
+
+
+def test_rules_of_line_items_run_on_every_write_of_their_parent(shop: TestClient) -> None:
+    lines = [
+        {"product": "bolts", "qty": 5000, "price": "0.10"},
+        {"product": "nuts", "qty": 2},
+        {"product": "washers", "qty": 200},
+        {"product": "forbidden", "qty": 1},
+    ]
+    created = shop.post(ORDERS, json={"ref": "O-1", "note": "rush", "lines": lines})
+    assert line_errors(created) == [  # every failure at once, the parent's with its lines'
+        ("lines[0].qty", "at_most_1000_units", None),
+        ("lines[2].price", "bulk_is_priced", None),
+        ("lines[3]", "numbered_lines", None),
+        ("note", "no_rush", None),
+    ]
+    assert shop.get(ORDERS).json()["data"] == []  # nothing written
+
+    bulk = shop.post(f"{ORDERS}/_bulk", json=[{"ref": "O-2"}, {"ref": "O-3", "lines": lines[:1]}])
+    assert line_errors(bulk) == [("lines[0].qty", "at_most_1000_units", 1)]
+    upserted = shop.put(f"{ORDERS}/by/ref/O-4", json={"lines": lines[:2]})
+    assert line_errors(upserted) == [("lines[0].qty", "at_most_1000_units", None)]
+    assert shop.get(ORDERS).json()["data"] == []
+
+    good = [{"product": "bolts", "qty": 500, "price": "0.10"}, {"product": "nuts", "qty": 2}]
+    order = shop.post(ORDERS, json={"ref": "O-1", "lines": good})
+    assert order.status_code == 201, order.text
+    url = f"{ORDERS}/{order.json()['data']['id']}"
+    stored = order.json()["data"]["lines"]
+    assert [line["number"] for line in stored] == ["L-0001", "L-0002"]
+
+    first, second = ({k: line[k] for k in ("id", "product", "qty", "price")} for line in stored)
+    kept = [{**first, "qty": 400}, second, lines[0]]
+    patched = shop.patch(url, json={"lines": kept})
+    assert line_errors(patched) == [
+        ("lines[0].qty", "no_shrinking", None),
+        ("lines[2].qty", "at_most_1000_units", None),
+    ]
+    upserted = shop.put(f"{ORDERS}/by/ref/O-1", json={"lines": [lines[2]]})
+    assert line_errors(upserted) == [("lines[0].price", "bulk_is_priced", None)]
+    after = shop.get(url).json()["data"]
+    assert [(line["qty"], line["number"]) for line in after["lines"]] == [
+        (500, "L-0001"),
+        (2, "L-0002"),
+    ]
+    assert after["version"] == 1
+
+    grown = shop.patch(url, json={"lines": [{**first, "qty": 900}, {"product": "pins", "qty": 1}]})
+    assert grown.status_code == 200, grown.text
+    assert [(line["qty"], line["number"]) for line in grown.json()["data"]["lines"]] == [
+        (900, "L-0001"),  # a kept line keeps its number
+        (1, "L-0003"),
+    ]
+    unrelated = shop.patch(url, json={"note": "fine"})  # no lines sent: none judged
+    assert unrelated.status_code == 200, unrelated.text

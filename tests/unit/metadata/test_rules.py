@@ -360,3 +360,56 @@ def test_run_as_defaults_to_system() -> None:
     )
     project = load_project(["sales"], [Path("packs")], customizations=Path("custom"))
     assert [r.run_as for r in project.entity("sales.deal").rules] == ["system", "user", "admin"]
+
+
+def test_line_items_take_assert_rules_only() -> None:
+    """A line entity's rules run with its parent's writes: an action, a schedule or a delete
+    rule there would never run, so each is a load error rather than silently ignored."""
+    write(
+        {
+            "packs/sales/entities/deal.yaml": """\
+                fields:
+                  amount: {type: decimal, min: 0}
+                  lines: {type: children, entity: deal_line}
+                """,
+            "packs/sales/entities/deal_line.yaml": """\
+                fields:
+                  qty: {type: integer}
+                """,
+            "packs/sales/rules/deal_line.yaml": """\
+                - name: capped
+                  when: "qty is not none"
+                  assert: "qty <= 1000"
+                  field: qty
+                - name: notify
+                  actions: [{update: {values: {qty: 1}}}]
+                - name: nightly
+                  schedule: "0 2 * * *"
+                  actions: [{update: {values: {qty: 1}}}]
+                - name: kept
+                  on: [update, delete]
+                  assert: "false"
+                """,
+            "custom/sales/deal_line.yaml": """\
+                rules:
+                  - name: ours
+                    assert: "qty != 13"
+                  - name: ping
+                    actions: [{webhook: {url: "https://example.com/hook"}}]
+                """,
+        }
+    )
+    lines = "sales.deal_line is the line items of sales.deal"
+    unsupported = "are not supported on line items, only 'assert' rules run with its writes; "
+    unsupported += "put this rule on sales.deal (its lines are in scope there)"
+    delete = (
+        f"{lines}: 'on: delete' is not supported on line items (a line is removed by a write "
+        "of sales.deal); use a rule of sales.deal, whose 'old' has the lines as they were"
+    )
+    line_rules = "packs/sales/rules/deal_line.yaml"
+    assert problems() == [
+        f"custom/sales/deal_line.yaml:5:5: {lines}: actions {unsupported}",
+        f"{line_rules}:6:3: {lines}: actions {unsupported}",
+        f"{line_rules}:8:3: {lines}: scheduled rules {unsupported}",
+        f"{line_rules}:11:3: {delete}",
+    ]
