@@ -1,7 +1,9 @@
 """Users and API tokens (the system tables ``tessera_user`` and ``tessera_token``).
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106); a user may have no
-password at all, for API clients that only ever use tokens. A token is 32 random bytes
+password at all, for API clients that only ever use tokens. Checking a password takes a
+tenth of a second of CPU and 64 MiB, so it runs in a small pool of threads of its own, off
+the event loop and a few at a time. A token is 32 random bytes
 shown once when issued; the database keeps only its SHA-256 digest, so a leaked table
 gives no usable token, and a high-entropy secret needs no slow hash. Times are Unix
 seconds, as in the outbox.
@@ -9,9 +11,12 @@ seconds, as in the outbox.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
@@ -37,7 +42,9 @@ if TYPE_CHECKING:
     from engine.database import Connection
 
 TOKEN_PREFIX = "tsr_"  # noqa: S105 - the visible prefix of every token
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}")
+"""What a user name may be (matched in full): so a name with anything else (a NUL byte, a
+lone surrogate, a line break) cannot belong to a user and is never looked up."""
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 
 
@@ -54,6 +61,15 @@ class User:
     @property
     def is_admin(self) -> bool:
         return ADMIN_ROLE in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class SignInCandidate:
+    """What a sign-in checks a password against: the active user of that name with a
+    password, and its Argon2 hash; both None for any other name (a dummy hash is used)."""
+
+    user: User | None
+    password_hash: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +106,41 @@ def _dummy_hash() -> str:
     """Verified against when the user is unknown, so that a login takes as long whether or
     not the name exists."""
     return _hasher().hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _hash_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that check passwords: as many as there are CPUs (at least two), so a
+    burst of sign-ins neither blocks the event loop nor takes 64 MiB per attempt at once."""
+    workers = max(2, os.cpu_count() or 2)
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+
+
+def printable_name(text: str) -> str:
+    """``text`` with every character that is not printable (NUL, controls, lone surrogates,
+    line breaks) written as a Python escape, so that any name tried can be logged and
+    stored: ``'ad\\x00min'``, ``'\\ud800'`` (and a backslash doubled in such a name)."""
+    if text.isprintable():
+        return text
+    return "".join(_printable(c) for c in text)
+
+
+def _printable(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    return char if char.isprintable() else ascii(char)[1:-1]
+
+
+def check_password(candidate: SignInCandidate, password: str) -> User | None:
+    """The candidate's user if ``password`` is theirs. Argon2 runs in every case (against
+    a dummy hash for a name that is no user), so the answer takes as long either way. CPU
+    bound: call ``Identity.verify`` from async code."""
+    stored = candidate.password_hash or _dummy_hash()
+    try:
+        _hasher().verify(stored, password.encode("utf-8", "surrogatepass"))
+    except (VerificationError, InvalidHashError):
+        return None
+    return candidate.user if candidate.password_hash else None
 
 
 class Identity:
@@ -169,10 +220,10 @@ class Identity:
         password: str | None,
         roles: Iterable[str],
     ) -> User:
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             raise IdentityError(
-                f"'{username}' is not a valid user name: letters, digits and _ . @ + -, "
-                "starting with a letter or digit, at most 150 characters"
+                f"'{printable_name(username)}' is not a valid user name: letters, digits and "
+                "_ . @ + -, starting with a letter or digit, at most 150 characters"
             )
         role_set = frozenset(roles)
         bad = sorted(r for r in role_set if not ROLE_NAME.match(r))
@@ -180,6 +231,8 @@ class Identity:
             raise IdentityError(f"not a valid role name: {', '.join(bad)}")
         if password is not None and len(password) < 8:
             raise IdentityError("a password has at least 8 characters")
+        if password is not None and not _encodable(password):
+            raise IdentityError("a password must be text (it has a lone surrogate)")
         params = {
             "username": username,
             "password_hash": _hasher().hash(password) if password is not None else None,
@@ -195,22 +248,27 @@ class Identity:
         return User(int(row[0]), username, role_set)
 
     async def user_named(self, conn: Connection, username: str) -> User | None:
+        if not USERNAME.fullmatch(username):
+            return None
         row = await conn.fetchrow(self._user_by_name.sql, [username])
         if row is None or not row[4]:
             return None
         return User(int(row[0]), str(row[1]), _roles(row[2]))
 
-    async def authenticate(self, conn: Connection, username: str, password: str) -> User | None:
-        """The user with this name and password, if active; Argon2 runs in every case."""
+    async def sign_in_candidate(self, conn: Connection, username: str) -> SignInCandidate:
+        """Whom a sign-in as ``username`` would be, for ``verify``. A name that cannot be a
+        user's (see ``USERNAME``) is not looked up."""
+        if not USERNAME.fullmatch(username):
+            return SignInCandidate(None, None)
         row = await conn.fetchrow(self._user_by_name.sql, [username])
-        stored = str(row[3]) if row is not None and row[3] else _dummy_hash()
-        try:
-            _hasher().verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
         if row is None or not row[3] or not row[4]:
-            return None
-        return User(int(row[0]), str(row[1]), _roles(row[2]))
+            return SignInCandidate(None, None)
+        return SignInCandidate(User(int(row[0]), str(row[1]), _roles(row[2])), str(row[3]))
+
+    async def verify(self, candidate: SignInCandidate, password: str) -> User | None:
+        """``check_password`` in the password threads, leaving the event loop free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_hash_pool(), check_password, candidate, password)
 
     async def issue_token(
         self,
@@ -287,6 +345,14 @@ class Identity:
             )
             for r in rows
         ]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _roles(text: Any) -> frozenset[str]:

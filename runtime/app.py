@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine import open_database
@@ -27,7 +27,7 @@ from runtime.api.customize import customize_router
 from runtime.api.meta import meta_router
 from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
-from runtime.api.problems import install_problem_handlers, render_exception
+from runtime.api.problems import install_problem_handlers, problem_response, render_exception
 from runtime.api.records import DatabaseHolder
 from runtime.auth import Authenticator, needs_authentication, require_admin
 from runtime.delivery import make_dispatcher
@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 VERSION = "0.1.0"
 log = logging.getLogger("tessera.security")
+http_log = logging.getLogger("tessera.api")
+_ANSWERED = "tessera.answered_error"
+"""Set in the request scope once an unexpected error has been logged and answered with a
+500, so that it is not raised on to the server to be logged a second time."""
 
 
 __all__ = ["TesseraApp", "build_app", "create_app", "freeze_heap", "load_definitions"]
@@ -67,26 +71,39 @@ class TesseraApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             send = _with_security_headers(send, scope["path"])
-            if needs_authentication(scope["path"]):
-                try:
-                    await self.authenticator.authenticate(scope)
-                except Exception as exc:  # noqa: BLE001 - rendered as problem details
-                    response = await render_exception(Request(scope, receive), exc)
-                    await response(scope, receive, send)
-                    return
-            handler = self.live.current.record_api.match(scope)
-            if handler is not None:
-                request = Request(scope, receive)
-                try:
-                    response = await handler(request)
-                except Exception as exc:  # noqa: BLE001 - rendered as problem details
-                    if isinstance(exc, SchemaChanged):
-                        self.live.check_soon()
-                    if isinstance(exc, Forbidden):
-                        await self._record_denial(request, exc)
-                    response = await render_exception(request, exc)
+            try:
+                await self._http(scope, receive, send)
+            except Exception:
+                if not scope.get(_ANSWERED):
+                    raise
+                # Logged with its traceback and answered 500 already (Starlette raises it on
+                # for the server to log; that would be the same error twice).
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if needs_authentication(scope["path"]):
+            try:
+                await self.authenticator.authenticate(scope)
+            except Exception as exc:  # noqa: BLE001 - rendered as problem details
+                response = await render_exception(Request(scope, receive), exc)
                 await response(scope, receive, send)
                 return
+        handler = self.live.current.record_api.match(scope)
+        if handler is not None:
+            request = Request(scope, receive)
+            try:
+                response = await handler(request)
+            except ClientDisconnect:
+                response = await _client_gone(request, None)
+            except Exception as exc:  # noqa: BLE001 - rendered as problem details
+                if isinstance(exc, SchemaChanged):
+                    self.live.check_soon()
+                if isinstance(exc, Forbidden):
+                    await self._record_denial(request, exc)
+                response = await render_exception(request, exc)
+            await response(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     async def _record_denial(self, request: Request, exc: Forbidden) -> None:
@@ -148,6 +165,22 @@ def _with_security_headers(send: Send, path: str) -> Send:
     return send_with_headers
 
 
+async def _client_gone(request: Request, exc: Exception | None) -> Response:
+    """A client that went away before sending its whole request: nothing went wrong here,
+    so no error and no traceback in the log; the answer is not read by anyone."""
+    http_log.info("client disconnected during %s %s", request.method, request.url.path)
+    return problem_response(
+        400, "the client disconnected before the request was complete", code="bad-request"
+    )
+
+
+async def _answer_unexpected(request: Request, exc: Exception) -> Response:
+    """The 500 of an error no handler expected (logged with its traceback by
+    ``render_exception``), marked as answered for ``TesseraApp.__call__``."""
+    request.scope[_ANSWERED] = True
+    return await render_exception(request, exc)
+
+
 def _without_telemetry() -> dict[str, Any]:
     """FastAPI releases with native OpenTelemetry wrap every request in tracing middleware,
     on by default. Tessera leaves it off unless an exporter is configured (a later setting);
@@ -193,6 +226,7 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
                 await schedules.stop()
             await holder.dispatcher.stop()
             holder.dispatcher = None
+            await authenticator.close()
             await holder.database.close()
             holder.database = None
 
@@ -212,6 +246,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = holder
     install_problem_handlers(app)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(Exception, _answer_unexpected)
 
     @app.get("/healthz", tags=["Health"], summary="Liveness and database check")
     async def healthz() -> Response:

@@ -9,14 +9,16 @@ token's expiry), so a request costs a dictionary lookup, not a query.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request  # noqa: TC002 - FastAPI reads the annotation
 
 from engine.audit import AuditAction
-from engine.identity import IssuedToken, User, token_digest
+from engine.identity import IssuedToken, User, printable_name, token_digest
 from runtime.api.problems import ApiProblem
 
 if TYPE_CHECKING:
@@ -34,6 +36,11 @@ _OPEN_PATHS = frozenset({TOKEN_PATH})
 _USER_KEY = "tessera.user"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tessera"'}
 _CACHE_LIMIT = 10_000
+_LOGGED_NAME = 160
+WRONG_PASSWORD = "wrong user name or password"  # noqa: S105 - a reason, not a secret
+REFUSALS_EVERY = 60.0
+"""Seconds between audit rows of one throttled user name (or address): the attempts refused
+in between are counted in the next row."""
 
 
 def needs_authentication(path: str) -> bool:
@@ -74,40 +81,90 @@ class Authenticator:
         self.audit = audit
         self.throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
         self._trusted: dict[str, tuple[User, float]] = {}
+        self._refusals: dict[tuple[str, str], _Refusals] = {}
+        self._next_sweep = 0.0
 
     async def sign_in(
         self, username: str, password: str, address: str, purpose: str
     ) -> IssuedToken:
         """A new token for a user name and password (``purpose`` names it: ``sign-in``,
         ``web session``); 429 while the name or the address is throttled, 401 if wrong.
-        Both refusals go to the audit trail."""
+        Both refusals go to the audit trail (throttled ones aggregated).
+
+        The attempt is counted before the password is checked, so parallel attempts for
+        one name get at most ``login_attempts`` checks; the check itself runs in a thread.
+        Any text is accepted as a name: one no user can have is not looked up, and is
+        logged and stored escaped (``printable_name``)."""
         now = time.time()
-        wait = self.throttle.retry_after(username, address, now)
-        if wait is not None:
-            log.warning("sign-in throttled: %r from %s", username, address)
-            details = {"address": address, "throttled": True}
-            await self.record_event(AuditAction.LOGIN_FAILED, "auth", username, None, details)
+        if now >= self._next_sweep:
+            await self._sweep_refusals(now)
+        refusal = self.throttle.attempt(username, address, now)
+        if refusal is not None:
+            await self._refused(refusal, username, address, now)
             raise ApiProblem(
                 429,
                 "too many failed sign-ins; try again later",
-                headers={"Retry-After": str(max(1, round(wait)))},
+                headers={"Retry-After": str(max(1, round(refusal.wait)))},
             )
-        async with self.database.get().transaction() as conn:
-            user = await self.identity.authenticate(conn, username, password)
-            if user is not None:
-                lifetime = self.settings.token_hours * 3600
-                issued = await self.identity.issue_token(
-                    conn, user, purpose, lifetime_seconds=lifetime
-                )
+        async with self.database.get().connection() as conn:
+            candidate = await self.identity.sign_in_candidate(conn, username)
+        user = await self.identity.verify(candidate, password)
         if user is None:
-            self.throttle.failed(username, address, now)
-            log.warning("failed sign-in: %r from %s", username, address)
-            await self.record_event(
-                AuditAction.LOGIN_FAILED, "auth", username, None, {"address": address}
-            )
+            name = printable_name(username)
+            log.warning("failed sign-in: '%s' from %s", name[:_LOGGED_NAME], address)
+            details = {"address": address, "reason": WRONG_PASSWORD}
+            await self.record_event(AuditAction.LOGIN_FAILED, "auth", name, None, details)
             raise ApiProblem(401, "wrong user name or password", headers=_CHALLENGE)
-        self.throttle.succeeded(username)
+        async with self.database.get().transaction() as conn:
+            lifetime = self.settings.token_hours * 3600
+            issued = await self.identity.issue_token(conn, user, purpose, lifetime_seconds=lifetime)
+        self.throttle.succeeded(username, address, now)
         return issued
+
+    async def _refused(self, refusal: Refusal, username: str, address: str, now: float) -> None:
+        """A throttled attempt, in the audit trail and the log without flooding them: the
+        first refusal of a lock (per user name, or per address) is written at once, the
+        next ones are counted and written as one row (``refused``: how many) at most every
+        ``REFUSALS_EVERY`` seconds, and when the server stops (``close``)."""
+        key = (refusal.lock, username if refusal.lock == "user" else address)
+        pending = self._refusals.get(key)
+        if pending is None or now - pending.written_at >= REFUSALS_EVERY:
+            count = 1 + (pending.count if pending is not None else 0)
+            self._refusals[key] = _Refusals(now)
+            await self._write_refusals(refusal.lock, username, address, count)
+        else:
+            pending.count += 1
+            pending.username, pending.address = username, address
+        if len(self._refusals) > _CACHE_LIMIT:
+            await self._sweep_refusals(now)
+
+    async def _sweep_refusals(self, now: float) -> None:
+        """Write the counts of locks whose last row is older than ``REFUSALS_EVERY``, and
+        forget those locks."""
+        self._next_sweep = now + REFUSALS_EVERY
+        due = [(k, p) for k, p in self._refusals.items() if now - p.written_at >= REFUSALS_EVERY]
+        for key, _pending in due:
+            del self._refusals[key]
+        for key, pending in due:
+            if pending.count:
+                await self._write_refusals(key[0], pending.username, pending.address, pending.count)
+
+    async def _write_refusals(self, lock: str, username: str, address: str, count: int) -> None:
+        name = printable_name(username)
+        log.warning(
+            "sign-in throttled (%s locked): '%s' from %s, %d refused",
+            lock,
+            name[:_LOGGED_NAME],
+            address,
+            count,
+        )
+        details = {"address": address, "reason": "throttled", "lock": lock, "refused": count}
+        await self.record_event(AuditAction.LOGIN_FAILED, "auth", name, None, details)
+
+    async def close(self) -> None:
+        """At shutdown: write the refused attempts not written yet."""
+        self._next_sweep = 0.0
+        await self._sweep_refusals(float("inf"))
 
     async def sign_out(self, token: str) -> None:
         """Revoke ``token`` and stop trusting it in this process."""
@@ -181,11 +238,33 @@ class Authenticator:
             self._trusted.pop(token_digest(token), None)
 
 
-class LoginThrottle:
-    """Failed sign-ins in a sliding window, per user name and per client address.
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a sign-in attempt is refused: which lock (``user`` or ``address``), and for how
+    many more seconds."""
 
-    Kept in the server process: with several worker processes each counts on its own,
-    so the effective limit is multiplied by their number (documented in docs/security.md).
+    lock: str
+    wait: float
+
+
+@dataclass(slots=True)
+class _Refusals:
+    """Throttled attempts of one lock since its last audit row."""
+
+    written_at: float
+    count: int = 0
+    username: str = ""
+    address: str = ""
+
+
+class LoginThrottle:
+    """Sign-in attempts in a sliding window, per user name and per client address.
+
+    An attempt counts from the moment it starts (before its password is checked), so that
+    attempts in parallel cannot pass the limit; a successful one is taken back, and clears
+    its user name's count. Kept in the server process: with several worker processes each
+    counts on its own, so the effective limit is multiplied by their number (documented in
+    docs/security.md).
     """
 
     def __init__(self, attempts: int, window_seconds: float) -> None:
@@ -193,24 +272,33 @@ class LoginThrottle:
         self._limits = {"user": attempts, "address": attempts * 4}
         self._failures: dict[tuple[str, str], collections.deque[float]] = {}
 
-    def retry_after(self, username: str, address: str, now: float) -> float | None:
-        """Seconds until a sign-in may be tried again, or None if it may now."""
-        waits = []
-        for key in (("user", username), ("address", address)):
+    def attempt(self, username: str, address: str, now: float) -> Refusal | None:
+        """Count an attempt that may go ahead (None), or the refusal of one that may not."""
+        keys = (("user", username), ("address", address))
+        waits = {}
+        for key in keys:
             failures = self._recent(key, now)
             if failures is not None and len(failures) >= self._limits[key[0]]:
-                waits.append(failures[0] + self.window - now)
-        return max(waits) if waits else None
-
-    def failed(self, username: str, address: str, now: float) -> None:
-        for key in (("user", username), ("address", address)):
+                waits[key[0]] = failures[0] + self.window - now
+        if waits:
+            return Refusal(next(iter(waits)), max(waits.values()))
+        for key in keys:
             self._failures.setdefault(key, collections.deque()).append(now)
         if len(self._failures) > _CACHE_LIMIT:
             for stale in [k for k in self._failures if self._recent(k, now) is None]:
                 del self._failures[stale]
+        return None
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str, started: float) -> None:
+        """The attempt counted at ``started`` was right: the user name starts afresh, and
+        the address does not count it."""
         self._failures.pop(("user", username), None)
+        failures = self._failures.get(("address", address))
+        if failures is not None:
+            with contextlib.suppress(ValueError):
+                failures.remove(started)
+            if not failures:
+                del self._failures[("address", address)]
 
     def _recent(self, key: tuple[str, str], now: float) -> collections.deque[float] | None:
         failures = self._failures.get(key)

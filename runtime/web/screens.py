@@ -223,7 +223,10 @@ class WebUI:
         except ApiProblem as exc:
             message = "Wrong user name or password." if exc.status == 401 else exc.detail
             return await self._login_page(request, message, exc.status)
-        response = RedirectResponse(_local(_text(form.get("next"))), status_code=303)
+        next_page = _local(_text(form.get("next")))
+        if any("\ud800" <= c <= "\udfff" for c in next_page):  # not text: no URL
+            next_page = "/app"
+        response = RedirectResponse(next_page, status_code=303)
         max_age = round(self.authenticator.settings.token_hours * 3600)
         set_session_cookie(response, request, issued.token, max_age)
         response.delete_cookie("tessera_login", path="/login")

@@ -47,7 +47,15 @@ def csrf_for(token: str) -> str:
 
 
 def same_secret(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    """Whether a secret sent back matches, in constant time; any text may be sent (a form
+    field decoded as UTF-7 can hold a lone surrogate)."""
+    if given is None:
+        return False
+    return hmac.compare_digest(_bytes(given), _bytes(expected))
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 async def session_of(request: Request, authenticator: Authenticator) -> Session | None:

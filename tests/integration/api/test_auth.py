@@ -4,18 +4,24 @@ administrative APIs need the admin role. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from engine import open_database
+from engine.identity import SignInCandidate, check_password
+from runtime.app import build_app
 from tests.conftest import Instance, pack_instance, write_instance
 from tests.support.cli import tessera
 from tests.support.identity import bearer, issue_token
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from fastapi.testclient import TestClient
@@ -267,3 +273,131 @@ def test_responses_carry_security_headers(anonymous: TestClient, instance: Insta
     assert docs.status_code == 200
     assert docs.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in docs.headers
+
+
+def login_failures(database_url: str) -> list[tuple[str, dict[str, Any]]]:
+    """The refused sign-ins in the audit trail: (user name tried, details)."""
+    found = rows(
+        database_url,
+        "SELECT record_id, changes FROM tessera_audit WHERE action = 'login_failed' ORDER BY id",
+    )
+    return [
+        (str(name), {k: v[1] for k, v in json.loads(str(changes)).items()})
+        for name, changes in found
+    ]
+
+
+@contextlib.asynccontextmanager
+async def served(instance: Instance) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the instance's app, in this event loop, with the app started and
+    (on leaving) stopped as a server does."""
+    app = build_app(instance.settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tessera") as client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    ("body", "stored"),
+    [
+        (rb'{"username": "ad\u0000min", "password": "x"}', r"ad\x00min"),
+        (rb'{"username": "\ud800", "password": "x"}', r"\ud800"),
+        (rb'{"username": "a\udfffb\\c", "password": "correct horse battery"}', r"a\udfffb\\c"),
+        (rb'{"username": "ada\n", "password": "correct horse battery"}', r"ada\n"),
+        (rb'{"username": "ada", "password": "\ud800"}', "ada"),
+        (rb'{"username": "ada", "password": "a\u0000\udc80"}', "ada"),
+    ],
+)
+def test_names_and_passwords_no_user_can_have_are_failed_sign_ins(
+    instance: Instance, anonymous: TestClient, body: bytes, stored: str
+) -> None:
+    """A NUL byte, a lone surrogate or a line break in the name or the password: 401 like
+    any wrong password (never a 500: such a name is not looked up, so PostgreSQL never
+    sees it), throttled like one, and audited under an escaped name."""
+    for _ in range(3):
+        response = anonymous.post("/api/v1/auth/token", content=body)
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == "wrong user name or password"
+    throttled = anonymous.post("/api/v1/auth/token", content=body)
+    assert throttled.status_code == 429, throttled.text
+    failures = login_failures(instance.settings.database_url)
+    assert [name for name, _ in failures] == [stored] * 4
+    assert [d["reason"] for _, d in failures] == ["wrong user name or password"] * 3 + ["throttled"]
+
+
+def test_parallel_wrong_passwords_get_no_more_checks_than_the_limit(instance: Instance) -> None:
+    """50 wrong passwords for one user at once: each attempt is counted before its password
+    is checked, so 3 (the limit) are checked and 47 refused; the refusals are aggregated in
+    the audit trail (a row when the lock starts, the rest counted and written at the
+    latest when the server stops), not written one row each."""
+
+    async def attempt_all() -> list[int]:
+        async with served(instance) as client:
+            attempts = [
+                client.post("/api/v1/auth/token", json={"username": "bob", "password": f"no{i}"})
+                for i in range(50)
+            ]
+            return [r.status_code for r in await asyncio.gather(*attempts)]
+
+    codes = asyncio.run(attempt_all())
+    assert sorted(codes) == [401] * 3 + [429] * 47
+    failures = login_failures(instance.settings.database_url)
+    checked = [d for _, d in failures if d["reason"] == "wrong user name or password"]
+    refused = [d for _, d in failures if d["reason"] == "throttled"]
+    assert len(checked) == 3
+    assert 1 <= len(refused) <= 2, refused
+    assert sum(d["refused"] for d in refused) == 47
+    assert all(d["lock"] == "user" and d["address"] == "198.51.100.7" for d in refused)
+    assert {name for name, _ in failures} == {"bob"}
+
+
+def test_password_checks_leave_the_event_loop_free(instance: Instance) -> None:
+    """Argon2 takes a good part of a second of CPU per check: it runs in threads, so the
+    event loop (and ``/healthz``) keeps answering during a burst of sign-ins. Measured by a
+    task that ticks every 5 ms: with the hash on the loop, one check alone would stall
+    it for a whole hash."""
+    candidate = SignInCandidate(None, None)
+    check_password(candidate, "warm up")  # the dummy hash, made once
+    started = time.perf_counter()
+    check_password(candidate, "x")
+    one_hash = time.perf_counter() - started
+
+    async def burst() -> tuple[list[float], list[float], list[int]]:
+        async with served(instance) as client:
+            stalls: list[float] = []
+            health: list[float] = []
+            done = asyncio.Event()
+
+            async def tick() -> None:
+                last = time.perf_counter()
+                while not done.is_set():
+                    await asyncio.sleep(0.005)
+                    now = time.perf_counter()
+                    stalls.append(now - last - 0.005)
+                    last = now
+
+            async def healthz() -> None:
+                while not done.is_set():
+                    asked = time.perf_counter()
+                    assert (await client.get("/healthz")).status_code == 200
+                    health.append(time.perf_counter() - asked)
+                    await asyncio.sleep(0.02)
+
+            tasks = [asyncio.create_task(tick()), asyncio.create_task(healthz())]
+            await asyncio.sleep(0.05)
+            attempts = [
+                client.post("/api/v1/auth/token", json={"username": f"u{i}", "password": "no"})
+                for i in range(6)
+            ]
+            codes = [r.status_code for r in await asyncio.gather(*attempts)]
+            done.set()
+            await asyncio.gather(*tasks)
+            return stalls, health, codes
+
+    stalls, health, codes = asyncio.run(burst())
+    assert codes == [401] * 6
+    assert max(stalls) < one_hash / 2, (max(stalls), one_hash)
+    assert len(health) >= 3
+    assert max(health) < one_hash / 2, (health, one_hash)
