@@ -6,6 +6,7 @@ import json
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +19,9 @@ from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
 from engine.tables import build_tables
 from metadata import access_index_advice
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 TEMPLATE = """\
 # Tessera instance settings (see docs/getting-started.md)
@@ -116,7 +120,7 @@ def openapi(config: str | None) -> None:
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(config: str | None, host: str, port: int, access_log: bool, workers: int) -> None:
-    """Serve the API (and later the web UI)."""
+    """Serve the API and the web UI."""
     import uvicorn
 
     from runtime.app import build_app, freeze_heap
@@ -124,6 +128,7 @@ def serve(config: str | None, host: str, port: int, access_log: bool, workers: i
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     _context.require_migrated(settings)
+    proxies = proxy_options(settings)
     if workers > 1:
         # Each worker process builds the app itself from TESSERA_CONFIG (the factory).
         import os
@@ -137,11 +142,21 @@ def serve(config: str | None, host: str, port: int, access_log: bool, workers: i
             workers=workers,
             access_log=access_log,
             log_level="info",
+            **proxies,
         )
         return
     app = build_app(settings, project)
     freeze_heap()
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", **proxies)
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy options from ``trusted_proxies``: ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed from those peers only, and from none by default
+    (uvicorn's own default believes them from 127.0.0.1, which let any local process, or a
+    proxy on the same host that does not overwrite the header, choose its address)."""
+    trusted = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
 
 
 main.add_command(migrate_command)

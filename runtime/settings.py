@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ ALLOWED_KEYS = frozenset(
         "outbox",
         "schedule_check_seconds",
         "auth",
+        "trusted_proxies",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -153,6 +155,10 @@ class Settings:
     schedule_check_seconds: float = 15.0
     """How often schedulers look for due slots of scheduled rules."""
     auth: AuthSettings = field(default_factory=AuthSettings)
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or networks: ``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
+    and ``X-Forwarded-Proto`` are believed; from any other peer they are ignored. None by
+    default: the client address is the peer's (the sign-in throttle counts per address)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,11 +214,39 @@ class Settings:
             outbox=OutboxSettings(**_section(path, data, "outbox", _OUTBOX_KEYS)),
             schedule_check_seconds=float(data.get("schedule_check_seconds", 15.0)),
             auth=AuthSettings(**_section(path, data, "auth", _AUTH_KEYS)),
+            trusted_proxies=_trusted_proxies(path, data.get("trusted_proxies")),
         )
 
     @property
     def signing_key(self) -> str | None:
         return self.webhook_secret or self.secret_key
+
+
+def _trusted_proxies(path: Path, raw: Any) -> tuple[str, ...]:
+    """``trusted_proxies``: a list of IP addresses and networks, each written the way uvicorn
+    compares them (``10.0.0.5``, ``10.0.0.0/8``; host bits cleared, ``::1`` compressed)."""
+
+    def problem(message: str) -> DefinitionError:
+        return DefinitionError([DefinitionProblem(str(path), 1, 1, f"trusted_proxies: {message}")])
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise problem("expected a list of IP addresses or networks (10.0.0.5, 10.0.0.0/8)")
+    proxies = []
+    for item in raw:
+        text = str(item).strip()
+        try:
+            if "/" in text:
+                proxies.append(str(ipaddress.ip_network(text, strict=False)))
+            else:
+                proxies.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise problem(
+                f"'{text}' is not an IP address or network (host names and '*' are not "
+                "accepted: name each proxy)"
+            ) from None
+    return tuple(dict.fromkeys(proxies))
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:
