@@ -915,10 +915,12 @@ class EntityStore:
         args = (record_id,) if expected_version is None else (record_id, expected_version)
         try:
             changed = await conn.execute(sql.sql, args)
-        except IntegrityViolation as exc:
+        except IntegrityViolation:
+            # the database's detail names a table: an internal name, and a record's
+            # neighbours the caller may not be allowed to know of
             raise Conflict(
                 f"this {self.entity.label.lower()} is still referenced by other records; "
-                f"change or delete those first ({exc.detail})"
+                "change or delete those first"
             ) from None
         if not changed:
             await self._raise_missing_or_stale(conn, record_id, expected_version)
@@ -1231,8 +1233,11 @@ class EntityStore:
         if unknown:
             raise ValidationFailed(
                 [
-                    FieldError("id", "reference", f"line {i} is not a line of this record")
-                    for i in sorted(unknown)
+                    FieldError(
+                        "id", "reference", f"line {line['id']} is not a line of this record"
+                    ).within(field_name, position)
+                    for position, line in enumerate(lines)
+                    if line.get("id") in unknown
                 ]
             )
         for stale in sorted(existing - kept):
@@ -1241,7 +1246,10 @@ class EntityStore:
         for position, line in enumerate(lines):
             values = dict(line)
             line_id = values.pop("id", None)
-            await self._resolve_references(conn, values, ctx, stored=line_id)
+            try:
+                await self._resolve_references(conn, values, ctx, stored=line_id)
+            except ValidationFailed as exc:
+                raise _at_line(exc, field_name, position) from None
             if line_id is None:  # a kept line keeps its number
                 await self._number(conn, values)
             now = self._timestamp(dt.datetime.now(dt.UTC))
@@ -1266,7 +1274,10 @@ class EntityStore:
                     sql = self._update_sql(names, False)
                     row = await conn.fetchrow(sql.sql, sql.args(params))
             except IntegrityViolation as exc:
-                raise await self._integrity_error(conn, exc, values) from None
+                error = await self._integrity_error(conn, exc, values)
+                if isinstance(error, ValidationFailed):
+                    error = _at_line(error, field_name, position)
+                raise error from None
             assert row is not None
             result.append(self.decode(row))
         await self._check_lines(conn, result, lines, stored, ctx, field_name, errors)
@@ -1295,6 +1306,11 @@ class EntityStore:
             view, old_view = self._view(line, ctx), self._view(old, ctx)
             failures = self.rules.failures(event, view, old_view, ctx.user)
             errors.extend(failure.within(field_name, position) for failure in failures)
+
+
+def _at_line(exc: ValidationFailed, field_name: str, position: int) -> ValidationFailed:
+    """A line's errors as the parent reports them: at ``<field_name>[<position>].<field>``."""
+    return ValidationFailed([error.within(field_name, position) for error in exc.errors])
 
 
 def _event(
