@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -42,11 +43,17 @@ def serving(instance_dir: Path, *args: str) -> Iterator[str]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    # drain the server's output as it comes: a full pipe would block its event loop
+    lines: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lines.extend, args=(process.stdout,), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"tessera serve exited:\n{process.communicate()[0]}")
+                reader.join(timeout=5)
+                raise AssertionError("tessera serve exited:\n" + "".join(lines))
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -57,5 +64,8 @@ def serving(instance_dir: Path, *args: str) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        process.stdout.close()
+        output = "".join(lines)
         assert "Traceback" not in output, output
