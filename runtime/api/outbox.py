@@ -49,7 +49,7 @@ def describe_event(event: OutboxEvent) -> dict[str, Any]:
 def _int(text: str | None, name: str, default: int) -> int:
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # not "²": int() fails
         raise ApiProblem(400, f"'{name}' must be a non-negative whole number, not '{text}'")
     return int(text)
 

@@ -97,7 +97,7 @@ MAX_HISTORY = 1000
 def _whole(text: str | None, name: str, default: int) -> int:
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # not "²": int() fails
         raise ApiProblem(400, f"'{name}' must be a non-negative whole number, not '{text}'")
     return int(text)
 
@@ -118,7 +118,7 @@ def _if_match(request: Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise ApiProblem(412, f"If-Match '{header}' is not a version this API issued", "stale")
     return int(text)
 
