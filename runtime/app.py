@@ -24,7 +24,9 @@ from engine.identity import Identity
 from engine.model import dialect_for_url
 from runtime.api.auth import auth_router
 from runtime.api.customize import customize_router
+from runtime.api.docs import install_docs
 from runtime.api.meta import meta_router
+from runtime.api.methods import method_not_allowed
 from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, problem_response, render_exception
@@ -139,20 +141,16 @@ _PAGE_HEADERS = [
         b"form-action 'self'; frame-ancestors 'none'",
     ),
 ]
-_DOCUMENTATION = ("/docs", "/redoc", "/openapi.json")
 
 
 def _with_security_headers(send: Send, path: str) -> Send:
-    """``send`` adding the security headers to the response: for the API also a policy
-    that lets nothing run or load (it serves JSON) and no caching of its answers; the web
-    UI's pages may load scripts and styles from this site only (none inline); the
-    documentation pages load Swagger UI's scripts, so they get the others only."""
-    if path.startswith("/api/"):
-        extra = _API_HEADERS
-    elif path.startswith(_DOCUMENTATION):
-        extra = _SECURITY_HEADERS
-    else:
-        extra = _PAGE_HEADERS
+    """``send`` adding the security headers to the response: for the API and its OpenAPI
+    document also a policy that lets nothing run or load (they serve JSON) and no caching
+    of their answers; the web UI's pages and the API documentation (``/docs``, ``/redoc``,
+    whose scripts and styles this server serves) may load scripts and styles from this
+    site only, none inline. A response that sets its own policy keeps it."""
+    api = path.startswith("/api/") or path == "/openapi.json"
+    extra = _API_HEADERS if api else _PAGE_HEADERS
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -239,6 +237,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
         version=VERSION,
         description="Generated REST API for the enabled module packs.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: served from this server, not a CDN
+        redoc_url=None,
         **_without_telemetry(),
     )
     app_ref.append(app)
@@ -257,6 +257,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.include_router(auth_router(authenticator))
+    install_docs(app)
+    app.add_exception_handler(405, method_not_allowed)  # Allow: every method of the path
     install_web(app, live, holder, authenticator)
     app.include_router(meta_router(lambda: live.current.meta))
     admin_only = [Depends(require_admin)]
