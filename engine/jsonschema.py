@@ -1,8 +1,9 @@
 """JSON Schemas (draft 2020-12) of each entity's records, generated from its definition.
 
 Three shapes per entity: ``read`` (what the API returns), ``create`` (POST body: required
-fields required) and ``patch`` (PATCH body: everything optional). They feed the OpenAPI
-document and ``GET /api/v1/_meta/entities``.
+fields required) and ``patch`` (PATCH body: everything optional, except inside the lines of
+a ``children`` field, which are always sent whole). They feed the OpenAPI document and
+``GET /api/v1/_meta/entities``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 Shape = Literal["read", "create", "patch"]
 
+_TEXTUAL = frozenset(
+    {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE}
+)
 SYSTEM_PROPERTIES: dict[str, dict[str, Any]] = {
     "id": {**ID_SCHEMA, "readOnly": True, "description": "Opaque record id."},
     "created_at": {"type": "string", "format": "date-time", "readOnly": True},
@@ -29,12 +33,17 @@ SYSTEM_PROPERTIES: dict[str, dict[str, Any]] = {
 
 def field_schema(field: FieldDef, project: ProjectDef, shape: Shape) -> dict[str, Any]:
     if field.type is FieldType.CHILDREN and field.entity is not None:
-        child = record_schema(project.entity(field.entity), project, shape, child=True)
+        # a line is validated whole, also in a PATCH of its parent: its required fields too
+        line_shape: Shape = "read" if shape == "read" else "create"
+        child = record_schema(project.entity(field.entity), project, line_shape, child=True)
         schema: dict[str, Any] = {"type": "array", "items": child}
     elif field.type is FieldType.REFERENCE and shape == "read":
         schema = {**ID_SCHEMA, "description": f"Id of a {field.to} record."}
     else:
         schema = dict(kind_of(field).json_schema(field))
+        if shape != "read" and field.required and field.type in _TEXTUAL:
+            # the validator refuses "" for a required text field ("is required")
+            schema["minLength"] = max(1, schema.get("minLength", 0))
     schema["title"] = field.label
     if field.help:
         schema["description"] = field.help
