@@ -5,8 +5,11 @@ same record-level restriction: it reuses the list's conditions), grouped by up t
 ``MAX_GROUPS`` fields, a date or datetime optionally bucketed by year, month or day.
 
 Sums are exact: PostgreSQL adds ``numeric`` values; SQLite keeps decimals as doubles, so
-each value is scaled to a whole number of its smallest unit before adding (an integer sum
-in SQLite is exact). Averages are computed from that exact sum and the count of values.
+each value is scaled to a whole number of its smallest unit before adding. SQLite's integer
+``sum`` fails once a total leaves 64 bits, so it adds each value's high and low 32 bits
+separately and the exact total is put together here. Averages are computed from that exact
+sum and the count of values. A sum beyond 64 bits is answered as a decimal (a JSON string):
+JSON parsers lose such integers.
 The SQL of an aggregate is compiled once per shape and cached, like a list's.
 """
 
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, bindparam, cast, func, select
+from sqlalchemy import Integer, and_, bindparam, case, cast, func, literal_column, select
 
 from engine.errors import BadQuery
-from engine.query import split_csv
+from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN
+from engine.query import check_parameters, split_csv
 from engine.sql import CompiledSql, compile_sql
 from metadata import DATE_BUCKETS, MEASURE_FUNCTIONS, UNGROUPABLE, FieldType, measurable
 from metadata._aggregates import DATES, SUMMED
@@ -41,8 +45,17 @@ DEFAULT_GROUP_LIMIT = 1000
 _OPTIONS = ("group_by", "measures", "sort")
 _NOT_FOR_AGGREGATES = ("offset", "cursor", "fields", "expand", "count")
 
-_SQLITE_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+_LOW_BITS = 0xFFFFFFFF
+_EXACT = Context(prec=100, traps=[InvalidOperation])
+"""Sums and averages of up to 38-digit decimals over billions of rows, exactly."""
+
+_SQLITE_PREFIX = {"year": 4, "month": 7, "day": 10}
 _POSTGRES_FORMATS = {"year": "YYYY", "month": "YYYY-MM", "day": "YYYY-MM-DD"}
+_EDGE_BUCKETS = {
+    "year": ("0001", "9999"),
+    "month": ("0001-01", "9999-12"),
+    "day": ("0001-01-01", "9999-12-31"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,7 @@ class AggregateParser:
         self.columns: QueryColumns = parser.columns
 
     def parse(self, params: Sequence[tuple[str, str]]) -> AggregateQuery:
+        check_parameters(params)
         options: dict[str, str] = {}
         rest: list[tuple[str, str]] = []
         for key, value in params:
@@ -246,7 +260,12 @@ class AggregateSqlBuilder:
         for measure in query.measures:
             column = table.c[measure.field]
             if measure.function in SUMMED:
-                outputs[f"{measure.field}__sum"] = func.sum(self._summable(measure.field))
+                summable = self._summable(measure.field)
+                if self.dialect_name == "sqlite":
+                    outputs[f"{measure.field}__sum"] = func.sum(summable.op("&")(_LOW_BITS))
+                    outputs[f"{measure.field}__hi"] = func.sum(summable.op(">>")(32))
+                else:
+                    outputs[f"{measure.field}__sum"] = func.sum(summable)
                 outputs[f"{measure.field}__n"] = func.count(column)
             else:
                 outputs[measure.key] = getattr(func, measure.function)(column)
@@ -267,8 +286,21 @@ class AggregateSqlBuilder:
         if group.bucket is None:
             return column
         if self.dialect_name == "sqlite":
-            return func.strftime(_SQLITE_FORMATS[group.bucket], column)
-        return func.to_char(column, _POSTGRES_FORMATS[group.bucket])
+            # Dates and datetimes are stored as fixed-width UTC ISO text: a bucket is its
+            # prefix (strftime rounds 9999-12-31T23:59:59.9999995 into the year 10000).
+            return func.substr(column, 1, _SQLITE_PREFIX[group.bucket])
+        bucketed: ColumnElement[Any] = column
+        if self.lists.columns.columns[group.field].type is FieldType.DATETIME:
+            # Buckets of UTC days, as on SQLite, whatever the server's TimeZone setting.
+            bucketed = func.timezone("UTC", column)
+        # asyncpg stores Python's first and last day (instant) as -infinity and infinity,
+        # which to_char turns into NULL: they are the year 1 and the year 9999.
+        first, last = _EDGE_BUCKETS[group.bucket]
+        return case(
+            (column == literal_column("'-infinity'"), literal_column(f"'{first}'")),
+            (column == literal_column("'infinity'"), literal_column(f"'{last}'")),
+            else_=func.to_char(bucketed, _POSTGRES_FORMATS[group.bucket]),
+        )
 
     def _summable(self, name: str) -> ColumnElement[Any]:
         column = self.lists.columns.table.c[name]
@@ -281,18 +313,26 @@ class AggregateSqlBuilder:
         order = []
         sort = query.sort or tuple((g.key, False) for g in query.groups)
         for key, descending in sort:
-            if key in outputs:
+            name = key.removesuffix("__avg").removesuffix("__sum")
+            total: ColumnElement[Any] | None
+            if self.dialect_name == "sqlite" and f"{name}__hi" in outputs:
+                total = outputs[f"{name}__hi"] * float(2**32) + outputs[f"{name}__sum"]
+            else:
+                total = outputs.get(f"{name}__sum")
+            if key.endswith("__sum") and total is not None:
+                expression = total
+            elif key in outputs:
                 expression = outputs[key]
             else:  # an average: order by the exact sum over the count
-                name = key.removesuffix("__avg")
-                expression = (outputs[f"{name}__sum"] * 1.0) / func.nullif(outputs[f"{name}__n"], 0)
+                assert total is not None
+                expression = (total * 1.0) / func.nullif(outputs[f"{name}__n"], 0)
             ordered = expression.desc() if descending else expression.asc()
             order.append(ordered.nulls_last())
         return order
 
     def decode(self, query: AggregateQuery, rows: Sequence[Sequence[Any]]) -> AggregateResult:
         truncated = len(rows) > query.scope.limit
-        keys = _selected_keys(query)
+        keys = _selected_keys(query, sqlite=self.dialect_name == "sqlite")
         result = []
         for row in rows[: query.scope.limit]:
             raw = dict(zip(keys, row, strict=True))
@@ -316,14 +356,20 @@ class AggregateSqlBuilder:
         if measure.function in {"min", "max"}:
             return self._decoded(measure.field, raw[measure.key])
         total, count = raw[f"{measure.field}__sum"], int(raw[f"{measure.field}__n"] or 0)
+        if total is not None and f"{measure.field}__hi" in raw:
+            total = int(raw[f"{measure.field}__hi"]) * 2**32 + int(total)
         scale = self.scales.get(measure.field)
         exact = self._exact_sum(total, scale) if count else None
         if measure.function == "sum":
-            return exact if exact is not None else (Decimal(0).scaleb(-scale) if scale else 0)
+            if exact is None:
+                return Decimal(0).scaleb(-scale) if scale else 0
+            if isinstance(exact, int) and not INT64_MIN <= exact <= INT64_MAX:
+                return Decimal(exact)
+            return exact
         if exact is None:
             return None
         places = Decimal(1).scaleb(-(scale if scale is not None else 2))
-        return (Decimal(exact) / count).quantize(places)
+        return _EXACT.divide(Decimal(exact), count).quantize(places, context=_EXACT)
 
     def _exact_sum(self, total: Any, scale: int | None) -> Any:
         if total is None:
@@ -332,17 +378,23 @@ class AggregateSqlBuilder:
             return int(total)
         quantum = Decimal(1).scaleb(-scale)
         if self.dialect_name == "sqlite":
-            return Decimal(int(total)).scaleb(-scale).quantize(quantum)
-        return Decimal(total).quantize(quantum)
+            return (
+                Decimal(int(total)).scaleb(-scale, context=_EXACT).quantize(quantum, context=_EXACT)
+            )
+        return Decimal(total).quantize(quantum, context=_EXACT)
 
 
-def _selected_keys(query: AggregateQuery) -> list[str]:
+def _selected_keys(query: AggregateQuery, *, sqlite: bool) -> list[str]:
     """The columns the SQL selects, in order: group keys, the count, then each measure's
-    (a sum and an average of one field share the exact sum and the count of values)."""
+    (a sum and an average of one field share the exact sum and the count of values; on
+    SQLite the sum of the low 32 bits, then of the high bits)."""
     keys = [g.key for g in query.groups] + ["count"]
     for measure in query.measures:
         if measure.function in SUMMED:
-            keys += [f"{measure.field}__sum", f"{measure.field}__n"]
+            keys.append(f"{measure.field}__sum")
+            if sqlite:
+                keys.append(f"{measure.field}__hi")
+            keys.append(f"{measure.field}__n")
         else:
             keys.append(measure.key)
     return list(dict.fromkeys(keys))

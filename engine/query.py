@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,9 @@ from sqlalchemy import and_, bindparam, false, func, or_, select
 from engine.access import filter_clause
 from engine.errors import BadQuery
 from engine.fieldtypes import InvalidValue, parse_id
+from engine.fieldtypes._base import unstorable
 from engine.fieldtypes.choice import parse_boolean
-from engine.fieldtypes.numeric import parse_decimal, parse_integer
+from engine.fieldtypes.numeric import fit_decimal, parse_decimal, parse_integer
 from engine.fieldtypes.temporal import parse_date, parse_datetime
 from engine.sql import CompiledSql, compile_sql
 from metadata import FILTER_OPERATORS, RESERVED_PARAMETERS, FieldType
@@ -77,9 +79,20 @@ class QueryColumn:
     target: str | None = None
     """Qualified entity name a reference column points at."""
 
-    def parse(self, text: str) -> Any:
+    def parse(self, text: str, decimal: tuple[int, int] | None = None) -> Any:
+        """The bound value of ``text`` for this column; ``decimal`` is the column's
+        (precision, scale), which a decimal value must fit (PostgreSQL would otherwise
+        round it to the column's type, or fail)."""
         parser = _VALUE_PARSERS.get(self.type) if self.type else parse_id
-        value = parser(text) if parser else text
+        if parser is None:
+            problem = unstorable(text)
+            if problem is not None:
+                raise InvalidValue("format", problem)
+            value: Any = text
+        else:
+            value = parser(text)
+        if decimal is not None:
+            value = fit_decimal(value, *decimal)
         return self.to_db(value) if self.to_db else value
 
     @property
@@ -98,6 +111,14 @@ class QueryColumns:
     expandable: tuple[str, ...]
     all_fields: tuple[str, ...]
     """Names a client may ask for with ``fields=`` (columns, children, system fields)."""
+
+    def parse(self, column: QueryColumn, text: str) -> Any:
+        """``column.parse`` with the column's decimal precision and scale, if it has them."""
+        decimal = None
+        if column.type is FieldType.DECIMAL:
+            kind = self.table.c[column.name].type
+            decimal = (getattr(kind, "precision", None) or 18, getattr(kind, "scale", None) or 0)
+        return column.parse(text, decimal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +170,17 @@ def split_csv(text: str, parameter: str) -> list[str]:
     return items
 
 
+def check_parameters(params: Sequence[tuple[str, str]]) -> None:
+    """400 naming the parameter whose name or value holds a NUL character or an unpaired
+    surrogate: neither can be compared with what a database stores (PostgreSQL refuses
+    U+0000 outright), so no parameter may carry one."""
+    for key, value in params:
+        problem = unstorable(key) or unstorable(value)
+        if problem is not None:
+            shown = key.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+            raise BadQuery(f"'{shown}' {problem}")
+
+
 def _int_parameter(text: str, parameter: str, low: int, high: int) -> int:
     try:
         value = parse_integer(text)
@@ -167,6 +199,7 @@ class QueryParser:
         self.lookup = lookup
 
     def parse(self, params: Sequence[tuple[str, str]]) -> ListQuery:
+        check_parameters(params)
         options: dict[str, str] = {}
         filters: list[Filter] = []
         for key, value in params:
@@ -216,21 +249,25 @@ class QueryParser:
         column = self._column(self.columns, parts[0], "filter")
         rest = parts[1:]
         subfield: str | None = None
-        target = column
+        target, owner = column, self.columns
         if rest and rest[0] not in OPERATORS:
             if column.target is None:
                 hint = did_you_mean(rest[0], OPERATORS)
                 raise BadQuery(f"unknown filter operator '{rest[0]}'{hint}")
             subfield = rest.pop(0)
-            target = self._column(self.lookup(column.target), subfield, "filter")
+            owner = self.lookup(column.target)
+            target = self._column(owner, subfield, "filter")
         if len(rest) > 1:
             raise BadQuery(f"'{key}' is not a valid filter")
         op = rest[0] if rest else "eq"
         if op not in OPERATORS:
             raise BadQuery(f"unknown filter operator '{op}'{did_you_mean(op, OPERATORS)}")
-        return Filter(column.name, subfield, op, self._filter_values(target, op, text, key))
+        values = self._filter_values(owner, target, op, text, key)
+        return Filter(column.name, subfield, op, values)
 
-    def _filter_values(self, column: QueryColumn, op: str, text: str, key: str) -> tuple[Any, ...]:
+    def _filter_values(
+        self, owner: QueryColumns, column: QueryColumn, op: str, text: str, key: str
+    ) -> tuple[Any, ...]:
         if op == "isnull":
             return (self._boolean(text, key),)
         if op in TEXT_OPS:
@@ -239,7 +276,7 @@ class QueryParser:
             return (text,)
         items = split_csv(text, key) if op in LIST_OPS else [text]
         try:
-            return tuple(column.parse(item) for item in items)
+            return tuple(owner.parse(column, item) for item in items)
         except InvalidValue as exc:
             raise BadQuery(f"'{key}': {exc.message}") from None
 
@@ -300,13 +337,24 @@ class QueryParser:
             raise BadQuery("'cursor' belongs to a different sort order; start again without it")
         try:
             parsed = [
-                None if value is None else self.columns.columns[name].parse(str(value))
+                None if value is None else self._cursor_value(self.columns.columns[name], value)
                 for (name, _), value in zip(sort, values, strict=False)
             ]
             parsed.append(parse_id(values[-1]))
         except (InvalidValue, TypeError):
             raise BadQuery("'cursor' is damaged") from None
         return tuple(parsed)
+
+    def _cursor_value(self, column: QueryColumn, value: Any) -> Any:
+        text = str(value)
+        if column.type is FieldType.DATETIME and _NAIVE_DATETIME.fullmatch(text):
+            # asyncpg reads Python's first and last instants (stored as -infinity and
+            # infinity) without their UTC offset; a cursor may carry one as it was read.
+            text += "+00:00"
+        return self.columns.parse(column, text)
+
+
+_NAIVE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
 
 
 def encode_cursor(query: ListQuery, values: Sequence[Any]) -> str:

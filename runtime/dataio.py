@@ -62,7 +62,7 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[SourceRow]:
                     continue
                 try:
                     yield SourceRow(number, json.loads(line, parse_float=Decimal))
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     yield SourceRow(number, _Unreadable(f"not valid JSON: {exc}"))
 
 
@@ -147,7 +147,9 @@ async def _import_one(
             else:
                 report.updated += 1
     except EngineError as exc:
-        report.errors.append(f"{source}:{row.line}: {describe(exc)}")
+        # A field name may echo an unpaired surrogate of the file: keep the report printable.
+        reason = describe(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+        report.errors.append(f"{source}:{row.line}: {reason}")
 
 
 def _missing_key(key: str) -> ValidationFailed:

@@ -28,6 +28,28 @@ class InvalidValue(Exception):
         self.message = message
 
 
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored or compared in either database, or None: PostgreSQL
+    refuses U+0000 in text and jsonb, and an unpaired surrogate (``"\\ud800"`` in JSON) is
+    not a character at all (it has no UTF-8 form). Both are refused the same way on SQLite."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain unpaired surrogates (\\ud800-\\udfff)"
+    return None
+
+
+def check_storable(text: str) -> str:
+    """``text``, or ``InvalidValue`` (code ``format``) when ``unstorable``."""
+    problem = unstorable(text)
+    if problem is not None:
+        raise InvalidValue("format", problem)
+    return text
+
+
 class FieldKind(Protocol):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         """The SQLAlchemy type of the field's column."""

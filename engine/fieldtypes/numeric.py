@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Numeric
@@ -30,19 +30,34 @@ def _check_range(value: Decimal | int, field: FieldDef) -> None:
         raise InvalidValue("max", f"must be at most {field.max}")
 
 
+_OUT_OF_RANGE = "is outside the 64-bit integer range"
+_MAX_DIGITS = 19
+"""Digits of the largest 64-bit integer: longer numbers are refused before they are
+converted (Python refuses to convert more than 4,300 digits, and 1e999999999 as a whole
+number would take minutes to build)."""
+
+
 def parse_integer(value: Any) -> int:
     if isinstance(value, bool):
         raise InvalidValue("type", "must be a whole number")
     if isinstance(value, int):
         result = value
     elif isinstance(value, str) and _INTEGER_TEXT.match(value.strip()):
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if len(digits) > _MAX_DIGITS:
+            raise InvalidValue("max", _OUT_OF_RANGE)
         result = int(value.strip())
-    elif isinstance(value, (float, Decimal)) and value == value and int(value) == value:
-        result = int(value)
+    elif isinstance(value, (float, Decimal)):
+        number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if not number.is_finite() or number != number.to_integral_value():
+            raise InvalidValue("type", "must be a whole number")
+        if number and number.adjusted() >= _MAX_DIGITS:
+            raise InvalidValue("max", _OUT_OF_RANGE)
+        result = int(number)
     else:
         raise InvalidValue("type", "must be a whole number")
     if not INT64_MIN <= result <= INT64_MAX:
-        raise InvalidValue("max", "is outside the 64-bit integer range")
+        raise InvalidValue("max", _OUT_OF_RANGE)
     return result
 
 
@@ -84,6 +99,40 @@ def parse_decimal(value: Any) -> Decimal:
     return result
 
 
+_EXACT = Context(prec=100, traps=[InvalidOperation])
+"""Room for every decimal a column holds (precision is at most 38) at its scale: the
+default context's 28 digits would refuse a valid decimal(38, 2)."""
+
+
+def decimal_shape(field: FieldDef) -> tuple[int, int]:
+    """(precision, scale) of a decimal field, with the defaults."""
+    return field.precision or 18, field.scale if field.scale is not None else 2
+
+
+def fit_decimal(number: Decimal, precision: int, scale: int) -> Decimal:
+    """``number`` at the column's scale, refused when the column cannot hold it exactly:
+    more decimal places than ``scale`` or more digits before the point than
+    ``precision - scale`` (a filter value too: PostgreSQL would round it to the column's
+    type, or fail)."""
+    quantum = Decimal(1).scaleb(-scale)
+    integer_digits = precision - scale
+    if number and number.adjusted() >= integer_digits:
+        raise InvalidValue(
+            "max", f"must have at most {integer_digits} digits before the decimal point"
+        )
+    try:
+        exact = number.quantize(quantum, context=_EXACT)
+    except InvalidOperation:
+        raise InvalidValue("max", "is too large") from None
+    if exact != number:
+        raise InvalidValue("scale", f"must have at most {scale} decimal places")
+    if exact.adjusted() >= integer_digits:
+        raise InvalidValue(
+            "max", f"must have at most {integer_digits} digits before the decimal point"
+        )
+    return exact.copy_abs() if exact.is_zero() else exact  # -0.00 is 0.00 in both databases
+
+
 @register(FieldType.DECIMAL)
 class DecimalKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
@@ -113,22 +162,10 @@ class DecimalKind(StoredAsIs):
         }
 
     def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
-        scale = field.scale if field.scale is not None else 2
-        quantum = Decimal(1).scaleb(-scale)
-        integer_digits = (field.precision or 18) - scale
+        precision, scale = decimal_shape(field)
 
         def coerce(value: Any) -> Decimal:
-            number = parse_decimal(value)
-            try:
-                exact = number.quantize(quantum)
-            except InvalidOperation:
-                raise InvalidValue("max", "is too large") from None
-            if exact != number:
-                raise InvalidValue("scale", f"must have at most {scale} decimal places")
-            if exact.adjusted() >= integer_digits:
-                raise InvalidValue(
-                    "max", f"must have at most {integer_digits} digits before the decimal point"
-                )
+            exact = fit_decimal(parse_decimal(value), precision, scale)
             _check_range(exact, field)
             return exact
 

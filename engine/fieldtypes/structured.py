@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ import orjson
 from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.dialects.postgresql import JSONB
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, check_storable, register
 from engine.fieldtypes.numeric import INT64_MAX, parse_integer
 from metadata import FieldType
 
@@ -40,27 +41,42 @@ class JsonKind(StoredAsIs):
         return orjson.loads if dialect == "sqlite" else None
 
 
-def _plain_json(value: Any) -> Any:
+MAX_JSON_DEPTH = 64
+"""Nesting a json field may have (the JSON encoder used for storage, audit and responses
+stops at 255 levels, the record around the value adds a few)."""
+_JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
     """JSON numbers with a fraction arrive as Decimal (to keep decimal fields exact);
-    inside a free-form json field they are ordinary JSON numbers again."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {_json_string(str(k)): _plain_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_json(v) for v in value]
+    inside a free-form json field they are ordinary JSON numbers again. Numbers a double
+    (or a 64-bit integer) cannot hold, and deeper nesting than ``MAX_JSON_DEPTH``, are
+    refused rather than stored changed."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal | float):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidValue("type", "must not hold a number beyond the range of a double")
+        return number
+    if isinstance(value, int):
+        if not _JSON_INT_MIN <= value <= _JSON_INT_MAX:
+            raise InvalidValue("type", "must not hold a whole number beyond 64 bits")
+        return value
     if isinstance(value, str):
         return _json_string(value)
-    if value is None or isinstance(value, (int, float, bool)):
-        return value
+    if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:
+        raise InvalidValue("type", f"must not be nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        return {_json_string(str(k)): _plain_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v, depth + 1) for v in value]
     raise InvalidValue("type", "must be a JSON value")
 
 
 def _json_string(text: str) -> str:
     # PostgreSQL's jsonb cannot hold U+0000; refuse it everywhere so both databases agree.
-    if "\x00" in text:
-        raise InvalidValue("format", "must not contain NUL characters (\\u0000)")
-    return text
+    return check_storable(text)
 
 
 def _json_text(value: Any) -> str:

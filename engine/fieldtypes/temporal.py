@@ -51,7 +51,12 @@ def parse_datetime(value: Any) -> dt.datetime:
         )
     if result.tzinfo is None:
         raise InvalidValue("type", "must include a UTC offset, e.g. +00:00 or Z")
-    return result.astimezone(dt.UTC)
+    try:
+        return result.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in the year 0 in UTC
+        raise InvalidValue(
+            "range", "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+        ) from None
 
 
 def _sqlite_datetime_text(value: dt.datetime) -> str:
@@ -92,7 +97,14 @@ class DateTimeKind:
         return _sqlite_datetime_text if dialect == "sqlite" else None
 
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return dt.datetime.fromisoformat if dialect == "sqlite" else None
+        return dt.datetime.fromisoformat if dialect == "sqlite" else _aware
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """asyncpg writes the first and the last instant Python has (0001-01-01T00:00:00Z,
+    9999-12-31T23:59:59.999999Z) as PostgreSQL's -infinity and infinity, and reads those
+    back without a time zone: they are these same UTC instants."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 sqlite_datetime_text = _sqlite_datetime_text

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import String, Text
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, check_storable, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -76,8 +76,7 @@ class TextKind(StoredAsIs):
             value: str = raw
             if trim:
                 value = value.strip()
-            if "\x00" in value:
-                raise InvalidValue("format", "must not contain NUL characters")
+            check_storable(value)
             if longest is not None and len(value) > longest:
                 raise InvalidValue("max_length", f"must be at most {longest} characters")
             if shortest is not None and len(value) < shortest:

@@ -121,12 +121,22 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    return Response(
-        orjson.dumps(body, default=json_default),
-        status_code=status,
-        media_type=PROBLEM_TYPE,
-        headers=headers,
-    )
+    try:
+        content = orjson.dumps(body, default=json_default)
+    except TypeError:  # a detail echoing a lone surrogate the client sent
+        content = orjson.dumps(_printable(body), default=json_default)
+    return Response(content, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string's unpaired surrogates written as ``\\udXXX`` escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 async def _engine_error(request: Request, exc: Exception) -> Response:
