@@ -24,7 +24,7 @@ from psycopg import sql
 from engine.errors import BadQuery
 from engine.fieldtypes import InvalidValue
 from engine.fieldtypes.numeric import fit_decimal, parse_integer
-from runtime.app import build_app
+from runtime.app import TesseraApp, build_app
 from tests.support.identity import issue_token
 from tests.support.web import signed_in
 
@@ -167,7 +167,9 @@ def test_invalid_utf8_in_a_query_string_is_only_text(api: TestClient) -> None:
 def test_unpaired_surrogates_reach_no_query(kitchen: Instance) -> None:
     """Query strings cannot carry a surrogate over HTTP (they decode to U+FFFD), but the
     parsers refuse one from any caller (the web UI, the CLI) before it reaches SQL."""
-    store = build_app(kitchen.settings).live.current.model.store("kitchen", "item")
+    app = build_app(kitchen.settings)
+    assert isinstance(app, TesseraApp)
+    store = app.live.current.model.store("kitchen", "item")
     for key, value in [("name", "x\ud800"), ("q", "\udfff"), ("x\ud800", "1")]:
         with pytest.raises(BadQuery, match="unpaired surrogates"):
             store.parser.parse([(key, value)])
