@@ -38,13 +38,20 @@ class JsonKind(StoredAsIs):
         return _json_text if dialect == "sqlite" else None
 
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return orjson.loads if dialect == "sqlite" else None
+        return _json_from_sqlite if dialect == "sqlite" else None
+
+
+def _json_from_sqlite(value: Any) -> Any:
+    """SQLite gives a JSON column numeric affinity: a value that is a bare number (``0``,
+    ``1.5``) comes back as that number, not as its text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 MAX_JSON_DEPTH = 64
 """Nesting a json field may have (the JSON encoder used for storage, audit and responses
 stops at 255 levels, the record around the value adds a few)."""
-_JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1
+_JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**63 - 1
+"""SQLite would turn a larger whole number into a double (numeric affinity)."""
 
 
 def _plain_json(value: Any, depth: int = 0) -> Any:

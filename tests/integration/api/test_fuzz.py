@@ -354,8 +354,18 @@ def field_values(field: FieldDef) -> st.SearchStrategy[Any]:
             optional={"unit_price": json_numbers, "id": json_scalars, SURROGATE: json_scalars},
         )
         typed = st.one_of(st.lists(line, max_size=2), json_values)
-    else:
-        typed = json_values
+    else:  # json: what JSON parsers disagree on (big numbers, deep nesting) inside
+        edges = st.one_of(
+            json_numbers,
+            st.sampled_from([2**64, 2**64 - 1, -(2**63) - 1, 10**30]),
+            st.integers(60, 300).map(lambda depth: Raw("[" * depth + "]" * depth)),
+        )
+        typed = st.one_of(
+            json_values,
+            edges,
+            st.lists(edges, min_size=1, max_size=2),
+            st.dictionaries(text_values, edges, min_size=1, max_size=2),
+        )
     return st.one_of(typed, typed, typed, json_values)
 
 
