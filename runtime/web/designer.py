@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from metadata import EntityDef
     from runtime.settings import Settings
-    from runtime.web.screens import WebUI
+    from runtime.web.screens.base import WebUI
     from runtime.web.session import Session
 
 KINDS = ("field", "edit", "rule", "grant")
@@ -66,7 +66,7 @@ class Designer:
         return self.ui.live.settings
 
     async def _admin(self, request: Request, *, checked: bool = False) -> Session:
-        session = await (self.ui._checked(request) if checked else self.ui._session(request))
+        session = await (self.ui.checked(request) if checked else self.ui.session(request))
         if ADMIN_ROLE not in self.ui.live.current.project.role_closure(session.user.roles):
             raise ApiProblem(403, "the designer is for administrators")
         if not self.settings.meta_api_writes or self.settings.customizations is None:

@@ -1,0 +1,92 @@
+"""A pack's dashboards: number, bar and line tiles, each computed through the guard."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
+from starlette.responses import Response  # noqa: TC002 - FastAPI reads the annotations
+
+from engine.access import Forbidden
+from engine.errors import BadQuery, UnknownEntity
+from metadata import TileKind
+from runtime.web.charts import bar_chart, line_chart
+from runtime.web.handling import screen
+from runtime.web.screens.base import Family
+from runtime.web.widgets import display
+
+if TYPE_CHECKING:
+    from metadata import TileDef
+    from runtime.web.session import Session
+
+
+class Dashboards(Family):
+    @screen
+    async def dashboard(self, request: Request, pack: str, name: str) -> Response:
+        """A pack's dashboard: each tile computed through the guard, so every viewer sees
+        the figures of the records they may read; a tile they may not see says so."""
+        session = await self.ui.session(request)
+        dashboard = self.live.current.project.dashboards.get(f"{pack}.{name}")
+        if dashboard is None:
+            raise UnknownEntity(f"no dashboard '{pack}.{name}'")
+        tiles = []
+        async with self.database.get().connection() as conn:
+            for tile in dashboard.tiles:
+                tiles.append(await self._tile(conn, session, tile))
+        return await self.render(
+            request,
+            "dashboard.html",
+            session=session,
+            title=dashboard.label,
+            dashboard=dashboard,
+            tiles=tiles,
+        )
+
+    async def _tile(self, conn: Any, session: Session, tile: TileDef) -> dict[str, Any]:
+        pack, name = tile.entity.split(".", 1)
+        screen = self.ui.screen_for(session, pack, name)
+        entity = screen.store.entity
+        shown: dict[str, Any] = {
+            "label": tile.label,
+            "kind": tile.kind.value,
+            "rows": [],
+            "problem": None,
+        }
+        pairs = list(tile.filter)
+        if tile.measure != "count":
+            pairs.append(("measures", tile.measure))
+        if tile.group_by:
+            pairs.append(("group_by", tile.group_by))
+            if tile.kind is TileKind.BAR:  # the largest bars, largest first
+                pairs += [("sort", "-" + tile.measure), ("limit", str(tile.limit))]
+            else:  # a line follows its groups' order
+                pairs += [("sort", tile.group_by)]
+        try:
+            query = screen.store.aggregate_parser.parse(pairs)
+            result = await screen.guard.aggregate(conn, query)
+        except (Forbidden, BadQuery):
+            shown["problem"] = "Not available with your roles."
+            return shown
+        if tile.kind is TileKind.NUMBER:
+            value = result.rows[0][tile.measure] if result.rows else 0
+            shown["value"] = display(value) or "0"
+            shown["link"] = f"/app/{pack}/{name}?" + urllib.parse.urlencode(list(tile.filter))
+            return shown
+        assert tile.group_by is not None
+        rows = [(row[tile.group_by], row[tile.measure]) for row in result.rows]
+        shown["rows"] = rows
+        shown["chart"] = bar_chart(rows) if tile.kind is TileKind.BAR else line_chart(rows)
+        group_field = entity.fields.get(tile.group_by.partition("__")[0])
+        shown["group_label"] = group_field.label if group_field else tile.group_by
+        shown["measure_label"] = _measure_label(tile.measure, entity)
+        return shown
+
+
+def _measure_label(measure: str, entity: Any) -> str:
+    if measure == "count":
+        return "Count"
+    name, _, function = measure.rpartition("__")
+    field = entity.fields.get(name)
+    words = {"sum": "Total", "avg": "Average", "min": "Lowest", "max": "Highest"}
+    return f"{words.get(function, function)} {(field.label if field else name).lower()}"

@@ -1,0 +1,300 @@
+"""A record's form: its sections and widgets (from ``forms/`` or every field), the
+workflow's buttons and the audit trail; saving, deleting, and the live ``visible_if`` /
+``required_if`` answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from engine.access import EntityAccess, Forbidden
+from engine.errors import RecordNotFound, ValidationFailed
+from engine.guard import Caller, GuardedStore
+from metadata import FieldType, Permission
+from runtime.api.problems import ApiProblem
+from runtime.web.handling import screen
+from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
+from runtime.web.session import CSRF_FIELD
+from runtime.web.widgets import Widget, is_writable, record_from_form, widget_for
+
+if TYPE_CHECKING:
+    from engine.workflow import Move
+    from metadata import FieldDef
+
+
+EMPTY_ACCESS = EntityAccess("", {})
+"""No field made read-only by roles: a line's fields follow its parent's rights."""
+HISTORY_ENTRIES = 100
+
+_LaidOut = tuple["FieldDef", str | None, str | None, bool]
+"""A field on a form: its definition, the form's label and help for it, whether the form
+makes it read-only."""
+
+
+class Forms(Family):
+    async def new_form(self, request: Request, pack: str, entity: str) -> Response:
+        return await self.form_screen(request, pack, entity, None)
+
+    async def create(self, request: Request, pack: str, entity: str) -> Response:
+        return await self.save(request, pack, entity, None)
+
+    @screen
+    async def form_screen(
+        self, request: Request, pack: str, entity: str, record_id: str | None
+    ) -> Response:
+        session = await self.ui.session(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        if record_id is None:
+            screen.access.require(Permission.CREATE)
+            new = {  # a new record starts with the definition's constant defaults
+                f.name: f.default
+                for f in screen.store.entity.fields.values()
+                if f.default is not None and not f.default_is_expression
+            }
+            return await self.form_page(request, screen, new, None, {}, 200)
+        full = await self.ui.stored(screen, record_id)
+        shown = screen.guard.strip(dict(full))
+        return await self.form_page(request, screen, shown, record_id, {}, 200, full=full)
+
+    async def form_page(
+        self,
+        request: Request,
+        screen: Screen,
+        record: dict[str, Any],
+        record_id: str | None,
+        errors: dict[str, list[str]],
+        status: int,
+        *,
+        general: list[str] | None = None,
+        full: dict[str, Any] | None = None,
+    ) -> Response:
+        """The form of ``record`` (what the user may see, or what they typed); ``full`` is
+        the stored record with its hidden fields, which workflow conditions may read."""
+        sections = self._sections(screen, creating=record_id is None)
+        titles = await self._reference_titles(screen, record, sections)
+        moves, history = await self._workflow_and_history(screen, full)
+        conditions = screen.store.form_conditions
+        state = conditions.judge(record, self.ui.actor(screen.session)) if conditions else None
+        workflow = screen.store.entity.workflow
+        entity = screen.store.entity
+        title_value = record.get(entity.title) if entity.title else None
+        if title_value:
+            heading = str(title_value)
+        elif record_id is None:
+            heading = f"New {entity.label.lower()}"
+        else:
+            heading = f"{entity.label} #{record_id}"
+        return await self.render(
+            request,
+            "form.html",
+            status,
+            session=screen.session,
+            screen=screen,
+            entity=entity,
+            record=record,
+            record_id=record_id,
+            title=heading,
+            sections=sections,
+            errors=errors,
+            general=general or [],
+            reference_titles=titles,
+            may_update=screen.may(Permission.UPDATE),
+            may_delete=screen.may(Permission.DELETE),
+            csrf_field=CSRF_FIELD,
+            moves=moves,
+            conditional=state is not None,
+            hidden_sections=state.hidden_sections if state else frozenset(),
+            hidden_fields=state.hidden_fields if state else frozenset(),
+            required_now=state.required if state else frozenset(),
+            workflow_field=entity.fields[workflow.field] if workflow is not None else None,
+            history=history,
+        )
+
+    async def _workflow_and_history(
+        self, screen: Screen, record: dict[str, Any] | None
+    ) -> tuple[list[Move], list[dict[str, Any]]]:
+        """The workflow's moves out of the stored ``record``'s state (for its buttons) and
+        its audit trail, newest first, without the fields the user may not see."""
+        if not record:
+            return [], []
+        store = screen.store
+        model = self.live.current.model
+        ctx = self.ui.write_context(screen.session)
+        async with self.database.get().connection() as conn:
+            moves: list[Move] = []
+            if store.workflow is not None and screen.may(Permission.UPDATE):
+                moves = await store.workflow_moves(conn, record, ctx)
+            entries = await model.audit.history(
+                conn,
+                store.entity.qualified_name,
+                str(record["id"]),
+                limit=HISTORY_ENTRIES,
+                newest_first=True,
+            )
+            names = await self.authenticator.identity.usernames(
+                conn, {int(e.user_id) for e in entries if e.user_id and e.user_id.isdigit()}
+            )
+        hidden = screen.access.hidden
+        history = [
+            {
+                "at": dt.datetime.fromtimestamp(entry.at, dt.UTC),
+                "user": names.get(entry.user_id or "", "the system"),
+                "action": entry.action.value,
+                "changes": {k: v for k, v in entry.changes.items() if k not in hidden},
+            }
+            for entry in entries
+        ]
+        return moves, history
+
+    def _sections(self, screen: Screen, *, creating: bool) -> list[dict[str, Any]]:
+        """The form's sections (from ``forms/``, or one with every field), as widgets; hidden
+        fields left out, read-only ones shown but not editable."""
+        entity = screen.store.entity
+        access = screen.access
+        may_write = screen.may(Permission.CREATE if creating else Permission.UPDATE)
+        sections = []
+        layout = entity.form.sections
+        layout_sections: list[tuple[str | None, str | None, int, list[_LaidOut]]]
+        if not layout:
+            fields: list[_LaidOut] = [(f, None, None, False) for f in entity.fields.values()]
+            layout_sections = [(None, None, 1, fields)]
+        else:
+            layout_sections = [
+                (
+                    section.name,
+                    section.label,
+                    section.columns,
+                    [
+                        (entity.fields[item.field], item.label, item.help, item.read_only)
+                        for item in section.fields
+                        if item.field in entity.fields
+                    ],
+                )
+                for section in layout
+            ]
+        for name, label, columns, items in layout_sections:
+            widgets = [
+                widget_for(
+                    field,
+                    editable=may_write and not locked and is_writable(field, access),
+                    label=item_label,
+                    help_text=item_help,
+                    columns=self._line_columns(field, may_write and not locked),
+                )
+                for field, item_label, item_help, locked in items
+                if field.name not in access.hidden
+            ]
+            if widgets:
+                sections.append(
+                    {"name": name, "label": label, "columns": columns, "widgets": widgets}
+                )
+        return sections
+
+    def _line_columns(self, field: FieldDef, editable: bool) -> tuple[Widget, ...]:
+        """The widgets of a child table's columns: the line entity's fields."""
+        if field.type is not FieldType.CHILDREN or field.entity is None:
+            return ()
+        line = self.live.current.project.entities[field.entity]
+        return tuple(
+            widget_for(f, editable=editable and is_writable(f, EMPTY_ACCESS))
+            for f in line.fields.values()
+            if f.type not in {FieldType.CHILDREN, FieldType.JSON}
+        )
+
+    async def _reference_titles(
+        self, screen: Screen, record: dict[str, Any], sections: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        """The title of each referenced record the form shows, where the user may read it."""
+        titles: dict[str, str] = {}
+        model = self.live.current.model
+        actor = self.ui.actor(screen.session)
+        async with self.database.get().connection() as conn:
+            for section in sections:
+                for widget in section["widgets"]:
+                    value = record.get(widget.name)
+                    if widget.kind != "reference" or value in (None, ""):
+                        continue
+                    target = model.store_for(widget.field.to or "")
+                    guard = GuardedStore(target, Caller(actor, actor.roles, model.access))
+                    try:
+                        linked = await guard.get(conn, parse_record_id(str(value)))
+                    except (RecordNotFound, Forbidden, ApiProblem):
+                        titles[widget.name] = f"#{value}"
+                        continue
+                    titles[widget.name] = str(
+                        linked.get(target.entity.title or "id") or f"#{value}"
+                    )
+        return titles
+
+    @screen
+    async def save(
+        self, request: Request, pack: str, entity: str, record_id: str | None
+    ) -> Response:
+        session = await self.ui.checked(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        form = await request.form()
+        sections = self._sections(screen, creating=record_id is None)
+        widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
+        values = record_from_form(form, widgets)
+        ctx = self.ui.write_context(session)
+        database = self.database.get()
+        try:
+            async with database.transaction() as conn:
+                if record_id is None:
+                    saved = await screen.guard.create(conn, values, ctx, None)
+                else:
+                    version = form_version(form_text(form.get("version")))
+                    saved = await screen.guard.update(
+                        conn, parse_record_id(record_id), values, ctx, expected_version=version
+                    )
+        except ValidationFailed as exc:
+            errors: dict[str, list[str]] = {}
+            general = []
+            for error in exc.errors:
+                root = error.field.split("[", 1)[0] if error.field else ""
+                if root in screen.store.entity.fields:
+                    errors.setdefault(error.field, []).append(error.message)
+                else:
+                    general.append(error.message)
+            full = await self.ui.stored(screen, record_id)
+            shown = {**screen.guard.strip(dict(full)), **values}
+            return await self.form_page(
+                request, screen, shown, record_id, errors, 422, general=general, full=full
+            )
+        self.database.committed(ctx)
+        location = f"{screen.entity_url}/{saved['id']}?saved=1"
+        return RedirectResponse(location, status_code=303)
+
+    @screen
+    async def delete(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
+        session = await self.ui.checked(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        ctx = self.ui.write_context(session)
+        async with self.database.get().transaction() as conn:
+            await screen.guard.delete(conn, parse_record_id(record_id), ctx)
+        self.database.committed(ctx)
+        return RedirectResponse(f"{screen.entity_url}?deleted=1", status_code=303)
+
+    @screen
+    async def conditions(self, request: Request, pack: str, entity: str) -> Response:
+        """The form's ``visible_if`` and ``required_if`` for the values typed so far (the
+        form asks as the user types)."""
+        session = await self.ui.checked(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        form = await request.form()
+        values = {
+            name: form.getlist(name)[-1]
+            for name in screen.store.entity.fields
+            if form.getlist(name) and isinstance(form.getlist(name)[-1], str)
+        }
+        state = screen.store.form_conditions.judge(values, self.ui.actor(session))
+        return JSONResponse(
+            {
+                "hidden_sections": sorted(state.hidden_sections),
+                "hidden_fields": sorted(state.hidden_fields),
+                "required": sorted(state.required),
+            }
+        )

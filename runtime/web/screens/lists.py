@@ -1,0 +1,132 @@
+"""The home page and an entity's list: search, filters, sort, paging, CSV export, bulk
+delete, and the ``<option>``s of reference pickers."""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
+from starlette.responses import RedirectResponse, Response
+
+from engine.access import Forbidden
+from engine.errors import BadQuery, RecordNotFound
+from metadata import FieldType, Permission
+from runtime.web.handling import screen
+from runtime.web.screens.base import Family, form_text, list_params, parse_record_id, visible_sort
+from runtime.web.screens.boards import board_fields
+from runtime.web.widgets import list_columns
+
+PAGE_SIZE = 25
+OPTIONS_LIMIT = 50
+BULK_DELETE_LIMIT = 1000
+
+
+class Lists(Family):
+    @screen
+    async def home(self, request: Request) -> Response:
+        session = await self.ui.session(request)
+        return await self.render(request, "home.html", session=session, title="Home")
+
+    @screen
+    async def list_screen(self, request: Request, pack: str, entity: str) -> Response:
+        session = await self.ui.session(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        screen.access.require(Permission.READ)
+        params = list_params(request)
+        default_sort = visible_sort(screen.store.entity.view.list_sort, screen.access)
+        if default_sort and not any(key == "sort" for key, _ in params):
+            params.append(("sort", default_sort))
+        columns = list_columns(screen.store.entity, screen.access)
+        references = [c.name for c in columns if c.type is FieldType.REFERENCE]
+        expandable = [name for name in references if self.ui.readable(session, screen.store, name)]
+        query_pairs = [
+            *params,
+            ("limit", str(PAGE_SIZE)),
+            ("count", "true"),
+            *([("expand", ",".join(expandable))] if expandable else []),
+        ]
+        query = screen.store.parser.parse(query_pairs)
+        async with self.database.get().connection() as conn:
+            result = await screen.guard.list_page(conn, query)
+        self.ui.add_titles(result.records, screen.store, expandable)
+        filters = dict(params)
+        return await self.render(
+            request,
+            "list.html",
+            session=session,
+            screen=screen,
+            entity=screen.store.entity,
+            title=screen.store.entity.label_plural,
+            columns=columns,
+            records=result.records,
+            count=result.count or 0,
+            offset=query.offset,
+            page_size=PAGE_SIZE,
+            filters=filters,
+            sort=query.sort_text(),
+            query_string=urllib.parse.urlencode(params),
+            may_create=screen.may(Permission.CREATE),
+            may_delete=screen.may(Permission.DELETE),
+            boards=board_fields(screen),
+        )
+
+    @screen
+    async def options(self, request: Request, pack: str, entity: str) -> Response:
+        """``<option>``s of the records a reference picker may choose, by title search."""
+        session = await self.ui.session(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        screen.access.require(Permission.READ)
+        title = screen.store.entity.title or "id"
+        q = (request.query_params.get("q") or "").strip()[:100]
+        pairs = [("limit", str(OPTIONS_LIMIT)), ("sort", visible_sort(title, screen.access))]
+        if q:
+            pairs.append(("q", q))
+        selected = request.query_params.get("selected") or next(
+            (v for k, v in request.query_params.multi_items() if k not in {"q", "selected"}), ""
+        )
+        async with self.database.get().connection() as conn:
+            result = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
+            records = result.records
+            if selected and selected not in {r["id"] for r in records}:
+                with contextlib.suppress(RecordNotFound, Forbidden):  # keep the current choice
+                    records = [await screen.guard.get(conn, parse_record_id(selected)), *records]
+        return await self.render(
+            request,
+            "options.html",
+            session=session,
+            records=records,
+            title_field=title,
+            selected=selected,
+            navigation=[],
+        )
+
+    @screen
+    async def bulk_delete(self, request: Request, pack: str, entity: str) -> Response:
+        """Delete the ticked records, all or nothing."""
+        session = await self.ui.checked(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        form = await request.form()
+        ids = [parse_record_id(v) for v in form.getlist("ids") if isinstance(v, str)]
+        if len(ids) > BULK_DELETE_LIMIT:
+            raise BadQuery(f"delete at most {BULK_DELETE_LIMIT} records at a time")
+        ctx = self.ui.write_context(session)
+        if ids:
+            async with self.database.get().transaction() as conn:
+                for record_id in ids:
+                    await screen.guard.delete(conn, record_id, ctx)
+            self.database.committed(ctx)
+        back = form_text(form.get("back")) or ""
+        separator = "&" if back else ""
+        return RedirectResponse(
+            f"{screen.entity_url}?{back}{separator}deleted={len(ids)}", status_code=303
+        )
+
+    @screen
+    async def export(self, request: Request, pack: str, entity: str) -> Response:
+        """The list's current filter as CSV, through the REST API's export (same guard)."""
+        session = await self.ui.session(request)
+        self.ui.screen_for(session, pack, entity)
+        request.scope["tessera.user"] = session.user
+        request.scope["path_params"] = {"pack": pack, "entity": entity}
+        return await self.live.current.record_api.export(request)
