@@ -18,7 +18,8 @@ from engine.errors import (
 )
 from engine.model import EngineModel, dialect_for_url
 from engine.query import ListQuery
-from engine.records import EntityStore, ListResult, WriteContext
+from engine.store import ListResult
+from engine.writes import EntityStore, WriteContext
 
 __all__ = [
     "BadQuery",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Table
 
+    from engine.expressions import Actor
     from metadata import GrantDef, ProjectDef, RecordFilter
 
 
@@ -263,3 +264,18 @@ def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, int) and isinstance(expected, str) and expected.isdigit():
         return actual == int(expected)
     return bool(actual == expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A signed-in user as the engine sees them: who, and with which roles."""
+
+    actor: Actor
+    roles: frozenset[str]
+    policy: AccessPolicy
+
+    def access(self, entity: str) -> EntityAccess:
+        return self.policy.access(entity, self.roles)
+
+    def parameters(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(user_parameters(self.actor.id, self.actor.username).items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.records import WriteContext
+from engine.writes import WriteContext
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 async def apply_deferred(
     model: EngineModel, conn: Connection, record_id: str, payload: Mapping[str, Any]
 ) -> list[int]:
-    """Run the action in ``payload`` (written by ``EntityStore._perform``); the outbox
+    """Run the action in ``payload`` (written by ``engine.writes.triggers``); the outbox
     events its own rules queued."""
     ctx = WriteContext()
     store = model.store_for(str(payload["entity"]))

@@ -10,45 +10,30 @@ Records a caller may not see answer 404, as if they did not exist; actions the c
 roles do not grant answer 403; hidden fields are absent from every answer and refused in
 every parameter that could reveal them. A write may not point a reference at a record the
 writer may not read: the store answers it like a reference to a missing record (see
-``EntityStore._resolve_references``, limited by ``WriteContext.roles``). An update must
+``engine.writes.references``, limited by ``WriteContext.roles``). An update must
 leave the record inside the caller's update grant (``check_updated``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.access import Forbidden, matches, user_parameters
+from engine.access import Caller, Forbidden, matches
 from engine.errors import BadQuery, FieldError, RecordNotFound
 from engine.query import ListRestriction
 from metadata import FieldType, Permission
 
+__all__ = ["Caller", "GuardedStore"]
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from engine.access import AccessPolicy, EntityAccess
     from engine.aggregate import AggregateQuery, AggregateResult
     from engine.database import Connection
-    from engine.expressions import Actor
     from engine.query import ListQuery
-    from engine.records import EntityStore, ListResult, PreparedCreate, WriteContext
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """A signed-in user as the engine sees them: who, and with which roles."""
-
-    actor: Actor
-    roles: frozenset[str]
-    policy: AccessPolicy
-
-    def access(self, entity: str) -> EntityAccess:
-        return self.policy.access(entity, self.roles)
-
-    def parameters(self) -> tuple[tuple[str, Any], ...]:
-        return tuple(user_parameters(self.actor.id, self.actor.username).items())
+    from engine.store import ListResult
+    from engine.writes import EntityStore, PreparedCreate, WriteContext
 
 
 class GuardedStore:

@@ -12,8 +12,8 @@ from engine.access import AccessPolicy
 from engine.audit import AuditLog
 from engine.errors import UnknownEntity
 from engine.outbox import Outbox
-from engine.records import EntityStore, StoreRegistry
 from engine.tables import build_tables
+from engine.writes import EntityStore, StoreRegistry
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect

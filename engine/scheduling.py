@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert
 
 from engine.database import IntegrityViolation
-from engine.records import WriteContext
 from engine.sql import CompiledSql, compile_sql
 from engine.tables import schedule_run_table
+from engine.writes import WriteContext
 
 if TYPE_CHECKING:
     from engine.database import Database

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from engine import Database, EngineModel, EntityStore
     from engine.database import Connection
-    from engine.records import ListResult
+    from engine.store import ListResult
 
     ReadPage = Callable[[Connection, ListQuery], Awaitable[ListResult]]
     from metadata import ProjectDef

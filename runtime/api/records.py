@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from starlette.types import Scope
 
     from engine import Database, EntityStore
-    from engine.records import PreparedCreate
+    from engine.writes import PreparedCreate
     from runtime.delivery.dispatch import Dispatcher
 
     Handler = Callable[[Request], Awaitable[Response]]

@@ -1,0 +1,74 @@
+"""An entity's columns as the store reads them (decoders from the driver's values) and as
+lists and aggregates query them (``QueryColumns``), built once per entity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from engine.fieldtypes import id_text, kind_of
+from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.query import QueryColumn, QueryColumns
+from metadata import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from engine.store.records import RecordStore
+    from metadata import FieldDef
+
+SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
+
+
+def build_decoders(
+    stored_fields: Iterable[FieldDef], dialect_name: str
+) -> dict[str, Callable[[Any], Any] | None]:
+    """Each column's conversion from the driver's value (None: taken as it comes)."""
+    decoders: dict[str, Callable[[Any], Any] | None] = {"id": id_text}
+    for field in stored_fields:
+        decoders[field.name] = kind_of(field).from_db(field, dialect_name)
+    timestamp = dt.datetime.fromisoformat if dialect_name == "sqlite" else None
+    decoders.update(
+        created_at=timestamp,
+        updated_at=timestamp,
+        created_by=None,
+        updated_by=None,
+        version=None,
+    )
+    return decoders
+
+
+def query_columns(store: RecordStore) -> QueryColumns:
+    """What filters, sorts, search (``q``) and aggregates may use of ``store``'s table."""
+    columns: dict[str, QueryColumn] = {"id": QueryColumn("id", None, False, None)}
+    for field in store.stored_fields:
+        if field.type is FieldType.JSON:
+            continue
+        columns[field.name] = QueryColumn(
+            field.name,
+            field.type,
+            nullable=not field.required or field.type is FieldType.AUTONUMBER,
+            to_db=store.to_db[field.name],
+            target=field.to,
+        )
+    timestamp_to_db = sqlite_datetime_text if store.dialect_name == "sqlite" else None
+    for name in ("created_at", "updated_at"):
+        columns[name] = QueryColumn(name, FieldType.DATETIME, False, timestamp_to_db)
+    for name in ("created_by", "updated_by"):
+        columns[name] = QueryColumn(name, FieldType.STRING, True, None)
+    columns["version"] = QueryColumn("version", FieldType.INTEGER, False, None)
+    title = store.entity.title
+    search = tuple(
+        f.name
+        for f in store.stored_fields
+        if f.name == title
+        or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.AUTONUMBER}
+    )
+    return QueryColumns(
+        entity=store.entity.qualified_name,
+        table=store.table,
+        columns=columns,
+        search=search,
+        expandable=tuple(f.name for f in store.stored_fields if f.type is FieldType.REFERENCE),
+        all_fields=(*store.columns, *store.children),
+    )

@@ -1,0 +1,33 @@
+"""Autonumbers: ``format: "INV-{YYYY}-{####}"`` draws the next number of a series kept per
+field and per date prefix, in the write's transaction (so numbering stays gap-free)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.database import Connection
+    from engine.store.records import RecordStore
+
+_AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+
+
+async def next_number(conn: Connection, store: RecordStore, field_name: str, fmt: str) -> str:
+    today = dt.datetime.now(dt.UTC)
+    dates = {
+        "YYYY": f"{today:%Y}",
+        "YY": f"{today:%y}",
+        "MM": f"{today:%m}",
+        "DD": f"{today:%d}",
+    }
+    prefix = _AUTONUMBER_TOKEN.sub(lambda m: dates.get(m.group(1), m.group(0)), fmt)
+    series = f"{store.entity.qualified_name}.{field_name}:{prefix}"
+    row = await conn.fetchrow(store.sql.next_number.sql, (series,))
+    assert row is not None
+    number = int(row[0])
+    return _AUTONUMBER_TOKEN.sub(
+        lambda m: f"{number:0{len(m.group(1))}d}" if m.group(1).startswith("#") else m.group(0),
+        prefix,
+    )

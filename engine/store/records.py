@@ -1,0 +1,405 @@
+"""The records of one entity's table: compiled once at start-up (its SQL texts, its row
+decoder, its list and aggregate builders), then used by requests to read rows and to write
+them, with nothing of rules, rights or the write pipeline (``engine.writes``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.aggregate import AggregateParser, AggregateSqlBuilder
+from engine.audit import AuditAction, changes_between
+from engine.database import IntegrityViolation
+from engine.errors import RecordNotFound, StaleVersion
+from engine.fieldtypes import InvalidValue, id_text, kind_of
+from engine.fieldtypes.temporal import sqlite_datetime_text
+from engine.query import ListSqlBuilder, QueryParser, encode_cursor
+from engine.sql import id_list_param
+from engine.store.columns import SYSTEM_TAIL, build_decoders, query_columns
+from engine.store.integrity import integrity_error, still_referenced, unique_conflict
+from engine.store.numbering import next_number
+from engine.store.sql import StoreSql
+from metadata import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.engine import Dialect
+
+    from engine.aggregate import AggregateQuery, AggregateResult
+    from engine.audit import AuditLog
+    from engine.database import Connection
+    from engine.errors import Conflict
+    from engine.query import ListQuery, QueryColumns
+    from metadata import EntityDef, FieldDef
+
+
+class KeyTaken(Exception):
+    """A create that gives way to an existing key (``create_unless_taken``) inserted nothing."""
+
+
+class RecordRegistry(Protocol):
+    """How a record store finds the audit log and the record stores of other entities."""
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def records_for(self, qualified_name: str) -> RecordStore: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+    has_more: bool
+    count: int | None
+
+
+class RecordStore:
+    def __init__(
+        self,
+        entity: EntityDef,
+        table: Table,
+        registry: RecordRegistry,
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+        children: Mapping[str, RecordStore] | None = None,
+    ) -> None:
+        self.entity = entity
+        self.table = table
+        self.registry = registry
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.children: dict[str, RecordStore] = dict(children or {})
+        self.stored_fields: tuple[FieldDef, ...] = tuple(
+            f for f in entity.fields.values() if f.is_stored
+        )
+        self.columns = ("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)
+        self.autonumbers = tuple(
+            (f.name, f.format)
+            for f in self.stored_fields
+            if f.type is FieldType.AUTONUMBER and f.format
+        )
+        self.to_db = {f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields}
+        self.timestamp: Callable[[dt.datetime], Any] = (
+            sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
+        )
+        self._decoders = build_decoders(self.stored_fields, dialect_name)
+        self._active_decoders = tuple(
+            (name, decoder) for name, decoder in self._decoders.items() if decoder is not None
+        )
+        self.query_columns = query_columns(self)
+        self.parser = QueryParser(self.query_columns, self._lookup_columns)
+        self.lists = ListSqlBuilder(
+            self.query_columns,
+            self._lookup_columns,
+            dialect=dialect,
+            dialect_name=dialect_name,
+            select_columns=self._select_columns,
+        )
+        self.aggregate_parser = AggregateParser(self.parser)
+        self.aggregates = AggregateSqlBuilder(
+            self.lists,
+            dialect=dialect,
+            dialect_name=dialect_name,
+            scales={
+                f.name: f.scale if f.scale is not None else 2
+                for f in self.stored_fields
+                if f.type is FieldType.DECIMAL
+            },
+            decoders=self._decoders,
+        )
+        self.blank_record: dict[str, Any] = {
+            **dict.fromkeys(("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)),
+            **{name: [] for name in self.children},
+        }
+        """Every field of a record, empty: what a new record's expressions see unset."""
+        self.sql = StoreSql(self)
+
+    # -- compilation helpers ---------------------------------------------------------------
+
+    def _lookup_columns(self, qualified_name: str) -> QueryColumns:
+        return self.registry.records_for(qualified_name).query_columns
+
+    def _select_columns(self, fields: tuple[str, ...] | None) -> list[ColumnElement[Any]]:
+        names = self.columns if fields is None else self._sparse_columns(fields)
+        return [self.table.c[name] for name in names]
+
+    def _sparse_columns(self, fields: tuple[str, ...]) -> tuple[str, ...]:
+        wanted = set(fields) | {"id"}
+        return tuple(name for name in self.columns if name in wanted)
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def decode(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
+        """A driver row as a record dict; only the columns that need converting are touched."""
+        # sqlite3 rows are tuples; asyncpg records map their column names themselves.
+        record = (
+            dict(zip(names or self.columns, row, strict=True))
+            if isinstance(row, tuple)
+            else dict(row)
+        )
+        for name, decoder in self._active_decoders:
+            value = record.get(name)
+            if value is not None:
+                record[name] = decoder(value)
+        return record
+
+    def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        encoded = {}
+        for name, value in values.items():
+            converter = self.to_db.get(name)
+            encoded[name] = (
+                converter(value) if converter is not None and value is not None else (value)
+            )
+        return encoded
+
+    def ordered(
+        self, record: dict[str, Any], fields: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """Children belong between the declared fields and the system fields."""
+        if not self.children or (fields is not None and not set(fields) & set(self.children)):
+            return record
+        ordered = {}
+        for name in ("id", *self.entity.fields):
+            if name in record:
+                ordered[name] = record[name]
+        for name in SYSTEM_TAIL:
+            if name in record:
+                ordered[name] = record[name]
+        return ordered
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        row = await conn.fetchrow(self.sql.get.sql, (record_id,))
+        if row is None:
+            raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
+        record = self.decode(row)
+        if self.children:
+            await self.attach_children(conn, [record])
+            record = self.ordered(record)
+        return record
+
+    async def get_many(self, conn: Connection, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = await conn.fetch(self.sql.get_many.sql, (id_list_param(ids, self.dialect_name),))
+        records = [self.decode(row) for row in rows]
+        if self.children:
+            await self.attach_children(conn, records)
+            records = [self.ordered(r) for r in records]
+        return {r["id"]: r for r in records}
+
+    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
+        list_sql, count_sql, args = self.lists.statements(query)
+        rows = await conn.fetch(list_sql.sql, args)
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        names = self.columns if query.fields is None else self._sparse_columns(query.fields)
+        records = [self.decode(row, names) for row in rows]
+        next_cursor = None
+        if has_more and records:
+            last = rows[-1]
+            position = {name: i for i, name in enumerate(names)}
+            try:
+                values = [last[position[name]] for name, _ in query.sort] + [last[position["id"]]]
+            except KeyError:
+                values = None
+            if values is not None:
+                next_cursor = encode_cursor(query, [_cursor_value(v) for v in values])
+        count = None
+        if count_sql is not None:
+            count_row = await conn.fetchrow(count_sql.sql, self.lists.count_args(count_sql, query))
+            count = int(count_row[0]) if count_row else 0
+        if self.children and (query.fields is None or set(query.fields) & set(self.children)):
+            await self.attach_children(conn, records, query.fields)
+            records = [self.ordered(r, query.fields) for r in records]
+        for name in query.expand:
+            await self._expand(conn, records, name)
+        return ListResult(records, next_cursor, has_more, count)
+
+    async def aggregate(self, conn: Connection, query: AggregateQuery) -> AggregateResult:
+        compiled, args = self.aggregates.statement(query)
+        rows = await conn.fetch(compiled.sql, args)
+        return self.aggregates.decode(query, rows)
+
+    async def _expand(self, conn: Connection, records: list[dict[str, Any]], name: str) -> None:
+        target = self.registry.records_for(self.entity.fields[name].to or "")
+        ids = {int(r[name]) for r in records if r.get(name) is not None}
+        found = await target.get_many(conn, sorted(ids))
+        for record in records:
+            if record.get(name) is not None:
+                record[name] = found.get(record[name], record[name])
+
+    async def expand_one(
+        self, conn: Connection, record: dict[str, Any], names: Sequence[str]
+    ) -> None:
+        for name in names:
+            await self._expand(conn, [record], name)
+
+    async def attach_children(
+        self, conn: Connection, records: list[dict[str, Any]], fields: tuple[str, ...] | None = None
+    ) -> None:
+        ids = [int(r["id"]) for r in records]
+        by_id = {r["id"]: r for r in records}
+        for name, child in self.children.items():
+            if fields is not None and name not in fields:
+                continue
+            for record in records:
+                record[name] = []
+            rows = await conn.fetch(
+                child.sql.children_of.sql, (id_list_param(ids, self.dialect_name),)
+            )
+            for row in rows:
+                line = child.decode(tuple(row)[1:])
+                by_id[id_text(row[0])][name].append(line)
+
+    async def id_by_unique(
+        self, conn: Connection, field_name: str, value: Any, *, lock: bool = False
+    ) -> int | None:
+        """The id of the record whose unique ``field_name`` is ``value``; ``lock``: locked
+        until the transaction ends (PostgreSQL's ``FOR UPDATE``)."""
+        field = self.entity.fields.get(field_name)
+        if field is None or field_name not in self.entity.unique_fields():
+            unique = ", ".join(self.entity.unique_fields()) or "none"
+            raise InvalidValue(
+                "reference",
+                f"'{field_name}' is not a unique field of {self.entity.qualified_name} "
+                f"(unique fields: {unique})",
+            )
+        coerced = kind_of(field).coercer(field)(value)
+        converter = self.to_db[field_name]
+        sql = self.sql.id_by_field(field_name, lock=lock)
+        row = await conn.fetchrow(sql.sql, (converter(coerced) if converter else coerced,))
+        return int(row[0]) if row else None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def number(self, conn: Connection, values: dict[str, Any]) -> None:
+        """Draw the next number of each autonumber field into ``values``."""
+        for name, fmt in self.autonumbers:
+            values[name] = await next_number(conn, self, name, fmt)
+
+    async def insert(
+        self,
+        conn: Connection,
+        values: dict[str, Any],
+        children: Mapping[str, Any],
+        user_id: str | None,
+        key: str | None,
+    ) -> tuple[Sequence[Any], dict[str, Any]]:
+        """Draw the autonumbers and INSERT the record (on PostgreSQL with its audit row, in
+        the same statement); the inserted row, and the audit row. With ``key``, raise
+        ``KeyTaken`` instead when a record already holds the new record's ``key``."""
+        await self.number(conn, values)
+        now = self.timestamp(dt.datetime.now(dt.UTC))
+        params = self.encode(values)
+        params.update(
+            created_at=now,
+            updated_at=now,
+            created_by=user_id,
+            updated_by=user_id,
+            version=1,
+        )
+        changes = changes_between(None, {**values, **children}, [*values, *children])
+        audit = self.registry.audit.row(
+            self.entity.qualified_name, "", AuditAction.CREATE, changes, user_id
+        )
+        inline = self.dialect_name == "postgresql"
+        insert_sql = self.sql.insert_unless_taken(key, audited=inline)
+        if inline:
+            params.update(audit_at=audit["at"], audit_user=audit["user_id"])
+            params["audit_changes"] = audit["changes"]
+        constants = insert_sql.constants
+        args = [params[n] if n in params else constants.get(n) for n in insert_sql.names]
+        try:
+            row = await conn.fetchrow(insert_sql.sql, args)
+        except IntegrityViolation as exc:
+            raise await integrity_error(conn, self, exc, values) from None
+        if row is None:
+            assert key is not None  # only ON CONFLICT DO NOTHING inserts no row
+            raise KeyTaken
+        return row, audit
+
+    async def update(
+        self,
+        conn: Connection,
+        record_id: int,
+        values: Mapping[str, Any],
+        user_id: str | None,
+        expected_version: int | None,
+    ) -> dict[str, Any]:
+        """UPDATE the record's ``values`` (its version goes up by one); the row as stored.
+        A record that is gone answers 404, one at another version 409."""
+        params = self.encode(values)
+        params.update(
+            updated_at=self.timestamp(dt.datetime.now(dt.UTC)),
+            updated_by=user_id,
+            record_id=record_id,
+            expected_version=expected_version,
+        )
+        sql = self.sql.update(tuple(sorted(values)), expected_version is not None)
+        try:
+            row = await conn.fetchrow(sql.sql, sql.args(params))
+        except IntegrityViolation as exc:
+            raise await integrity_error(conn, self, exc, values) from None
+        if row is None:
+            await self.raise_missing_or_stale(conn, record_id, expected_version)
+        assert row is not None
+        return self.decode(row)
+
+    async def delete(
+        self,
+        conn: Connection,
+        record_id: int,
+        old: Mapping[str, Any],
+        user_id: str | None,
+        expected_version: int | None,
+    ) -> None:
+        """DELETE the record, and write its audit row (``old``: the record as it was)."""
+        sql = self.sql.delete if expected_version is None else self.sql.delete_versioned
+        args = (record_id,) if expected_version is None else (record_id, expected_version)
+        try:
+            changed = await conn.execute(sql.sql, args)
+        except IntegrityViolation:
+            raise still_referenced(self.entity) from None
+        if not changed:
+            await self.raise_missing_or_stale(conn, record_id, expected_version)
+        changes = changes_between(old, None, old.keys())
+        await self.audit(conn, record_id, AuditAction.DELETE, changes, user_id)
+
+    async def audit(
+        self,
+        conn: Connection,
+        record_id: int | str,
+        action: AuditAction,
+        changes: Mapping[str, list[Any]],
+        user_id: str | None = None,
+    ) -> None:
+        audit = self.registry.audit
+        row = audit.row(self.entity.qualified_name, str(record_id), action, changes, user_id)
+        await audit.add(conn, row)
+
+    async def raise_missing_or_stale(
+        self, conn: Connection, record_id: int, expected_version: int | None
+    ) -> None:
+        row = await conn.fetchrow(self.sql.version.sql, (record_id,))
+        if row is None:
+            raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
+        raise StaleVersion(
+            f"the record is at version {row[0]}, not {expected_version}; "
+            "read it again and reapply your change"
+        )
+
+    def unique_conflict(self, fields: Sequence[str]) -> Conflict:
+        return unique_conflict(self.entity, fields)
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value

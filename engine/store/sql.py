@@ -1,0 +1,234 @@
+"""The fixed SQL of one entity's table, compiled once per statement on first use."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Float,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+
+from engine.audit import AuditAction
+from engine.sql import CompiledSql, compile_sql, id_list_condition
+from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+    from engine.store.records import RecordStore
+
+
+class StoreSql:
+    """The fixed SQL of one entity. Each statement is compiled once, on first use, so that an
+    instance with hundreds of entities starts fast and pays only for what it serves."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self.table = store.table
+        self.dialect = store.dialect
+        self._by_field: dict[str, CompiledSql] = {}
+        self._by_field_locked: dict[str, CompiledSql] = {}
+        self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
+        self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
+
+    @functools.cached_property
+    def _columns(self) -> list[Any]:
+        return [self.table.c[name] for name in self.store.columns]
+
+    @functools.cached_property
+    def get(self) -> CompiledSql:
+        statement = select(*self._columns).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def get_many(self) -> CompiledSql:
+        condition = id_list_condition(self.table.c.id, self.store.dialect_name, "ids")
+        return compile_sql(select(*self._columns).where(condition), self.dialect)
+
+    @functools.cached_property
+    def version(self) -> CompiledSql:
+        statement = select(self.table.c.version).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def insert(self) -> CompiledSql:
+        return self._insert_plain(None)
+
+    @functools.cached_property
+    def insert_audited(self) -> CompiledSql:
+        return self._insert_audited(None)
+
+    def insert_unless_taken(self, key: str | None, *, audited: bool) -> CompiledSql:
+        """The INSERT of a create (``audited``: with its audit row, on PostgreSQL); with
+        ``key``, one that inserts nothing, and returns no row, when a record already holds
+        the value of that unique field (``ON CONFLICT (key) DO NOTHING``)."""
+        if key is None:
+            return self.insert_audited if audited else self.insert
+        sql = self._unless_taken.get((key, audited))
+        if sql is None:
+            sql = self._insert_audited(key) if audited else self._insert_plain(key)
+            self._unless_taken[key, audited] = sql
+        return sql
+
+    def _insert_into(self, key: str | None) -> Any:
+        if key is None:
+            return insert(self.table)
+        statement = self._dialect_insert(self.table)
+        return statement.on_conflict_do_nothing(index_elements=[self.table.c[key]])
+
+    def _insert_plain(self, key: str | None) -> CompiledSql:
+        names = [n for n in self.store.columns if n != "id"]
+        if self.store.entity.is_child:
+            names += [PARENT_COLUMN, POSITION_COLUMN]
+        statement = self._insert_into(key).returning(*self._columns)
+        return compile_sql(statement, self.dialect, names)
+
+    def _insert_audited(self, key: str | None) -> CompiledSql:
+        """PostgreSQL: the INSERT and its audit row as one statement (a data-modifying
+        CTE), so a create stays a single round trip and needs no transaction. An INSERT
+        that gives way to an existing ``key`` returns no row, and so writes no audit row."""
+        table = self.table
+        names = [n for n in self.store.columns if n != "id"]
+        written = (
+            self._insert_into(key)
+            .values({n: bindparam(n, type_=table.c[n].type) for n in names})
+            .returning(*self._columns)
+            .cte("written")
+        )
+        audit_columns = ["at", "user_id", "entity", "record_id", "action", "changes"]
+        audited = (
+            insert(audit_table)
+            .from_select(
+                audit_columns,
+                select(
+                    bindparam("audit_at", type_=Float()),
+                    bindparam("audit_user", type_=String()),
+                    literal(self.store.entity.qualified_name, type_=String()),
+                    cast(written.c.id, String()),
+                    literal(AuditAction.CREATE.value, type_=String()),
+                    bindparam("audit_changes", type_=Text()),
+                ).select_from(written),
+            )
+            .cte("audited")
+        )
+        statement = select(*(written.c[n] for n in self.store.columns)).add_cte(audited)
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def delete(self) -> CompiledSql:
+        statement = delete(self.table).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def delete_versioned(self) -> CompiledSql:
+        table = self.table
+        condition = and_(
+            table.c.id == bindparam("id"), table.c.version == bindparam("expected_version")
+        )
+        return compile_sql(delete(table).where(condition), self.dialect)
+
+    @functools.cached_property
+    def next_number(self) -> CompiledSql:
+        return compile_sql(self._sequence_upsert(sequence_table), self.dialect)
+
+    @functools.cached_property
+    def children_of(self) -> CompiledSql:
+        parent = self.table.c[PARENT_COLUMN]
+        statement = (
+            select(parent, *self._columns)
+            .where(id_list_condition(parent, self.store.dialect_name, "ids"))
+            .order_by(parent, self.table.c[POSITION_COLUMN])
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def ids_after(self) -> CompiledSql:
+        """A page of ids in order, for walking every record (scheduled rules)."""
+        table = self.table
+        statement = (
+            select(table.c.id)
+            .where(table.c.id > bindparam("after"))
+            .order_by(table.c.id)
+            .limit(bindparam("limit"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def lines_of(self) -> CompiledSql:
+        """The stored lines of one parent."""
+        parent = self.table.c[PARENT_COLUMN]
+        statement = select(*self._columns).where(parent == bindparam("parent"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
+    def line_ids(self) -> CompiledSql:
+        statement = select(self.table.c.id).where(
+            self.table.c[PARENT_COLUMN] == bindparam("parent")
+        )
+        return compile_sql(statement, self.dialect)
+
+    def _dialect_insert(self, table: Table) -> Any:
+        """An INSERT that can take ``ON CONFLICT`` (PostgreSQL's and SQLite's own)."""
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        if self.store.dialect_name == "postgresql":
+            return postgres_insert(table)
+        return sqlite_insert(table)
+
+    def _sequence_upsert(self, sequence: Table) -> Any:
+        one: Any = literal_column("1")
+        statement = self._dialect_insert(sequence).values(series=bindparam("series"), value=one)
+        return statement.on_conflict_do_update(
+            index_elements=[sequence.c.series], set_={"value": sequence.c.value + one}
+        ).returning(sequence.c.value)
+
+    def id_by_field(self, field_name: str, *, lock: bool = False) -> CompiledSql:
+        """The id of the record whose ``field_name`` is a value; ``lock``: locking it until
+        the transaction ends (``FOR UPDATE``; SQLite has none, and needs none: its write
+        transactions run one at a time)."""
+        cache = self._by_field_locked if lock else self._by_field
+        sql = cache.get(field_name)
+        if sql is None:
+            table = self.store.table
+            statement = select(table.c.id).where(table.c[field_name] == bindparam("value"))
+            if lock:
+                statement = statement.with_for_update()
+            sql = compile_sql(statement, self.store.dialect)
+            cache[field_name] = sql
+        return sql
+
+    def update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:
+        """The UPDATE of the columns ``names`` (``versioned``: only at the expected
+        version), compiled once per set of names."""
+        key = (names, versioned)
+        sql = self._updates.get(key)
+        if sql is None:
+            sql = self._update(names, versioned)
+            self._updates[key] = sql
+        return sql
+
+    def _update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:
+        table = self.store.table
+        condition = table.c.id == bindparam("record_id")
+        if versioned:
+            condition = and_(condition, table.c.version == bindparam("expected_version"))
+        columns = [table.c[name] for name in self.store.columns]
+        statement = (
+            update(table).where(condition).values(version=table.c.version + literal_column("1"))
+        )
+        return compile_sql(
+            statement.returning(*columns), self.store.dialect, [*names, "updated_at", "updated_by"]
+        )

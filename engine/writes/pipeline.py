@@ -1,0 +1,505 @@
+"""The write pipeline of one entity: every create, update and delete goes
+
+    validate → derive → workflow → store → audit → asserts → effects
+
+— the body checked and coerced (``engine.validation``); defaults, computed fields,
+``required_if`` and the rules that need nothing the database assigns (``derive``); the
+workflow's move judged; the row written (``engine.store``, which also writes the audit
+row); the entity's rules on the record as stored (and its lines'); then the actions of the
+rules due (``engine.writes.triggers``, with the effects of ``engine.effects``).
+
+An ``EntityStore`` is compiled once per entity at start-up. Its reads are its record
+store's (``records``); the guard (``engine.guard``) wraps it for a caller's rights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from engine.actions import ScheduledActions, Triggers
+from engine.audit import AuditAction, changes_between
+from engine.computed import ComputedFields, DefaultExpressions
+from engine.errors import FieldError, ValidationFailed
+from engine.expressions import Scope
+from engine.fieldtypes import ReferenceByKey
+from engine.formstate import FormConditions
+from engine.references import expression_sources, traversed_references
+from engine.rules import RequiredIf, RuleSet
+from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, write_lines
+from engine.validation import RecordValidator
+from engine.workflow import Move, Workflow
+from engine.writes import triggers, upsert
+from engine.writes.context import PreparedCreate, WriteContext
+from engine.writes.references import References
+from metadata import FieldType, RuleEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Dialect
+
+    from engine.access import AccessPolicy
+    from engine.aggregate import AggregateQuery, AggregateResult
+    from engine.audit import AuditLog
+    from engine.database import Connection
+    from engine.errors import Conflict
+    from engine.outbox import Outbox
+    from engine.query import ListQuery
+    from engine.store import ListResult
+    from metadata import EntityDef
+
+
+class StoreRegistry:
+    """Protocol-like base: how a store finds the stores of other entities and the outbox."""
+
+    outbox: Outbox
+    audit: AuditLog
+    access: AccessPolicy
+
+    def store_for(self, qualified_name: str) -> EntityStore:
+        raise KeyError(qualified_name)
+
+    def records_for(self, qualified_name: str) -> RecordStore:
+        return self.store_for(qualified_name).records
+
+
+class EntityStore:
+    def __init__(
+        self,
+        entity: EntityDef,
+        table: Table,
+        registry: StoreRegistry,
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+        children: Mapping[str, EntityStore] | None = None,
+    ) -> None:
+        self.entity = entity
+        self.table = table
+        self.registry = registry
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.children: dict[str, EntityStore] = dict(children or {})
+        self.records = RecordStore(
+            entity,
+            table,
+            registry,
+            dialect=dialect,
+            dialect_name=dialect_name,
+            children={name: child.records for name, child in self.children.items()},
+        )
+        records = self.records
+        self.stored_fields = records.stored_fields
+        self.columns = records.columns
+        self.query_columns = records.query_columns
+        self.parser = records.parser
+        self.lists = records.lists
+        self.aggregate_parser = records.aggregate_parser
+        self.aggregates = records.aggregates
+        self.validator: RecordValidator = RecordValidator(
+            entity, {name: store.validator for name, store in self.children.items()}
+        )
+        assigned = (
+            "id",
+            *SYSTEM_TAIL,
+            *(f.name for f in self.stored_fields if f.type is FieldType.AUTONUMBER),
+        )
+        line_rules = any(child.entity.rules for child in self.children.values())
+        self.rules = RuleSet(
+            entity.rules, assigned, before_insert=not entity.is_child and not line_rules
+        )
+        self.triggers = Triggers(entity.rules, assigned)
+        self.scheduled = ScheduledActions(entity.rules)
+        self.schedules = self.scheduled.schedules
+        """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
+        self.computed = ComputedFields(entity)
+        self.defaults = DefaultExpressions(entity)
+        self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
+        self.required_if = RequiredIf(entity.fields.values())
+        self.form_conditions = FormConditions(entity)
+        self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
+        self.traversed = traversed_references(entity, expression_sources(entity))
+        """Reference fields whose targets' fields expressions read, by target entity."""
+        self.references = References(
+            records,
+            self.traversed,
+            registry.access,
+            {name: child.references for name, child in self.children.items()},
+        )
+        self._derives = (
+            self._computes
+            or bool(self.required_if)
+            or bool(self.rules.before_insert)
+            or bool(self.defaults)
+        )
+
+    # -- reads (the record store's) ------------------------------------------------------------
+
+    def decode(self, row: Sequence[Any], names: Sequence[str] | None = None) -> dict[str, Any]:
+        return self.records.decode(row, names)
+
+    async def get(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        return await self.records.get(conn, record_id)
+
+    async def get_many(self, conn: Connection, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
+        return await self.records.get_many(conn, ids)
+
+    async def list_page(self, conn: Connection, query: ListQuery) -> ListResult:
+        return await self.records.list_page(conn, query)
+
+    async def aggregate(self, conn: Connection, query: AggregateQuery) -> AggregateResult:
+        return await self.records.aggregate(conn, query)
+
+    async def expand_one(
+        self, conn: Connection, record: dict[str, Any], names: Sequence[str]
+    ) -> None:
+        await self.records.expand_one(conn, record, names)
+
+    async def id_by_unique(
+        self, conn: Connection, field_name: str, value: Any, *, lock: bool = False
+    ) -> int | None:
+        return await self.records.id_by_unique(conn, field_name, value, lock=lock)
+
+    def unique_conflict(self, fields: Sequence[str]) -> Conflict:
+        return self.records.unique_conflict(fields)
+
+    # -- create ----------------------------------------------------------------------------
+
+    def prepare_create(self, data: Any, ctx: WriteContext) -> PreparedCreate:
+        """Everything about a create that needs no database: validation, computed fields,
+        ``required_if``, the rules that can run before the INSERT, and whether a trigger
+        can be due (which decides whether the create needs a transaction)."""
+        values = self.validator.validate(data)
+        if self.workflow is not None:
+            self.workflow.check_create(data, values)
+        if self.traversed:
+            return PreparedCreate(values, None, derived=False)
+        scope = self._derive(values, None, ctx, creating=True) if self._derives else None
+        due: bool | None = False
+        if self.triggers.runs_on(RuleEvent.CREATE):
+            if scope is None:
+                scope = Scope({**self.records.blank_record, **values}, None, ctx.user)
+            due = self.triggers.due_before_insert(scope)
+        return PreparedCreate(values, due)
+
+    def writes_one_statement(self, prepared: PreparedCreate) -> bool:
+        """Whether this create is a single SQL statement (no lines, no numbering, no
+        lookups, no rule or action after the INSERT), which is atomic without an explicit
+        transaction and saves the BEGIN and COMMIT round trips."""
+        values = prepared.values
+        if self.dialect_name != "postgresql":
+            return False  # the audit row is a second statement (PostgreSQL writes it in a CTE)
+        if self.records.autonumbers or any(name in values for name in self.children):
+            return False
+        if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is not False:
+            return False  # a broken rule or a failing action must undo the insert
+        return not any(isinstance(v, ReferenceByKey) for v in values.values())
+
+    async def create(
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        *,
+        prepared: PreparedCreate | None = None,
+    ) -> dict[str, Any]:
+        record = await self._create(conn, data, ctx, prepared, None)
+        assert record is not None  # only a create with a key gives way
+        return record
+
+    async def create_unless_taken(
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        key: str,
+        *,
+        prepared: PreparedCreate | None = None,
+    ) -> dict[str, Any] | None:
+        """``create``, unless a record already holds the value the new record gives the
+        unique field ``key``: then nothing is written and the answer is None (an upsert then
+        updates that record). The INSERT is ``INSERT … ON CONFLICT (key) DO NOTHING``: a
+        concurrent transaction that has just inserted the same value is waited for, and
+        gives None if it commits, while if it rolls back this create goes ahead. Numbers an
+        autonumber drew for a create that gives way are given back (a savepoint), so that
+        numbering stays gap-free."""
+        return await self._create(conn, data, ctx, prepared, key)
+
+    async def _create(
+        self,
+        conn: Connection,
+        data: Any,
+        ctx: WriteContext,
+        prepared: PreparedCreate | None,
+        key: str | None,
+    ) -> dict[str, Any] | None:
+        prepared = prepared if prepared is not None else self.prepare_create(data, ctx)
+        values = prepared.values
+        if not prepared.derived:
+            await self.references.resolve(conn, values, ctx)
+            await self.load_references(conn, [values], ctx)
+            self._derive(values, None, ctx, creating=True)
+        children = {name: values.pop(name) for name in self.children if name in values}
+        await self.references.resolve(conn, values, ctx)
+        numbered = key is not None and bool(self.records.autonumbers)
+        try:
+            async with conn.savepoint() if numbered else contextlib.nullcontext():
+                row, audit = await self.records.insert(conn, values, children, ctx.user_id, key)
+        except KeyTaken:
+            return None
+        record = self.records.decode(row)
+        if self.dialect_name != "postgresql":  # PostgreSQL wrote it with the INSERT
+            await self.registry.audit.add(conn, {**audit, "record_id": str(record["id"])})
+        errors: list[FieldError] = []
+        if self.children:
+            for name, child in self.children.items():
+                record[name] = await child._write_lines(
+                    conn, int(record["id"]), children.get(name, []), ctx, name, errors
+                )
+            record = self.records.ordered(record)
+        self._check_rules(RuleEvent.CREATE, record, None, ctx, errors)
+        if prepared.triggers_due is not False:
+            record = await triggers.run_triggers(self, conn, RuleEvent.CREATE, record, None, ctx)
+        return record
+
+    def _check_rules(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        errors: list[FieldError],
+    ) -> None:
+        """The rules of ``event`` on the record as stored, after its lines': every failure
+        of both at once (``errors`` holds the lines')."""
+        view, old_view = self.references.view(record, ctx), self.references.view(old, ctx)
+        failures = [*errors, *self.rules.failures(event, view, old_view, ctx.user)]
+        if failures:
+            raise ValidationFailed(failures)
+
+    # -- update ----------------------------------------------------------------------------
+
+    async def update(
+        self,
+        conn: Connection,
+        record_id: int,
+        data: Any,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+        old: dict[str, Any] | None = None,
+        check: Callable[[Mapping[str, Any]], None] = lambda record: None,
+    ) -> dict[str, Any]:
+        """``old``: the stored record, when the caller has just read it (in this
+        transaction); read here otherwise. ``check``: called with the record as the UPDATE
+        stored it, before anything else is written; what it raises undoes the write (the
+        caller's transaction rolls back)."""
+        values = self.validator.validate(data, partial=True)
+        workflow = self.workflow if self.workflow and self.workflow.field in values else None
+        if old is None:  # for the audit trail, rules and computed fields
+            old = await self.get(conn, record_id)
+        await self.references.resolve(conn, values, ctx, stored=old)
+        if old is not None and self.traversed:
+            await self.load_references(conn, [old, values], ctx)
+        scope = None
+        if old is not None and (self._computes or self.required_if):
+            scope = self._derive(values, old, ctx, creating=False)
+        if workflow is not None and old is not None:
+            before = old.get(workflow.field) or workflow.initial  # set before the workflow
+            after = values[workflow.field]
+            if before != after:
+                view = self.references.view
+                scope = scope or Scope(view({**old, **values}, ctx), view(old, ctx), ctx.user)
+                workflow.check_move(before, after, scope, ctx.roles)
+        children = {name: values.pop(name) for name in self.children if name in values}
+        record = await self.records.update(conn, record_id, values, ctx.user_id, expected_version)
+        check(record)
+        errors: list[FieldError] = []
+        if self.children:
+            await self.records.attach_children(conn, [record])
+            for name, lines in children.items():
+                record[name] = await self.children[name]._write_lines(
+                    conn, record_id, lines, ctx, name, errors
+                )
+            record = self.records.ordered(record)
+        changes = changes_between(old, record, record.keys())
+        if changes:
+            await self.records.audit(conn, record_id, AuditAction.UPDATE, changes, ctx.user_id)
+        self._check_rules(RuleEvent.UPDATE, record, old, ctx, errors)
+        if self.triggers.runs_on(RuleEvent.UPDATE):
+            record = await triggers.run_triggers(self, conn, RuleEvent.UPDATE, record, old, ctx)
+        return record
+
+    # -- delete ----------------------------------------------------------------------------
+
+    async def delete(
+        self,
+        conn: Connection,
+        record_id: int,
+        *,
+        expected_version: int | None = None,
+        ctx: WriteContext | None = None,
+        old: dict[str, Any] | None = None,
+    ) -> None:
+        ctx = ctx or WriteContext()
+        if old is None:  # for the audit trail and the delete rules
+            old = await self.get(conn, record_id)
+        if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
+            await self.load_references(conn, [old], ctx)
+            view = self.references.view(old, ctx)
+            self.rules.check(RuleEvent.DELETE, view, view, ctx.user)
+        await self.records.delete(conn, record_id, old, ctx.user_id, expected_version)
+        if self.triggers.runs_on(RuleEvent.DELETE):
+            await triggers.run_triggers(self, conn, RuleEvent.DELETE, old, old, ctx)
+
+    # -- upsert ----------------------------------------------------------------------------
+
+    async def upsert(
+        self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext
+    ) -> tuple[dict[str, Any], bool]:
+        """Update the record whose unique ``field_name`` equals ``key_value``, or create it
+        (see ``upsert_with``)."""
+        if not isinstance(data, dict):
+            raise ValidationFailed([FieldError("", "type", "a record must be a JSON object")])
+
+        async def create(body: Any, key: str) -> dict[str, Any] | None:
+            return await self.create_unless_taken(conn, body, ctx, key)
+
+        async def update(record_id: int) -> dict[str, Any]:
+            return await self.update(conn, record_id, data, ctx)
+
+        return await self.upsert_with(conn, field_name, key_value, data, create, update)
+
+    async def upsert_with(
+        self,
+        conn: Connection,
+        field_name: str,
+        key_value: Any,
+        data: Any,
+        create: Callable[[Any, str], Awaitable[dict[str, Any] | None]],
+        update: Callable[[int], Awaitable[dict[str, Any]]],
+    ) -> tuple[dict[str, Any], bool]:
+        """An upsert as one atomic step of the caller's transaction
+        (``engine.writes.upsert.upsert_with``)."""
+        return await upsert.upsert_with(
+            self.records, conn, field_name, key_value, data, create, update
+        )
+
+    # -- expressions, workflow and scheduled rules -----------------------------------------
+
+    async def workflow_moves(
+        self, conn: Connection, record: Mapping[str, Any], ctx: WriteContext
+    ) -> list[Move]:
+        """The workflow's moves out of ``record``'s state, judged for this writer."""
+        if self.workflow is None:
+            return []
+        await self.load_references(conn, [record], ctx)
+        view = self.references.view(record, ctx)
+        return self.workflow.moves(view, Scope(view, None, ctx.user), ctx.roles)
+
+    async def load_references(
+        self, conn: Connection, records: Iterable[Mapping[str, Any]], ctx: WriteContext
+    ) -> None:
+        """Load, into the write's cache, the records that this entity's expressions reach
+        through references from ``records`` (and their lines)."""
+        await self.references.load(conn, records, ctx)
+
+    async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
+        """Run the scheduled rule ``name`` (``engine.writes.triggers.run_scheduled``)."""
+        return await triggers.run_scheduled(self, conn, name, ctx)
+
+    def _derive(
+        self,
+        values: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        *,
+        creating: bool,
+    ) -> Scope:
+        """Before the statement, over one scope of the record as it will be stored: computed
+        fields (the lines' first; a line sent with an id over its stored values and the ones
+        sent), then ``required_if``, then on create the rules that need nothing the database
+        assigns."""
+        for name, child in self.children.items():
+            if not child.computed or not values.get(name):
+                continue
+            old_lines = {str(line["id"]): line for line in (old or {}).get(name, [])}
+            for line in values[name]:
+                base = old_lines.get(str(line.get("id")), child.records.blank_record)
+                view = child.references.view({**base, **line}, ctx)
+                line.update(child.computed.compute(Scope(view, None, ctx.user)))
+        record = {**(old or self.records.blank_record), **values}
+        view = self.references.view(record, ctx)
+        scope = Scope(view, self.references.view(old, ctx), ctx.user)
+        if creating and self.defaults:
+            filled = self.defaults.fill(values, scope)
+            values.update(filled)
+            record.update(filled)
+        if self.computed:
+            computed = self.computed.compute(scope)
+            values.update(computed)
+            record.update(computed)
+        if self.required_if:
+            self.required_if.check(record, scope)
+        if creating:
+            self.rules.check_before_insert(scope)
+        return scope
+
+    # -- line items (this store being the line entity's) --------------------------------------
+
+    async def _write_lines(
+        self,
+        conn: Connection,
+        parent_id: int,
+        lines: list[dict[str, Any]],
+        ctx: WriteContext,
+        field_name: str,
+        errors: list[FieldError],
+    ) -> list[dict[str, Any]]:
+        """Make the parent's lines exactly ``lines`` (``engine.store.write_lines``), their
+        references resolved for this writer. The line entity's rules run on each line as
+        stored (``create`` rules on new lines, ``update`` rules on kept ones, with ``old``);
+        their failures are added to ``errors``, at ``<field_name>[<position>].<field>``, for
+        the parent to report with its own."""
+
+        async def prepare(values: dict[str, Any], line_id: int | None) -> None:
+            await self.references.resolve(conn, values, ctx, stored=line_id)
+
+        written, stored = await write_lines(
+            conn,
+            self.records,
+            parent_id,
+            lines,
+            ctx.user_id,
+            field_name,
+            prepare=prepare,
+            with_stored=self.rules.runs_on(RuleEvent.UPDATE),  # kept lines are judged on old
+        )
+        await self._check_lines(conn, written, lines, stored, ctx, field_name, errors)
+        return written
+
+    async def _check_lines(
+        self,
+        conn: Connection,
+        written: list[dict[str, Any]],
+        sent: list[dict[str, Any]],
+        stored: Mapping[int, dict[str, Any]],
+        ctx: WriteContext,
+        field_name: str,
+        errors: list[FieldError],
+    ) -> None:
+        """This line entity's rules on each line as written (``sent`` says which were new)."""
+        if not written or not (
+            self.rules.runs_on(RuleEvent.CREATE) or self.rules.runs_on(RuleEvent.UPDATE)
+        ):
+            return
+        if self.traversed:
+            await self.load_references(conn, written, ctx)
+        view = self.references.view
+        for position, (line, request) in enumerate(zip(written, sent, strict=True)):
+            old = stored.get(request["id"]) if "id" in request else None
+            event = RuleEvent.CREATE if "id" not in request else RuleEvent.UPDATE
+            failures = self.rules.failures(event, view(line, ctx), view(old, ctx), ctx.user)
+            errors.extend(failure.within(field_name, position) for failure in failures)
