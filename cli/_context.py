@@ -1,4 +1,8 @@
-"""Loading settings and definitions for a command, with errors printed the CLI way."""
+"""Loading settings and definitions for a command, with errors printed the CLI way.
+
+The ``cli`` modules import only click at their top: the engine, the metadata loader and the
+runtime are imported by the commands that use them, so ``tessera --help`` answers at once
+(bench/cli_startup.py measures it)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from metadata import DefinitionError, load_project
-from metadata.fixtures import load_fixture_files
-from runtime.settings import Settings
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from metadata import ProjectDef
+    from metadata import DefinitionError, ProjectDef
+    from runtime.settings import Settings
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -31,6 +32,9 @@ def fail(message: str) -> NoReturn:
 
 
 def load_settings(config: str | None) -> Settings:
+    from metadata import DefinitionError
+    from runtime.settings import Settings
+
     try:
         return Settings.load(config)
     except DefinitionError as exc:
@@ -55,6 +59,8 @@ def require_migrated(settings: Settings) -> None:
 def load_definitions(settings: Settings, fixture_folders: Sequence[str] = ()) -> ProjectDef:
     """The instance's definitions, or every problem printed and exit 1. ``fixture_folders``
     (``data``, ``demo``) are checked with them, their problems printed in the same list."""
+    from metadata import DefinitionError, load_project
+
     try:
         return load_project(
             settings.modules,
@@ -69,6 +75,9 @@ def load_definitions(settings: Settings, fixture_folders: Sequence[str] = ()) ->
 
 def check_fixture_files(project: ProjectDef, folder: str = "data") -> None:
     """Fixture files are definitions too: check them before the database is touched."""
+    from metadata import DefinitionError
+    from metadata.fixtures import load_fixture_files
+
     try:
         load_fixture_files(project, folder)
     except DefinitionError as exc:

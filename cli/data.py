@@ -8,30 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import orjson
 
 from cli import _context
 from cli._context import CONFIG_OPTION
-from engine import EngineModel, UnknownEntity, open_database
-from engine.identity import Identity
-from metadata import DefinitionError
-from runtime.api.problems import json_default
-from runtime.dataio import (
-    csv_text,
-    export_columns,
-    export_records,
-    import_rows,
-    load_fixture_records,
-    read_rows,
-)
 
 if TYPE_CHECKING:
-    from engine import EntityStore
+    from engine import EngineModel, EntityStore
     from metadata import ProjectDef
     from runtime.settings import Settings
 
 
 def _store(model: EngineModel, name: str) -> EntityStore:
+    from engine import UnknownEntity
+
     pack, _, entity = name.partition(".")
     try:
         return model.store(pack, entity)
@@ -40,6 +29,10 @@ def _store(model: EngineModel, name: str) -> EntityStore:
 
 
 async def load_fixtures(settings: Settings, project: ProjectDef, folder: str) -> int:
+    from engine import EngineModel, open_database
+    from metadata import DefinitionError
+    from runtime.dataio import load_fixture_records
+
     model = EngineModel.for_url(project, settings.database_url)
     database = await open_database(settings.database_url, pool_size=2)
     try:
@@ -73,6 +66,9 @@ def import_command(
     config: str | None, entity: str, file: Path, key: str | None, fmt: str | None
 ) -> None:
     """Import PACK.ENTITY records from a CSV or JSON-lines FILE."""
+    from engine import EngineModel, open_database
+    from runtime.dataio import import_rows, read_rows
+
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     model = EngineModel.for_url(project, settings.database_url)
@@ -114,6 +110,12 @@ def import_command(
 )
 def export_command(config: str | None, entity: str, fmt: str) -> None:
     """Write every PACK.ENTITY record to standard output."""
+    import orjson
+
+    from engine import EngineModel, open_database
+    from runtime.api.problems import json_default
+    from runtime.dataio import csv_text, export_columns, export_records
+
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     model = EngineModel.for_url(project, settings.database_url)
@@ -159,6 +161,9 @@ def demo_command(config: str | None) -> None:
 
 async def _demo_admin(settings: Settings) -> bool:
     """Create the demo administrator unless a user of that name exists."""
+    from engine import open_database
+    from engine.identity import Identity
+
     database = await open_database(settings.database_url, pool_size=1)
     try:
         identity = Identity(database.sa_dialect)

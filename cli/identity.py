@@ -11,20 +11,21 @@ import click
 
 from cli import _context
 from cli._context import CONFIG_OPTION
-from engine import open_database
-from engine.identity import Identity, IdentityError
-from metadata import ADMIN_ROLE, DefinitionError, load_project
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from engine.database import Connection
+    from engine.identity import Identity
     from runtime.settings import Settings
 
 T = TypeVar("T")
 
 
 def _run(settings: Settings, work: Callable[[Identity, Connection], Awaitable[T]]) -> T:
+    from engine import open_database
+    from engine.identity import Identity, IdentityError
+
     _context.require_migrated(settings)
 
     async def run() -> T:
@@ -88,6 +89,8 @@ def create_user_command(config: str | None, name: str, password: str | None, rol
 def _undeclared(settings: Settings, roles: list[str]) -> list[str]:
     """The roles no definition declares (nothing to say if the definitions do not load:
     ``tessera validate`` tells why)."""
+    from metadata import ADMIN_ROLE, DefinitionError, load_project
+
     try:
         project = load_project(
             settings.modules, settings.search_paths, customizations=settings.customizations
@@ -115,6 +118,8 @@ def token_group() -> None:
 def create_token_command(config: str | None, name: str, label: str, days: float | None) -> None:
     """Print a new API token for the user NAME (shown only this once)."""
     settings = _context.load_settings(config)
+
+    from engine.identity import IdentityError
 
     async def work(identity: Identity, conn: Connection) -> Any:
         user = await identity.user_named(conn, name)

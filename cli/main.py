@@ -17,8 +17,6 @@ from cli.identity import token_group, user_group
 from cli.migrate import migrate_command
 from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
-from engine.tables import build_tables
-from metadata import access_index_advice
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -73,6 +71,9 @@ def init(directory: Path, modules: str, database_url: str) -> None:
 @CONFIG_OPTION
 def validate(config: str | None) -> None:
     """Check every definition; print file:line:col errors; exit 1 on error."""
+    from engine.tables import build_tables
+    from metadata import access_index_advice
+
     settings = _context.load_settings(config)
     # Every problem of every file at once, fixture and demo files included.
     project = _context.load_definitions(settings, fixture_folders=("data", "demo"))

@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING
 import click
 
 from cli import _context
-from engine.migrate import MigrationFailed, MigrationRefused, run_migration
-from engine.tables import build_tables
-from metadata.fingerprint import definitions_hash
 
 if TYPE_CHECKING:
     from engine.migrate import Plan
@@ -30,6 +27,10 @@ def migrate(
     settings: Settings, project: ProjectDef, *, dry_run: bool, allow_data_loss: bool
 ) -> Plan:
     """Run (or rehearse) the migration to ``project``; exits with the reason if it fails."""
+    from engine.migrate import MigrationFailed, MigrationRefused, run_migration
+    from engine.tables import build_tables
+    from metadata.fingerprint import definitions_hash
+
     try:
         return run_migration(
             settings.database_url,

@@ -13,19 +13,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
-import yaml
-from ruamel.yaml import YAML
 
 from cli import _context
 from cli._context import CONFIG_OPTION
 from cli.migrate import migrate, show_plan, upsert_fixtures
-from engine.migrate import (
-    installed_modules,
-    sync_engine,
-)
-from metadata import DefinitionError, discover_packs, load_project
-from metadata._errors import did_you_mean
-from metadata.semver import Version
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,6 +34,8 @@ def module_group() -> None:
 
 
 def _installed(settings: Settings) -> dict[str, str]:
+    from engine.migrate import installed_modules, sync_engine
+
     engine = sync_engine(settings.database_url)
     try:
         with engine.connect() as connection:
@@ -54,6 +47,10 @@ def _installed(settings: Settings) -> dict[str, str]:
 
 
 def _available_versions(settings: Settings) -> dict[str, str]:
+    import yaml
+
+    from metadata import discover_packs
+
     versions = {}
     for name, path in discover_packs(settings.search_paths).items():
         try:
@@ -69,6 +66,8 @@ def _available_versions(settings: Settings) -> dict[str, str]:
 @CONFIG_OPTION
 def list_command(config: str | None) -> None:
     """Packs on the module paths: installed version, available version, state."""
+    from metadata import DefinitionError
+
     settings = _context.load_settings(config)
     available = _available_versions(settings)
     installed = _installed(settings)
@@ -93,6 +92,8 @@ def list_command(config: str | None) -> None:
 
 
 def _state(enabled: bool, installed: str | None, available: str | None) -> str:
+    from metadata.semver import Version
+
     if available is None:
         return "missing: installed but not found on the module paths"
     if installed is None:
@@ -116,6 +117,8 @@ def _state(enabled: bool, installed: str | None, available: str | None) -> str:
 @YES_OPTION
 def install_command(config: str | None, name: str, dry_run: bool, yes: bool) -> None:
     """Enable pack NAME (and its dependencies), migrate and load its fixtures."""
+    from metadata._errors import did_you_mean
+
     settings = _context.load_settings(config)
     available = _available_versions(settings)
     if name not in available:
@@ -148,6 +151,9 @@ def upgrade_command(
     config: str | None, names: tuple[str, ...], dry_run: bool, allow_data_loss: bool, yes: bool
 ) -> None:
     """Migrate enabled packs (all, or NAMES) to the versions on the module paths."""
+    from metadata._errors import did_you_mean
+    from metadata.semver import Version
+
     settings = _context.load_settings(config)
     project = _load_or_fail(settings, settings.modules)
     installed = _installed(settings)
@@ -178,6 +184,8 @@ def upgrade_command(
 
 
 def _load(settings: Settings, modules: tuple[str, ...]) -> ProjectDef:
+    from metadata import load_project
+
     return load_project(
         modules,
         settings.search_paths,
@@ -213,6 +221,8 @@ def _migrate(
 
 def _enable_in_config(config_path: Path, name: str) -> None:
     """Add the pack to ``modules:`` keeping the file's comments and layout."""
+    from ruamel.yaml import YAML
+
     editor = YAML(typ="rt")
     editor.preserve_quotes = True
     data = editor.load(config_path.read_text("utf-8"))

@@ -13,11 +13,14 @@ import click
 
 from cli import _context, supervisor
 from cli._context import CONFIG_OPTION
-from engine import open_database
-from engine.outbox import EventStatus, Outbox, OutboxEvent
 
 if TYPE_CHECKING:
+    from engine.outbox import OutboxEvent
     from runtime.settings import Settings
+
+# engine.outbox.EventStatus's values, written out so that ``--help`` does not import the
+# engine (tests/unit/test_cli_startup.py checks they are the same).
+STATUSES = ("pending", "delivering", "delivered", "failed")
 
 
 @click.command("worker")
@@ -97,13 +100,16 @@ def _line(event: OutboxEvent) -> str:
 @CONFIG_OPTION
 @click.option(
     "--status",
-    type=click.Choice([s.value for s in EventStatus]),
+    type=click.Choice(STATUSES),
     default=None,
     help="Only events of this status (failed: out of attempts).",
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 def list_command(config: str | None, status: str | None, limit: int) -> None:
     """List outbox events, oldest first, with counts by status."""
+    from engine import open_database
+    from engine.outbox import EventStatus, Outbox
+
     settings = _context.load_settings(config)
     _context.require_migrated(settings)
 
@@ -146,6 +152,8 @@ def retry_command(config: str | None, event_ids: tuple[int, ...], all_failed: bo
 async def _retry(
     settings: Settings, event_ids: list[int], all_failed: bool
 ) -> tuple[list[int], list[int]]:
+    from engine import open_database
+    from engine.outbox import EventStatus, Outbox
     from runtime.delivery import make_dispatcher
 
     database = await open_database(settings.database_url, pool_size=1)
