@@ -1,4 +1,5 @@
-"""The ``tessera`` command as a user runs it: a real subprocess against a real database."""
+"""The ``tessera`` command as a user runs it, against a real database: in this process
+(click's runner, tests/support/cli.py), and as a real subprocess where the process matters."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from engine.migrate import sync_engine
 from engine.tables import migration_log_table
 from runtime.settings import Settings
 from tests.conftest import REPO, TEST_PACKS
-from tests.support.cli import tessera
+from tests.support.cli import tessera, tessera_process
 
 if TYPE_CHECKING:
     import subprocess
@@ -45,7 +46,8 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     config = (tmp_path / "x" / "tessera.yaml").read_text()
     assert "secret_key:" in config
     assert "database_url: sqlite:///tessera.db" in config
-    again = run("init", str(tmp_path / "x"), cwd=tmp_path, check=False)
+    # a real process: the entry point, its exit status and its stderr
+    again = tessera_process("init", str(tmp_path / "x"), cwd=tmp_path)
     assert again.returncode == 1
     assert "already exists" in again.stderr
 

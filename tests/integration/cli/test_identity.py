@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from tests.conftest import write_instance
-from tests.support.cli import tessera
+from tests.support.cli import tessera, tessera_process
 from tests.support.identity import bearer
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def test_users_and_tokens_from_the_command_line(db_url: str, tmp_path: Path) -> 
         assert " ci " in line
         assert line.rstrip().endswith("live")
         assert token not in listed
-        assert tessera("token", "revoke", line.split()[0], cwd=folder).returncode == 0
+        assert tessera_process("token", "revoke", line.split()[0], cwd=folder).returncode == 0
         assert "revoked" in tessera("token", "list", cwd=folder).stdout
         # revoked from another process: this server trusts its check for at most 5 s
         deadline = time.monotonic() + 10
