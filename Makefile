@@ -26,17 +26,21 @@ run: install
 	cd demo && ../$(BIN)/tessera migrate && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 
+# one pytest process per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in one process
+PYTEST_WORKERS ?= auto
+PYTEST = $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+
 ## test: lint and types, then the whole suite on SQLite and on PostgreSQL
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-sqlite: install
-	$(BIN)/pytest --db sqlite
+	$(PYTEST) --db sqlite
 
 test-postgres: install
-	$(BIN)/pytest --db postgresql
+	$(PYTEST) --db postgresql
 
 lint: install
 	$(BIN)/ruff check .
