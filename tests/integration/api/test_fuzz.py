@@ -759,6 +759,7 @@ def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # hypothesis: many generated requests per kind, on both databases
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_server_errors_from_odd_requests(
     kind: str,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 from tests.conftest import REPO, TEST_PACKS, write_instance
 from tests.support.server import serving
@@ -69,6 +70,7 @@ def _imported(folder: Path, package: str) -> Iterator[Callable[[str], ModuleType
             del sys.modules[module]
 
 
+@pytest.mark.slow  # generates a client package with openapi-python-client, then serves
 def test_a_generated_client_creates_patches_upserts_lists_and_reads(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def addresses(instance: Instance) -> list[str]:
     return [json.loads(str(changes))["address"][1] for (changes,) in found]
 
 
+@pytest.mark.slow  # a real `tessera serve` process, and five argon2 sign-ins
 def test_by_default_a_forwarded_for_header_changes_no_address(db_url: str, tmp_path: Path) -> None:
     instance = instance_with(db_url, tmp_path)
     with serving(instance.path) as base:
@@ -61,6 +62,7 @@ def test_by_default_a_forwarded_for_header_changes_no_address(db_url: str, tmp_p
     assert addresses(instance) == ["127.0.0.1"] * 5
 
 
+@pytest.mark.slow  # a real `tessera serve` process, and eleven argon2 sign-ins
 def test_a_trusted_proxy_names_the_client(db_url: str, tmp_path: Path) -> None:
     instance = instance_with(db_url, tmp_path, trusted_proxies=["127.0.0.1", "::1"])
     with serving(instance.path) as base:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from tests.support.cli import REPO
 from tests.support.identity import bearer
@@ -58,6 +59,7 @@ checks.positive_data_acceptance.expected-statuses = {json.dumps([*ACCEPTED, "400
 """
 
 
+@pytest.mark.slow  # generated requests to every operation of a real server: ~30 s on SQLite
 def test_the_server_does_what_its_openapi_document_says(kitchen: Instance, tmp_path: Path) -> None:
     token = kitchen.token()
     (tmp_path / "schemathesis.toml").write_text(CONFIG, encoding="utf-8")
