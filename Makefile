@@ -26,9 +26,10 @@ run: install
 	cd demo && ../$(BIN)/tessera migrate && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 
-# one pytest process per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in one process
+# one pytest process per core (pytest-xdist; PYTEST_WORKERS=0: one process), and the 20
+# slowest tests listed at the end, to keep an eye on the suite's time
 PYTEST_WORKERS ?= auto
-PYTEST = $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+PYTEST = $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=20
 
 ## test: lint and types, then the whole suite on SQLite and on PostgreSQL
 test: install
