@@ -19,7 +19,8 @@ from engine.errors import (
 from engine.model import EngineModel, dialect_for_url
 from engine.query import ListQuery
 from engine.store import ListResult
-from engine.writes import EntityStore, WriteContext
+from engine.writes import WriteContext
+from engine.writes.pipeline import EntityStore
 
 __all__ = [
     "BadQuery",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.effects import deferred_applier
 from engine.writes import WriteContext
 
 if TYPE_CHECKING:
@@ -22,13 +23,11 @@ if TYPE_CHECKING:
 async def apply_deferred(
     model: EngineModel, conn: Connection, record_id: str, payload: Mapping[str, Any]
 ) -> list[int]:
-    """Run the action in ``payload`` (written by ``engine.writes.triggers``); the outbox
-    events its own rules queued."""
+    """Run the action in ``payload`` (queued by ``engine.effects.deferred``) with what its
+    kind registered (``engine.effects.applies_deferred``); the outbox events its own rules
+    queued."""
     ctx = WriteContext()
     store = model.store_for(str(payload["entity"]))
-    values = dict(payload["values"])
-    if payload["action"] == "create":
-        await store.create(conn, values, ctx)
-    else:
-        await store.update(conn, int(record_id), values, ctx)
+    apply = deferred_applier(str(payload["action"]))
+    await apply(conn, store, record_id, dict(payload["values"]), ctx)
     return ctx.events

@@ -1,4 +1,5 @@
-"""An entity store as one caller may use it: the single place where roles are enforced.
+"""An entity's store (its write pipeline, ``engine.writes.pipeline.EntityStore``) as one
+caller may use it: the single place where roles are enforced.
 
 Every request path that acts for a user (single reads, lists with their filters, sort,
 ``fields``, ``expand``, ``ref__field`` and ``count``, aggregates, creates, bulk, upserts, updates,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.query import ListQuery
     from engine.store import ListResult
-    from engine.writes import EntityStore, PreparedCreate, WriteContext
+    from engine.writes import PreparedCreate, WriteContext
+    from engine.writes.pipeline import EntityStore
 
 
 class GuardedStore:

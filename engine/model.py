@@ -13,7 +13,7 @@ from engine.audit import AuditLog
 from engine.errors import UnknownEntity
 from engine.outbox import Outbox
 from engine.tables import build_tables
-from engine.writes import EntityStore, StoreRegistry
+from engine.writes.pipeline import EntityStore, StoreRegistry
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect

@@ -103,9 +103,7 @@ def expression_sources(entity: EntityDef) -> list[str]:
     for rule in entity.rules:
         sources += [s for s in (rule.when, rule.assertion) if s]
         for action in rule.actions:
-            sources += _template_values(action.values)
-            if action.template_source:
-                sources.append(action.template_source)
+            sources += action.templates()
     for field in entity.fields.values():
         sources += [s for s in (field.computed, field.required_if) if s]
         if field.default_is_expression:
@@ -113,16 +111,6 @@ def expression_sources(entity: EntityDef) -> list[str]:
     if entity.workflow is not None:
         sources += [t.when for t in entity.workflow.transitions if t.when]
     return sources
-
-
-def _template_values(values: Mapping[str, Any]) -> list[str]:
-    found = []
-    for value in values.values():
-        if isinstance(value, dict):
-            found += _template_values(value)
-        elif isinstance(value, str) and "{{" in value:
-            found.append(value)
-    return found
 
 
 def reference_id(value: Any) -> str | None:

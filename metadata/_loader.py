@@ -29,7 +29,6 @@ from metadata._model import (
     RUN_AS_SYSTEM,
     RUN_AS_USER,
     SYSTEM_FIELDS,
-    ActionKind,
     DashboardDef,
     EntityDef,
     FieldDef,
@@ -431,7 +430,7 @@ class ProjectBuilder:
     def _check_action(self, pending: PendingAction, entities: Mapping[str, EntityDef]) -> None:
         """The target of a rule's action and the fields it sets, once every entity exists."""
         action = pending.action
-        kind = action.kind.value
+        kind = action.kind
         qualified = action.entity or pending.entity
         target = entities.get(qualified)
         if target is None:
@@ -465,7 +464,7 @@ class ProjectBuilder:
                     "action (read-only, computed, autonumber or line items)",
                     key=True,
                 )
-        if action.kind is ActionKind.CREATE:
+        if action.creates:
             missing = [
                 f.name
                 for f in target.fields.values()

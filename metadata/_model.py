@@ -8,12 +8,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from decimal import Decimal
     from pathlib import Path
+
+    from metadata._errors import PathItem
 
 
 class FieldType(enum.StrEnum):
@@ -115,35 +117,50 @@ class RuleEvent(enum.StrEnum):
     DELETE = "delete"
 
 
-class ActionKind(enum.StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    EMAIL = "email"
-    WEBHOOK = "webhook"
+class ActionChecker(Protocol):
+    """What a kind's ``parse`` may use of the rules file being checked."""
 
-    @property
-    def is_outbound(self) -> bool:
-        """Sent out of the database through the outbox, after commit."""
-        return self in {ActionKind.EMAIL, ActionKind.WEBHOOK}
+    pack: str
+    """The pack declaring the rule (to qualify a bare entity name)."""
+
+    def error(self, where: tuple[PathItem, ...], message: str, *, key: bool = False) -> None:
+        """Report a problem at ``where`` (a path from the action's body)."""
+
+    def templates_ok(self, where: tuple[PathItem, ...], values: Mapping[str, Any]) -> bool:
+        """Whether every ``{{ }}`` template in ``values`` (nested too) is a valid one over
+        the record's names; the problems are reported."""
+
+    def template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
+        """The text of the pack's template file ``name`` (checked), or None (reported)."""
+
+    def target_later(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
+        """Check ``action``'s target entity and the fields it sets once every entity is
+        built (``where``: the action, without its kind)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionDef:
-    """What a rule does after a write: create a record of ``entity``, update the record
-    written, send an e-mail or call a webhook. ``values`` are literals, or templates
-    (strings with ``{{ }}``): field values for create and update; ``to``, ``cc``,
-    ``subject`` and ``body`` for an e-mail; ``url`` and an optional ``payload`` mapping
-    for a webhook."""
+    """What a rule does after a write; one subclass per kind."""
 
-    kind: ActionKind
-    values: Mapping[str, Any]
-    entity: str | None = None
-    template: str | None = None
-    """An e-mail's template file, relative to the pack's ``templates/`` folder."""
-    template_source: str | None = None
-    """That file's text, read at load time so that a running server needs no pack files."""
-    deferred: bool = False
-    """``async: true`` on a create or update: run after commit, through the outbox."""
+    kind: ClassVar[str]
+    schema: ClassVar[Mapping[str, Any]]
+    """The JSON Schema of the action's body (under its kind's key)."""
+
+    @classmethod
+    def parse(
+        cls, body: Any, checker: ActionChecker, where: tuple[PathItem, ...], *, deferred: bool
+    ) -> ActionDef | None:
+        """The definition from a body the schema accepted, or None (problems reported at
+        ``where``, the body's path); ``deferred``: the action says ``async: true``."""
+        raise NotImplementedError
+
+    def templates(self) -> Iterator[str]:
+        """Every template (``{{ }}``) and template file the action renders over the record."""
+        return iter(())
+
+    def describe(self) -> dict[str, Any]:
+        """The action as ``GET /api/v1/meta`` describes it: ``{kind: {...}}``."""
+        return {self.kind: {}}
 
 
 @dataclass(frozen=True, slots=True)

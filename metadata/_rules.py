@@ -12,35 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metadata._actions import RecordAction, action_definition, action_kinds
 from metadata._cron import CronError, CronSchedule
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
-from metadata._expressions import (
-    SCOPE_NAMES,
-    expression_problems,
-    is_template,
-    template_problem,
-)
+from metadata._expressions import SCOPE_NAMES, expression_problems, is_template, template_problem
 from metadata._fields import is_snake_case
 from metadata._model import (
     RUN_AS_SYSTEM,
     RUN_AS_USER,
     SYSTEM_FIELDS,
-    ActionDef,
-    ActionKind,
     RuleDef,
     RuleEvent,
-    frozen_mapping,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection, Iterable, Mapping
     from pathlib import Path
 
     from metadata._errors import PathItem, ProblemCollector
+    from metadata._model import ActionDef
     from metadata._yaml import SourceDocument
-
-ACTION_KINDS = ", ".join(kind.value for kind in ActionKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +50,7 @@ class PendingAction:
 
     document: SourceDocument
     where: tuple[PathItem, ...]
-    action: ActionDef
+    action: RecordAction
     entity: str
     """The entity whose rule declares the action."""
 
@@ -129,7 +121,7 @@ class RuleChecker:
                 rules.append(rule)
         return rules
 
-    def _error(self, where: tuple[PathItem, ...], message: str, *, key: bool = False) -> None:
+    def error(self, where: tuple[PathItem, ...], message: str, *, key: bool = False) -> None:
         self.problems.at(self.document, (*self.base, *where), message, key=key)
 
     def _rule(self, index: int, raw: dict[str, Any], taken: dict[str, str]) -> RuleDef | None:
@@ -138,14 +130,14 @@ class RuleChecker:
         if "schedule" in raw:
             ok = self._schedule_ok(index, raw) and ok
         elif "where" in raw:
-            self._error(
+            self.error(
                 (index, "where"),
                 "'where' selects the records of a scheduled rule; add a 'schedule'",
                 key=True,
             )
             ok = False
         if "assert" not in raw and "actions" not in raw:
-            self._error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
+            self.error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
             return None
         for key in ("when", "assert", "where"):
             if key in raw and not self._expression_ok((index, key), raw[key]):
@@ -156,7 +148,7 @@ class RuleChecker:
         field_name = raw.get("field")
         if field_name is not None and field_name not in self.fields:
             hint = did_you_mean(field_name, self.fields)
-            self._error((index, "field"), f"field '{field_name}' is not a field{hint}")
+            self.error((index, "field"), f"field '{field_name}' is not a field{hint}")
             ok = False
         actions = []
         for position, raw_action in enumerate(raw.get("actions", [])):
@@ -187,10 +179,10 @@ class RuleChecker:
     def _name_ok(self, index: int, name: str, taken: dict[str, str]) -> bool:
         ok = True
         if name in taken:
-            self._error((index, "name"), f"rule '{name}' is already declared in {taken[name]}")
+            self.error((index, "name"), f"rule '{name}' is already declared in {taken[name]}")
             ok = False
         if not is_snake_case(name):
-            self._error((index, "name"), f"rule name '{name}' must be snake_case")
+            self.error((index, "name"), f"rule name '{name}' must be snake_case")
             ok = False
         return ok
 
@@ -210,113 +202,76 @@ class RuleChecker:
                     PendingRole(self.document, (*self.base, index, "run_as"), run_as)
                 )
             return True
-        self._error((index, "run_as"), message, key=True)
+        self.error((index, "run_as"), message, key=True)
         return False
 
     def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
         raw = dict(raw)
         deferred = bool(raw.pop("async", False))
         if len(raw) != 1:
-            self._error(where, f"an action has exactly one of: {ACTION_KINDS}")
+            self.error(where, f"an action has exactly one of: {', '.join(action_kinds())}")
             return None
         ((kind, body),) = raw.items()
-        if kind == "email":
-            return self._email((*where, kind), body)
-        if kind == "webhook":
-            return self._webhook((*where, kind), body)
-        if not self._templates_ok((*where, kind, "values"), body["values"]):
-            return None
-        target = body.get("entity")
-        if target is not None and "." not in target:
-            target = f"{self.pack}.{target}"
-        action = ActionDef(
-            ActionKind(kind), frozen_mapping(dict(body["values"])), target, deferred=deferred
-        )
-        self.pending.append(PendingAction(self.document, (*self.base, *where), action, self.entity))
-        return action
+        return action_definition(kind).parse(body, self, (*where, kind), deferred=deferred)
+
+    def target_later(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
+        """``action``'s target and fields are checked once every entity is built."""
+        if isinstance(action, RecordAction):
+            pending = PendingAction(self.document, (*self.base, *where), action, self.entity)
+            self.pending.append(pending)
 
     def _schedule_ok(self, index: int, raw: dict[str, Any]) -> bool:
         ok = True
         try:
             CronSchedule.parse(raw["schedule"])
         except CronError as exc:
-            self._error((index, "schedule"), f"schedule '{raw['schedule']}': {exc}")
+            self.error((index, "schedule"), f"schedule '{raw['schedule']}': {exc}")
             ok = False
         for key in ("on", "assert"):
             if key in raw:
-                self._error(
+                self.error(
                     (index, key),
                     f"a scheduled rule runs on its schedule, not on writes: it cannot have '{key}'",
                     key=True,
                 )
                 ok = False
         if "actions" not in raw:
-            self._error((index,), f"scheduled rule '{raw['name']}' needs 'actions'")
+            self.error((index,), f"scheduled rule '{raw['name']}' needs 'actions'")
             ok = False
         return ok
 
-    def _templates_ok(self, where: tuple[PathItem, ...], values: dict[str, Any]) -> bool:
+    def templates_ok(self, where: tuple[PathItem, ...], values: Mapping[str, Any]) -> bool:
         ok = True
         for key, value in values.items():
             if isinstance(value, dict):
-                ok = self._templates_ok((*where, key), value) and ok
+                ok = self.templates_ok((*where, key), value) and ok
             elif is_template(value):
                 problem = template_problem(value, self.scope)
                 if problem:
-                    self._error((*where, key), problem)
+                    self.error((*where, key), problem)
                     ok = False
         return ok
 
-    def _email(self, where: tuple[PathItem, ...], body: dict[str, Any]) -> ActionDef | None:
-        values = {k: body[k] for k in ("to", "cc", "subject", "body") if k in body}
-        ok = self._templates_ok(where, values)
-        template = body.get("template")
-        source = None
-        if template is None and "body" not in body:
-            self._error(where, "an email needs a 'template' or a 'body'")
-            ok = False
-        if template is not None:
-            source = self._template_source((*where, "template"), template)
-            ok = ok and source is not None
-        if not ok:
-            return None
-        return ActionDef(
-            ActionKind.EMAIL, frozen_mapping(values), template=template, template_source=source
-        )
-
-    def _template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
+    def template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
         folder = self.templates
         path = (folder / name).resolve() if folder is not None else None
         if folder is None or path is None or not path.is_relative_to(folder.resolve()):
-            self._error(where, f"template '{name}' must be a file in the pack's templates/ folder")
+            self.error(where, f"template '{name}' must be a file in the pack's templates/ folder")
             return None
         if not path.is_file():
-            self._error(where, f"template '{name}' not found in {display_name(folder)}")
+            self.error(where, f"template '{name}' not found in {display_name(folder)}")
             return None
         source = path.read_text("utf-8")
         problem = template_problem(source, self.scope)
         if problem:
-            self._error(where, f"{name}: {problem}")
+            self.error(where, f"{name}: {problem}")
             return None
         return source
-
-    def _webhook(self, where: tuple[PathItem, ...], body: dict[str, Any]) -> ActionDef | None:
-        url = body["url"]
-        ok = self._templates_ok(where, {"url": url, "payload": body.get("payload", {})})
-        if not is_template(url) and not url.startswith(("http://", "https://")):
-            self._error((*where, "url"), f"'{url}' is not an http:// or https:// URL")
-            ok = False
-        if not ok:
-            return None
-        values: dict[str, Any] = {"url": url}
-        if "payload" in body:
-            values["payload"] = body["payload"]
-        return ActionDef(ActionKind.WEBHOOK, frozen_mapping(values))
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
         problems = expression_problems(source, self.scope)
         for problem in problems:
-            self._error(where, problem)
+            self.error(where, problem)
         return not problems
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
+from metadata._actions import action_kinds, action_schemas, on_new_kind
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -30,7 +32,23 @@ SCHEMA_KINDS: tuple[str, ...] = (
 
 def schema_document(kind: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text("utf-8"))
+    _with_actions(document)
     return document
+
+
+def _with_actions(document: dict[str, Any]) -> None:
+    """A schema with a rule action (``$defs.action``: the rules and overlay schemas) takes
+    its action kinds from the registered definitions (``metadata.action_kind``), each with
+    its own body schema, next to the properties the file gives every action (``async``)."""
+    action = document.get("$defs", {}).get("action")
+    if action is not None:
+        common = {k: v for k, v in action["properties"].items() if k not in action_kinds()}
+        action["properties"] = {**action_schemas(), **common}
+
+
+def _forget_compiled() -> None:
+    validator.cache_clear()
+    fast_check.cache_clear()
 
 
 @functools.cache
@@ -66,3 +84,6 @@ def is_valid(kind: str, data: Any) -> bool:
 
 def all_schemas() -> dict[str, dict[str, Any]]:
     return {kind: schema_document(kind) for kind in SCHEMA_KINDS}
+
+
+on_new_kind(_forget_compiled)

@@ -4,15 +4,10 @@ rights or the write pipeline (``engine.writes``), which is built on top of it.""
 
 from __future__ import annotations
 
+from engine.store.columns import SYSTEM_TAIL
 from engine.store.integrity import MISSING_REFERENCE, unique_conflict
 from engine.store.lines import at_line, write_lines
-from engine.store.records import (
-    SYSTEM_TAIL,
-    KeyTaken,
-    ListResult,
-    RecordRegistry,
-    RecordStore,
-)
+from engine.store.records import KeyTaken, ListResult, RecordRegistry, RecordStore
 
 __all__ = [
     "MISSING_REFERENCE",

@@ -12,10 +12,11 @@ from engine.query import QueryColumn, QueryColumns
 from metadata import FieldType
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
-    from engine.store.records import RecordStore
-    from metadata import FieldDef
+    from sqlalchemy import Table
+
+    from metadata import EntityDef, FieldDef
 
 SYSTEM_TAIL = ("created_at", "updated_at", "created_by", "updated_by", "version")
 
@@ -38,37 +39,45 @@ def build_decoders(
     return decoders
 
 
-def query_columns(store: RecordStore) -> QueryColumns:
-    """What filters, sorts, search (``q``) and aggregates may use of ``store``'s table."""
+def query_columns(
+    entity: EntityDef,
+    table: Table,
+    stored_fields: Iterable[FieldDef],
+    to_db: Mapping[str, Callable[[Any], Any] | None],
+    all_fields: tuple[str, ...],
+    dialect_name: str,
+) -> QueryColumns:
+    """What filters, sorts, search (``q``) and aggregates may use of an entity's table."""
+    stored_fields = tuple(stored_fields)
     columns: dict[str, QueryColumn] = {"id": QueryColumn("id", None, False, None)}
-    for field in store.stored_fields:
+    for field in stored_fields:
         if field.type is FieldType.JSON:
             continue
         columns[field.name] = QueryColumn(
             field.name,
             field.type,
             nullable=not field.required or field.type is FieldType.AUTONUMBER,
-            to_db=store.to_db[field.name],
+            to_db=to_db[field.name],
             target=field.to,
         )
-    timestamp_to_db = sqlite_datetime_text if store.dialect_name == "sqlite" else None
+    timestamp_to_db = sqlite_datetime_text if dialect_name == "sqlite" else None
     for name in ("created_at", "updated_at"):
         columns[name] = QueryColumn(name, FieldType.DATETIME, False, timestamp_to_db)
     for name in ("created_by", "updated_by"):
         columns[name] = QueryColumn(name, FieldType.STRING, True, None)
     columns["version"] = QueryColumn("version", FieldType.INTEGER, False, None)
-    title = store.entity.title
+    title = entity.title
     search = tuple(
         f.name
-        for f in store.stored_fields
+        for f in stored_fields
         if f.name == title
         or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.AUTONUMBER}
     )
     return QueryColumns(
-        entity=store.entity.qualified_name,
-        table=store.table,
+        entity=entity.qualified_name,
+        table=table,
         columns=columns,
         search=search,
-        expandable=tuple(f.name for f in store.stored_fields if f.type is FieldType.REFERENCE),
-        all_fields=(*store.columns, *store.children),
+        expandable=tuple(f.name for f in stored_fields if f.type is FieldType.REFERENCE),
+        all_fields=all_fields,
     )

@@ -4,16 +4,14 @@ reference to a missing record or a required value left out (422)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import Conflict, FieldError, ValidationFailed
-from metadata import FieldType
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from engine.database import Connection, IntegrityViolation
-    from engine.store.records import RecordStore
+    from engine.database import IntegrityViolation
     from metadata import EntityDef
 
 _KEY_DETAIL = re.compile(r"Key \(([^)]*)\)=")
@@ -22,10 +20,11 @@ MISSING_REFERENCE = "refers to a record that does not exist"
 
 
 async def integrity_error(
-    conn: Connection, store: RecordStore, exc: IntegrityViolation, values: Mapping[str, Any]
+    entity: EntityDef, exc: IntegrityViolation, missing: Callable[[], Awaitable[list[str]]]
 ) -> Exception:
-    """The error a write of ``values`` to ``store`` that the database refused answers."""
-    entity = store.entity
+    """The error a write of ``entity`` that the database refused answers; ``missing``
+    names the reference fields whose record does not exist (asked when the database's
+    detail does not say which)."""
     columns = exc.columns
     match = _KEY_DETAIL.search(exc.detail)
     if match:
@@ -36,7 +35,7 @@ async def integrity_error(
     if exc.kind == "foreign_key":
         fields = [c for c in columns if c in entity.fields]
         if not fields:
-            fields = await _missing_references(conn, store, values)
+            fields = await missing()
         return ValidationFailed(
             [FieldError(f, "reference", MISSING_REFERENCE) for f in fields]
             or [FieldError("", "reference", "refers to a missing record")]
@@ -63,16 +62,3 @@ def still_referenced(entity: EntityDef) -> Conflict:
         f"this {entity.label.lower()} is still referenced by other records; "
         "change or delete those first"
     )
-
-
-async def _missing_references(
-    conn: Connection, store: RecordStore, values: Mapping[str, Any]
-) -> list[str]:
-    missing = []
-    for field in store.stored_fields:
-        value = values.get(field.name)
-        if field.type is FieldType.REFERENCE and isinstance(value, int):
-            target = store.registry.records_for(field.to or "")
-            if not await target.get_many(conn, [value]):
-                missing.append(field.name)
-    return missing

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.database import IntegrityViolation
 from engine.errors import FieldError, ValidationFailed
-from engine.store.integrity import integrity_error
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ async def write_lines(
                 sql = store.sql.update(names, False)
                 row = await conn.fetchrow(sql.sql, sql.args(params))
         except IntegrityViolation as exc:
-            error = await integrity_error(conn, store, exc, values)
+            error = await store.integrity_error(conn, exc, values)
             if isinstance(error, ValidationFailed):
                 error = at_line(error, field_name, position)
             raise error from None

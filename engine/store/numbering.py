@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.database import Connection
-    from engine.store.records import RecordStore
+    from engine.store.sql import StoreSql
 
 _AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 
-async def next_number(conn: Connection, store: RecordStore, field_name: str, fmt: str) -> str:
+async def next_number(conn: Connection, sql: StoreSql, field_name: str, fmt: str) -> str:
+    """The next value of the autonumber ``field_name`` (``fmt``: its format)."""
     today = dt.datetime.now(dt.UTC)
     dates = {
         "YYYY": f"{today:%Y}",
@@ -23,8 +24,8 @@ async def next_number(conn: Connection, store: RecordStore, field_name: str, fmt
         "DD": f"{today:%d}",
     }
     prefix = _AUTONUMBER_TOKEN.sub(lambda m: dates.get(m.group(1), m.group(0)), fmt)
-    series = f"{store.entity.qualified_name}.{field_name}:{prefix}"
-    row = await conn.fetchrow(store.sql.next_number.sql, (series,))
+    series = f"{sql.entity.qualified_name}.{field_name}:{prefix}"
+    row = await conn.fetchrow(sql.next_number.sql, (series,))
     assert row is not None
     number = int(row[0])
     return _AUTONUMBER_TOKEN.sub(

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.aggregate import AggregateParser, AggregateSqlBuilder
-from engine.audit import AuditAction, changes_between
-from engine.database import IntegrityViolation
 from engine.errors import RecordNotFound, StaleVersion
 from engine.fieldtypes import InvalidValue, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.query import ListSqlBuilder, QueryParser, encode_cursor
 from engine.sql import id_list_param
 from engine.store.columns import SYSTEM_TAIL, build_decoders, query_columns
-from engine.store.integrity import integrity_error, still_referenced, unique_conflict
+from engine.store.integrity import integrity_error, unique_conflict
 from engine.store.numbering import next_number
 from engine.store.sql import StoreSql
 from metadata import FieldType
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
 
     from engine.aggregate import AggregateQuery, AggregateResult
     from engine.audit import AuditLog
-    from engine.database import Connection
+    from engine.database import Connection, IntegrityViolation
     from engine.errors import Conflict
     from engine.query import ListQuery, QueryColumns
     from metadata import EntityDef, FieldDef
@@ -91,7 +89,14 @@ class RecordStore:
         self._active_decoders = tuple(
             (name, decoder) for name, decoder in self._decoders.items() if decoder is not None
         )
-        self.query_columns = query_columns(self)
+        self.query_columns = query_columns(
+            entity,
+            table,
+            self.stored_fields,
+            self.to_db,
+            (*self.columns, *self.children),
+            dialect_name,
+        )
         self.parser = QueryParser(self.query_columns, self._lookup_columns)
         self.lists = ListSqlBuilder(
             self.query_columns,
@@ -117,7 +122,7 @@ class RecordStore:
             **{name: [] for name in self.children},
         }
         """Every field of a record, empty: what a new record's expressions see unset."""
-        self.sql = StoreSql(self)
+        self.sql = StoreSql(entity, table, self.columns, dialect=dialect, dialect_name=dialect_name)
 
     # -- compilation helpers ---------------------------------------------------------------
 
@@ -282,107 +287,7 @@ class RecordStore:
     async def number(self, conn: Connection, values: dict[str, Any]) -> None:
         """Draw the next number of each autonumber field into ``values``."""
         for name, fmt in self.autonumbers:
-            values[name] = await next_number(conn, self, name, fmt)
-
-    async def insert(
-        self,
-        conn: Connection,
-        values: dict[str, Any],
-        children: Mapping[str, Any],
-        user_id: str | None,
-        key: str | None,
-    ) -> tuple[Sequence[Any], dict[str, Any]]:
-        """Draw the autonumbers and INSERT the record (on PostgreSQL with its audit row, in
-        the same statement); the inserted row, and the audit row. With ``key``, raise
-        ``KeyTaken`` instead when a record already holds the new record's ``key``."""
-        await self.number(conn, values)
-        now = self.timestamp(dt.datetime.now(dt.UTC))
-        params = self.encode(values)
-        params.update(
-            created_at=now,
-            updated_at=now,
-            created_by=user_id,
-            updated_by=user_id,
-            version=1,
-        )
-        changes = changes_between(None, {**values, **children}, [*values, *children])
-        audit = self.registry.audit.row(
-            self.entity.qualified_name, "", AuditAction.CREATE, changes, user_id
-        )
-        inline = self.dialect_name == "postgresql"
-        insert_sql = self.sql.insert_unless_taken(key, audited=inline)
-        if inline:
-            params.update(audit_at=audit["at"], audit_user=audit["user_id"])
-            params["audit_changes"] = audit["changes"]
-        constants = insert_sql.constants
-        args = [params[n] if n in params else constants.get(n) for n in insert_sql.names]
-        try:
-            row = await conn.fetchrow(insert_sql.sql, args)
-        except IntegrityViolation as exc:
-            raise await integrity_error(conn, self, exc, values) from None
-        if row is None:
-            assert key is not None  # only ON CONFLICT DO NOTHING inserts no row
-            raise KeyTaken
-        return row, audit
-
-    async def update(
-        self,
-        conn: Connection,
-        record_id: int,
-        values: Mapping[str, Any],
-        user_id: str | None,
-        expected_version: int | None,
-    ) -> dict[str, Any]:
-        """UPDATE the record's ``values`` (its version goes up by one); the row as stored.
-        A record that is gone answers 404, one at another version 409."""
-        params = self.encode(values)
-        params.update(
-            updated_at=self.timestamp(dt.datetime.now(dt.UTC)),
-            updated_by=user_id,
-            record_id=record_id,
-            expected_version=expected_version,
-        )
-        sql = self.sql.update(tuple(sorted(values)), expected_version is not None)
-        try:
-            row = await conn.fetchrow(sql.sql, sql.args(params))
-        except IntegrityViolation as exc:
-            raise await integrity_error(conn, self, exc, values) from None
-        if row is None:
-            await self.raise_missing_or_stale(conn, record_id, expected_version)
-        assert row is not None
-        return self.decode(row)
-
-    async def delete(
-        self,
-        conn: Connection,
-        record_id: int,
-        old: Mapping[str, Any],
-        user_id: str | None,
-        expected_version: int | None,
-    ) -> None:
-        """DELETE the record, and write its audit row (``old``: the record as it was)."""
-        sql = self.sql.delete if expected_version is None else self.sql.delete_versioned
-        args = (record_id,) if expected_version is None else (record_id, expected_version)
-        try:
-            changed = await conn.execute(sql.sql, args)
-        except IntegrityViolation:
-            raise still_referenced(self.entity) from None
-        if not changed:
-            await self.raise_missing_or_stale(conn, record_id, expected_version)
-        changes = changes_between(old, None, old.keys())
-        await self.audit(conn, record_id, AuditAction.DELETE, changes, user_id)
-
-    async def audit(
-        self,
-        conn: Connection,
-        record_id: int | str,
-        action: AuditAction,
-        changes: Mapping[str, list[Any]],
-        user_id: str | None = None,
-    ) -> None:
-        audit = self.registry.audit
-        row = audit.row(self.entity.qualified_name, str(record_id), action, changes, user_id)
-        await audit.add(conn, row)
+            values[name] = await next_number(conn, self.sql, name, fmt)
 
     async def raise_missing_or_stale(
         self, conn: Connection, record_id: int, expected_version: int | None
@@ -397,6 +302,24 @@ class RecordStore:
 
     def unique_conflict(self, fields: Sequence[str]) -> Conflict:
         return unique_conflict(self.entity, fields)
+
+    async def integrity_error(
+        self, conn: Connection, exc: IntegrityViolation, values: Mapping[str, Any]
+    ) -> Exception:
+        """What a write of ``values`` that the database refused answers."""
+
+        async def missing() -> list[str]:
+            """The reference fields of ``values`` whose record does not exist."""
+            found = []
+            for field in self.stored_fields:
+                value = values.get(field.name)
+                if field.type is FieldType.REFERENCE and isinstance(value, int):
+                    target = self.registry.records_for(field.to or "")
+                    if not await target.get_many(conn, [value]):
+                        found.append(field.name)
+            return found
+
+        return await integrity_error(self.entity, exc, missing)
 
 
 def _cursor_value(value: Any) -> Any:

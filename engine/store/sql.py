@@ -26,18 +26,29 @@ from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
+    from sqlalchemy.engine import Dialect
 
-    from engine.store.records import RecordStore
+    from metadata import EntityDef
 
 
 class StoreSql:
     """The fixed SQL of one entity. Each statement is compiled once, on first use, so that an
     instance with hundreds of entities starts fast and pays only for what it serves."""
 
-    def __init__(self, store: RecordStore) -> None:
-        self.store = store
-        self.table = store.table
-        self.dialect = store.dialect
+    def __init__(
+        self,
+        entity: EntityDef,
+        table: Table,
+        columns: tuple[str, ...],
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+    ) -> None:
+        self.entity = entity
+        self.table = table
+        self.columns = columns
+        self.dialect = dialect
+        self.dialect_name = dialect_name
         self._by_field: dict[str, CompiledSql] = {}
         self._by_field_locked: dict[str, CompiledSql] = {}
         self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
@@ -45,7 +56,7 @@ class StoreSql:
 
     @functools.cached_property
     def _columns(self) -> list[Any]:
-        return [self.table.c[name] for name in self.store.columns]
+        return [self.table.c[name] for name in self.columns]
 
     @functools.cached_property
     def get(self) -> CompiledSql:
@@ -54,7 +65,7 @@ class StoreSql:
 
     @functools.cached_property
     def get_many(self) -> CompiledSql:
-        condition = id_list_condition(self.table.c.id, self.store.dialect_name, "ids")
+        condition = id_list_condition(self.table.c.id, self.dialect_name, "ids")
         return compile_sql(select(*self._columns).where(condition), self.dialect)
 
     @functools.cached_property
@@ -89,8 +100,8 @@ class StoreSql:
         return statement.on_conflict_do_nothing(index_elements=[self.table.c[key]])
 
     def _insert_plain(self, key: str | None) -> CompiledSql:
-        names = [n for n in self.store.columns if n != "id"]
-        if self.store.entity.is_child:
+        names = [n for n in self.columns if n != "id"]
+        if self.entity.is_child:
             names += [PARENT_COLUMN, POSITION_COLUMN]
         statement = self._insert_into(key).returning(*self._columns)
         return compile_sql(statement, self.dialect, names)
@@ -100,7 +111,7 @@ class StoreSql:
         CTE), so a create stays a single round trip and needs no transaction. An INSERT
         that gives way to an existing ``key`` returns no row, and so writes no audit row."""
         table = self.table
-        names = [n for n in self.store.columns if n != "id"]
+        names = [n for n in self.columns if n != "id"]
         written = (
             self._insert_into(key)
             .values({n: bindparam(n, type_=table.c[n].type) for n in names})
@@ -115,7 +126,7 @@ class StoreSql:
                 select(
                     bindparam("audit_at", type_=Float()),
                     bindparam("audit_user", type_=String()),
-                    literal(self.store.entity.qualified_name, type_=String()),
+                    literal(self.entity.qualified_name, type_=String()),
                     cast(written.c.id, String()),
                     literal(AuditAction.CREATE.value, type_=String()),
                     bindparam("audit_changes", type_=Text()),
@@ -123,7 +134,7 @@ class StoreSql:
             )
             .cte("audited")
         )
-        statement = select(*(written.c[n] for n in self.store.columns)).add_cte(audited)
+        statement = select(*(written.c[n] for n in self.columns)).add_cte(audited)
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
@@ -148,7 +159,7 @@ class StoreSql:
         parent = self.table.c[PARENT_COLUMN]
         statement = (
             select(parent, *self._columns)
-            .where(id_list_condition(parent, self.store.dialect_name, "ids"))
+            .where(id_list_condition(parent, self.dialect_name, "ids"))
             .order_by(parent, self.table.c[POSITION_COLUMN])
         )
         return compile_sql(statement, self.dialect)
@@ -184,7 +195,7 @@ class StoreSql:
         from sqlalchemy.dialects.postgresql import insert as postgres_insert
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        if self.store.dialect_name == "postgresql":
+        if self.dialect_name == "postgresql":
             return postgres_insert(table)
         return sqlite_insert(table)
 
@@ -202,11 +213,11 @@ class StoreSql:
         cache = self._by_field_locked if lock else self._by_field
         sql = cache.get(field_name)
         if sql is None:
-            table = self.store.table
+            table = self.table
             statement = select(table.c.id).where(table.c[field_name] == bindparam("value"))
             if lock:
                 statement = statement.with_for_update()
-            sql = compile_sql(statement, self.store.dialect)
+            sql = compile_sql(statement, self.dialect)
             cache[field_name] = sql
         return sql
 
@@ -221,14 +232,14 @@ class StoreSql:
         return sql
 
     def _update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:
-        table = self.store.table
+        table = self.table
         condition = table.c.id == bindparam("record_id")
         if versioned:
             condition = and_(condition, table.c.version == bindparam("expected_version"))
-        columns = [table.c[name] for name in self.store.columns]
+        columns = [table.c[name] for name in self.columns]
         statement = (
             update(table).where(condition).values(version=table.c.version + literal_column("1"))
         )
         return compile_sql(
-            statement.returning(*columns), self.store.dialect, [*names, "updated_at", "updated_by"]
+            statement.returning(*columns), self.dialect, [*names, "updated_at", "updated_by"]
         )

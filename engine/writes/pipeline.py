@@ -6,7 +6,7 @@
 ``required_if`` and the rules that need nothing the database assigns (``derive``); the
 workflow's move judged; the row written (``engine.store``, which also writes the audit
 row); the entity's rules on the record as stored (and its lines'); then the actions of the
-rules due (``engine.writes.triggers``, with the effects of ``engine.effects``).
+rules due (``engine.effects``: found by kind, the pipeline names none).
 
 An ``EntityStore`` is compiled once per entity at start-up. Its reads are its record
 store's (``records``); the guard (``engine.guard``) wraps it for a caller's rights.
@@ -17,19 +17,19 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from engine.actions import ScheduledActions, Triggers
 from engine.audit import AuditAction, changes_between
 from engine.computed import ComputedFields, DefaultExpressions
+from engine.effects.triggers import RuleEffects
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Scope
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
 from engine.references import expression_sources, traversed_references
 from engine.rules import RequiredIf, RuleSet
-from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, write_lines
+from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, rows, write_lines
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
-from engine.writes import triggers, upsert
+from engine.writes import upsert
 from engine.writes.context import PreparedCreate, WriteContext
 from engine.writes.references import References
 from metadata import FieldType, RuleEvent
@@ -82,7 +82,7 @@ class EntityStore:
         self.dialect = dialect
         self.dialect_name = dialect_name
         self.children: dict[str, EntityStore] = dict(children or {})
-        self.records = RecordStore(
+        self.records: RecordStore = RecordStore(
             entity,
             table,
             registry,
@@ -110,10 +110,6 @@ class EntityStore:
         self.rules = RuleSet(
             entity.rules, assigned, before_insert=not entity.is_child and not line_rules
         )
-        self.triggers = Triggers(entity.rules, assigned)
-        self.scheduled = ScheduledActions(entity.rules)
-        self.schedules = self.scheduled.schedules
-        """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
         self.computed = ComputedFields(entity)
         self.defaults = DefaultExpressions(entity)
         self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
@@ -122,12 +118,17 @@ class EntityStore:
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
         self.traversed = traversed_references(entity, expression_sources(entity))
         """Reference fields whose targets' fields expressions read, by target entity."""
-        self.references = References(
+        self.references: References = References(
             records,
             self.traversed,
             registry.access,
             {name: child.references for name, child in self.children.items()},
         )
+        self.effects = RuleEffects(self, records, self.references, entity.rules, assigned)
+        self.triggers = self.effects.triggers
+        self.scheduled = self.effects.scheduled
+        self.schedules = self.scheduled.schedules
+        """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
         self._derives = (
             self._computes
             or bool(self.required_if)
@@ -246,7 +247,9 @@ class EntityStore:
         numbered = key is not None and bool(self.records.autonumbers)
         try:
             async with conn.savepoint() if numbered else contextlib.nullcontext():
-                row, audit = await self.records.insert(conn, values, children, ctx.user_id, key)
+                row, audit = await rows.insert(
+                    self.records, conn, values, children, ctx.user_id, key
+                )
         except KeyTaken:
             return None
         record = self.records.decode(row)
@@ -261,7 +264,7 @@ class EntityStore:
             record = self.records.ordered(record)
         self._check_rules(RuleEvent.CREATE, record, None, ctx, errors)
         if prepared.triggers_due is not False:
-            record = await triggers.run_triggers(self, conn, RuleEvent.CREATE, record, None, ctx)
+            record = await self.effects.after_write(conn, RuleEvent.CREATE, record, None, ctx)
         return record
 
     def _check_rules(
@@ -314,7 +317,9 @@ class EntityStore:
                 scope = scope or Scope(view({**old, **values}, ctx), view(old, ctx), ctx.user)
                 workflow.check_move(before, after, scope, ctx.roles)
         children = {name: values.pop(name) for name in self.children if name in values}
-        record = await self.records.update(conn, record_id, values, ctx.user_id, expected_version)
+        record = await rows.update(
+            self.records, conn, record_id, values, ctx.user_id, expected_version
+        )
         check(record)
         errors: list[FieldError] = []
         if self.children:
@@ -326,10 +331,12 @@ class EntityStore:
             record = self.records.ordered(record)
         changes = changes_between(old, record, record.keys())
         if changes:
-            await self.records.audit(conn, record_id, AuditAction.UPDATE, changes, ctx.user_id)
+            await rows.audit(
+                self.records, conn, record_id, AuditAction.UPDATE, changes, ctx.user_id
+            )
         self._check_rules(RuleEvent.UPDATE, record, old, ctx, errors)
         if self.triggers.runs_on(RuleEvent.UPDATE):
-            record = await triggers.run_triggers(self, conn, RuleEvent.UPDATE, record, old, ctx)
+            record = await self.effects.after_write(conn, RuleEvent.UPDATE, record, old, ctx)
         return record
 
     # -- delete ----------------------------------------------------------------------------
@@ -350,9 +357,9 @@ class EntityStore:
             await self.load_references(conn, [old], ctx)
             view = self.references.view(old, ctx)
             self.rules.check(RuleEvent.DELETE, view, view, ctx.user)
-        await self.records.delete(conn, record_id, old, ctx.user_id, expected_version)
+        await rows.delete(self.records, conn, record_id, old, ctx.user_id, expected_version)
         if self.triggers.runs_on(RuleEvent.DELETE):
-            await triggers.run_triggers(self, conn, RuleEvent.DELETE, old, old, ctx)
+            await self.effects.after_write(conn, RuleEvent.DELETE, old, old, ctx)
 
     # -- upsert ----------------------------------------------------------------------------
 
@@ -407,8 +414,8 @@ class EntityStore:
         await self.references.load(conn, records, ctx)
 
     async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
-        """Run the scheduled rule ``name`` (``engine.writes.triggers.run_scheduled``)."""
-        return await triggers.run_scheduled(self, conn, name, ctx)
+        """Run the scheduled rule ``name`` (``engine.effects.triggers``)."""
+        return await self.effects.run_scheduled(conn, name, ctx)
 
     def _derive(
         self,

@@ -132,12 +132,7 @@ def describe_rule(rule: RuleDef) -> dict[str, Any]:
         "assert": rule.assertion,
         "field": rule.field,
         "message": rule.message,
-        "actions": [
-            {action.kind.value: {"entity": action.entity, "values": dict(action.values)}}
-            if action.entity
-            else {action.kind.value: {"values": dict(action.values)}}
-            for action in rule.actions
-        ],
+        "actions": [action.describe() for action in rule.actions],
     }
 
 

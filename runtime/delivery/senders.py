@@ -1,5 +1,9 @@
 """Sending one outbox event to the outside world: e-mail over SMTP, webhooks over HTTP.
 
+Each event kind has its sender, registered with ``@sends(<kind>)`` (below for ``email`` and
+``webhook``), the way ``engine.effects`` registers the handler of each action kind; an
+event of a kind no sender is registered for fails its attempt, saying so.
+
 Both carry the event's key, which stays the same on every attempt: as the e-mail's
 ``Message-ID`` and as the webhook's ``Idempotency-Key``, so a receiver can drop a repeat
 of an event delivered twice (a deliverer that died after sending, before recording it).
@@ -18,18 +22,23 @@ import hmac
 import smtplib
 import time
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
 
+from metadata import EmailAction, WebhookAction
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from engine.outbox import OutboxEvent
     from runtime.settings import SmtpSettings
 
 SIGNATURE_HEADER = "X-Tessera-Signature"
 TIMESTAMP_HEADER = "X-Tessera-Timestamp"
 EVENT_HEADER = "X-Tessera-Event"
+SenderT = TypeVar("SenderT", bound="Callable[[Senders, OutboxEvent], Awaitable[None]]")
 
 
 class DeliveryError(Exception):
@@ -55,8 +64,24 @@ def webhook_document(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
+_SENDERS: dict[str, Callable[[Senders, OutboxEvent], Awaitable[None]]] = {}
+
+
+def sends(kind: str) -> Callable[[SenderT], SenderT]:
+    """Register the decorated coroutine function ``(senders, event)`` as the sender of the
+    outbox events of ``kind`` (an action kind's, queued by its handler in
+    ``engine.effects``); a kind registered again replaces the previous sender."""
+
+    def register(sender: SenderT) -> SenderT:
+        _SENDERS[kind] = sender
+        return sender
+
+    return register
+
+
 class Senders:
-    """Sends events; one per deliverer, holding the HTTP connection pool."""
+    """Sends events with the sender registered for their kind (``sends``); one per
+    deliverer, holding the SMTP settings, the signing key and the HTTP connection pool."""
 
     def __init__(self, smtp: SmtpSettings, signing_key: str | None, *, timeout: float) -> None:
         self.smtp = smtp
@@ -67,14 +92,13 @@ class Senders:
         await self._http.aclose()
 
     async def send(self, event: OutboxEvent) -> None:
-        if event.kind == "email":
-            await asyncio.to_thread(self._send_email, event)
-        elif event.kind == "webhook":
-            await self._post_webhook(event)
-        else:
+        """Send ``event`` with the sender registered for its kind."""
+        sender = _SENDERS.get(event.kind)
+        if sender is None:
             raise DeliveryError(f"unknown event kind '{event.kind}'")
+        await sender(self, event)
 
-    async def _post_webhook(self, event: OutboxEvent) -> None:
+    async def post_webhook(self, event: OutboxEvent) -> None:
         body = orjson.dumps(webhook_document(event))
         timestamp = str(int(time.time()))
         headers = {
@@ -94,7 +118,7 @@ class Senders:
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
 
-    def _send_email(self, event: OutboxEvent) -> None:
+    def send_email(self, event: OutboxEvent) -> None:
         payload = event.payload
         message = EmailMessage()
         message["From"] = self.smtp.sender
@@ -117,3 +141,13 @@ class Senders:
         except (OSError, smtplib.SMTPException) as exc:
             where = f"{settings.host}:{settings.port}"
             raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from None
+
+
+@sends(EmailAction.kind)
+async def _email(senders: Senders, event: OutboxEvent) -> None:
+    await asyncio.to_thread(senders.send_email, event)
+
+
+@sends(WebhookAction.kind)
+async def _webhook(senders: Senders, event: OutboxEvent) -> None:
+    await senders.post_webhook(event)

@@ -1,0 +1,45 @@
+"""The rights of a rule's writes (``run_as``): an action that writes goes through the guard
+when the rule runs as the user or as a role, and a refusal names the rule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from engine.access import Forbidden
+from engine.errors import RecordNotFound
+from engine.guard import GuardedStore
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from engine.effects import ActionRun, EffectStore
+    from engine.writes.pipeline import EntityStore
+    from metadata import RuleDef
+
+
+async def create(run: ActionRun, target: EffectStore, values: Any) -> None:
+    """Create a record of ``target`` with the rule's rights."""
+    if run.caller is None:
+        await target.create(run.conn, values, run.nested)
+        return
+    guarded = GuardedStore(cast("EntityStore", target), run.caller)
+    await _as_rule(run.rule, guarded.create(run.conn, values, run.nested, None))
+
+
+async def update(run: ActionRun, target: EffectStore, record_id: int, values: Any) -> None:
+    """Update ``target``'s record ``record_id`` with the rule's rights."""
+    if run.caller is None:
+        await target.update(run.conn, record_id, values, run.nested)
+        return
+    guarded = GuardedStore(cast("EntityStore", target), run.caller)
+    await _as_rule(run.rule, guarded.update(run.conn, record_id, values, run.nested))
+
+
+async def _as_rule(rule: RuleDef, write: Awaitable[Any]) -> None:
+    """Await a write of ``rule``'s actions limited by its ``run_as``; a refusal names the
+    rule, so that the writer learns which consequence of their write was not allowed."""
+    try:
+        await write
+    except (Forbidden, RecordNotFound) as exc:
+        detail = f"rule '{rule.name}' (run_as: {rule.run_as}) may not do this: {exc.detail}"
+        raise Forbidden(detail, getattr(exc, "errors", None)) from None

@@ -1,0 +1,262 @@
+"""When rule actions run (SPEC §3.3): after the write, in its transaction, so that a failure
+in any action rolls the whole write back; a write made by an action runs that entity's
+rules in turn (cascades). Actions that leave the database (e-mails, webhooks, ``async:
+true``) become outbox events in the same transaction, delivered after commit. Scheduled
+rules run their actions on the records their ``where`` selects.
+
+A cascade that comes back to a rule already running for the same record is a cycle: it is
+stopped at once with an error naming the chain, and the write is rolled back.
+
+What each action does is its handler's business (``engine.effects``): nothing here knows
+the kinds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.access import Caller
+from engine.database import IntegrityViolation
+from engine.effects import ActionHandler, ActionRun, handler_for
+from engine.errors import EngineError, FieldError, ValidationFailed
+from engine.expressions import Actor, Expression, Scope, compile_expression
+from engine.writes.context import NO_USER, CascadeStep, cascade_error
+from metadata import RUN_AS_SYSTEM, RUN_AS_USER, CronSchedule, RuleEvent, expression_names
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from engine.database import Connection
+    from engine.effects import EffectStore
+    from engine.store import RecordStore
+    from engine.writes.context import WriteContext
+    from engine.writes.references import References
+    from metadata import RuleDef
+
+log = logging.getLogger("tessera.rules")
+
+SCHEDULE_PAGE = 500
+Resolved = list[tuple[ActionHandler, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    rule: RuleDef
+    when: Expression | None
+    actions: tuple[ActionHandler, ...]
+
+    def resolve(self, scope: Scope) -> Resolved:
+        return [(action, action.resolve(scope)) for action in self.actions]
+
+
+def _compile(rule: RuleDef, when: Expression | None) -> _Trigger:
+    return _Trigger(rule, when, tuple(handler_for(a) for a in rule.actions))
+
+
+class Triggers:
+    """The rules of an entity that have actions, compiled once, by event."""
+
+    def __init__(self, rules: Iterable[RuleDef], assigned_by_database: Iterable[str]) -> None:
+        late = set(assigned_by_database)
+        compiled = [
+            _compile(rule, compile_expression(rule.when) if rule.when else None)
+            for rule in rules
+            if rule.actions and rule.schedule is None
+        ]
+        self._by_event = {
+            event: tuple(t for t in compiled if event in t.rule.events) for event in RuleEvent
+        }
+        creating = self._by_event[RuleEvent.CREATE]
+        self._when_needs_the_insert = any(
+            t.rule.when is None or expression_names(t.rule.when) & late for t in creating
+        )
+
+    def runs_on(self, event: RuleEvent) -> bool:
+        return bool(self._by_event[event])
+
+    def due_before_insert(self, scope: Scope) -> bool | None:
+        """Whether a create trigger can fire, judged before the INSERT: None when a ``when``
+        reads what the database assigns (or a trigger has none), so only the inserted
+        record can tell."""
+        if self._when_needs_the_insert:
+            return None
+        for trigger in self._by_event[RuleEvent.CREATE]:
+            try:
+                if trigger.when is not None and trigger.when(scope):
+                    return True
+            except Exception:  # noqa: BLE001 - the error is raised where the trigger runs
+                return True
+        return False
+
+    def due(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        user: Actor | None,
+    ) -> list[tuple[RuleDef, Resolved]]:
+        """The triggers whose ``when`` holds, with their actions' values resolved over the
+        record as written (all resolved before any action runs)."""
+        triggers = self._by_event[event]
+        if not triggers:
+            return []
+        scope = Scope(record, old, user)
+        due = []
+        for trigger in triggers:
+            try:
+                if trigger.when is not None and not trigger.when(scope):
+                    continue
+                resolved = trigger.resolve(scope)
+            except Exception as exc:  # noqa: BLE001 - the write is rejected, with the reason
+                message = f"rule '{trigger.rule.name}' could not run: {exc}"
+                raise ValidationFailed(
+                    [FieldError("", "rule", message, rule=trigger.rule.name)]
+                ) from None
+            due.append((trigger.rule, resolved))
+        return due
+
+
+class ScheduledActions:
+    """An entity's scheduled rules: their schedule, record filter and actions, compiled
+    once. The filter is ``where`` (and ``when``, if the rule has one too)."""
+
+    def __init__(self, rules: Iterable[RuleDef]) -> None:
+        self._rules = {
+            rule.name: _compile(rule, _selector(rule))
+            for rule in rules
+            if rule.schedule is not None
+        }
+        self.schedules = {
+            name: CronSchedule.parse(t.rule.schedule or "") for name, t in self._rules.items()
+        }
+
+    def rule(self, name: str) -> RuleDef:
+        return self._rules[name].rule
+
+    def resolve(self, name: str, record: Mapping[str, Any], user: Actor | None) -> Resolved | None:
+        """The rule's actions with their values over ``record``, or None when the rule's
+        filter leaves the record out."""
+        trigger = self._rules[name]
+        scope = Scope(record, None, user)
+        if trigger.when is not None and not trigger.when(scope):
+            return None
+        return trigger.resolve(scope)
+
+
+def _selector(rule: RuleDef) -> Expression | None:
+    conditions = [c for c in (rule.where, rule.when) if c]
+    if not conditions:
+        return None
+    return compile_expression(" and ".join(f"({c})" for c in conditions))
+
+
+class RuleEffects:
+    """The actions of one entity's rules, run after its writes and on their schedules."""
+
+    def __init__(
+        self,
+        store: EffectStore,
+        records: RecordStore,
+        references: References,
+        rules: Iterable[RuleDef],
+        assigned_by_database: Iterable[str],
+    ) -> None:
+        rules = tuple(rules)
+        self.store = store
+        self.records = records
+        self.references = references
+        self.triggers = Triggers(rules, assigned_by_database)
+        self.scheduled = ScheduledActions(rules)
+
+    async def after_write(
+        self,
+        conn: Connection,
+        event: RuleEvent,
+        record: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+    ) -> dict[str, Any]:
+        """Run the actions of the rules due after this write; the record as it ends up."""
+        view = self.references.view
+        due = self.triggers.due(event, view(record, ctx), view(old, ctx), ctx.user)
+        updated = False
+        for rule, actions in due:
+            updated = await self._perform(conn, rule, actions, record, ctx, event.value) or updated
+        return await self.records.get(conn, int(record["id"])) if updated else record
+
+    async def _perform(
+        self,
+        conn: Connection,
+        rule: RuleDef,
+        actions: Resolved,
+        record: Mapping[str, Any],
+        ctx: WriteContext,
+        event: str,
+    ) -> bool:
+        """Run one rule's resolved actions for ``record``; whether one updated the record."""
+        step = CascadeStep(self.store.entity.qualified_name, str(record["id"]), rule.name)
+        error = cascade_error(ctx.cascade, step)
+        if error is not None:
+            raise error
+        caller = self._rights(rule, ctx)
+        roles = caller.roles if caller is not None else None
+        nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=roles)
+        run = ActionRun(conn, self.store, record, rule, event, ctx, nested, caller)
+        updated = False
+        for handler, resolved in actions:
+            updated = await handler.run(run, resolved) or updated
+        return updated
+
+    def _rights(self, rule: RuleDef, ctx: WriteContext) -> Caller | None:
+        """Whose rights the rule's writes have (its ``run_as``); None: every right. With
+        ``run_as: user`` and no user (the command line, fixtures), none limits them."""
+        if rule.run_as == RUN_AS_SYSTEM:
+            return None
+        policy = self.store.registry.access
+        if rule.run_as == RUN_AS_USER:
+            if ctx.user is None:
+                return None
+            return Caller(ctx.user, ctx.user.roles, policy)
+        actor = ctx.user if ctx.user is not None else NO_USER
+        return Caller(actor, policy.project.role_closure({rule.run_as}), policy)
+
+    async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
+        """Run the scheduled rule ``name`` on every record its filter selects, each in a
+        savepoint: a record whose actions fail is logged and left out, the others go on.
+        The number of records acted on."""
+        rule = self.scheduled.rule(name)
+        entity = self.store.entity.qualified_name
+        acted = 0
+        after = 0
+        while True:
+            page = self.records.sql.ids_after
+            rows = await conn.fetch(page.sql, page.args({"after": after, "limit": SCHEDULE_PAGE}))
+            ids = [int(row[0]) for row in rows]
+            if not ids:
+                return acted
+            after = ids[-1]
+            records = await self.records.get_many(conn, ids)
+            await self.references.load(conn, records.values(), ctx)
+            for record in records.values():
+                queued = len(ctx.events)
+                try:
+                    view = self.references.view(record, ctx)
+                    actions = self.scheduled.resolve(name, view, ctx.user)
+                    if actions is None:
+                        continue
+                    async with conn.savepoint():
+                        await self._perform(conn, rule, actions, record, ctx, "schedule")
+                except (EngineError, IntegrityViolation, ValueError, TypeError) as exc:
+                    del ctx.events[queued:]
+                    log.warning(
+                        "scheduled rule %s skipped %s#%s: %s",
+                        name,
+                        entity,
+                        record["id"],
+                        getattr(exc, "detail", None) or exc,
+                    )
+                    continue
+                acted += 1
