@@ -30,10 +30,10 @@ from runtime.api.methods import method_not_allowed
 from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, problem_response, render_exception
-from runtime.api.records import DatabaseHolder
 from runtime.auth import Authenticator, needs_authentication, require_admin
 from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
+from runtime.plumbing import DatabaseHolder
 from runtime.schedules import ScheduleRunner
 from runtime.settings import Settings
 from runtime.web import install_web

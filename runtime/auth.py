@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from engine.audit import AuditLog
     from engine.identity import Identity
-    from runtime.api.records import DatabaseHolder
+    from runtime.plumbing import DatabaseHolder
     from runtime.settings import AuthSettings
 
 log = logging.getLogger("tessera.security")

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from metadata import ProjectDef
-    from runtime.api.records import DatabaseHolder
+    from runtime.plumbing import DatabaseHolder
     from runtime.settings import Settings
 
 log = logging.getLogger("tessera.reload")

@@ -13,8 +13,8 @@ from engine.scheduling import Scheduler
 
 if TYPE_CHECKING:
     from engine import EngineModel
-    from runtime.api.records import DatabaseHolder
     from runtime.live import LiveDefinitions
+    from runtime.plumbing import DatabaseHolder
 
 log = logging.getLogger("tessera.schedule")
 
@@ -46,8 +46,7 @@ class ScheduleRunner:
         scheduler = self._for(self.live.current.model)
         runs = await scheduler.run_due(self.holder.get())
         for run in runs:
-            if run.events and self.holder.dispatcher is not None:
-                self.holder.dispatcher.notify(run.events)
+            self.holder.hand_off(run.events)
         return len(runs)
 
     async def _loop(self) -> None:

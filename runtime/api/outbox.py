@@ -17,7 +17,7 @@ from engine.outbox import EventStatus, Outbox, OutboxEvent
 from runtime.api.problems import ApiProblem, json_response
 
 if TYPE_CHECKING:
-    from runtime.api.records import DatabaseHolder
+    from runtime.plumbing import DatabaseHolder
 
 MAX_LIMIT = 1000
 
@@ -111,8 +111,7 @@ def outbox_router(holder: DatabaseHolder) -> APIRouter:
                     "conflict",
                 )
             event = await box.get(conn, number)
-        if holder.dispatcher is not None:
-            holder.dispatcher.notify([number])
+        holder.hand_off([number])
         assert event is not None
         return json_response({"data": describe_event(event)}, 202)
 

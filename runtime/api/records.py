@@ -25,14 +25,13 @@ from engine import (
     WriteContext,
 )
 from engine.errors import BadQuery
-from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
-from engine.guard import Caller, GuardedStore
 from metadata import RESERVED_PACK_NAMES
 from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
 from runtime.dataio import csv_text, export_columns, export_records
+from runtime.plumbing import actor_of, guard_for, write_context
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,9 +39,11 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import Scope
 
-    from engine import Database, EntityStore
+    from engine import EntityStore
+    from engine.expressions import Actor
+    from engine.guard import GuardedStore
     from engine.writes import PreparedCreate
-    from runtime.delivery.dispatch import Dispatcher
+    from runtime.plumbing import DatabaseHolder
 
     Handler = Callable[[Request], Awaitable[Response]]
 
@@ -58,24 +59,6 @@ _NOT_FOR_EXPORTS = frozenset({"limit", "offset", "cursor", "expand", "count"})
 _UPSERT_METHODS = frozenset({"PUT"})
 MAX_BULK = 1000
 _JSON = "application/json"
-
-
-class DatabaseHolder:
-    """Filled in by the app's lifespan once the connection pool is open: the database, and
-    the dispatcher that delivers the outbox events writes commit."""
-
-    database: Database | None = None
-    dispatcher: Dispatcher | None = None
-
-    def committed(self, ctx: WriteContext) -> None:
-        """Call after the transaction of a write made with ``ctx`` committed."""
-        if ctx.events and self.dispatcher is not None:
-            self.dispatcher.notify(ctx.events)
-
-    def get(self) -> Database:
-        if self.database is None:
-            raise ApiProblem(503, "the database is not connected yet", "unavailable")
-        return self.database
 
 
 def _method_not_allowed(allowed: frozenset[str]) -> Handler:
@@ -183,17 +166,14 @@ class RecordApi:
 
     def _actor(self, request: Request) -> Actor:
         """The signed-in user, with every role they hold (inherited ones included)."""
-        user = current_user(request)
-        return Actor(str(user.id), user.username, self.model.project.role_closure(user.roles))
+        return actor_of(current_user(request), self.model)
 
     def _write_context(self, request: Request) -> WriteContext:
-        actor = self._actor(request)
-        return WriteContext(user=actor, roles=actor.roles)
+        return write_context(self._actor(request))
 
     def _guard(self, request: Request, store: EntityStore) -> GuardedStore:
         """The store as the signed-in caller may use it."""
-        actor = self._actor(request)
-        return GuardedStore(store, Caller(actor, actor.roles, self.model.access))
+        return guard_for(store, self._actor(request), self.model)
 
     def _location(self, store: EntityStore, record: dict[str, Any]) -> str:
         return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record['id']}"
@@ -277,13 +257,9 @@ class RecordApi:
         ctx = self._write_context(request)
         prepared = store.prepare_create(body, ctx)
         guard.check_prepared(prepared)
-        database = self.database.get()
-        scope = (
-            database.connection if store.writes_one_statement(prepared) else database.transaction
-        )
-        async with scope() as conn:
+        one_statement = store.writes_one_statement(prepared)
+        async with self.database.write(ctx, transaction=not one_statement) as conn:
             record = guard.strip(await store.create(conn, body, ctx, prepared=prepared))
-        self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return json_response({"data": record}, 201, headers)
 
@@ -297,16 +273,14 @@ class RecordApi:
         if method == "DELETE":
             expected = _if_match(request)
             ctx = self._write_context(request)
-            async with self.database.get().transaction() as conn:
+            async with self.database.write(ctx) as conn:
                 await guard.delete(conn, record_id, ctx, expected_version=expected)
-            self.database.committed(ctx)
             return Response(status_code=204)
         body = await read_json(request, self.max_body)
         expected = _if_match(request)
         ctx = self._write_context(request)
-        async with self.database.get().transaction() as conn:
+        async with self.database.write(ctx) as conn:
             record = await guard.update(conn, record_id, body, ctx, expected_version=expected)
-        self.database.committed(ctx)
         return json_response({"data": record}, headers={"ETag": _etag(record)})
 
     async def _read(self, request: Request, guard: GuardedStore, record_id: int) -> Response:
@@ -412,7 +386,7 @@ class RecordApi:
         for prepared in validated:
             guard.check_prepared(prepared)
         records = []
-        async with self.database.get().transaction() as conn:
+        async with self.database.write(ctx) as conn:
             await store.load_references(conn, [p.values for p in validated], ctx)
             for index, (item, prepared) in enumerate(zip(items, validated, strict=True)):
                 try:
@@ -425,7 +399,6 @@ class RecordApi:
                         f"record {index}: {conflict.detail}",
                         [e.at_index(index) for e in conflict.errors],
                     ) from None
-        self.database.committed(ctx)
         return json_response({"data": records, "meta": {"count": len(records)}}, 201)
 
     async def upsert(self, request: Request) -> Response:
@@ -440,10 +413,9 @@ class RecordApi:
         body = await read_json(request, self.max_body)
         ctx = self._write_context(request)
         guard = self._guard(request, store)
-        async with self.database.get().transaction() as conn:
+        async with self.database.write(ctx) as conn:
             record, created = await guard.upsert(
                 conn, field, request.path_params["value"], body, ctx
             )
-        self.database.committed(ctx)
         headers = {"Location": self._location(store, record), "ETag": _etag(record)}
         return json_response({"data": record}, 201 if created else 200, headers)

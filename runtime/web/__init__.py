@@ -16,9 +16,9 @@ from runtime.web.screens import WebUI, web_router
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from runtime.api.records import DatabaseHolder
     from runtime.auth import Authenticator
     from runtime.live import LiveDefinitions
+    from runtime.plumbing import DatabaseHolder
 
 __all__ = ["VENDOR_FILES", "install_web"]
 

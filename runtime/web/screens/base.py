@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import HTMLResponse
 
-from engine import EngineError, WriteContext
 from engine.errors import RecordNotFound, ValidationFailed
-from engine.expressions import Actor
 from engine.fieldtypes import InvalidValue, parse_id
-from engine.guard import Caller, GuardedStore
 from metadata import ADMIN_ROLE, Permission
 from runtime.api.problems import ApiProblem
+from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.web.handling import PageRedirect, limit_body
 from runtime.web.pages import Pages
 from runtime.web.session import Session, csrf_given, same_secret, session_of
@@ -24,11 +22,13 @@ from runtime.web.session import Session, csrf_given, same_secret, session_of
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from engine import EntityStore
+    from engine import EngineError, EntityStore, WriteContext
     from engine.access import EntityAccess
-    from runtime.api.records import DatabaseHolder
+    from engine.expressions import Actor
+    from engine.guard import GuardedStore
     from runtime.auth import Authenticator
     from runtime.live import LiveDefinitions
+    from runtime.plumbing import DatabaseHolder
 
 
 _STATUS_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
@@ -83,18 +83,15 @@ class WebUI:
     def screen_for(self, session: Session, pack: str, name: str) -> Screen:
         model = self.live.current.model
         store = model.store(pack, name)
-        actor = self.actor(session)
-        guard = GuardedStore(store, Caller(actor, actor.roles, model.access))
+        guard = guard_for(store, self.actor(session), model)
         return Screen(session, store, guard, guard.access)
 
     def write_context(self, session: Session) -> WriteContext:
-        actor = self.actor(session)
-        return WriteContext(user=actor, roles=actor.roles)
+        return write_context(self.actor(session))
 
     def actor(self, session: Session) -> Actor:
-        user = session.user
-        closure = self.live.current.project.role_closure(user.roles)
-        return Actor(str(user.id), user.username, closure)
+        """The signed-in user, with every role they hold (inherited ones included)."""
+        return actor_of(session.user, self.live.current.model)
 
     async def render(
         self, request: Request, template: str, status: int = 200, **context: Any

@@ -115,7 +115,7 @@ class Boards(Family):
         wants_json = "application/json" in request.headers.get("accept", "")
         ctx = self.ui.write_context(session)
         try:
-            async with self.database.get().transaction() as conn:
+            async with self.database.write(ctx) as conn:
                 saved = await screen.guard.update(
                     conn,
                     parse_record_id(record_id),
@@ -141,7 +141,6 @@ class Boards(Family):
             return await self.forms.form_page(
                 request, screen, shown, record_id, {}, status, general=[message], full=full
             )
-        self.database.committed(ctx)
         if wants_json:
             return JSONResponse({"ok": True, "version": saved.get("version")})
         if form_text(form.get("back")).startswith("kanban"):

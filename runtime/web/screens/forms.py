@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from engine.access import EntityAccess, Forbidden
 from engine.errors import RecordNotFound, ValidationFailed
-from engine.guard import Caller, GuardedStore
 from metadata import FieldType, Permission
 from runtime.api.problems import ApiProblem
+from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
 from runtime.web.session import CSRF_FIELD
@@ -218,7 +218,7 @@ class Forms(Family):
                     if widget.kind != "reference" or value in (None, ""):
                         continue
                     target = model.store_for(widget.field.to or "")
-                    guard = GuardedStore(target, Caller(actor, actor.roles, model.access))
+                    guard = guard_for(target, actor, model)
                     try:
                         linked = await guard.get(conn, parse_record_id(str(value)))
                     except (RecordNotFound, Forbidden, ApiProblem):
@@ -240,9 +240,8 @@ class Forms(Family):
         widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
         values = record_from_form(form, widgets)
         ctx = self.ui.write_context(session)
-        database = self.database.get()
         try:
-            async with database.transaction() as conn:
+            async with self.database.write(ctx) as conn:
                 if record_id is None:
                     saved = await screen.guard.create(conn, values, ctx, None)
                 else:
@@ -264,7 +263,6 @@ class Forms(Family):
             return await self.form_page(
                 request, screen, shown, record_id, errors, 422, general=general, full=full
             )
-        self.database.committed(ctx)
         location = f"{screen.entity_url}/{saved['id']}?saved=1"
         return RedirectResponse(location, status_code=303)
 
@@ -273,9 +271,8 @@ class Forms(Family):
         session = await self.ui.checked(request)
         screen = self.ui.screen_for(session, pack, entity)
         ctx = self.ui.write_context(session)
-        async with self.database.get().transaction() as conn:
+        async with self.database.write(ctx) as conn:
             await screen.guard.delete(conn, parse_record_id(record_id), ctx)
-        self.database.committed(ctx)
         return RedirectResponse(f"{screen.entity_url}?deleted=1", status_code=303)
 
     @screen

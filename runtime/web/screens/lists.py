@@ -112,10 +112,9 @@ class Lists(Family):
             raise BadQuery(f"delete at most {BULK_DELETE_LIMIT} records at a time")
         ctx = self.ui.write_context(session)
         if ids:
-            async with self.database.get().transaction() as conn:
+            async with self.database.write(ctx) as conn:
                 for record_id in ids:
                     await screen.guard.delete(conn, record_id, ctx)
-            self.database.committed(ctx)
         back = form_text(form.get("back")) or ""
         separator = "&" if back else ""
         return RedirectResponse(
