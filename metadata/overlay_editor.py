@@ -1,56 +1,43 @@
-"""Round-trip editing of customization files (overlays, SPEC §3.6).
+"""Adding, changing and removing the entries of customization files (overlays, SPEC §3.6).
 
-Admins write ``<customizations>/<pack>/<entity>.yaml`` by hand and the meta API adds, changes
-and removes field entries in the same files, so an edit must leave every part of the file it
-does not change exactly as the admin wrote it: comments, blank lines, key order, quoting,
-alignment, flow or block style, indentation.
-
-ruamel.yaml's round-trip *dump* keeps comments and order but re-emits the whole document:
-alignment after ``name:``, spaces inside ``{ }``, long and multi-line flow collections and
-sequence indentation change, and a comment next to an added or removed key moves with the
-wrong key. So ruamel.yaml (``typ="rt"``) is used to parse the file into nodes with exact
-positions and to render the new values, and only the changed text is spliced into the file:
-a value is replaced where it stands, a key is inserted after the last entry (before the
-comments that introduce whatever follows) and removed together with the comment lines
-directly above it.
-
-Every edit is checked before it is written: the new text is parsed again and must hold
-exactly the intended data. When it would not (the entry is a YAML alias, say), the file is
-left untouched and ``OverlayEditError`` says to edit the file by hand.
-
-Several server processes may edit one file, so the read-modify-write runs under an exclusive
-``flock`` on ``.<file name>.lock`` beside the file, and the new bytes replace the old ones
-atomically (temporary file in the same folder, fsync, ``os.replace``). The loader skips
-files whose names start with a dot, so neither the lock nor a leftover temporary file is
-mistaken for a customization.
+Admins write ``<customizations>/<pack>/<entity>.yaml`` by hand and the meta API and the
+designer add, change and remove field entries (and append rules and role grants) in the
+same files, so an edit must leave every part of the file it does not change exactly as the
+admin wrote it. The operations here say *what* changes (an entry of ``fields``, an item of
+a list) and refuse what must not happen (a second entry for one field, removing an entry
+that is not there); the text edits underneath, their checks, the file lock and the atomic
+write are ``metadata._roundtrip``'s.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import copy
-import fcntl
-import io
-import os
-import secrets
-import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import yaml as pyyaml
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
-from ruamel.yaml.representer import RoundTripRepresenter
-from ruamel.yaml.scalarbool import ScalarBoolean
+from metadata._roundtrip import (
+    BY_HAND,
+    CannotSplice,
+    Document,
+    Edit,
+    OverlayEditError,
+    add_entry,
+    append_to_list,
+    canon,
+    change_entry,
+    check_keys,
+    clean,
+    clean_mapping,
+    edit_file,
+    key_position,
+    parse,
+    read_text,
+    remove_entry,
+    render_value,
+    replace_entry,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = [
@@ -63,37 +50,11 @@ __all__ = [
 ]
 
 _HEADER = "# Customizations of {pack}.{entity} (written by Tessera; comments and order are kept)\n"
-_DEFAULT_INDENT = 2
-_STR_TAG = "tag:yaml.org,2002:str"
-_BY_HAND = "edit the file by hand"
 
 
-class OverlayEditError(ValueError):
-    """An overlay edit was refused; the file was left unchanged.
-
-    The message reads ``file:line:col: message`` when the problem has a place in the file
-    (invalid YAML, an entry of the wrong shape, a duplicate field), else ``file: message``.
-    """
-
-    def __init__(
-        self, file: str, message: str, line: int | None = None, column: int | None = None
-    ) -> None:
-        where = file if line is None else f"{file}:{line}:{column or 1}"
-        super().__init__(f"{where}: {message}")
-        self.file = file
-        self.message = message
-        self.line = line
-        self.column = column
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields across processes
-        return type(self), (self.file, self.message, self.line, self.column)
-
-
-class _CannotSplice(Exception):
-    """The edit cannot be made without disturbing other text; carries the reason."""
-
-
-# --- public API ---------------------------------------------------------------------------
+def _header(path: Path) -> str:
+    """The comment that starts a new overlay file."""
+    return _HEADER.format(pack=path.parent.name, entity=path.stem)
 
 
 def read_overlay(path: Path) -> dict[str, Any]:
@@ -102,10 +63,10 @@ def read_overlay(path: Path) -> dict[str, Any]:
     Needs no lock: writers replace the file atomically, so a reader sees the old or the new
     bytes, never a mix.
     """
-    read = _read(path)
+    read = read_text(path)
     if read is None:
         return {}
-    return _parse(read[0], str(path)).data
+    return parse(read[0], str(path)).data
 
 
 def add_field(path: Path, name: str, definition: Mapping[str, Any]) -> None:
@@ -118,12 +79,12 @@ def add_field(path: Path, name: str, definition: Mapping[str, Any]) -> None:
     """
     where = str(path)
     _check_name(name, where)
-    entry = _clean_mapping(definition, where, f"fields.{name}")
+    entry = clean_mapping(definition, where, f"fields.{name}")
 
-    def edit(doc: _Document) -> _Edit:
+    def edit(doc: Document) -> Edit:
         fields = _fields_data(doc, where)
         if name in fields:
-            line, column = _key_position(doc.root, "fields", name)
+            line, column = key_position(doc.root, "fields", name)
             raise OverlayEditError(
                 where,
                 f"the overlay already has an entry for field '{name}'; change that entry "
@@ -131,10 +92,10 @@ def add_field(path: Path, name: str, definition: Mapping[str, Any]) -> None:
                 line,
                 column,
             )
-        text = _add_entry(doc.text, doc.root, name, entry)
-        return _Edit(text, _with_fields(doc.data, {**fields, name: entry}))
+        text = add_entry(doc.text, doc.root, name, entry)
+        return Edit(text, _with_fields(doc.data, {**fields, name: entry}))
 
-    _edit_file(path, edit, create=True)
+    edit_file(path, edit, create=True, header=_header(path))
 
 
 def append_item(
@@ -144,9 +105,9 @@ def append_item(
     ``("roles", "clerk", "grants")``), creating the list and the mappings above it when
     missing. The rest of the file keeps its text. ``header`` starts a file that is new."""
     where = str(path)
-    entry = _clean_mapping(item, where, ".".join(keys))
+    entry = clean_mapping(item, where, ".".join(keys))
 
-    def edit(doc: _Document) -> _Edit:
+    def edit(doc: Document) -> Edit:
         expected: dict[str, Any] = copy.deepcopy(dict(doc.data or {}))
         holder = expected
         for key in keys[:-1]:
@@ -154,74 +115,16 @@ def append_item(
                 holder[key] = {}
             holder = holder[key]
             if not isinstance(holder, dict):
-                raise _CannotSplice(f"'{key}' is not a mapping")
+                raise CannotSplice(f"'{key}' is not a mapping")
         items = holder.get(keys[-1])
         if items is None:
             items = holder[keys[-1]] = []
         if not isinstance(items, list):
-            raise _CannotSplice(f"'{keys[-1]}' is not a list")
+            raise CannotSplice(f"'{keys[-1]}' is not a list")
         items.append(entry)
-        return _Edit(_append_to_list(doc.text, keys, _render_value(entry)), expected)
+        return Edit(append_to_list(doc.text, keys, render_value(entry)), expected)
 
-    _edit_file(path, edit, create=True, header=header)
-
-
-def _append_to_list(text: str, keys: tuple[str, ...], item: str) -> str:
-    indent = (
-        _detect_indent(_compose(text)) if text.strip() and _has_mapping(text) else _DEFAULT_INDENT
-    )
-    node: MappingNode | None = _compose(text) if _has_mapping(text) else None
-    for depth, key in enumerate(keys):
-        if node is None:  # nothing yet: the whole path as a block at the end of the file
-            return _insert_line(text, len(text), _block(keys[depth:], item, 0, indent))
-        if node.flow_style:
-            raise _CannotSplice(f"'{key}' sits in a flow mapping")
-        index = _find(node, key)
-        if index is None:
-            column = node.value[0][0].start_mark.column if node.value else 0
-            block = _block(keys[depth:], item, column, indent)
-            return (
-                _append_pair(text, node, block.lstrip(" "))
-                if node.value
-                else _insert_line(text, len(text), block)
-            )
-        key_node, value = node.value[index]
-        _no_alias(key_node, value)
-        if depth < len(keys) - 1:
-            if _is_empty(value):
-                colon = _colon_end(text, key_node)
-                text = text[:colon] + text[_pair_end(text, key_node, value) :]
-                rest = _block(keys[depth + 1 :], item, key_node.start_mark.column + indent, indent)
-                return _insert_line(text, _next_line(text, colon), rest)
-            if not isinstance(value, MappingNode):
-                raise _CannotSplice(f"'{key}' is not a mapping")
-            node = value
-            continue
-        if _is_empty(value):  # ``rules:`` with nothing: a block list under it
-            colon = _colon_end(text, key_node)
-            text = text[:colon] + text[_pair_end(text, key_node, value) :]
-            line = " " * (key_node.start_mark.column + indent) + "- " + item
-            return _insert_line(text, _next_line(text, colon), line)
-        if not isinstance(value, SequenceNode) or value.flow_style or not value.value:
-            raise _CannotSplice(f"'{key}' is not a block list")
-        dash = value.start_mark.column
-        at = _next_line(text, _node_end(text, value.value[-1]))
-        return _insert_line(text, at, " " * dash + "- " + item)
-    raise _CannotSplice("no key to append to")
-
-
-def _has_mapping(text: str) -> bool:
-    try:
-        return isinstance(_new_yaml().compose(text), MappingNode)
-    except YAMLError:
-        return False
-
-
-def _block(keys: tuple[str, ...], item: str, column: int, indent: int) -> str:
-    """``keys`` as nested block keys from ``column``, the last holding a list of ``item``."""
-    lines = [" " * (column + depth * indent) + f"{key}:" for depth, key in enumerate(keys)]
-    lines.append(" " * (column + len(keys) * indent) + "- " + item)
-    return "\n".join(lines)
+    edit_file(path, edit, create=True, header=header or _header(path))
 
 
 def update_field(path: Path, name: str, changes: Mapping[str, Any]) -> None:
@@ -235,39 +138,39 @@ def update_field(path: Path, name: str, changes: Mapping[str, Any]) -> None:
     where = str(path)
     _check_name(name, where)
     cleaned = {
-        key: None if value is None else _clean(value, where, f"fields.{name}.{key}")
-        for key, value in _check_keys(changes, where, f"fields.{name}").items()
+        key: None if value is None else clean(value, where, f"fields.{name}.{key}")
+        for key, value in check_keys(changes, where, f"fields.{name}").items()
     }
 
-    def edit(doc: _Document) -> _Edit | None:
+    def edit(doc: Document) -> Edit | None:
         fields = _fields_data(doc, where)
         current = fields.get(name)
         if current is not None and not isinstance(current, dict):
-            line, column = _key_position(doc.root, "fields", name)
+            line, column = key_position(doc.root, "fields", name)
             raise OverlayEditError(
                 where,
                 f"the entry of field '{name}' is not a mapping, so it cannot be changed "
-                f"key by key; {_BY_HAND}",
+                f"key by key; {BY_HAND}",
                 line,
                 column,
             )
         before: dict[str, Any] = current or {}
         after = {k: v for k, v in before.items() if cleaned.get(k, v) is not None}
         after.update({k: v for k, v in cleaned.items() if v is not None})
-        if _canon(after) == _canon(before) and (name in fields or not after):
+        if canon(after) == canon(before) and (name in fields or not after):
             return None
         if not after:
-            text = _remove_entry(doc.text, name)
-            return _Edit(text, _with_fields(doc.data, _without(fields, name)))
+            text = remove_entry(doc.text, name)
+            return Edit(text, _with_fields(doc.data, _without(fields, name)))
         if name not in fields:
-            text = _add_entry(doc.text, doc.root, name, after)
+            text = add_entry(doc.text, doc.root, name, after)
         elif current is None:
-            text = _replace_entry(doc.text, name, after)
+            text = replace_entry(doc.text, name, after)
         else:
-            text = _change_entry(doc.text, name, before, cleaned)
-        return _Edit(text, _with_fields(doc.data, {**fields, name: after}))
+            text = change_entry(doc.text, name, before, cleaned)
+        return Edit(text, _with_fields(doc.data, {**fields, name: after}))
 
-    _edit_file(path, edit, create=True)
+    edit_file(path, edit, create=True, header=_header(path))
 
 
 def remove_field(path: Path, name: str) -> None:
@@ -281,187 +184,24 @@ def remove_field(path: Path, name: str) -> None:
     where = str(path)
     _check_name(name, where)
 
-    def edit(doc: _Document) -> _Edit:
+    def edit(doc: Document) -> Edit:
         fields = _fields_data(doc, where)
         if name not in fields:
             raise OverlayEditError(
                 where, f"the overlay has no entry for field '{name}'; nothing was removed"
             )
-        text = _remove_entry(doc.text, name)
-        return _Edit(text, _with_fields(doc.data, _without(fields, name)))
+        text = remove_entry(doc.text, name)
+        return Edit(text, _with_fields(doc.data, _without(fields, name)))
 
-    _edit_file(path, edit, create=False)
-
-
-# --- reading, checking and writing files ---------------------------------------------------
+    edit_file(path, edit, create=False, header=_header(path))
 
 
-@dataclass(frozen=True, slots=True)
-class _Encoding:
-    """How the file stores its text, so that a rewrite keeps it: BOM and CRLF line ends."""
-
-    bom: bool = False
-    crlf: bool = False
-
-    def encode(self, text: str) -> bytes:
-        if self.crlf:
-            text = text.replace("\n", "\r\n")
-        return (codecs.BOM_UTF8 if self.bom else b"") + text.encode("utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class _Document:
-    text: str
-    root: MappingNode | None
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Edit:
-    text: str
-    expected: dict[str, Any]
-
-
-def _read(path: Path) -> tuple[str, _Encoding] | None:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise OverlayEditError(
-            str(path), f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
-    encoding = _Encoding(bom=raw.startswith(codecs.BOM_UTF8), crlf="\r\n" in text)
-    return text.replace("\r\n", "\n"), encoding
-
-
-def _edit_file(
-    path: Path,
-    edit: Callable[[_Document], _Edit | None],
-    *,
-    create: bool,
-    header: str | None = None,
-) -> None:
-    """Read, edit, check and write ``path`` under its lock."""
-    where = str(path)
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    lock = _locked(path) if path.parent.is_dir() else contextlib.nullcontext()
-    with lock:
-        read = _read(path)
-        text, encoding = read if read is not None else ("", _Encoding())
-        if not text.strip():
-            text = header or _HEADER.format(pack=path.parent.name, entity=path.stem)
-        document = _parse(text, where)
-        try:
-            change = edit(document)
-            if change is None:
-                return
-            _verify(change, where)
-        except _CannotSplice as exc:
-            raise OverlayEditError(
-                where,
-                f"this change cannot be made without disturbing other parts of the file "
-                f"({exc}); the file was left unchanged, {_BY_HAND}",
-            ) from None
-        _write_atomically(path, encoding.encode(change.text))
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive lock shared by every process editing ``path``; released on close."""
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so that readers see the old or the new file, whole."""
-    try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None  # a new file gets the default mode (0o666 less the umask)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(
-        temporary,
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-        0o666 if mode is None else mode,
-    )
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
-
-
-def _new_yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.Representer = _Representer
-    yaml.width = 1 << 20  # never fold a rendered value over several lines
-    return yaml
-
-
-def _parse(text: str, where: str) -> _Document:
-    yaml = _new_yaml()
-    try:
-        root = yaml.compose(text)
-        loaded = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "not valid YAML"
-        if exc.context and exc.problem:
-            problem = f"{problem} ({exc.context})"
-        if mark is None:
-            raise OverlayEditError(where, f"invalid YAML: {problem}") from None
-        raise OverlayEditError(
-            where, f"invalid YAML: {problem}", mark.line + 1, mark.column + 1
-        ) from None
-    except YAMLError as exc:
-        raise OverlayEditError(where, f"invalid YAML: {exc}") from None
-    if root is None:
-        return _Document(text, None, {})
-    if not isinstance(root, MappingNode):
-        raise OverlayEditError(
-            where,
-            "the top level of an overlay must be a mapping (label:, fields:, ...)",
-            root.start_mark.line + 1,
-            root.start_mark.column + 1,
-        )
-    return _Document(text, root, _plain(loaded, where))
-
-
-def _verify(change: _Edit, where: str) -> None:
-    """The edited text must parse to exactly the intended data, or it is not written."""
-    try:
-        data = _parse(change.text, where).data
-    except OverlayEditError as exc:
-        raise _CannotSplice(f"the result would not be valid YAML: {exc.message}") from None
-    if _canon(data) != _canon(change.expected):
-        raise _CannotSplice("the result would change more than the field's entry")
-
-
-def _fields_data(doc: _Document, where: str) -> dict[str, Any]:
+def _fields_data(doc: Document, where: str) -> dict[str, Any]:
     fields = doc.data.get("fields")
     if fields is None:
         return {}
     if not isinstance(fields, dict):
-        line, column = _key_position(doc.root, "fields")
+        line, column = key_position(doc.root, "fields")
         raise OverlayEditError(
             where, "'fields' must be a mapping of field names to their entries", line, column
         )
@@ -476,467 +216,6 @@ def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k != key}
 
 
-def _key_position(root: MappingNode | None, *keys: str) -> tuple[int | None, int | None]:
-    """1-based line and column of the key at the end of ``keys``, when it is found."""
-    node: Node | None = root
-    key_node: Node | None = None
-    for key in keys:
-        if not isinstance(node, MappingNode) or (index := _find(node, key)) is None:
-            return None, None
-        key_node, node = node.value[index]
-    if key_node is None:
-        return None, None
-    return key_node.start_mark.line + 1, key_node.start_mark.column + 1
-
-
-# --- values: checking, rendering and comparing ---------------------------------------------
-
-
 def _check_name(name: object, where: str) -> None:
     if not isinstance(name, str) or not name:
         raise OverlayEditError(where, f"a field name must be a non-empty string, not {name!r}")
-
-
-def _check_keys(mapping: Mapping[Any, Any], where: str, at: str) -> Mapping[str, Any]:
-    for key in mapping:
-        if not isinstance(key, str) or not key:
-            raise OverlayEditError(where, f"{at}: keys must be non-empty strings, not {key!r}")
-    return mapping
-
-
-def _clean_mapping(mapping: Mapping[str, Any], where: str, at: str) -> dict[str, Any]:
-    return {
-        key: _clean(value, where, f"{at}.{key}")
-        for key, value in _check_keys(mapping, where, at).items()
-    }
-
-
-def _clean(value: Any, where: str, at: str) -> Any:
-    """``value`` as plain YAML data (dict, list, str, int, float, Decimal, bool, None).
-
-    Subclasses (``StrEnum`` members, say) become their base type, so the representer never
-    falls back to a Python-specific tag.
-    """
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, Decimal):
-        if value.is_snan():
-            raise OverlayEditError(where, f"{at}: a signalling NaN cannot be written")
-        return value
-    if isinstance(value, Mapping):
-        return _clean_mapping(value, where, at)
-    if isinstance(value, list | tuple):
-        return [_clean(item, where, f"{at}[{i}]") for i, item in enumerate(value)]
-    raise OverlayEditError(
-        where,
-        f"{at}: cannot write a {type(value).__name__}; values must be strings, numbers, "
-        "booleans, null, lists or mappings",
-    )
-
-
-def _flow(value: Any) -> Any:
-    """Clean data as ruamel.yaml objects whose collections are written in flow style."""
-    if isinstance(value, dict):
-        mapping = CommentedMap((k, _flow(v)) for k, v in value.items())
-        mapping.fa.set_flow_style()
-        return mapping
-    if isinstance(value, list):
-        sequence = CommentedSeq(_flow(v) for v in value)
-        sequence.fa.set_flow_style()
-        return sequence
-    return value
-
-
-def _render_pair(key: str, value: Any) -> str:
-    """``key: value`` on one line, valid in block and in flow context."""
-    text = _dump({key: value})
-    if not (text.startswith("{") and text.endswith("}")) or "\n" in text:
-        raise _CannotSplice(f"a value was not rendered on one line: {text!r}")
-    return text[1:-1]
-
-
-def _render_value(value: Any) -> str:
-    """``value`` on one line, valid in block and in flow context."""
-    # Not inside ``[...]``: a flow sequence writes a one-key mapping without its braces.
-    pair = _render_pair("_", value)
-    if not pair.startswith("_: "):
-        raise _CannotSplice(f"a value was rendered as {pair!r}")
-    return pair[3:]
-
-
-def _dump(value: Any) -> str:
-    out = io.StringIO()
-    _new_yaml().dump(_flow(value), out)
-    return out.getvalue().rstrip("\n")
-
-
-def _yaml11_reads_as_non_string(text: str) -> bool:
-    """Whether YAML 1.1 readers (PyYAML, which Tessera's loader uses) resolve the plain
-    scalar ``text`` to something else than a string (``yes``, ``1:20``, ``0o7``, ...)."""
-    resolver: Any = pyyaml.resolver.Resolver()
-    tag = resolver.resolve(pyyaml.ScalarNode, text, (True, False))
-    return bool(tag != _STR_TAG)
-
-
-class _Representer(RoundTripRepresenter):
-    """Writes values so that every YAML reader reads them back unchanged."""
-
-    def represent_str(self, data: str) -> Any:
-        if _yaml11_reads_as_non_string(data):
-            return self.represent_scalar(_STR_TAG, data, style="'")
-        return super().represent_str(data)
-
-    def represent_none(self, data: None) -> Any:
-        return self.represent_scalar("tag:yaml.org,2002:null", "null")
-
-    def represent_float(self, data: float) -> Any:
-        if data != data or data in (float("inf"), float("-inf")):
-            return super().represent_float(data)
-        text = repr(data)
-        mantissa, _, exponent = text.partition("e")
-        if exponent and "." not in mantissa:  # YAML 1.1 needs the dot: 1e+20 -> 1.0e+20
-            text = f"{mantissa}.0e{exponent}"
-        return self.represent_scalar("tag:yaml.org,2002:float", text)
-
-    def represent_decimal(self, data: Decimal) -> Any:
-        """Exact: ``Decimal("1.50")`` is written ``1.50``, never through a float."""
-        if data.is_nan():
-            text = ".nan"
-        elif data.is_infinite():
-            text = "-.inf" if data < 0 else ".inf"
-        else:
-            text = format(data, "f")
-        is_float = not text.lstrip("-").isdigit()
-        return self.represent_scalar(
-            "tag:yaml.org,2002:float" if is_float else "tag:yaml.org,2002:int", text
-        )
-
-
-_Representer.add_representer(str, _Representer.represent_str)
-_Representer.add_representer(type(None), _Representer.represent_none)
-_Representer.add_representer(float, _Representer.represent_float)
-_Representer.add_representer(Decimal, _Representer.represent_decimal)
-
-
-def _plain(value: Any, where: str, parents: tuple[int, ...] = ()) -> Any:
-    """ruamel.yaml's round-trip objects as plain Python data."""
-    if isinstance(value, dict | list):
-        if id(value) in parents:
-            raise OverlayEditError(where, "a YAML alias refers to itself; " + _BY_HAND)
-        inner = (*parents, id(value))
-        if isinstance(value, dict):
-            return {_plain(k, where, inner): _plain(v, where, inner) for k, v in value.items()}
-        return [_plain(item, where, inner) for item in value]
-    return _plain_scalar(value, where)
-
-
-def _plain_scalar(value: Any, where: str) -> Any:
-    if isinstance(value, bool | ScalarBoolean):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, TaggedScalar):
-        return _plain_scalar(value.value, where)
-    if isinstance(value, datetime):
-        return datetime(
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            tzinfo=value.tzinfo,
-        )
-    if isinstance(value, date):
-        return date(value.year, value.month, value.day)
-    return value
-
-
-def _canon(value: Any) -> Any:
-    """A form in which equal YAML data compares equal: ``1.50``, ``1.5`` and
-    ``Decimal("1.5")`` are one number, ``true`` is not ``1``, and order does not count."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float | Decimal):
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        return ("nan",) if number.is_nan() else ("number", number)
-    if isinstance(value, dict):
-        return ("map", {_canon(k): _canon(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return ("seq", [_canon(v) for v in value])
-    return value
-
-
-# --- splicing text ---------------------------------------------------------------------------
-#
-# Positions come from ruamel.yaml's composed nodes: ``start_mark.index`` and
-# ``end_mark.index`` are offsets in the text. An entry is edited only through its own text;
-# the document is composed again after each splice.
-
-
-def _compose(text: str) -> MappingNode:
-    try:
-        root = _new_yaml().compose(text)
-    except YAMLError as exc:
-        raise _CannotSplice(f"an intermediate result is not valid YAML: {exc}") from None
-    if not isinstance(root, MappingNode):
-        raise _CannotSplice("an intermediate result has no mapping at the top level")
-    return root
-
-
-def _find(mapping: MappingNode, key: str) -> int | None:
-    for index, (key_node, _) in enumerate(mapping.value):
-        if isinstance(key_node, ScalarNode) and key_node.value == key:
-            return index
-    return None
-
-
-def _entry(text: str, name: str) -> tuple[Node, MappingNode, int]:
-    """The ``fields`` key node, its mapping node and the index of the entry of ``name``."""
-    root = _compose(text)
-    fields_index = _find(root, "fields")
-    if fields_index is None:
-        raise _CannotSplice("'fields' was not found")
-    fields_key, fields = root.value[fields_index]
-    index = _find(fields, name) if isinstance(fields, MappingNode) else None
-    if index is None or not isinstance(fields, MappingNode):
-        raise _CannotSplice(f"the entry of '{name}' was not found")
-    _no_alias(*fields.value[index])
-    return fields_key, fields, index
-
-
-def _no_alias(key: Node, value: Node) -> None:
-    if value.start_mark.index < key.end_mark.index:
-        raise _CannotSplice(f"the value of '{key.value}' is a YAML alias")
-
-
-def _is_implicit_null(node: Node) -> bool:
-    """``key:`` with nothing after it; its marks point at the next token, not here."""
-    return (
-        isinstance(node, ScalarNode)
-        and node.value == ""
-        and not node.style
-        and node.start_mark.index == node.end_mark.index
-    )
-
-
-def _is_block_collection(node: Node) -> bool:
-    return isinstance(node, CollectionNode) and not node.flow_style
-
-
-def _is_empty(node: Node) -> bool:
-    """A scalar (the data was checked: it is null) or an empty flow mapping."""
-    return isinstance(node, ScalarNode) or (isinstance(node, MappingNode) and not node.value)
-
-
-def _line_start(text: str, index: int) -> int:
-    return text.rfind("\n", 0, index) + 1
-
-
-def _next_line(text: str, index: int) -> int:
-    """Offset just after the line break that ends the line holding ``index``."""
-    end = text.find("\n", index)
-    return len(text) if end < 0 else end + 1
-
-
-def _colon_end(text: str, key: Node) -> int:
-    index = int(key.end_mark.index)
-    while index < len(text) and text[index] in " \t":
-        index += 1
-    if index >= len(text) or text[index] != ":":
-        raise _CannotSplice(f"the key '{key.value}' is not followed by ':'")
-    return index + 1
-
-
-def _node_end(text: str, node: Node) -> int:
-    """Offset just after the last character of ``node``'s own text (not its comments)."""
-    if isinstance(node, ScalarNode):
-        end = int(node.end_mark.index)
-        if node.style in ("|", ">"):  # a block scalar's mark includes the blank lines after it
-            while end > node.start_mark.index and text[end - 1] in " \t\n":
-                end -= 1
-        return end
-    if not isinstance(node, CollectionNode) or node.flow_style or not node.value:
-        return int(node.end_mark.index)
-    if isinstance(node, MappingNode):
-        return _pair_end(text, *node.value[-1])
-    return _node_end(text, node.value[-1])
-
-
-def _pair_end(text: str, key: Node, value: Node) -> int:
-    if value.start_mark.index < key.end_mark.index:  # an alias: ``key: *anchor``
-        return _next_line(text, key.end_mark.index) - 1
-    if _is_implicit_null(value):
-        return _colon_end(text, key)
-    return _node_end(text, value)
-
-
-def _check_line_start(text: str, key: Node) -> int:
-    start = _line_start(text, key.start_mark.index)
-    if text[start : key.start_mark.index].strip():
-        raise _CannotSplice(f"the key '{key.value}' does not start its line")
-    return start
-
-
-def _insert_line(text: str, at: int, line: str) -> str:
-    """Insert ``line`` (no line break) as a line of its own at line boundary ``at``."""
-    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-    return f"{text[:at]}{prefix}{line}\n{text[at:]}"
-
-
-def _append_pair(text: str, mapping: MappingNode, pair: str) -> str:
-    """Add ``pair`` (``key: value``) after the last entry of a non-empty or flow mapping."""
-    if mapping.flow_style:
-        if not mapping.value:
-            brace = text.index("{", mapping.start_mark.index) + 1
-            return text[:brace] + pair + text[brace:]
-        end = _pair_end(text, *mapping.value[-1])
-        return f"{text[:end]}, {pair}{text[end:]}"
-    first_key = mapping.value[0][0]
-    _check_line_start(text, first_key)
-    at = _next_line(text, _pair_end(text, *mapping.value[-1]))
-    return _insert_line(text, at, " " * first_key.start_mark.column + pair)
-
-
-def _remove_pair(text: str, mapping: MappingNode, index: int, owner: Node) -> str:
-    """Remove entry ``index`` of ``mapping``, the value of key ``owner``."""
-    key, value = mapping.value[index]
-    if mapping.flow_style:
-        return _remove_flow_pair(text, mapping, index)
-    start = _check_line_start(text, key)
-    floor = _colon_end(text, owner) if index == 0 else _pair_end(text, *mapping.value[index - 1])
-    first_free_line = _next_line(text, floor)
-    while start > first_free_line:  # the comment lines directly above belong to the entry
-        above = _line_start(text, start - 1)
-        if not text[above:start].lstrip().startswith("#"):
-            break
-        start = above
-    end = _next_line(text, _pair_end(text, key, value))
-    blank_before = start > 0 and not text[_line_start(text, start - 1) : start].strip()
-    following = text[end : _next_line(text, end)]
-    if blank_before and following and not following.strip():
-        end += len(following)  # do not leave two blank lines where the entry was
-    text = text[:start] + text[end:]
-    if len(mapping.value) == 1:  # nothing left: keep the key, as an empty mapping
-        colon = _colon_end(text, owner)
-        text = f"{text[:colon]} {{}}{text[colon:]}"
-    return text
-
-
-def _remove_flow_pair(text: str, mapping: MappingNode, index: int) -> str:
-    key, value = mapping.value[index]
-    if index + 1 < len(mapping.value):  # ``key: value, `` up to the next key
-        start, end = key.start_mark.index, mapping.value[index + 1][0].start_mark.index
-    elif index > 0:  # ``, key: value`` after the previous value
-        start, end = _pair_end(text, *mapping.value[index - 1]), _pair_end(text, key, value)
-    else:
-        start, end = key.start_mark.index, _pair_end(text, key, value)
-    return text[:start] + text[end:]
-
-
-def _replace_value(text: str, key: Node, value: Node, rendered: str) -> str:
-    _no_alias(key, value)
-    if _is_implicit_null(value) or _is_block_collection(value):
-        start = _colon_end(text, key)
-        end = start if _is_implicit_null(value) else _node_end(text, value)
-        return f"{text[:start]} {rendered}{text[end:]}"
-    start, end = value.start_mark.index, _node_end(text, value)
-    return text[:start] + rendered + text[end:]
-
-
-def _detect_indent(root: MappingNode | None) -> int:
-    """The file's mapping indentation: how far a nested block mapping's keys are indented
-    from their parent key; 2 when the file has no nested block mapping."""
-    pending: list[Node] = [] if root is None else [root]
-    while pending:
-        node = pending.pop(0)
-        if not isinstance(node, MappingNode) or node.flow_style:
-            continue
-        for key, value in node.value:
-            if isinstance(value, MappingNode) and not value.flow_style and value.value:
-                step = value.value[0][0].start_mark.column - key.start_mark.column
-                if step > 0:
-                    return int(step)
-            pending.append(value)
-    return _DEFAULT_INDENT
-
-
-def _add_entry(text: str, root: MappingNode | None, name: str, entry: dict[str, Any]) -> str:
-    """Append the entry of ``name`` at the end of ``fields``, creating ``fields`` if need be."""
-    pair = _render_pair(name, entry)
-    indent = _detect_indent(root)
-    if root is None:  # empty, or only comments
-        return _insert_line(text, len(text), f"fields:\n{' ' * indent}{pair}")
-    index = _find(root, "fields")
-    if index is None:
-        if root.flow_style:
-            return _append_pair(text, root, f"fields: {{{pair}}}")
-        column = root.value[0][0].start_mark.column
-        return _append_pair(text, root, f"fields:\n{' ' * (column + indent)}{pair}")
-    key, value = root.value[index]
-    _no_alias(key, value)
-    if root.flow_style and not isinstance(value, MappingNode):  # ``{fields: null}``
-        return _replace_value(text, key, value, f"{{{pair}}}")
-    if _is_empty(value) and not root.flow_style:  # ``fields:``, ``fields: {}``: a block
-        colon = _colon_end(text, key)
-        text = text[:colon] + text[_pair_end(text, key, value) :]
-        at = _next_line(text, colon)
-        return _insert_line(text, at, " " * (key.start_mark.column + indent) + pair)
-    if not isinstance(value, MappingNode):
-        raise _CannotSplice("'fields' is not a mapping")
-    return _append_pair(text, value, pair)
-
-
-def _remove_entry(text: str, name: str) -> str:
-    fields_key, fields, index = _entry(text, name)
-    return _remove_pair(text, fields, index, fields_key)
-
-
-def _replace_entry(text: str, name: str, entry: dict[str, Any]) -> str:
-    """``name:`` (null) becomes ``name: {entry}``."""
-    _, fields, index = _entry(text, name)
-    key, value = fields.value[index]
-    return _replace_value(text, key, value, _render_value(entry))
-
-
-def _entry_mapping(text: str, name: str) -> tuple[Node, MappingNode]:
-    _, fields, index = _entry(text, name)
-    key, value = fields.value[index]
-    if not isinstance(value, MappingNode):
-        raise _CannotSplice(f"the entry of '{name}' is not a mapping")
-    return key, value
-
-
-def _change_entry(text: str, name: str, before: dict[str, Any], changes: dict[str, Any]) -> str:
-    """Set and remove keys of an existing entry, each in place: new keys first, so that a
-    block entry never passes through an empty state; unchanged values keep their text."""
-    for key, value in changes.items():
-        if value is None or (key in before and _canon(before[key]) == _canon(value)):
-            continue
-        entry = _entry_mapping(text, name)[1]
-        index = _find(entry, key)
-        if index is None:
-            text = _append_pair(text, entry, _render_pair(key, value))
-        else:
-            old_key, old_value = entry.value[index]
-            text = _replace_value(text, old_key, old_value, _render_value(value))
-    for key, value in changes.items():
-        if value is not None or key not in before:
-            continue
-        entry_key, entry = _entry_mapping(text, name)
-        index = _find(entry, key)
-        if index is None:
-            raise _CannotSplice(f"the key '{key}' of '{name}' was not found")
-        text = _remove_pair(text, entry, index, entry_key)
-    return text
