@@ -31,9 +31,45 @@ SCHEMA_KINDS: tuple[str, ...] = (
 
 
 def schema_document(kind: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text("utf-8"))
+    document = _read(kind)
+    _inline_definitions(document)
+    if kind == "overlay":
+        _with_customizable_field(document)
     _with_actions(document)
     return document
+
+
+def _read(kind: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text("utf-8"))
+    return document
+
+
+def _inline_definitions(document: dict[str, Any]) -> None:
+    """A definition that is only a ``$ref`` to another schema's definition
+    (``{"$ref": "entity.schema.json#/$defs/fieldGroups"}``) becomes a copy of it, so that
+    each shape is written once and the published schema stands alone."""
+    definitions = document.get("$defs", {})
+    for name, definition in definitions.items():
+        target = definition.get("$ref", "") if len(definition) == 1 else ""
+        file, _, pointer = target.partition("#/$defs/")
+        if file.endswith(".schema.json") and pointer:
+            definitions[name] = _read(file.removesuffix(".schema.json"))["$defs"][pointer]
+
+
+def _with_customizable_field(document: dict[str, Any]) -> None:
+    """The overlay's field entry is entity.schema.json's field in which ``type`` may be left
+    out (an entry without it changes a pack field), so the keys a type requires are
+    required only when the entry gives the type; overlay.schema.json says what each key
+    means in a customization."""
+    field: dict[str, Any] = _read("entity")["$defs"]["field"]
+    field.pop("required", None)
+    for condition in field.get("allOf", []):
+        condition["if"] = {"required": ["type"], **condition["if"]}
+    meanings = document["$defs"]["field"].get("properties", {})
+    field["properties"] = {
+        key: {**schema, **meanings.get(key, {})} for key, schema in field["properties"].items()
+    }
+    document["$defs"]["field"] = field
 
 
 def _with_actions(document: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ refused at its file:line:col, and an overlay keeps applying when its pack is upg
 
 from __future__ import annotations
 
+import json
+import shutil
 import textwrap
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from metadata import DefinitionError, FieldType, OnDelete, all_schemas, load_project
+from metadata import DefinitionError, FieldType, OnDelete, _schemas, all_schemas, load_project
 from metadata._fieldkeys import TYPE_KEYS
 from metadata._overlays import _RULES
 
@@ -817,6 +819,40 @@ def test_overlay_field_keys_match_the_entity_field_keys() -> None:
         k: without_descriptions(v) for k, v in entity_props.items()
     }
     assert set(entity_props) == set().union(*TYPE_KEYS.values())
+
+
+def test_overlay_schema_takes_its_definitions_from_the_other_schemas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """overlay.schema.json copies no definition: a change to entity.schema.json's field
+    (here: at most 10 characters) is what overlays are validated against, untouched."""
+    raw = json.loads((_schemas.SCHEMA_DIR / "overlay.schema.json").read_text("utf-8"))
+    assert all(set(d) == {"$ref"} for k, d in raw["$defs"].items() if k != "field")
+    assert set(raw["$defs"]["field"]) == {"$comment", "properties"}
+    field_props = all_schemas()["entity"]["$defs"]["field"]["properties"]
+    assert set(raw["$defs"]["field"]["properties"]) == set(field_props)  # none stale
+
+    overlay = {"fields": {"code": {"type": "string", "max_length": 20}}}
+    assert _schemas.is_valid("overlay", overlay)
+    changed = tmp_path / "schemas"
+    shutil.copytree(_schemas.SCHEMA_DIR, changed)
+    entity = json.loads((changed / "entity.schema.json").read_text("utf-8"))
+    entity["$defs"]["field"]["properties"]["max_length"]["maximum"] = 10
+    (changed / "entity.schema.json").write_text(json.dumps(entity), "utf-8")
+    monkeypatch.setattr(_schemas, "SCHEMA_DIR", changed)
+    _schemas._forget_compiled()
+    try:
+        assert not _schemas.is_valid("overlay", overlay)
+        (error,) = _schemas.validator("overlay").iter_errors(overlay)
+        assert list(error.absolute_path) == ["fields", "code", "max_length"]
+        assert "20 is greater than the maximum of 10" in error.message
+        overlay_field = _schemas.schema_document("overlay")["$defs"]["field"]
+        assert overlay_field["properties"]["max_length"]["maximum"] == 10
+        assert "description" in overlay_field["properties"]["max_length"]
+    finally:
+        monkeypatch.undo()
+        _schemas._forget_compiled()
+    assert _schemas.is_valid("overlay", overlay)
 
 
 def test_every_field_key_has_a_customization_rule() -> None:
