@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Integer, and_, bindparam, false, not_, or_, true
 
 from engine.errors import EngineError, FieldError
+from engine.operators import operator
 from metadata import (
     ADMIN_ROLE,
     AllOf,
     AnyOf,
-    CompareOp,
     Constant,
     FieldComparison,
     NoneOf,
     Permission,
     UserValue,
 )
+from metadata._operators import Arity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -182,23 +183,15 @@ class _Clauses:
 
     def comparison(self, node: FieldComparison) -> ColumnElement[bool]:
         column = self.table.c[node.field]
-        op, value = node.op, node.value
-        if value is None and op in {CompareOp.EQ, CompareOp.NE}:
-            return column.is_(None) if op is CompareOp.EQ else column.is_not(None)
-        if op in {CompareOp.IN, CompareOp.NOT_IN}:
-            listed = column.in_([self.operand(column, v) for v in value])
-            return listed if op is CompareOp.IN else or_(not_(listed), column.is_(None))
-        right = self.operand(column, value)
-        if op is CompareOp.NE:
-            return or_(column != right, column.is_(None))
-        clauses = {
-            CompareOp.EQ: column == right,
-            CompareOp.LT: column < right,
-            CompareOp.LTE: column <= right,
-            CompareOp.GT: column > right,
-            CompareOp.GTE: column >= right,
-        }
-        return clauses[op]  # type: ignore[no-any-return]
+        found = operator(node.op)
+        values = node.value if found.spec.arity is Arity.MANY else (node.value,)
+        if found.spec.arity is Arity.FLAG:
+            return found.sql(column, (), values)
+        operands = [
+            self.operand(column, v if isinstance(v, UserValue) else found.operand(v))
+            for v in values
+        ]
+        return found.sql(column, operands, values)
 
 
 def user_parameters(user_id: str | None, username: str | None) -> dict[str, Any]:
@@ -225,45 +218,15 @@ def matches(record_filter: RecordFilter | None, record: Mapping[str, Any], user:
 
 
 def _compare(node: FieldComparison, actual: Any, user: Any) -> bool:
-    op = node.op
-
     def resolve(value: Any) -> Any:
         if isinstance(value, UserValue):
             return getattr(user, value.attribute, None) if user is not None else None
         return value
 
-    if op in {CompareOp.IN, CompareOp.NOT_IN}:
-        if actual is None:
-            return op is CompareOp.NOT_IN
-        found = any(_same(actual, resolve(v)) for v in node.value)
-        return found is (op is CompareOp.IN)
-    expected = resolve(node.value)
-    if op is CompareOp.EQ:
-        return actual is None if expected is None else _same(actual, expected)
-    if op is CompareOp.NE:
-        return actual is not None if expected is None else not _same(actual, expected)
-    if actual is None or expected is None:
-        return False
-    try:
-        if op is CompareOp.LT:
-            return bool(actual < expected)
-        if op is CompareOp.LTE:
-            return bool(actual <= expected)
-        if op is CompareOp.GT:
-            return bool(actual > expected)
-        return bool(actual >= expected)
-    except TypeError:
-        return False
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    """Equality as the database sees it: a whole-number column equals the text of its
-    number (``owner == user.id``, where ids are text)."""
-    if actual is None or expected is None:
-        return False
-    if isinstance(actual, int) and isinstance(expected, str) and expected.isdigit():
-        return actual == int(expected)
-    return bool(actual == expected)
+    found = operator(node.op)
+    if found.spec.arity is Arity.MANY:
+        return found.holds(actual, tuple(resolve(v) for v in node.value))
+    return found.holds(actual, resolve(node.value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ rest of the record. Computed fields that read other computed fields run after th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
@@ -18,7 +17,7 @@ from jinja2.exceptions import SecurityError
 from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Expression, Scope, ValueTemplate, compile_expression
 from engine.fieldtypes import InvalidValue, kind_of
-from metadata import FieldType, expression_names
+from metadata import expression_names
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -122,32 +121,7 @@ def _null_propagating(evaluate: Expression, scope: Scope) -> Any:
 
 
 def _converter(field: FieldDef) -> Callable[[Any], Any]:
-    coerce = kind_of(field).coercer(field)
-    if field.type is FieldType.DECIMAL:
-        quantum = Decimal(1).scaleb(-(field.scale if field.scale is not None else 2))
-
-        def rounded_decimal(value: Any) -> Any:
-            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-                value = Decimal(repr(value) if isinstance(value, float) else value)
-                value = value.quantize(quantum, rounding=ROUND_HALF_UP)
-            return coerce(value)
-
-        return rounded_decimal
-    if field.type is FieldType.INTEGER:
-
-        def rounded_integer(value: Any) -> Any:
-            if isinstance(value, float | Decimal):
-                value = int(
-                    Decimal(repr(value) if isinstance(value, float) else value).quantize(
-                        Decimal(1), rounding=ROUND_HALF_UP
-                    )
-                )
-            return coerce(value)
-
-        return rounded_integer
-    if field.type in {FieldType.STRING, FieldType.TEXT}:
-        return lambda value: coerce(str(value))
-    return coerce
+    return kind_of(field).computed_converter(field)
 
 
 def _dependency_order(fields: Mapping[str, FieldDef]) -> list[FieldDef]:

@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 
 Shape = Literal["read", "create", "patch"]
 
-_TEXTUAL = frozenset(
-    {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE}
-)
 SYSTEM_PROPERTIES: dict[str, dict[str, Any]] = {
     "id": {**ID_SCHEMA, "readOnly": True, "description": "Opaque record id."},
     "created_at": {"type": "string", "format": "date-time", "readOnly": True},
@@ -40,8 +37,9 @@ def field_schema(field: FieldDef, project: ProjectDef, shape: Shape) -> dict[str
     elif field.type is FieldType.REFERENCE and shape == "read":
         schema = {**ID_SCHEMA, "description": f"Id of a {field.to} record."}
     else:
-        schema = dict(kind_of(field).json_schema(field))
-        if shape != "read" and field.required and field.type in _TEXTUAL:
+        kind = kind_of(field)
+        schema = dict(kind.json_schema(field))
+        if shape != "read" and field.required and kind.blank_is_empty:
             # the validator refuses "" for a required text field ("is required")
             schema["minLength"] = max(1, schema.get("minLength", 0))
     schema["title"] = field.label

@@ -20,14 +20,17 @@ from sqlalchemy import and_, bindparam, false, func, or_, select
 
 from engine.access import filter_clause
 from engine.errors import BadQuery
-from engine.fieldtypes import InvalidValue, parse_id
+from engine.fieldtypes import InvalidValue, kind_of_type, parse_id
 from engine.fieldtypes._base import unstorable
 from engine.fieldtypes.choice import parse_boolean
-from engine.fieldtypes.numeric import fit_decimal, parse_decimal, parse_integer
-from engine.fieldtypes.temporal import parse_date, parse_datetime
+from engine.fieldtypes.numeric import fit_decimal, parse_integer
+from engine.operators import operator, split_csv
+from engine.operators.text import like_escape
 from engine.sql import CompiledSql, compile_sql
 from metadata import FILTER_OPERATORS, RESERVED_PARAMETERS, FieldType
 from metadata._errors import did_you_mean
+from metadata._fieldkeys import TEXTUAL_TYPES
+from metadata._operators import Arity
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -37,35 +40,13 @@ if TYPE_CHECKING:
 
     from metadata import RecordFilter
 
+__all__ = ["split_csv"]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_SORT_KEYS = 5
 MAX_Q_LENGTH = 200
 
-COMPARISON_OPS = frozenset({"ne", "gt", "gte", "lt", "lte"})
-LIST_OPS = frozenset({"in", "nin"})
-TEXT_OPS = frozenset({"contains", "icontains", "startswith"})
 OPERATORS = FILTER_OPERATORS
-
-_SEARCHABLE = frozenset(
-    {
-        FieldType.STRING,
-        FieldType.TEXT,
-        FieldType.EMAIL,
-        FieldType.URL,
-        FieldType.PHONE,
-        FieldType.ENUM,
-        FieldType.AUTONUMBER,
-    }
-)
-_VALUE_PARSERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.INTEGER: parse_integer,
-    FieldType.DECIMAL: parse_decimal,
-    FieldType.BOOLEAN: parse_boolean,
-    FieldType.DATE: parse_date,
-    FieldType.DATETIME: parse_datetime,
-    FieldType.REFERENCE: parse_id,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +64,7 @@ class QueryColumn:
         """The bound value of ``text`` for this column; ``decimal`` is the column's
         (precision, scale), which a decimal value must fit (PostgreSQL would otherwise
         round it to the column's type, or fail)."""
-        parser = _VALUE_PARSERS.get(self.type) if self.type else parse_id
+        parser = kind_of_type(self.type).filter_parser() if self.type else parse_id
         if parser is None:
             problem = unstorable(text)
             if problem is not None:
@@ -97,7 +78,7 @@ class QueryColumn:
 
     @property
     def textual(self) -> bool:
-        return self.type in _SEARCHABLE
+        return self.type in TEXTUAL_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +142,6 @@ class ListQuery:
 
     def sort_text(self) -> str:
         return ",".join(("-" if desc else "") + name for name, desc in self.sort)
-
-
-def split_csv(text: str, parameter: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise BadQuery(f"'{parameter}' has an empty item: '{text}'")
-    return items
 
 
 def check_parameters(params: Sequence[tuple[str, str]]) -> None:
@@ -268,15 +242,13 @@ class QueryParser:
     def _filter_values(
         self, owner: QueryColumns, column: QueryColumn, op: str, text: str, key: str
     ) -> tuple[Any, ...]:
-        if op == "isnull":
-            return (self._boolean(text, key),)
-        if op in TEXT_OPS:
-            if not column.textual:
-                raise BadQuery(f"'{op}' applies to text fields; '{column.name}' is not one")
-            return (text,)
-        items = split_csv(text, key) if op in LIST_OPS else [text]
+        found = operator(op)
+        if not found.spec.applies_to(column.type):
+            raise BadQuery(
+                f"'{op}' applies to {found.spec.fields_text()} fields; '{column.name}' is not one"
+            )
         try:
-            return tuple(owner.parse(column, item) for item in items)
+            return found.values(text, lambda item: owner.parse(column, item), key)
         except InvalidValue as exc:
             raise BadQuery(f"'{key}': {exc.message}") from None
 
@@ -362,10 +334,6 @@ def encode_cursor(query: ListQuery, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-
-
 class ListSqlBuilder:
     """Builds list and count SQL for one entity; compiled SQL is cached per query shape."""
 
@@ -410,8 +378,7 @@ class ListSqlBuilder:
     def shape(query: ListQuery) -> tuple[Any, ...]:
         """What decides the SQL text of a query (not its values): the cache key."""
         filters = tuple(
-            (f.column, f.subfield, f.op, len(f.values) if f.op != "isnull" else f.values[0])
-            for f in query.filters
+            (f.column, f.subfield, f.op, operator(f.op).shape(f.values)) for f in query.filters
         )
         cursor = None if query.cursor is None else tuple(v is None for v in query.cursor)
         restriction = query.restriction.shape() if query.restriction is not None else None
@@ -429,24 +396,19 @@ class ListSqlBuilder:
         """Values of every parameter the query's SQL may name (by name)."""
         params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
         for i, flt in enumerate(query.filters):
-            if flt.op == "isnull":
+            found = operator(flt.op)
+            if found.spec.arity is Arity.FLAG:
                 continue
             for j, value in enumerate(flt.values):
-                params[f"f{i}_{j}"] = self._text_operand(flt.op, value)
+                params[f"f{i}_{j}"] = found.operand(value)
         if query.q is not None:
-            params["q"] = f"%{_like_escape(query.q)}%"
+            params["q"] = f"%{like_escape(query.q)}%"
         if query.cursor is not None:
             for k, value in enumerate(query.cursor):
                 params[f"c{k}"] = value
         if query.restriction is not None:
             params.update(query.restriction.user)
         return params
-
-    @staticmethod
-    def _text_operand(op: str, value: Any) -> Any:
-        if op == "icontains":
-            return f"%{_like_escape(value)}%"
-        return value
 
     def conditions(self, query: ListQuery) -> list[ColumnElement[bool]]:
         """The WHERE conditions of the query's filters, ``q`` and restriction (no cursor):
@@ -499,35 +461,11 @@ class ListSqlBuilder:
         return column.in_(inner.scalar_subquery())
 
     def _operator(self, column: Any, flt: Filter, index: int) -> ColumnElement[bool]:
-        names = [f"f{index}_{j}" for j in range(len(flt.values))]
-        params: list[Any] = [bindparam(name) for name in names]
-        op = flt.op
-        result: ColumnElement[bool]
-        if op == "isnull":
-            result = column.is_(None) if flt.values[0] else column.is_not(None)
-        elif op == "eq":
-            result = column == params[0]
-        elif op == "ne":
-            result = or_(column != params[0], column.is_(None))
-        elif op in {"gt", "gte", "lt", "lte"}:
-            result = getattr(column, f"__{op.replace('gte', 'ge').replace('lte', 'le')}__")(
-                params[0]
-            )
-        elif op == "in":
-            result = column.in_(params)
-        elif op == "nin":
-            result = or_(column.not_in(params), column.is_(None))
-        elif op == "icontains":
-            result = func.lower(column).like(func.lower(params[0]), escape="!")
-        elif op == "contains":
-            result = (
-                func.instr(column, params[0]) > 0
-                if self.dialect_name == "sqlite"
-                else (func.strpos(column, params[0]) > 0)
-            )
-        else:  # startswith
-            result = func.substr(column, 1, func.length(params[0])) == params[0]
-        return result
+        found = operator(flt.op)
+        if found.spec.arity is Arity.FLAG:
+            return found.sql(column, (), flt.values)
+        params: list[Any] = [bindparam(f"f{index}_{j}") for j in range(len(flt.values))]
+        return found.sql(column, params, flt.values)
 
     def _search_condition(self, hidden: frozenset[str]) -> ColumnElement[bool]:
         table = self.columns.table

@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
     from metadata import EntityDef, FieldDef
 
-_TEXTUAL = frozenset(
-    {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE}
-)
 _IGNORED_ON_INPUT = frozenset(SYSTEM_FIELDS)
 
 
@@ -158,6 +155,6 @@ def _plan(field: FieldDef, children: RecordValidator | None) -> _FieldPlan:
         writable=field.is_writable,
         has_default=field.default is not None and not field.default_is_expression,
         default=field.default,
-        textual=field.type in _TEXTUAL,
+        textual=kind_of(field).blank_is_empty,
         children=children,
     )

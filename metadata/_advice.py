@@ -41,7 +41,7 @@ def access_index_advice(project: ProjectDef) -> list[str]:
 def _owner_fields(where: RecordFilter) -> Iterator[str]:
     """Fields the filter requires to equal a property of the user (at its top level)."""
     if isinstance(where, FieldComparison):
-        if where.op is CompareOp.EQ and isinstance(where.value, UserValue):
+        if where.op == CompareOp.EQ and isinstance(where.value, UserValue):
             yield where.field
     elif isinstance(where, AllOf):
         for part in where.parts:

@@ -1,21 +1,36 @@
 """The vocabulary of list filters and aggregates, shared by the engine (which runs them for
-the API) and the definition language (which checks dashboards against it at load time)."""
+the API) and the definition language (which checks dashboards against it at load time).
+Filter operators are in ``metadata/_operators.py``; which field types group and measure is
+a trait of each type (``metadata/_fieldkeys.py``)."""
 
 from __future__ import annotations
 
-from metadata._model import FieldType
+from typing import TYPE_CHECKING
 
-FILTER_OPERATORS = frozenset(
-    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains", "startswith"}
-    | {"isnull"}
-)
+from metadata._fieldkeys import types_where
+from metadata._operators import FILTER_OPERATORS
+
+if TYPE_CHECKING:
+    from metadata._model import FieldType
+
+__all__ = [
+    "DATES",
+    "DATE_BUCKETS",
+    "FILTER_OPERATORS",
+    "MEASURE_FUNCTIONS",
+    "NUMBERS",
+    "SUMMED",
+    "UNGROUPABLE",
+    "measurable",
+]
+
 DATE_BUCKETS = ("year", "month", "day")
 MEASURE_FUNCTIONS = ("sum", "avg", "min", "max")
 SUMMED = frozenset({"sum", "avg"})
 """Functions over numbers only; the others also take dates."""
-NUMBERS = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
-DATES = frozenset({FieldType.DATE, FieldType.DATETIME})
-UNGROUPABLE = frozenset({FieldType.TEXT, FieldType.JSON, FieldType.CHILDREN})
+NUMBERS = types_where(measure="number")
+DATES = types_where(measure="date")
+UNGROUPABLE = types_where(groupable=False)
 
 
 def measurable(function: str) -> frozenset[FieldType]:

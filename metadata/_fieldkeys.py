@@ -1,9 +1,14 @@
-"""Which field keys make sense for which field type.
+"""What the definition language knows of each field type: which keys make sense for it,
+and its traits (text, searched by ``q``, groupable, measurable, filterable, default length).
 
-Kept as data, one line per type, so a new field type is one entry here plus its engine module.
+Kept as data, one line per type, so a new field type is one entry in ``TYPE_KEYS`` and one in
+``TYPE_TRAITS`` here plus its engine module (``engine/fieldtypes/``); ``test_field_types``
+checks that every type has all three.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from metadata._model import FieldType
 
@@ -42,9 +47,66 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.AUTONUMBER: frozenset({"type", "label", "help", "format", "index", "renamed_from"}),
 }
 
+
+@dataclass(frozen=True, slots=True)
+class TypeTraits:
+    textual: bool = False
+    """Its values are text: the text operators (``__contains``...) take it."""
+    searched: bool = False
+    """``q`` searches it (the title field is searched whatever its type)."""
+    groupable: bool = True
+    """An aggregate or a dashboard may group by it."""
+    measure: str | None = None
+    """``"number"``: every measure function applies (sum, avg, min, max); ``"date"``: min and
+    max; None: none."""
+    filterable: bool = True
+    """Lists and role ``where`` filters may compare it (a stored scalar); a view may show it
+    as a column."""
+    listed: bool = True
+    """Among the columns a list shows when no view chooses them (long text is not)."""
+    literal_default: bool = True
+    """A constant may be its ``default`` (a reference's default is a template; children
+    and autonumbers have none: ``default`` is not among their keys)."""
+    default_max_length: int | None = None
+    """The length a value may have when the field sets no ``max_length``."""
+
+
+TYPE_TRAITS: dict[FieldType, TypeTraits] = {
+    FieldType.STRING: TypeTraits(textual=True, searched=True),
+    FieldType.TEXT: TypeTraits(textual=True, searched=True, groupable=False, listed=False),
+    FieldType.EMAIL: TypeTraits(textual=True, searched=True, default_max_length=254),
+    FieldType.URL: TypeTraits(textual=True, default_max_length=2048),
+    FieldType.PHONE: TypeTraits(textual=True, default_max_length=40),
+    FieldType.INTEGER: TypeTraits(measure="number"),
+    FieldType.DECIMAL: TypeTraits(measure="number"),
+    FieldType.BOOLEAN: TypeTraits(),
+    FieldType.DATE: TypeTraits(measure="date"),
+    FieldType.DATETIME: TypeTraits(measure="date"),
+    FieldType.ENUM: TypeTraits(textual=True),
+    FieldType.REFERENCE: TypeTraits(literal_default=False),
+    FieldType.CHILDREN: TypeTraits(
+        groupable=False, filterable=False, listed=False, literal_default=False
+    ),
+    FieldType.JSON: TypeTraits(groupable=False, filterable=False, listed=False),
+    FieldType.AUTONUMBER: TypeTraits(
+        textual=True, searched=True, default_max_length=64, literal_default=False
+    ),
+}
+
+
+def types_where(**traits: object) -> frozenset[FieldType]:
+    """The field types whose traits have these values: ``types_where(textual=True)``."""
+    return frozenset(
+        field_type
+        for field_type, known in TYPE_TRAITS.items()
+        if all(getattr(known, name) == value for name, value in traits.items())
+    )
+
+
+TEXTUAL_TYPES = types_where(textual=True)
+SEARCHED_TYPES = types_where(searched=True)
 DEFAULT_MAX_LENGTH: dict[FieldType, int] = {
-    FieldType.EMAIL: 254,
-    FieldType.URL: 2048,
-    FieldType.PHONE: 40,
-    FieldType.AUTONUMBER: 64,
+    field_type: traits.default_max_length
+    for field_type, traits in TYPE_TRAITS.items()
+    if traits.default_max_length is not None
 }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
-from metadata._fieldkeys import TYPE_KEYS
+from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
 from metadata._model import RESERVED_PARAMETERS, SYSTEM_FIELDS, FieldDef, FieldType, OnDelete
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def default_problem(field_type: FieldType, value: Any, values: Iterable[str]) ->
             Decimal(str(value))
         except InvalidOperation:
             return "default of a decimal field must be a number"
-    if field_type in {FieldType.CHILDREN, FieldType.AUTONUMBER, FieldType.REFERENCE}:
+    if not TYPE_TRAITS[field_type].literal_default:
         return f"a {field_type} field cannot have a default"
     return None
 
@@ -259,7 +259,7 @@ class FieldChecker:
         value = self.raw["default"]
         if is_template(value):
             problem = template_syntax_error(value)
-            if field_type in {FieldType.CHILDREN, FieldType.AUTONUMBER}:
+            if "default" not in TYPE_KEYS[field_type]:
                 problem = f"a {field_type} field cannot have a default"
             if problem:
                 self.error(problem, "default")

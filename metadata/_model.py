@@ -320,6 +320,9 @@ RUN_AS_USER = "user"
 
 
 class CompareOp(enum.StrEnum):
+    """Names of the operators a ``where`` writes as comparisons (``==`` is ``eq``), for code
+    that builds record filters; the vocabulary itself is ``metadata._operators``."""
+
     EQ = "eq"
     NE = "ne"
     LT = "lt"
@@ -340,11 +343,12 @@ class UserValue:
 
 @dataclass(frozen=True, slots=True)
 class FieldComparison:
-    """``field <op> value``; ``value`` is a constant, a tuple of constants (``in``), or a
-    ``UserValue``. ``field is none`` is ``EQ None``."""
+    """``field <op> value``; ``op`` names a filter operator (``metadata/_operators.py``),
+    ``value`` is a constant, a tuple of constants (``in``), or a ``UserValue``.
+    ``field is none`` is ``eq None``."""
 
     field: str
-    op: CompareOp
+    op: str
     value: Any
 
 

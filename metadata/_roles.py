@@ -17,12 +17,12 @@ from jinja2.parser import Parser
 
 from metadata._errors import did_you_mean
 from metadata._expressions import _environment
+from metadata._fieldkeys import TYPE_TRAITS
 from metadata._model import (
     ADMIN_ROLE,
     SYSTEM_FIELDS,
     AllOf,
     AnyOf,
-    CompareOp,
     Constant,
     FieldComparison,
     FieldType,
@@ -33,33 +33,18 @@ from metadata._model import (
     RoleDef,
     UserValue,
 )
+from metadata._operators import FILTER_OPERATORS, Arity, where_symbols
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from metadata._errors import PathItem, ProblemCollector
     from metadata._model import EntityDef
+    from metadata._operators import OperatorSpec
     from metadata._yaml import SourceDocument
 
-_OPERATORS = {
-    "eq": CompareOp.EQ,
-    "ne": CompareOp.NE,
-    "lt": CompareOp.LT,
-    "lteq": CompareOp.LTE,
-    "gt": CompareOp.GT,
-    "gteq": CompareOp.GTE,
-    "in": CompareOp.IN,
-    "notin": CompareOp.NOT_IN,
-}
-_MIRRORED = {
-    CompareOp.LT: CompareOp.GT,
-    CompareOp.LTE: CompareOp.GTE,
-    CompareOp.GT: CompareOp.LT,
-    CompareOp.GTE: CompareOp.LTE,
-}
 ROLES_FILE = "roles.yaml"
 _USER_ATTRIBUTES = frozenset({"id", "username"})
-_NOT_FILTERABLE = frozenset({FieldType.CHILDREN, FieldType.JSON})
 
 
 class WhereError(ValueError):
@@ -266,19 +251,11 @@ class _FilterParser:
             )
         if isinstance(node, nodes.Not):
             inner = self.node(node.node)
-            if (
-                isinstance(inner, FieldComparison)
-                and inner.op is CompareOp.EQ
-                and inner.value is None
-            ):
-                return FieldComparison(inner.field, CompareOp.NE, None)
+            if isinstance(inner, FieldComparison) and inner.op == "eq" and inner.value is None:
+                return FieldComparison(inner.field, "ne", None)
             return NoneOf(inner)
         if isinstance(node, nodes.Test):
-            if node.name != "none" or node.args or node.kwargs:
-                raise WhereError(
-                    f"only 'is none' tests are allowed in a where, not 'is {node.name}'"
-                )
-            return FieldComparison(self.field(node.node), CompareOp.EQ, None)
+            return self.test(node)
         if isinstance(node, nodes.Compare):
             return self.comparison(node)
         if isinstance(node, nodes.Const) and isinstance(node.value, bool):
@@ -288,7 +265,7 @@ class _FilterParser:
             and node.name in self.entity.fields
             and self.entity.fields[node.name].type is FieldType.BOOLEAN
         ):
-            return FieldComparison(node.name, CompareOp.EQ, True)
+            return FieldComparison(node.name, "eq", True)
         raise WhereError(
             "a where compares fields with constants or user.id / user.username, joined by "
             "and, or, not (e.g. \"created_by == user.id and status != 'closed'\")",
@@ -299,29 +276,57 @@ class _FilterParser:
         if len(node.ops) != 1:
             raise WhereError("write chained comparisons (a < b < c) as two joined by 'and'")
         operand = node.ops[0]
-        op = _OPERATORS.get(operand.op)
-        if op is None:
+        spec = where_symbols().get(operand.op)
+        if spec is None:
             raise WhereError(f"the operator '{operand.op}' is not allowed in a where")
         left, right = node.expr, operand.expr
-        if (
-            not self._is_field(left)
-            and self._is_field(right)
-            and op in {*_MIRRORED, CompareOp.EQ, CompareOp.NE}
-        ):
+        if not self._is_field(left) and self._is_field(right) and spec.mirror is not None:
             left, right = right, left
-            op = _MIRRORED.get(op, op)
-        name = self.field(left)
-        value = self.value(right, many=op in {CompareOp.IN, CompareOp.NOT_IN})
-        return FieldComparison(name, op, value)
+            spec = FILTER_OPERATORS[spec.mirror]
+        name = self.field(left, spec)
+        value = self.value(right, many=spec.arity is Arity.MANY)
+        return FieldComparison(name, spec.name, value)
+
+    def test(self, node: nodes.Test) -> FieldComparison:
+        """``field is none``, or ``field is <operator>(constant)`` for an operator without
+        a comparison symbol (``name is startswith('A')``, ``phone is isnull(false)``)."""
+        if node.name == "none" and not node.args and not node.kwargs and not node.dyn_args:
+            return FieldComparison(self.field(node.node), "eq", None)
+        spec = FILTER_OPERATORS.get(node.name)
+        if spec is None or spec.where is not None:
+            tests = ", ".join(
+                f"'is {name}(...)'" for name, s in FILTER_OPERATORS.items() if s.where is None
+            )
+            raise WhereError(
+                f"only 'is none' tests and the operator tests {tests} are allowed in a "
+                f"where, not 'is {node.name}'"
+            )
+        if len(node.args) != 1 or node.kwargs or node.dyn_args or node.dyn_kwargs:
+            raise WhereError(f"'is {spec.name}' takes one value: is {spec.name}(...)")
+        name = self.field(node.node, spec)
+        value = self.value(node.args[0], many=spec.arity is Arity.MANY)
+        if isinstance(value, UserValue) or value is None:
+            raise WhereError(f"'is {spec.name}' takes a constant ('open', 100, true)")
+        if spec.arity is Arity.FLAG and not isinstance(value, bool):
+            raise WhereError(f"'is {spec.name}' takes true or false")
+        wanted = spec.value_type
+        many = value if isinstance(value, tuple) else (value,)
+        if wanted is not None and not all(
+            isinstance(item, wanted) and not isinstance(item, bool) for item in many
+        ):
+            raise WhereError(f"'is {spec.name}' takes {wanted.__name__} constants")
+        return FieldComparison(name, spec.name, value)
 
     def _is_field(self, node: nodes.Node) -> bool:
         return isinstance(node, nodes.Name) and node.name != "user"
 
-    def field(self, node: nodes.Node) -> str:
+    def field(self, node: nodes.Node, spec: OperatorSpec | None = None) -> str:
         if not isinstance(node, nodes.Name) or node.name == "user":
             raise WhereError("each comparison needs a field of the record on one side")
         name = node.name
         if name in SYSTEM_FIELDS:
+            if spec is not None and not spec.applies_to(None):
+                raise WhereError(f"'{spec.name}' does not apply to '{name}' (a system field)")
             return name
         found = self.entity.fields.get(name)
         if found is None:
@@ -329,8 +334,10 @@ class _FilterParser:
             raise WhereError(
                 f"'{name}' is not a field of {self.entity.qualified_name}{hint}", field_name=name
             )
-        if found.type in _NOT_FILTERABLE or not found.is_stored:
+        if not TYPE_TRAITS[found.type].filterable or not found.is_stored:
             raise WhereError(f"'{name}' ({found.type.value}) cannot be used in a where")
+        if spec is not None and not spec.applies_to(found.type):
+            raise WhereError(f"'{spec.name}' does not apply to '{name}' ({found.type.value})")
         return name
 
     def value(self, node: nodes.Node, *, many: bool) -> Any:

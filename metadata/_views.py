@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
+from metadata._fieldkeys import TYPE_TRAITS
 from metadata._model import SYSTEM_FIELDS, FieldType, ViewDef
 
 if TYPE_CHECKING:
     from metadata._errors import PathItem, ProblemCollector
     from metadata._model import EntityDef
     from metadata._yaml import SourceDocument
-
-_NOT_A_COLUMN = frozenset({FieldType.CHILDREN, FieldType.JSON})
 
 
 class ViewChecker:
@@ -64,7 +63,7 @@ class ViewChecker:
                     entity=self.entity.qualified_name,
                     field_name=name,
                 )
-            elif field is not None and field.type in _NOT_A_COLUMN:
+            elif field is not None and not TYPE_TRAITS[field.type].filterable:
                 message = f"'{name}' is a {field.type.value} field: it has no list column"
                 self._error(document, (*where, index), message)
             elif name in kept:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from engine.fieldtypes import choice, numeric, structured, temporal, text
-from engine.fieldtypes._base import FieldKind, InvalidValue, kind_of, registered_types
+from engine.fieldtypes._base import (
+    FieldKind,
+    InvalidValue,
+    WidgetKind,
+    kind_of,
+    kind_of_type,
+    registered_types,
+)
 from engine.fieldtypes.structured import ID_SCHEMA, ReferenceByKey, id_text, parse_id
 
 __all__ = [
@@ -11,9 +18,11 @@ __all__ = [
     "FieldKind",
     "InvalidValue",
     "ReferenceByKey",
+    "WidgetKind",
     "choice",
     "id_text",
     "kind_of",
+    "kind_of_type",
     "numeric",
     "parse_id",
     "registered_types",

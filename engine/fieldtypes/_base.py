@@ -1,12 +1,17 @@
 """The contract every field type implements, and the registry that holds them.
 
 A field type knows its column type, its JSON Schema, how to coerce input into Python values
-and how to move values to and from each database driver. Each hook is asked once per field
-when an entity is compiled; the returned callables are what runs per request.
+and how to move values to and from each database driver, and what it means elsewhere: how a
+list filter's text is parsed and described in OpenAPI, how a computed result becomes a
+value, which widget edits it on a screen. Each hook is asked once per field when an entity
+is compiled; the returned callables are what runs per request. What the definition language
+knows of a type (its keys, whether ``q`` searches it, groups, measures, default length) is
+in ``metadata/_fieldkeys.py``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -50,7 +55,20 @@ def check_storable(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class WidgetKind:
+    """How a screen edits a field: ``kind`` is ``input``, ``textarea``, ``checkbox``,
+    ``select``, ``reference`` or ``children``; ``input_type`` the HTML input's type."""
+
+    kind: str = "input"
+    input_type: str = "text"
+    step: str | None = None
+
+
 class FieldKind(Protocol):
+    blank_is_empty: bool
+    """``""`` counts as no value (a required field refuses it): text types."""
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         """The SQLAlchemy type of the field's column."""
 
@@ -67,8 +85,43 @@ class FieldKind(Protocol):
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         """Driver value → Python value, or None when it arrives right already."""
 
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        """A list filter's text → the value compared (raises ``InvalidValue``); None: the
+        text itself."""
 
-class StoredAsIs:
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        """The OpenAPI schema of a list filter's text (``field`` is None for a system
+        field of this type)."""
+
+    def computed_converter(self, field: FieldDef) -> Callable[[Any], Any]:
+        """A computed expression's result → the field's value (rounding, text of numbers)."""
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        """How a screen edits the field."""
+
+
+class KindDefaults:
+    """What most field types share; a kind overrides what differs."""
+
+    blank_is_empty = False
+
+    def coercer(self, field: FieldDef) -> Callable[[Any], Any]:
+        raise NotImplementedError
+
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return None
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def computed_converter(self, field: FieldDef) -> Callable[[Any], Any]:
+        return self.coercer(field)
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind()
+
+
+class StoredAsIs(KindDefaults):
     """For field types whose Python value is what both drivers take and return."""
 
     def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
@@ -92,6 +145,10 @@ def register(*types: FieldType) -> Callable[[type[Any]], type[Any]]:
 
 def kind_of(field: FieldDef) -> FieldKind:
     return _REGISTRY[field.type.value]
+
+
+def kind_of_type(field_type: FieldType) -> FieldKind:
+    return _REGISTRY[field_type.value]
 
 
 def registered_types() -> frozenset[str]:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, String
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, WidgetKind, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -34,6 +34,15 @@ def parse_boolean(value: Any) -> bool:
 
 @register(FieldType.BOOLEAN)
 class BooleanKind(StoredAsIs):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_boolean
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("checkbox")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return Boolean()
 
@@ -49,6 +58,14 @@ class BooleanKind(StoredAsIs):
 
 @register(FieldType.ENUM)
 class EnumKind(StoredAsIs):
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        # any text: a value no record has selects none
+        values = ", ".join(field.values) if field is not None else ""
+        return {"type": "string", "description": f"One of: {values}."}
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("select")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return String(max(len(v) for v in field.values))
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from decimal import Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Numeric
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, WidgetKind, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -63,6 +63,29 @@ def parse_integer(value: Any) -> int:
 
 @register(FieldType.INTEGER)
 class IntegerKind(StoredAsIs):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_integer
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+
+    def computed_converter(self, field: FieldDef) -> Callable[[Any], Any]:
+        coerce = self.coercer(field)
+
+        def rounded_integer(value: Any) -> Any:
+            if isinstance(value, float | Decimal):
+                value = int(
+                    Decimal(repr(value) if isinstance(value, float) else value).quantize(
+                        Decimal(1), rounding=ROUND_HALF_UP
+                    )
+                )
+            return coerce(value)
+
+        return rounded_integer
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("input", "number", "1")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return BigInteger()
 
@@ -135,6 +158,29 @@ def fit_decimal(number: Decimal, precision: int, scale: int) -> Decimal:
 
 @register(FieldType.DECIMAL)
 class DecimalKind(StoredAsIs):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_decimal
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        assert field is not None  # no system field is a decimal
+        return {"type": "string", "pattern": self.json_schema(field)["anyOf"][0]["pattern"]}
+
+    def computed_converter(self, field: FieldDef) -> Callable[[Any], Any]:
+        coerce = self.coercer(field)
+        quantum = Decimal(1).scaleb(-(field.scale if field.scale is not None else 2))
+
+        def rounded_decimal(value: Any) -> Any:
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                value = Decimal(repr(value) if isinstance(value, float) else value)
+                value = value.quantize(quantum, rounding=ROUND_HALF_UP)
+            return coerce(value)
+
+        return rounded_decimal
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        scale = field.scale if field.scale is not None else 2
+        return WidgetKind("input", "number", str(Decimal(1).scaleb(-scale)) if scale else "1")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return Numeric(
             field.precision or 18, field.scale if field.scale is not None else 2, asdecimal=True

@@ -11,9 +11,16 @@ import orjson
 from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.dialects.postgresql import JSONB
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, check_storable, register
+from engine.fieldtypes._base import (
+    InvalidValue,
+    StoredAsIs,
+    WidgetKind,
+    check_storable,
+    register,
+)
 from engine.fieldtypes.numeric import INT64_MAX, parse_integer
 from metadata import FieldType
+from metadata._fieldkeys import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
 
 @register(FieldType.JSON)
 class JsonKind(StoredAsIs):
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("textarea")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return JSON().with_variant(JSONB(), "postgresql")
 
@@ -93,7 +103,7 @@ def _json_text(value: Any) -> str:
 @register(FieldType.AUTONUMBER)
 class AutonumberKind(StoredAsIs):
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
-        return String(64)
+        return String(DEFAULT_MAX_LENGTH[FieldType.AUTONUMBER])
 
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
         return {"type": "string", "readOnly": True}
@@ -133,6 +143,15 @@ def id_text(value: int) -> str:
 
 @register(FieldType.REFERENCE)
 class ReferenceKind(StoredAsIs):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_id
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return dict(ID_SCHEMA)
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("reference")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return BigInteger()
 
@@ -168,6 +187,9 @@ class ReferenceKind(StoredAsIs):
 @register(FieldType.CHILDREN)
 class ChildrenKind(StoredAsIs):
     """Line items: stored in the child entity's table; coerced by the child's validator."""
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("children")
 
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         raise TypeError("children fields have no column")

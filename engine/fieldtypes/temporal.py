@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date, DateTime
 
-from engine.fieldtypes._base import InvalidValue, register
+from engine.fieldtypes._base import InvalidValue, KindDefaults, WidgetKind, register
 from metadata import FieldType
 
 if TYPE_CHECKING:
@@ -65,7 +65,16 @@ def _sqlite_datetime_text(value: dt.datetime) -> str:
 
 
 @register(FieldType.DATE)
-class DateKind:
+class DateKind(KindDefaults):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_date
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("input", "date")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return Date()
 
@@ -83,7 +92,16 @@ class DateKind:
 
 
 @register(FieldType.DATETIME)
-class DateTimeKind:
+class DateTimeKind(KindDefaults):
+    def filter_parser(self) -> Callable[[Any], Any] | None:
+        return parse_datetime
+
+    def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        return WidgetKind("input", "datetime-local")
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return DateTime(timezone=True)
 

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import String, Text
 
-from engine.fieldtypes._base import InvalidValue, StoredAsIs, check_storable, register
+from engine.fieldtypes._base import InvalidValue, StoredAsIs, WidgetKind, check_storable, register
 from metadata import FieldType
+from metadata._fieldkeys import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,11 +21,16 @@ if TYPE_CHECKING:
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _PHONE = re.compile(r"^\+?[0-9(][0-9 ().\-/]*[0-9)](\s*(x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
-_DEFAULT_LENGTH = {FieldType.EMAIL: 254, FieldType.URL: 2048, FieldType.PHONE: 40}
+_INPUT_TYPES = {
+    FieldType.STRING: "text",
+    FieldType.EMAIL: "email",
+    FieldType.URL: "url",
+    FieldType.PHONE: "tel",
+}
 
 
 def max_length(field: FieldDef) -> int | None:
-    return field.max_length or _DEFAULT_LENGTH.get(field.type)
+    return field.max_length or DEFAULT_MAX_LENGTH.get(field.type)
 
 
 def _format_check(field_type: FieldType) -> Callable[[str], str | None]:
@@ -45,6 +51,19 @@ def _format_check(field_type: FieldType) -> Callable[[str], str | None]:
 
 @register(FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.URL, FieldType.PHONE)
 class TextKind(StoredAsIs):
+    blank_is_empty = True
+
+    def computed_converter(self, field: FieldDef) -> Callable[[Any], Any]:
+        coerce = self.coercer(field)
+        if field.type in {FieldType.STRING, FieldType.TEXT}:
+            return lambda value: coerce(str(value))
+        return coerce
+
+    def widget(self, field: FieldDef) -> WidgetKind:
+        if field.type is FieldType.TEXT:
+            return WidgetKind("textarea")
+        return WidgetKind("input", _INPUT_TYPES[field.type])
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         if field.type is FieldType.TEXT:
             return Text()

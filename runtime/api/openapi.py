@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.aggregate import MAX_GROUPS
 from engine.audit import WRITES
-from engine.fieldtypes import ID_SCHEMA, kind_of
+from engine.fieldtypes import ID_SCHEMA, kind_of_type
 from engine.jsonschema import record_schema
 from engine.query import DEFAULT_LIMIT, MAX_LIMIT, MAX_SORT_KEYS
-from metadata import FieldType
+from metadata import FILTER_OPERATORS, FieldType
 from runtime.auth import needs_authentication
 
 if TYPE_CHECKING:
@@ -157,24 +157,19 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 def _filter_schema(store: EntityStore, name: str, column_type: FieldType | None) -> dict[str, Any]:
     """What the list parser accepts as ``name=value`` (engine/query.py): typed values,
-    decimals that fit the column, any text."""
-    if column_type is FieldType.BOOLEAN:
-        return {"type": "boolean"}
-    if column_type is FieldType.ENUM:  # any text: a value no record has selects none
-        values = ", ".join(store.entity.fields[name].values)
-        return {"type": "string", "description": f"One of: {values}."}
-    if column_type is FieldType.INTEGER or name == "version":
-        return {"type": "integer", **INT64}
-    if column_type is None or column_type is FieldType.REFERENCE:
+    decimals that fit the column, any text; each field type says (``filter_schema``)."""
+    if column_type is None:
         return dict(ID_SCHEMA)
-    if column_type is FieldType.DECIMAL:
-        exact = kind_of(store.entity.fields[name]).json_schema(store.entity.fields[name])
-        return {"type": "string", "pattern": exact["anyOf"][0]["pattern"]}
-    if column_type is FieldType.DATE:
-        return {"type": "string", "format": "date"}
-    if column_type is FieldType.DATETIME:
-        return {"type": "string", "format": "date-time"}
-    return {"type": "string"}
+    return kind_of_type(column_type).filter_schema(store.entity.fields.get(name))
+
+
+def _operators_of(column_type: FieldType | None) -> list[str]:
+    """The operators a filter of ``column_type`` takes (besides ``eq``, which is bare), from
+    the registry: those of every field first, then those of some types only."""
+    specs = [s for s in FILTER_OPERATORS.values() if s.name != "eq" and s.applies_to(column_type)]
+    return [s.name for s in specs if s.types is None] + [
+        s.name for s in specs if s.types is not None
+    ]
 
 
 def _names_pattern(names: Iterable[str]) -> str:
@@ -235,9 +230,8 @@ def _list_parameters(store: EntityStore) -> list[dict[str, Any]]:
             _query(
                 name,
                 _filter_schema(store, name, column.type),
-                f"Records whose {name} equals this. Operators: "
-                f"{name}__ne, __gt, __gte, __lt, __lte, __in, __nin, __isnull"
-                + (", __contains, __icontains, __startswith" if column.textual else "")
+                f"Records whose {name} equals this. Operators: {name}__"
+                + ", __".join(_operators_of(column.type))
                 + ".",
             )
         )

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.fieldtypes import kind_of
 from metadata import FieldDef, FieldType
+from metadata._fieldkeys import TYPE_TRAITS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -17,25 +18,6 @@ if TYPE_CHECKING:
     from engine.access import EntityAccess
     from metadata import EntityDef
 
-_INPUT_TYPES = {
-    FieldType.STRING: "text",
-    FieldType.EMAIL: "email",
-    FieldType.URL: "url",
-    FieldType.PHONE: "tel",
-    FieldType.INTEGER: "number",
-    FieldType.DECIMAL: "number",
-    FieldType.DATE: "date",
-    FieldType.DATETIME: "datetime-local",
-}
-_WIDGETS = {
-    FieldType.TEXT: "textarea",
-    FieldType.JSON: "textarea",
-    FieldType.BOOLEAN: "checkbox",
-    FieldType.ENUM: "select",
-    FieldType.REFERENCE: "reference",
-    FieldType.CHILDREN: "children",
-}
-_NOT_IN_LISTS = frozenset({FieldType.TEXT, FieldType.JSON, FieldType.CHILDREN})
 LIST_COLUMNS = 6
 
 
@@ -65,18 +47,12 @@ def widget_for(
     help_text: str | None = None,
     columns: tuple[Widget, ...] = (),
 ) -> Widget:
-    kind = _WIDGETS.get(field.type, "input")
-    step = None
-    if field.type is FieldType.INTEGER:
-        step = "1"
-    elif field.type is FieldType.DECIMAL:
-        scale = field.scale if field.scale is not None else 2
-        step = str(Decimal(1).scaleb(-scale)) if scale else "1"
+    shown = kind_of(field).widget(field)
     return Widget(
         field,
-        kind,
-        _INPUT_TYPES.get(field.type, "text"),
-        step,
+        shown.kind,
+        shown.input_type,
+        shown.step,
         editable,
         label or field.label,
         help_text if help_text is not None else field.help,
@@ -118,7 +94,7 @@ def list_columns(entity: EntityDef, access: EntityAccess) -> list[FieldDef]:
     visible = [
         f
         for f in entity.fields.values()
-        if f.name not in access.hidden and f.type not in _NOT_IN_LISTS
+        if f.name not in access.hidden and TYPE_TRAITS[f.type].listed
     ]
     visible.sort(key=lambda f: f.name != entity.title)
     return visible[:LIST_COLUMNS]
