@@ -51,6 +51,10 @@ class Connection(Protocol):
 
     def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (an explicit one, or a savepoint's)."""
+
 
 class Database(Protocol):
     dialect_name: str
@@ -159,6 +163,10 @@ class _PostgresConnection:
         async with self._conn.transaction():
             yield
 
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._conn.is_in_transaction())
+
 
 async def _init_postgres_connection(conn: Any) -> None:
     for type_name in ("json", "jsonb"):
@@ -244,6 +252,10 @@ class _SqliteConnection:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._savepoints = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
 
     def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         try:

@@ -94,6 +94,10 @@ class ActionRun:
     """The context of the writes the actions make (the cascade, the rule's rights)."""
     caller: Caller | None
     """The rights of the rule's writes (``run_as``); None: every right."""
+    collected: list[tuple[EffectStore, Any, WriteContext]] | None = None
+    """When set, the creates the actions make with every right are collected here instead
+    of run: the pipeline then writes them in the same statement as the record that
+    triggered them (``EntityStore`` on PostgreSQL, when they are all it has to do)."""
 
     @property
     def record_id(self) -> int:

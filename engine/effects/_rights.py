@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 async def create(run: ActionRun, target: EffectStore, values: Any) -> None:
     """Create a record of ``target`` with the rule's rights."""
     if run.caller is None:
+        if run.collected is not None:
+            run.collected.append((target, values, run.nested))
+            return
         await target.create(run.conn, values, run.nested)
         return
     guarded = GuardedStore(cast("EntityStore", target), run.caller)

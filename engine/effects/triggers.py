@@ -187,6 +187,18 @@ class RuleEffects:
             updated = await self._perform(conn, rule, actions, record, ctx, event.value) or updated
         return await self.records.get(conn, int(record["id"])) if updated else record
 
+    async def collect_creates(
+        self, conn: Connection, record: dict[str, Any], ctx: WriteContext
+    ) -> list[tuple[EffectStore, Any, WriteContext]]:
+        """The creates that the create triggers due for ``record`` (about to be inserted)
+        would make with every right, resolved but not run: for the pipeline to write them
+        in one statement with the record (``EntityStore.folds_create_triggers``)."""
+        view = self.references.view
+        collected: list[tuple[EffectStore, Any, WriteContext]] = []
+        for rule, actions in self.triggers.due(RuleEvent.CREATE, view(record, ctx), None, ctx.user):
+            await self._perform(conn, rule, actions, record, ctx, "create", collected)
+        return collected
+
     async def _perform(
         self,
         conn: Connection,
@@ -195,6 +207,7 @@ class RuleEffects:
         record: Mapping[str, Any],
         ctx: WriteContext,
         event: str,
+        collected: list[tuple[EffectStore, Any, WriteContext]] | None = None,
     ) -> bool:
         """Run one rule's resolved actions for ``record``; whether one updated the record."""
         step = CascadeStep(self.store.entity.qualified_name, str(record["id"]), rule.name)
@@ -204,7 +217,7 @@ class RuleEffects:
         caller = self._rights(rule, ctx)
         roles = caller.roles if caller is not None else None
         nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=roles)
-        run = ActionRun(conn, self.store, record, rule, event, ctx, nested, caller)
+        run = ActionRun(conn, self.store, record, rule, event, ctx, nested, caller, collected)
         updated = False
         for handler, resolved in actions:
             updated = await handler.run(run, resolved) or updated

@@ -120,3 +120,37 @@ async def audit(
     audit = store.registry.audit
     row = audit.row(store.entity.qualified_name, str(record_id), action, changes, user_id)
     await audit.add(conn, row)
+
+
+async def insert_together(
+    conn: Connection,
+    parts: Sequence[tuple[RecordStore, Mapping[str, Any], str | None]],
+    first_id: int,
+    now: Any,
+) -> Sequence[Any]:
+    """PostgreSQL: INSERT several records (``(store, values, user_id)``; the first with the
+    id ``first_id``, drawn before), each with its audit row, as one statement: atomic
+    without a transaction, one round trip. The first record's row."""
+    first = parts[0][0]
+    shape = tuple(store.entity.qualified_name for store, _, _ in parts)
+    sql = first.sql.combined(shape, [store.sql for store, _, _ in parts])
+    params: dict[str, Any] = {}
+    for position, (store, values, user_id) in enumerate(parts):
+        own = store.encode(values)
+        own.update(created_at=now, updated_at=now, created_by=user_id, updated_by=user_id)
+        own["version"] = 1
+        if position == 0:
+            own["id"] = first_id
+        changes = changes_between(None, values, list(values))
+        audit = store.registry.audit.row(
+            store.entity.qualified_name, "", AuditAction.CREATE, changes, user_id
+        )
+        own.update(audit_at=audit["at"], audit_user=audit["user_id"])
+        own["audit_changes"] = audit["changes"]
+        params.update({f"p{position}_{name}": value for name, value in own.items()})
+    constants = sql.constants
+    row = await conn.fetchrow(
+        sql.sql, [params[n] if n in params else constants.get(n) for n in sql.names]
+    )
+    assert row is not None
+    return row

@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    func,
     insert,
     literal,
     literal_column,
@@ -25,6 +26,8 @@ from engine.sql import CompiledSql, compile_sql, id_list_condition
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import Table
     from sqlalchemy.engine import Dialect
 
@@ -53,6 +56,7 @@ class StoreSql:
         self._by_field_locked: dict[str, CompiledSql] = {}
         self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
         self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
+        self._combined: dict[tuple[str, ...], CompiledSql] = {}
 
     @functools.cached_property
     def _columns(self) -> list[Any]:
@@ -110,13 +114,23 @@ class StoreSql:
         """PostgreSQL: the INSERT and its audit row as one statement (a data-modifying
         CTE), so a create stays a single round trip and needs no transaction. An INSERT
         that gives way to an existing ``key`` returns no row, and so writes no audit row."""
+        written, audited = self.audited_ctes(key)
+        statement = select(*(written.c[n] for n in self.columns)).add_cte(audited)
+        return compile_sql(statement, self.dialect)
+
+    def audited_ctes(
+        self, key: str | None, *, prefix: str = "", with_id: bool = False
+    ) -> tuple[Any, Any]:
+        """The INSERT of a record and of its audit row, as two CTEs whose parameters are
+        the column names (``id`` too when ``with_id``) and ``audit_at``, ``audit_user`` and
+        ``audit_changes``, each after ``prefix``."""
         table = self.table
-        names = [n for n in self.columns if n != "id"]
+        names = [n for n in self.columns if with_id or n != "id"]
         written = (
             self._insert_into(key)
-            .values({n: bindparam(n, type_=table.c[n].type) for n in names})
+            .values({n: bindparam(prefix + n, type_=table.c[n].type) for n in names})
             .returning(*self._columns)
-            .cte("written")
+            .cte(f"{prefix}written")
         )
         audit_columns = ["at", "user_id", "entity", "record_id", "action", "changes"]
         audited = (
@@ -124,18 +138,32 @@ class StoreSql:
             .from_select(
                 audit_columns,
                 select(
-                    bindparam("audit_at", type_=Float()),
-                    bindparam("audit_user", type_=String()),
+                    bindparam(f"{prefix}audit_at", type_=Float()),
+                    bindparam(f"{prefix}audit_user", type_=String()),
                     literal(self.entity.qualified_name, type_=String()),
                     cast(written.c.id, String()),
                     literal(AuditAction.CREATE.value, type_=String()),
-                    bindparam("audit_changes", type_=Text()),
+                    bindparam(f"{prefix}audit_changes", type_=Text()),
                 ).select_from(written),
             )
-            .cte("audited")
+            .cte(f"{prefix}audited")
         )
-        statement = select(*(written.c[n] for n in self.columns)).add_cte(audited)
-        return compile_sql(statement, self.dialect)
+        return written, audited
+
+    def combined(self, shape: tuple[str, ...], parts: Sequence[StoreSql]) -> CompiledSql:
+        """``combined_insert(parts)`` (this table's first), compiled once per ``shape``."""
+        sql = self._combined.get(shape)
+        if sql is None:
+            sql = combined_insert(parts)
+            self._combined[shape] = sql
+        return sql
+
+    @functools.cached_property
+    def next_id(self) -> CompiledSql:
+        """The next value of the id sequence (PostgreSQL), for a record whose id a create
+        needs before its INSERT (``combined_insert``)."""
+        sequence = func.pg_get_serial_sequence(literal(self.table.name), literal("id"))
+        return compile_sql(select(func.nextval(sequence)), self.dialect)
 
     @functools.cached_property
     def delete(self) -> CompiledSql:
@@ -243,3 +271,16 @@ class StoreSql:
         return compile_sql(
             statement.returning(*columns), self.dialect, [*names, "updated_at", "updated_by"]
         )
+
+
+def combined_insert(parts: Sequence[StoreSql]) -> CompiledSql:
+    """PostgreSQL: the INSERTs of several records (one per part, each with its audit row) as
+    one statement, atomic without a transaction; the first record's id is a parameter
+    (``p0_id``), the others' are assigned; the first record's row is returned. Parameters
+    are a part's own (``StoreSql.audited_ctes``) after ``p<position>_``."""
+    ctes: list[Any] = []
+    for position, part in enumerate(parts):
+        ctes += part.audited_ctes(None, prefix=f"p{position}_", with_id=position == 0)
+    first = ctes[0]
+    statement = select(*(first.c[n] for n in parts[0].columns)).add_cte(*ctes[1:])
+    return compile_sql(statement, parts[0].dialect)

@@ -15,12 +15,15 @@ store's (``records``); the guard (``engine.guard``) wraps it for a caller's righ
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 from engine.audit import AuditAction, changes_between
 from engine.computed import ComputedFields, DefaultExpressions
+from engine.database import IntegrityViolation
 from engine.effects.triggers import RuleEffects
-from engine.errors import FieldError, ValidationFailed
+from engine.errors import EngineError, FieldError, ValidationFailed
 from engine.expressions import Scope
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
@@ -32,7 +35,7 @@ from engine.workflow import Move, Workflow
 from engine.writes import upsert
 from engine.writes.context import PreparedCreate, WriteContext
 from engine.writes.references import References
-from metadata import FieldType, RuleEvent
+from metadata import RUN_AS_SYSTEM, FieldType, RecordAction, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -49,6 +52,10 @@ if TYPE_CHECKING:
     from engine.query import ListQuery
     from engine.store import ListResult
     from metadata import EntityDef
+
+
+class _Unfolded(Exception):
+    """A create's triggered records cannot be written in its statement after all."""
 
 
 class StoreRegistry:
@@ -194,9 +201,45 @@ class EntityStore:
             return False  # the audit row is a second statement (PostgreSQL writes it in a CTE)
         if self.records.autonumbers or any(name in values for name in self.children):
             return False
-        if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is not False:
+        if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is None:
             return False  # a broken rule or a failing action must undo the insert
+        if prepared.triggers_due and not self.folds_create_triggers:
+            return False
         return not any(isinstance(v, ReferenceByKey) for v in values.values())
+
+    @functools.cached_property
+    def folds_create_triggers(self) -> bool:
+        """Whether the records this entity's create triggers make are written in the same
+        statement as the record (PostgreSQL): every action of a create trigger is a
+        ``create`` with every right (``run_as: system``) of another entity whose creates are
+        themselves one statement (no lines, numbering, rules after the INSERT or triggers).
+        The new record's id is then drawn first (``nextval``), so that the triggers are
+        resolved before the INSERT: two round trips, no transaction."""
+        if self.dialect_name != "postgresql" or self.children or self.records.autonumbers:
+            return False
+        rules = [r for r in self.entity.rules if r.actions and r.schedule is None]
+        rules = [r for r in rules if RuleEvent.CREATE in r.events]
+        if not rules or self.traversed:
+            return False
+        for rule in rules:
+            if rule.run_as != RUN_AS_SYSTEM:
+                return False
+            for action in rule.actions:
+                if not isinstance(action, RecordAction) or not action.creates:
+                    return False
+                if action.deferred or action.entity is None:
+                    return False
+                target = self.registry.store_for(action.entity)
+                if (
+                    target is self
+                    or target.children
+                    or target.records.autonumbers
+                    or target.traversed
+                    or target.rules.runs_on(RuleEvent.CREATE)
+                    or target.triggers.runs_on(RuleEvent.CREATE)
+                ):
+                    return False
+        return True
 
     async def create(
         self,
@@ -244,6 +287,13 @@ class EntityStore:
             self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
+        if (
+            key is None
+            and prepared.triggers_due
+            and not conn.in_transaction  # a failed statement would abort it: no fallback
+            and self.writes_one_statement(prepared)
+        ):
+            return await self._create_with_triggered(conn, values, ctx)
         numbered = key is not None and bool(self.records.autonumbers)
         try:
             async with conn.savepoint() if numbered else contextlib.nullcontext():
@@ -266,6 +316,56 @@ class EntityStore:
         if prepared.triggers_due is not False:
             record = await self.effects.after_write(conn, RuleEvent.CREATE, record, None, ctx)
         return record
+
+    async def _create_with_triggered(
+        self, conn: Connection, values: dict[str, Any], ctx: WriteContext
+    ) -> dict[str, Any]:
+        """A create whose create triggers are due (``folds_create_triggers``): its id drawn,
+        the triggers resolved over the record as it will be stored, and the record and the
+        ones the triggers create written in one statement. Anything else (an action that
+        turns out to need more, a value a target refuses, a constraint) makes the create go
+        the usual way, in a transaction (or a savepoint), so that it answers exactly as it
+        would have."""
+        next_id = self.records.sql.next_id
+        row = await conn.fetchrow(next_id.sql, next_id.args({}))
+        assert row is not None
+        new_id = int(row[0])
+        now = self.records.timestamp(dt.datetime.now(dt.UTC))
+        predicted = {
+            **self.records.blank_record,
+            **values,
+            "id": str(new_id),
+            "created_at": now,
+            "updated_at": now,
+            "created_by": ctx.user_id,
+            "updated_by": ctx.user_id,
+            "version": 1,
+        }
+        parts: list[tuple[RecordStore, Mapping[str, Any], str | None]] = [
+            (self.records, values, ctx.user_id)
+        ]
+        try:
+            for target, data, nested in await self.effects.collect_creates(conn, predicted, ctx):
+                store = self.registry.store_for(target.entity.qualified_name)
+                prepared = store.prepare_create(data, nested)
+                if not store.writes_one_statement(prepared) or prepared.triggers_due:
+                    raise _Unfolded
+                parts.append((store.records, prepared.values, nested.user_id))
+            inserted = await rows.insert_together(conn, parts, new_id, now)
+        except (EngineError, IntegrityViolation, _Unfolded, ValueError, TypeError):
+            async with conn.savepoint():
+                return await self._create_unfolded(conn, values, ctx)
+        return self.records.decode(inserted)
+
+    async def _create_unfolded(
+        self, conn: Connection, values: dict[str, Any], ctx: WriteContext
+    ) -> dict[str, Any]:
+        """The usual create of an entity without lines or numbering whose create triggers
+        are due: the INSERT, then the triggers."""
+        row, _ = await rows.insert(self.records, conn, dict(values), {}, ctx.user_id, None)
+        record = self.records.decode(row)
+        self._check_rules(RuleEvent.CREATE, record, None, ctx, [])
+        return await self.effects.after_write(conn, RuleEvent.CREATE, record, None, ctx)
 
     def _check_rules(
         self,

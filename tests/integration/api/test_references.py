@@ -105,6 +105,10 @@ class _LoggingConnection:
     def savepoint(self) -> Any:
         return self._conn.savepoint()
 
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._conn.in_transaction)
+
 
 class _LoggingDatabase:
     def __init__(self, database: Any, log: StatementLog) -> None:
