@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+"""The tokens of an autonumber's ``format``: date parts and a counter (``{####}``); the
+loader checks formats with it and the engine numbers with it."""
 
 
 def is_snake_case(name: str) -> bool:

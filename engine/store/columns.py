@@ -10,6 +10,7 @@ from engine.fieldtypes import id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.query import QueryColumn, QueryColumns
 from metadata import FieldType
+from metadata._fieldkeys import TYPE_TRAITS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -67,12 +68,7 @@ def query_columns(
         columns[name] = QueryColumn(name, FieldType.STRING, True, None)
     columns["version"] = QueryColumn("version", FieldType.INTEGER, False, None)
     title = entity.title
-    search = tuple(
-        f.name
-        for f in stored_fields
-        if f.name == title
-        or f.type in {FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.AUTONUMBER}
-    )
+    search = tuple(f.name for f in stored_fields if f.name == title or TYPE_TRAITS[f.type].searched)
     return QueryColumns(
         entity=entity.qualified_name,
         table=table,

@@ -4,14 +4,13 @@ field and per date prefix, in the write's transaction (so numbering stays gap-fr
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING
+
+from metadata._fields import AUTONUMBER_TOKEN as _AUTONUMBER_TOKEN
 
 if TYPE_CHECKING:
     from engine.database import Connection
     from engine.store.sql import StoreSql
-
-_AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 
 async def next_number(conn: Connection, sql: StoreSql, field_name: str, fmt: str) -> str:

@@ -66,7 +66,7 @@ def is_writable(field: FieldDef, access: EntityAccess) -> bool:
     return not (
         field.read_only
         or field.computed is not None
-        or field.type is FieldType.AUTONUMBER
+        or not field.is_writable
         or field.name in access.readonly
     )
 
