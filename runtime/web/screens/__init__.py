@@ -9,15 +9,18 @@ One module per family of screens, each a :class:`~runtime.web.screens.base.Famil
 handlers: ``signin`` (sign-in and out), ``lists`` (home, lists, pickers, export, bulk
 delete), ``forms`` (a record's form, save, delete), ``boards`` (kanban and moves),
 ``dashboards`` and ``related`` (the 360° page). ``base`` holds what they share: the
-session, :class:`Screen` and rendering. :func:`web_router` routes the URLs to them.
+session, :class:`Screen` and rendering. Each family lists its ``routes``; :func:`web_router`
+makes one of each :func:`register`-ed family, then of each built-in one, and routes them.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter
 from starlette.responses import RedirectResponse
 
-from runtime.web.screens.base import Screen, WebUI
+from runtime.web.screens.base import Family, Screen, WebUI
 from runtime.web.screens.boards import Boards
 from runtime.web.screens.dashboards import Dashboards
 from runtime.web.screens.forms import Forms
@@ -25,31 +28,39 @@ from runtime.web.screens.lists import Lists
 from runtime.web.screens.related import Related
 from runtime.web.screens.signin import SignIn
 
-__all__ = ["Screen", "WebUI", "web_router"]
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    F = TypeVar("F", bound=type[Family])
+
+__all__ = ["Family", "Screen", "WebUI", "register", "unregister", "web_router"]
+
+BUILT_IN: tuple[type[Family], ...] = (SignIn, Dashboards, Lists, Boards, Forms, Related)
+"""In routing order: a family's literal paths (``/app/_dashboards/...``, ``.../kanban``)
+come before the ones of a later family whose ``{parameter}`` would match them too."""
+_registered: list[type[Family]] = []
+
+
+def register(family: F) -> F:
+    """Add a family of screens to every web UI built from now on. Its routes come before the
+    built-in ones, so that ``/app/{pack}/{entity}/{record_id}`` does not take them: its
+    paths start ``/app/_<name>/``, which no entity's can (pack names start with a letter),
+    with a name no built-in screen uses (``_dashboards``, ``_designer``). A decorator."""
+    if family in BUILT_IN or family in _registered:
+        raise ValueError(f"the screen family {family.__name__} is registered already")
+    _registered.append(family)
+    return family
+
+
+def unregister(family: type[Family]) -> None:
+    _registered.remove(family)
 
 
 def web_router(ui: WebUI) -> APIRouter:
-    signin, lists, forms = SignIn(ui), Lists(ui), Forms(ui)
-    boards, dashboards, related = Boards(ui, forms), Dashboards(ui), Related(ui)
     router = APIRouter(include_in_schema=False)
     router.add_api_route("/", lambda: RedirectResponse("/app", status_code=307), methods=["GET"])
-    router.add_api_route("/login", signin.login_form, methods=["GET"])
-    router.add_api_route("/login", signin.login, methods=["POST"])
-    router.add_api_route("/logout", signin.logout, methods=["POST"])
-    router.add_api_route("/app", lists.home, methods=["GET"])
-    router.add_api_route("/app/_dashboards/{pack}/{name}", dashboards.dashboard, methods=["GET"])
-    base = "/app/{pack}/{entity}"
-    router.add_api_route(base, lists.list_screen, methods=["GET"])
-    router.add_api_route(base + "/export.csv", lists.export, methods=["GET"])
-    router.add_api_route(base + "/_options", lists.options, methods=["GET"])
-    router.add_api_route(base + "/_delete", lists.bulk_delete, methods=["POST"])
-    router.add_api_route(base + "/_conditions", forms.conditions, methods=["POST"])
-    router.add_api_route(base + "/kanban", boards.kanban, methods=["GET"])
-    router.add_api_route(base + "/new", forms.new_form, methods=["GET"])
-    router.add_api_route(base + "/new", forms.create, methods=["POST"])
-    router.add_api_route(base + "/{record_id}", forms.form_screen, methods=["GET"])
-    router.add_api_route(base + "/{record_id}", forms.save, methods=["POST"])
-    router.add_api_route(base + "/{record_id}/delete", forms.delete, methods=["POST"])
-    router.add_api_route(base + "/{record_id}/move", boards.move, methods=["POST"])
-    router.add_api_route(base + "/{record_id}/related", related.related, methods=["GET"])
+    for family_class in (*_registered, *BUILT_IN):
+        family = family_class(ui)
+        for method, path, handler in family.routes:
+            router.add_api_route(path, getattr(family, handler), methods=[method])
     return router

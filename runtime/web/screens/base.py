@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.responses import HTMLResponse
 
@@ -158,9 +158,17 @@ class WebUI:
             return await screen.guard.readable(conn, parse_record_id(record_id))
 
 
+Route = tuple[str, str, str]
+"""A family's route: HTTP method, path, the name of the handler method."""
+
+
 class Family:
     """A family of screens (sign-in, lists, forms, ...): handlers that act through the web
-    UI's sessions, guard and templates. ``web_router`` makes one of each."""
+    UI's sessions, guard and templates. ``web_router`` makes one of each and routes
+    ``routes`` to its handlers, in order (a literal path before a ``{parameter}`` one that
+    would match it too)."""
+
+    routes: ClassVar[tuple[Route, ...]] = ()
 
     def __init__(self, ui: WebUI) -> None:
         self.ui = ui

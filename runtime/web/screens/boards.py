@@ -21,21 +21,26 @@ from runtime.web.screens.base import (
     refusal,
     visible_sort,
 )
+from runtime.web.screens.forms import Forms
 from runtime.web.widgets import column, list_columns
 
 if TYPE_CHECKING:
     from metadata import FieldDef
     from runtime.web.screens.base import WebUI
-    from runtime.web.screens.forms import Forms
 
 
 KANBAN_CARDS = 50
 
 
 class Boards(Family):
-    def __init__(self, ui: WebUI, forms: Forms) -> None:
+    routes = (
+        ("GET", "/app/{pack}/{entity}/kanban", "kanban"),
+        ("POST", "/app/{pack}/{entity}/{record_id}/move", "move"),
+    )
+
+    def __init__(self, ui: WebUI) -> None:
         super().__init__(ui)
-        self.forms = forms
+        self.forms = Forms(ui)  # a refused move shows the record's form again
 
     @screen
     async def kanban(self, request: Request, pack: str, entity: str) -> Response:

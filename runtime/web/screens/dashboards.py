@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 class Dashboards(Family):
+    routes = (("GET", "/app/_dashboards/{pack}/{name}", "dashboard"),)
+
     @screen
     async def dashboard(self, request: Request, pack: str, name: str) -> Response:
         """A pack's dashboard: each tile computed through the guard, so every viewer sees

@@ -35,6 +35,15 @@ makes it read-only."""
 
 
 class Forms(Family):
+    routes = (
+        ("POST", "/app/{pack}/{entity}/_conditions", "conditions"),
+        ("GET", "/app/{pack}/{entity}/new", "new_form"),
+        ("POST", "/app/{pack}/{entity}/new", "create"),
+        ("GET", "/app/{pack}/{entity}/{record_id}", "form_screen"),
+        ("POST", "/app/{pack}/{entity}/{record_id}", "save"),
+        ("POST", "/app/{pack}/{entity}/{record_id}/delete", "delete"),
+    )
+
     async def new_form(self, request: Request, pack: str, entity: str) -> Response:
         return await self.form_screen(request, pack, entity, None)
 

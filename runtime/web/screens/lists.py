@@ -23,6 +23,14 @@ BULK_DELETE_LIMIT = 1000
 
 
 class Lists(Family):
+    routes = (
+        ("GET", "/app", "home"),
+        ("GET", "/app/{pack}/{entity}", "list_screen"),
+        ("GET", "/app/{pack}/{entity}/export.csv", "export"),
+        ("GET", "/app/{pack}/{entity}/_options", "options"),
+        ("POST", "/app/{pack}/{entity}/_delete", "bulk_delete"),
+    )
+
     @screen
     async def home(self, request: Request) -> Response:
         session = await self.ui.session(request)

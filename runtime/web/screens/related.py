@@ -14,6 +14,8 @@ RELATED_ROWS = 10
 
 
 class Related(Family):
+    routes = (("GET", "/app/{pack}/{entity}/{record_id}/related", "related"),)
+
     @screen
     async def related(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
         """The 360° page: the record, and the records of every entity (in any enabled pack)

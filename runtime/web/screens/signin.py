@@ -23,6 +23,12 @@ LOGIN_BODY_LIMIT = 8192
 
 
 class SignIn(Family):
+    routes = (
+        ("GET", "/login", "login_form"),
+        ("POST", "/login", "login"),
+        ("POST", "/logout", "logout"),
+    )
+
     # -- sign-in ----------------------------------------------------------------------------
 
     @screen
