@@ -45,8 +45,9 @@ def field_schema(field: FieldDef, project: ProjectDef, shape: Shape) -> dict[str
     schema["title"] = field.label
     if field.help:
         schema["description"] = field.help
-    if field.default is not None and field.type is not FieldType.DECIMAL:
-        schema["default"] = field.default
+    default = None if field.default is None else kind_of(field).schema_default(field.default)
+    if default is not None:
+        schema["default"] = default
     if not field.is_writable:
         schema["readOnly"] = True
     nullable = not field.required

@@ -168,17 +168,6 @@ def build_tables(project: ProjectDef) -> EntityTables:
     return EntityTables(metadata, tables)
 
 
-_NO_SERVER_DEFAULT = frozenset(
-    {
-        FieldType.JSON,
-        FieldType.DATETIME,
-        FieldType.CHILDREN,
-        FieldType.AUTONUMBER,
-        FieldType.REFERENCE,
-    }
-)
-
-
 def server_default(field: FieldDef) -> str | None:
     """A constant field default is also the column's DEFAULT: adding such a column fills the
     rows already there (without rewriting the table on PostgreSQL 11+), and rows written by
@@ -186,11 +175,9 @@ def server_default(field: FieldDef) -> str | None:
     if field.default_is_expression:
         return None  # evaluated per record by the engine, not a constant the column can hold
     value = field.default
-    if value is None or field.type in _NO_SERVER_DEFAULT:
+    if value is None:
         return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+    return kind_of(field).column_default(value)
 
 
 def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:

@@ -99,6 +99,13 @@ class FieldKind(Protocol):
     def widget(self, field: FieldDef) -> WidgetKind:
         """How a screen edits the field."""
 
+    def column_default(self, value: Any) -> str | None:
+        """The column's DEFAULT for the constant field default ``value``, or None when the
+        column cannot hold it as a constant (the engine fills it per record)."""
+
+    def schema_default(self, value: Any) -> Any:
+        """``value`` as the JSON Schema ``default``, or None to leave it out."""
+
 
 class KindDefaults:
     """What most field types share; a kind overrides what differs."""
@@ -119,6 +126,14 @@ class KindDefaults:
 
     def widget(self, field: FieldDef) -> WidgetKind:
         return WidgetKind()
+
+    def column_default(self, value: Any) -> str | None:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    def schema_default(self, value: Any) -> Any:
+        return value
 
 
 class StoredAsIs(KindDefaults):

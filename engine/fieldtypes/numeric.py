@@ -177,6 +177,9 @@ class DecimalKind(StoredAsIs):
 
         return rounded_decimal
 
+    def schema_default(self, value: Any) -> Any:
+        return None  # a decimal's default is a YAML number; the schema's values are text
+
     def widget(self, field: FieldDef) -> WidgetKind:
         scale = field.scale if field.scale is not None else 2
         return WidgetKind("input", "number", str(Decimal(1).scaleb(-scale)) if scale else "1")

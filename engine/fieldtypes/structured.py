@@ -35,6 +35,9 @@ class JsonKind(StoredAsIs):
     def widget(self, field: FieldDef) -> WidgetKind:
         return WidgetKind("textarea")
 
+    def column_default(self, value: Any) -> str | None:
+        return None  # a document, not a constant the column's DEFAULT can say
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return JSON().with_variant(JSONB(), "postgresql")
 
@@ -102,6 +105,9 @@ def _json_text(value: Any) -> str:
 
 @register(FieldType.AUTONUMBER)
 class AutonumberKind(StoredAsIs):
+    def column_default(self, value: Any) -> str | None:
+        return None
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return String(DEFAULT_MAX_LENGTH[FieldType.AUTONUMBER])
 
@@ -152,6 +158,9 @@ class ReferenceKind(StoredAsIs):
     def widget(self, field: FieldDef) -> WidgetKind:
         return WidgetKind("reference")
 
+    def column_default(self, value: Any) -> str | None:
+        return None  # a default reference is resolved by key per record
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return BigInteger()
 
@@ -190,6 +199,9 @@ class ChildrenKind(StoredAsIs):
 
     def widget(self, field: FieldDef) -> WidgetKind:
         return WidgetKind("children")
+
+    def column_default(self, value: Any) -> str | None:
+        return None
 
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         raise TypeError("children fields have no column")

@@ -102,6 +102,9 @@ class DateTimeKind(KindDefaults):
     def widget(self, field: FieldDef) -> WidgetKind:
         return WidgetKind("input", "datetime-local")
 
+    def column_default(self, value: Any) -> str | None:
+        return None  # stored as UTC text on SQLite: a literal would not be in that form
+
     def column_type(self, field: FieldDef) -> TypeEngine[Any]:
         return DateTime(timezone=True)
 

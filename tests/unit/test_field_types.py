@@ -48,6 +48,8 @@ def test_each_kind_answers_every_hook(field_type: FieldType) -> None:
     assert isinstance(kind.widget(field), WidgetKind)
     assert isinstance(kind.filter_schema(field), dict)
     assert isinstance(kind.blank_is_empty, bool)
+    default = kind.column_default(True)
+    assert default is None or isinstance(default, str)
     parser = kind.filter_parser()
     assert parser is None or callable(parser)
     if field_type is not FieldType.CHILDREN:
