@@ -9,8 +9,14 @@ checks that every type has all three.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
+from metadata._errors import did_you_mean
 from metadata._model import FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 _COMMON = frozenset(
     {
@@ -48,6 +54,30 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
 }
 
 
+def _enum_default(value: Any, values: Iterable[str]) -> str | None:
+    if value in values:
+        return None
+    return f"default '{value}' is not one of the values{did_you_mean(str(value), values)}"
+
+
+def _boolean_default(value: Any, values: Iterable[str]) -> str | None:
+    return None if isinstance(value, bool) else "default of a boolean field must be true or false"
+
+
+def _integer_default(value: Any, values: Iterable[str]) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    return "default of an integer field must be a whole number"
+
+
+def _decimal_default(value: Any, values: Iterable[str]) -> str | None:
+    try:
+        Decimal(str(value))
+    except InvalidOperation:
+        return "default of a decimal field must be a number"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TypeTraits:
     textual: bool = False
@@ -69,6 +99,8 @@ class TypeTraits:
     and autonumbers have none: ``default`` is not among their keys)."""
     default_max_length: int | None = None
     """The length a value may have when the field sets no ``max_length``."""
+    default_problem: Callable[[Any, Iterable[str]], str | None] | None = None
+    """Why a constant cannot be a default of this type (given the enum's values), or None."""
 
 
 TYPE_TRAITS: dict[FieldType, TypeTraits] = {
@@ -77,12 +109,12 @@ TYPE_TRAITS: dict[FieldType, TypeTraits] = {
     FieldType.EMAIL: TypeTraits(textual=True, searched=True, default_max_length=254),
     FieldType.URL: TypeTraits(textual=True, default_max_length=2048),
     FieldType.PHONE: TypeTraits(textual=True, default_max_length=40),
-    FieldType.INTEGER: TypeTraits(measure="number"),
-    FieldType.DECIMAL: TypeTraits(measure="number"),
-    FieldType.BOOLEAN: TypeTraits(),
+    FieldType.INTEGER: TypeTraits(measure="number", default_problem=_integer_default),
+    FieldType.DECIMAL: TypeTraits(measure="number", default_problem=_decimal_default),
+    FieldType.BOOLEAN: TypeTraits(default_problem=_boolean_default),
     FieldType.DATE: TypeTraits(measure="date"),
     FieldType.DATETIME: TypeTraits(measure="date"),
-    FieldType.ENUM: TypeTraits(textual=True),
+    FieldType.ENUM: TypeTraits(textual=True, default_problem=_enum_default),
     FieldType.REFERENCE: TypeTraits(literal_default=False),
     FieldType.CHILDREN: TypeTraits(
         groupable=False, filterable=False, listed=False, literal_default=False

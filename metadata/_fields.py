@@ -10,7 +10,6 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from metadata._errors import did_you_mean
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
 from metadata._model import RESERVED_PARAMETERS, SYSTEM_FIELDS, FieldDef, FieldType, OnDelete
@@ -48,21 +47,10 @@ def default_problem(field_type: FieldType, value: Any, values: Iterable[str]) ->
     """Why ``value`` cannot be the default of a field of this type (enum: with ``values``)."""
     if value is None:
         return None
-    if field_type is FieldType.ENUM and value not in values:
-        hint = did_you_mean(str(value), values)
-        return f"default '{value}' is not one of the values{hint}"
-    if field_type is FieldType.BOOLEAN and not isinstance(value, bool):
-        return "default of a boolean field must be true or false"
-    if field_type is FieldType.INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
-        return "default of an integer field must be a whole number"
-    if field_type is FieldType.DECIMAL:
-        try:
-            Decimal(str(value))
-        except InvalidOperation:
-            return "default of a decimal field must be a number"
-    if not TYPE_TRAITS[field_type].literal_default:
+    traits = TYPE_TRAITS[field_type]
+    if not traits.literal_default:
         return f"a {field_type} field cannot have a default"
-    return None
+    return traits.default_problem(value, values) if traits.default_problem else None
 
 
 class FieldChecker:
