@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import and_, func
 
-from engine.operators import Operator, operator, register, registered, unimplemented
+from engine.operators import (
+    Arity,
+    Operator,
+    OperatorSpec,
+    operator,
+    register,
+    registered,
+    unimplemented,
+)
 from metadata import FILTER_OPERATORS, FieldType
 from metadata._fieldkeys import TEXTUAL_TYPES
-from metadata._operators import Arity, OperatorSpec
 from tests.conftest import Instance, pack_instance
 from tests.support.identity import bearer, issue_token
 
