@@ -53,6 +53,10 @@ class Screen:
 
 
 class WebUI:
+    """What every family of screens shares, one per app: the live definitions, the
+    database, the authenticator, the templates; the signed-in session of a request and
+    the entity as that user may use it."""
+
     def __init__(
         self, live: LiveDefinitions, database: DatabaseHolder, authenticator: Authenticator
     ) -> None:

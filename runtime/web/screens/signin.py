@@ -29,8 +29,6 @@ class SignIn(Family):
         ("POST", "/logout", "logout"),
     )
 
-    # -- sign-in ----------------------------------------------------------------------------
-
     @screen
     async def login_form(self, request: Request) -> Response:
         if await session_of(request, self.authenticator) is not None:
