@@ -1,5 +1,5 @@
 """What the definition language knows of each field type: which keys make sense for it,
-and its traits (text, searched by ``q``, groupable, measurable, filterable, default length).
+and its traits (text, searched by ``q``, groupable, measurable, scalar, default length).
 
 Kept as data, one line per type, so a new field type is one entry in ``TYPE_KEYS`` and one in
 ``TYPE_TRAITS`` here plus its engine module (``engine/fieldtypes/``); ``test_field_types``
@@ -89,9 +89,9 @@ class TypeTraits:
     measure: str | None = None
     """``"number"``: every measure function applies (sum, avg, min, max); ``"date"``: min and
     max; None: none."""
-    filterable: bool = True
-    """Lists and role ``where`` filters may compare it (a stored scalar); a view may show it
-    as a column."""
+    scalar: bool = True
+    """One stored value: lists and role ``where`` filters compare it, a view or a table of
+    lines shows it in a cell (not a JSON document, not line items)."""
     listed: bool = True
     """Among the columns a list shows when no view chooses them (long text is not)."""
     literal_default: bool = True
@@ -117,9 +117,9 @@ TYPE_TRAITS: dict[FieldType, TypeTraits] = {
     FieldType.ENUM: TypeTraits(textual=True, default_problem=_enum_default),
     FieldType.REFERENCE: TypeTraits(literal_default=False),
     FieldType.CHILDREN: TypeTraits(
-        groupable=False, filterable=False, listed=False, literal_default=False
+        groupable=False, scalar=False, listed=False, literal_default=False
     ),
-    FieldType.JSON: TypeTraits(groupable=False, filterable=False, listed=False),
+    FieldType.JSON: TypeTraits(groupable=False, scalar=False, listed=False),
     FieldType.AUTONUMBER: TypeTraits(
         textual=True, searched=True, default_max_length=64, literal_default=False
     ),

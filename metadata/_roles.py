@@ -334,7 +334,7 @@ class _FilterParser:
             raise WhereError(
                 f"'{name}' is not a field of {self.entity.qualified_name}{hint}", field_name=name
             )
-        if not TYPE_TRAITS[found.type].filterable or not found.is_stored:
+        if not TYPE_TRAITS[found.type].scalar or not found.is_stored:
             raise WhereError(f"'{name}' ({found.type.value}) cannot be used in a where")
         if spec is not None and not spec.applies_to(found.type):
             raise WhereError(f"'{spec.name}' does not apply to '{name}' ({found.type.value})")

@@ -63,7 +63,7 @@ class ViewChecker:
                     entity=self.entity.qualified_name,
                     field_name=name,
                 )
-            elif field is not None and not TYPE_TRAITS[field.type].filterable:
+            elif field is not None and not TYPE_TRAITS[field.type].scalar:
                 message = f"'{name}' is a {field.type.value} field: it has no list column"
                 self._error(document, (*where, index), message)
             elif name in kept:

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from engine.access import EntityAccess, Forbidden
 from engine.errors import RecordNotFound, ValidationFailed
 from metadata import FieldType, Permission
+from metadata._fieldkeys import TYPE_TRAITS
 from runtime.api.problems import ApiProblem
 from runtime.plumbing import guard_for
 from runtime.web.handling import screen
@@ -210,7 +211,7 @@ class Forms(Family):
         return tuple(
             widget_for(f, editable=editable and is_writable(f, EMPTY_ACCESS))
             for f in line.fields.values()
-            if f.type not in {FieldType.CHILDREN, FieldType.JSON}
+            if TYPE_TRAITS[f.type].scalar
         )
 
     async def _reference_titles(

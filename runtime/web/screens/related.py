@@ -6,6 +6,7 @@ from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import Response  # noqa: TC002 - FastAPI reads the annotations
 
 from metadata import FieldType, Permission
+from metadata._fieldkeys import TYPE_TRAITS
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, parse_record_id
 from runtime.web.widgets import list_columns
@@ -65,8 +66,7 @@ class Related(Family):
         fields = [
             f
             for f in entity_def.fields.values()
-            if f.name not in screen.access.hidden
-            and f.type not in {FieldType.CHILDREN, FieldType.JSON}
+            if f.name not in screen.access.hidden and TYPE_TRAITS[f.type].scalar
         ]
         return await self.render(
             request,
