@@ -348,7 +348,7 @@ class _FilterParser:
         if isinstance(node, nodes.Const) and (
             node.value is None or isinstance(node.value, str | int | float | bool)
         ):
-            return node.value
+            return _storable(node.value)
         if isinstance(node, nodes.Name) and node.name == "user":
             return UserValue("id")
         if (
@@ -361,6 +361,24 @@ class _FilterParser:
         raise WhereError(
             "compare with a constant ('open', 100, true, none) or user.id / user.username"
         )
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _storable(value: Any) -> Any:
+    """``value``, if both databases can compare a column with it (else the grant would fail
+    on every request): text without NUL or unpaired surrogates, whole numbers of 64 bits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise WhereError("a text constant must not contain NUL characters (\\u0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WhereError("a text constant must not contain unpaired surrogates") from None
+    elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        raise WhereError(f"{value} is outside the 64-bit integer range")
+    return value
 
 
 def _unknown_name(node: nodes.Node, entity: EntityDef) -> str | None:

@@ -59,6 +59,10 @@ def test_where_reads_the_registry(where: str, expected: FieldComparison) -> None
         ("name is contains('a', 'b')", "takes one value"),
         ("name is eq('a')", "only 'is none' tests"),
         ("name is nosuch('a')", "'is startswith(...)'"),
+        ("name == 'a\x00b'", "must not contain NUL characters"),
+        ("name is startswith('\ud800')", "must not contain unpaired surrogates"),
+        ("qty > 9223372036854775808", "outside the 64-bit integer range"),
+        ("qty in [1, 92233720368547758070]", "outside the 64-bit integer range"),
     ],
 )
 def test_where_refuses_what_an_operator_does_not_take(where: str, message: str) -> None:
