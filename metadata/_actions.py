@@ -73,38 +73,116 @@ _VALUES_SCHEMA = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class LineMap:
+    """``lines:`` of a ``create``: one line of the target's ``target`` children field per
+    line of the source's ``source`` children field, its ``values`` templates over the
+    record written with the source line in scope as ``line`` (like ERPNext's
+    ``get_mapped_doc``)."""
+
+    source: str
+    target: str
+    values: Mapping[str, Any]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordAction(ActionDef):
     """An action that writes a record: field ``values`` (literals or templates) of
     ``entity`` (None: the record written). Its target and fields are checked once every
-    entity is built; ``deferred`` (``async: true``) runs it after the commit."""
+    entity is built; ``deferred`` (``async: true``) runs it after the commit. An update may
+    name the record it writes with ``id`` (a template); a create may fill the new record's
+    line items from the record's with ``lines``."""
 
     creates: ClassVar[bool] = False
     """Whether it creates the record (so it must set the target's required fields)."""
     values: Mapping[str, Any]
     entity: str | None = None
     deferred: bool = False
+    id: str | None = None
+    """The id of the record an update writes (a template); None: the record written."""
+    lines: LineMap | None = None
 
     @classmethod
     def parse(
         cls, body: Any, checker: ActionChecker, where: tuple[PathItem, ...], *, deferred: bool
     ) -> ActionDef | None:
-        if not checker.templates_ok((*where, "values"), body["values"]):
-            return None
+        ok = checker.templates_ok((*where, "values"), body["values"])
         target = body.get("entity")
         if target is not None and "." not in target:
             target = f"{checker.pack}.{target}"
-        action = cls(values=frozen_mapping(dict(body["values"])), entity=target, deferred=deferred)
+        ident = str(body["id"]) if "id" in body else None
+        if ident is not None:
+            ok = checker.templates_ok(where, {"id": ident}) and ok
+        elif target is not None and not cls.creates:
+            checker.error(
+                where,
+                "an update of another entity needs 'id' (a template naming the record, "
+                'e.g. id: "{{ order }}")',
+            )
+            ok = False
+        lines = None
+        raw_lines = body.get("lines")
+        if raw_lines is not None:
+            values = raw_lines["map"]
+            ok = checker.templates_ok((*where, "lines", "map"), values, line=True) and ok
+            source = raw_lines["from"]
+            lines = LineMap(source, raw_lines.get("to", source), frozen_mapping(dict(values)))
+        if not ok:
+            return None
+        action = cls(
+            values=frozen_mapping(dict(body["values"])),
+            entity=target,
+            deferred=deferred,
+            id=ident,
+            lines=lines,
+        )
         checker.target_later(where[:-1], action)
         return action
 
     def templates(self) -> Iterator[str]:
-        return _strings(self.values)
+        yield from _strings(self.values)
+        if self.id is not None and is_template(self.id):
+            yield self.id
+        if self.lines is not None:
+            yield from _strings(self.lines.values)
 
     def describe(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"values": dict(self.values)}
         if self.entity:
-            return {self.kind: {"entity": self.entity, "values": dict(self.values)}}
-        return {self.kind: {"values": dict(self.values)}}
+            body = {"entity": self.entity, **body}
+        if self.id is not None:
+            body["id"] = self.id
+        if self.lines is not None:
+            body["lines"] = {
+                "from": self.lines.source,
+                "to": self.lines.target,
+                "map": dict(self.lines.values),
+            }
+        return {self.kind: body}
+
+
+_LINES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["from", "map"],
+    "description": "Fill the new record's line items from the record's: one line per line "
+    "of 'from', the source line in scope as 'line' in the 'map' templates.",
+    "properties": {
+        "from": {
+            "type": "string",
+            "description": "The children field of the record written whose lines are mapped.",
+        },
+        "to": {
+            "type": "string",
+            "description": "The children field of the new record to fill (default: 'from').",
+        },
+        "map": {
+            "type": "object",
+            "description": "Fields of each new line: literals, or templates over the record "
+            "and 'line' (the source line).",
+        },
+    },
+}
 
 
 @action_kind
@@ -124,6 +202,7 @@ class CreateAction(RecordAction):
                 "description": "pack.entity (or entity of this pack) to create a record of.",
             },
             "values": _VALUES_SCHEMA,
+            "lines": _LINES_SCHEMA,
         },
     }
 
@@ -131,7 +210,8 @@ class CreateAction(RecordAction):
 @action_kind
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateAction(RecordAction):
-    """Update the record written (in the write's transaction, or after it)."""
+    """Update the record written, or the record of ``entity`` that ``id`` names (in the
+    write's transaction, or after it)."""
 
     kind: ClassVar[str] = "update"
     schema: ClassVar[Mapping[str, Any]] = {
@@ -139,11 +219,21 @@ class UpdateAction(RecordAction):
         "additionalProperties": False,
         "required": ["values"],
         "properties": {
+            "entity": {
+                "type": "string",
+                "description": "pack.entity (or entity of this pack) of the record to update "
+                "(default: the record written's); needs 'id'.",
+            },
+            "id": {
+                "type": ["string", "integer"],
+                "description": "The id of the record to update: a template such as "
+                "'{{ order }}' (default: the record written).",
+            },
             "values": {
                 "type": "object",
                 "description": "Field values of this record: literals, or templates when "
                 "they contain {{ }}.",
-            }
+            },
         },
     }
 

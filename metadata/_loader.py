@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from metadata._actions import RecordAction
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
@@ -32,6 +33,7 @@ from metadata._model import (
     DashboardDef,
     EntityDef,
     FieldDef,
+    FieldType,
     ModuleDef,
     ProjectDef,
     RoleDef,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
+    from metadata._actions import LineMap
     from metadata._errors import PathItem
     from metadata._overlays import OverlaySource
     from metadata._yaml import SourceDocument
@@ -297,6 +300,7 @@ class ProjectBuilder:
             )
         self.child_owner: dict[str, str] = {}
         self.pending_actions: list[PendingAction] = []
+        self._entities: Mapping[str, EntityDef] = {}
         self.pending_roles: list[PendingRole] = []
 
     def build(self) -> ProjectDef:
@@ -320,6 +324,7 @@ class ProjectBuilder:
             if child in entities:
                 entities[child] = replace(entities[child], parent=parent)
             self._check_line_rules(child, parent)
+        self._entities = entities
         for pending in self.pending_actions:
             self._check_action(pending, entities)
         roles = RolesBuilder(entities, self.problems)
@@ -405,7 +410,7 @@ class ProjectBuilder:
                 templates=pack.path / "templates",
             )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
-            self.pending_actions += rule_checker.pending
+            self.pending_actions += [replace(p, pack=pack.name) for p in rule_checker.pending]
             self.pending_roles += rule_checker.pending_roles
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
         view = ViewChecker(entity, self.problems).build(pack.view_documents.get(name))
@@ -431,8 +436,15 @@ class ProjectBuilder:
         """The target of a rule's action and the fields it sets, once every entity exists."""
         action = pending.action
         kind = action.kind
+        source = entities.get(pending.entity)
+        if action.for_each is not None and source is not None:
+            self._children_ok(pending, (*pending.where, "for_each"), source, action.for_each)
+        if not isinstance(action, RecordAction):
+            return
         qualified = action.entity or pending.entity
         target = entities.get(qualified)
+        if target is not None and not self._depends_ok(pending, target):
+            return
         if target is None:
             hint = did_you_mean(action.entity or "", entities)
             self.problems.unknown(
@@ -442,8 +454,83 @@ class ProjectBuilder:
                 entity=qualified,
             )
             return
-        for field_name in action.values:
-            where = (*pending.where, kind, "values", field_name)
+        self._values_ok(pending, (*pending.where, kind, "values"), target, action.values)
+        if action.lines is not None and source is not None:
+            self._lines_ok(pending, (*pending.where, kind, "lines"), source, target, action.lines)
+        if action.creates:
+            missing = [
+                f.name
+                for f in target.fields.values()
+                if f.required
+                and f.default is None
+                and f.is_writable
+                and f.name not in action.values
+                and not (action.lines is not None and f.name == action.lines.target)
+            ]
+            if missing:
+                self.problems.at(
+                    pending.document,
+                    (*pending.where, kind, "values"),
+                    f"the record created needs {', '.join(missing)} "
+                    f"(required by {target.qualified_name})",
+                )
+
+    def _depends_ok(self, pending: PendingAction, target: EntityDef) -> bool:
+        """A pack's rule writes only entities of the pack or of the packs it depends on."""
+        if pending.pack is None:
+            return True
+        target_pack = target.qualified_name.split(".", 1)[0]
+        if target_pack in self.closure.get(pending.pack, {pending.pack}):
+            return True
+        self.problems.at(
+            pending.document,
+            (*pending.where, pending.action.kind, "entity"),
+            f"entity '{target.qualified_name}' belongs to pack '{target_pack}', which pack "
+            f"'{pending.pack}' does not depend on: add '{target_pack}' to depends in "
+            f"module.yaml",
+        )
+        return False
+
+    def _children_ok(
+        self, pending: PendingAction, where: tuple[PathItem, ...], entity: EntityDef, name: str
+    ) -> EntityDef | None:
+        """The line entity of ``entity``'s children field ``name`` (or None, reported)."""
+        field_def = entity.fields.get(name)
+        if field_def is None or field_def.type is not FieldType.CHILDREN:
+            children = [f.name for f in entity.fields.values() if f.type is FieldType.CHILDREN]
+            what = "not a field" if field_def is None else "not a children field"
+            self.problems.at(
+                pending.document,
+                where,
+                f"'{name}' is {what} of {entity.qualified_name}"
+                f"{did_you_mean(name, children)}"
+                f" (its children fields: {', '.join(children) or 'none'})",
+            )
+            return None
+        return self._entities.get(field_def.entity or "")
+
+    def _lines_ok(
+        self,
+        pending: PendingAction,
+        where: tuple[PathItem, ...],
+        source: EntityDef,
+        target: EntityDef,
+        lines: LineMap,
+    ) -> None:
+        self._children_ok(pending, (*where, "from"), source, lines.source)
+        line_entity = self._children_ok(pending, (*where, "to"), target, lines.target)
+        if line_entity is not None:
+            self._values_ok(pending, (*where, "map"), line_entity, lines.values)
+
+    def _values_ok(
+        self,
+        pending: PendingAction,
+        base: tuple[PathItem, ...],
+        target: EntityDef,
+        values: Mapping[str, Any],
+    ) -> None:
+        for field_name in values:
+            where = (*base, field_name)
             field_def = target.fields.get(field_name)
             if field_def is None:
                 hint = did_you_mean(field_name, target.fields)
@@ -463,22 +550,6 @@ class ProjectBuilder:
                     f"field '{field_name}' of {target.qualified_name} cannot be set by an "
                     "action (read-only, computed, autonumber or line items)",
                     key=True,
-                )
-        if action.creates:
-            missing = [
-                f.name
-                for f in target.fields.values()
-                if f.required
-                and f.default is None
-                and f.is_writable
-                and f.name not in action.values
-            ]
-            if missing:
-                self.problems.at(
-                    pending.document,
-                    (*pending.where, kind, "values"),
-                    f"the record created needs {', '.join(missing)} "
-                    f"(required by {target.qualified_name})",
                 )
 
     def _check_computed(self, entity: EntityDef, documents: Mapping[str, SourceDocument]) -> None:

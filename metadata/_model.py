@@ -126,9 +126,12 @@ class ActionChecker(Protocol):
     def error(self, where: tuple[PathItem, ...], message: str, *, key: bool = False) -> None:
         """Report a problem at ``where`` (a path from the action's body)."""
 
-    def templates_ok(self, where: tuple[PathItem, ...], values: Mapping[str, Any]) -> bool:
+    def templates_ok(
+        self, where: tuple[PathItem, ...], values: Mapping[str, Any], *, line: bool = False
+    ) -> bool:
         """Whether every ``{{ }}`` template in ``values`` (nested too) is a valid one over
-        the record's names; the problems are reported."""
+        the record's names (and ``line``, a line of the record, when ``line``); the problems
+        are reported."""
 
     def template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
         """The text of the pack's template file ``name`` (checked), or None (reported)."""
@@ -145,6 +148,9 @@ class ActionDef:
     kind: ClassVar[str]
     schema: ClassVar[Mapping[str, Any]]
     """The JSON Schema of the action's body (under its kind's key)."""
+    for_each: str | None = None
+    """``for_each: <children field>``: the action runs once per line of the record written,
+    the line in scope as ``line``."""
 
     @classmethod
     def parse(

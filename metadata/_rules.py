@@ -9,7 +9,7 @@ it with ``async: true``), ``email`` and ``webhook``, and scheduled rules (``sche
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._actions import RecordAction, action_definition, action_kinds
@@ -50,9 +50,12 @@ class PendingAction:
 
     document: SourceDocument
     where: tuple[PathItem, ...]
-    action: RecordAction
+    action: ActionDef
     entity: str
     """The entity whose rule declares the action."""
+    pack: str | None = None
+    """The pack whose rules file declares it (None: a customization): its target must be
+    an entity of that pack or of one it depends on."""
 
 
 def load_entity_files(
@@ -108,6 +111,8 @@ class RuleChecker:
         self.fields = set(field_names)
         self.scope = self.fields | set(SYSTEM_FIELDS) | SCOPE_NAMES
         self.problems = problems
+        self._line = False
+        """Whether the action being parsed runs per line (``for_each``): ``line`` in scope."""
 
     def build(self, raw_rules: list[dict[str, Any] | None], taken: dict[str, str]) -> list[RuleDef]:
         """``taken`` maps rule names already declared (by the pack) to their file."""
@@ -208,11 +213,39 @@ class RuleChecker:
     def _action(self, where: tuple[PathItem, ...], raw: dict[str, Any]) -> ActionDef | None:
         raw = dict(raw)
         deferred = bool(raw.pop("async", False))
+        for_each = raw.pop("for_each", None)
         if len(raw) != 1:
             self.error(where, f"an action has exactly one of: {', '.join(action_kinds())}")
             return None
         ((kind, body),) = raw.items()
-        return action_definition(kind).parse(body, self, (*where, kind), deferred=deferred)
+        if for_each is not None and deferred:
+            self.error((*where, "for_each"), "'for_each' cannot be async", key=True)
+            return None
+        self._line = for_each is not None
+        try:
+            action = action_definition(kind).parse(body, self, (*where, kind), deferred=deferred)
+        finally:
+            self._line = False
+        if action is None or for_each is None:
+            return action
+        if isinstance(action, RecordAction) and action.lines is not None:
+            self.error(
+                (*where, "for_each"),
+                "a create with 'lines' maps every line already: drop 'for_each'",
+                key=True,
+            )
+            return None
+        action = replace(action, for_each=for_each)
+        if not isinstance(action, RecordAction):  # a record action is checked with its target
+            self.pending.append(
+                PendingAction(self.document, (*self.base, *where), action, self.entity)
+            )
+        else:
+            self.pending = [
+                replace(p, action=action) if p.where == (*self.base, *where) else p
+                for p in self.pending
+            ]
+        return action
 
     def target_later(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
         """``action``'s target and fields are checked once every entity is built."""
@@ -240,13 +273,16 @@ class RuleChecker:
             ok = False
         return ok
 
-    def templates_ok(self, where: tuple[PathItem, ...], values: Mapping[str, Any]) -> bool:
+    def templates_ok(
+        self, where: tuple[PathItem, ...], values: Mapping[str, Any], *, line: bool = False
+    ) -> bool:
         ok = True
+        scope = self.scope | {"line"} if line or self._line else self.scope
         for key, value in values.items():
             if isinstance(value, dict):
-                ok = self.templates_ok((*where, key), value) and ok
+                ok = self.templates_ok((*where, key), value, line=line) and ok
             elif is_template(value):
-                problem = template_problem(value, self.scope)
+                problem = template_problem(value, scope)
                 if problem:
                     self.error((*where, key), problem)
                     ok = False

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engine.expressions import ValueTemplate
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from engine.expressions import Scope
 
 CompiledValues = tuple[tuple[str, Any], ...]
@@ -28,3 +31,24 @@ def resolve_values(values: CompiledValues, scope: Scope) -> dict[str, Any]:
         else resolve_values(value, scope)
         for name, value in values
     }
+
+
+@contextmanager
+def bound(scope: Scope, name: str, value: Any) -> Iterator[None]:
+    """``scope`` with ``name`` (a line: ``line``) bound to ``value`` for the expressions and
+    templates resolved inside; unbound after."""
+    scope.names[name] = value
+    scope.context.vars[name] = value
+    try:
+        yield
+    finally:
+        scope.names.pop(name, None)
+        scope.context.vars.pop(name, None)
+
+
+def lines_of(scope: Scope, field_name: str) -> list[Mapping[str, Any]]:
+    """The lines of the record's children field ``field_name`` (none when it has none)."""
+    lines = scope.names.get(field_name)
+    if not isinstance(lines, list | tuple):
+        return []
+    return [line for line in lines if isinstance(line, Mapping)]

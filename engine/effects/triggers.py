@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.access import Caller
 from engine.database import IntegrityViolation
 from engine.effects import ActionHandler, ActionRun, handler_for
+from engine.effects._values import bound, lines_of
 from engine.errors import EngineError, FieldError, ValidationFailed
 from engine.expressions import Actor, Expression, Scope, compile_expression
 from engine.writes.context import NO_USER, CascadeStep, cascade_error
@@ -46,14 +47,25 @@ Resolved = list[tuple[ActionHandler, Any]]
 class _Trigger:
     rule: RuleDef
     when: Expression | None
-    actions: tuple[ActionHandler, ...]
+    actions: tuple[tuple[ActionHandler, str | None], ...]
+    """Each action's handler, with its ``for_each`` children field."""
 
     def resolve(self, scope: Scope) -> Resolved:
-        return [(action, action.resolve(scope)) for action in self.actions]
+        """Each action's values; an action ``for_each`` line once per line (with the line
+        in scope as ``line``), in the lines' order."""
+        resolved: Resolved = []
+        for action, for_each in self.actions:
+            if for_each is None:
+                resolved.append((action, action.resolve(scope)))
+                continue
+            for line in lines_of(scope, for_each):
+                with bound(scope, "line", line):
+                    resolved.append((action, action.resolve(scope)))
+        return resolved
 
 
 def _compile(rule: RuleDef, when: Expression | None) -> _Trigger:
-    return _Trigger(rule, when, tuple(handler_for(a) for a in rule.actions))
+    return _Trigger(rule, when, tuple((handler_for(a), a.for_each) for a in rule.actions))
 
 
 class Triggers:

@@ -413,3 +413,88 @@ def test_line_items_take_assert_rules_only() -> None:
         f"{line_rules}:8:3: {lines}: scheduled rules {unsupported}",
         f"{line_rules}:11:3: {delete}",
     ]
+
+
+def test_mapping_actions_are_checked_at_load_time() -> None:
+    write(
+        {
+            "packs/sales/entities/deal.yaml": """\
+                fields:
+                  amount: {type: decimal, min: 0}
+                  stage: {type: enum, values: [open, won, lost], default: open}
+                  lines: {type: children, entity: deal_line}
+                """,
+            "packs/sales/entities/deal_line.yaml": """\
+                fields:
+                  item: {type: string}
+                  qty: {type: integer}
+                """,
+            "packs/sales/entities/order.yaml": """\
+                fields:
+                  deal: {type: reference, to: deal}
+                  items: {type: children, entity: order_line}
+                """,
+            "packs/sales/entities/order_line.yaml": """\
+                fields:
+                  item: {type: string}
+                  qty: {type: integer}
+                """,
+            RULES: """\
+                - name: mapped
+                  on: update
+                  actions:
+                    - create:
+                        entity: order
+                        values: {deal: "{{ id }}"}
+                        lines: {from: lnes, to: lines, map: {itm: "{{ line.item }}"}}
+                    - create:
+                        entity: order
+                        values: {deal: "{{ id }}"}
+                        lines: {from: lines, to: items, map: {item: "{{ lin.item }}"}}
+                    - update: {entity: order, values: {deal: "{{ id }}"}}
+                    - for_each: amount
+                      update: {entity: order, id: "{{ line.qty }}", values: {deal: "{{ id }}"}}
+                    - for_each: lines
+                      update: {entity: order, id: "{{ line.qty }}", values: {deal: "{{ id }}"}}
+                    - update: {values: {stage: "{{ line.item }}"}}
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:7:23: 'lnes' is not a field of sales.deal; did you mean 'lines'? "
+        "(its children fields: lines)",
+        f"{RULES}:7:33: 'lines' is not a field of sales.order; did you mean 'items'? "
+        "(its children fields: items)",
+        f"{RULES}:11:53: unknown name 'lin' in template",
+        f"{RULES}:12:15: an update of another entity needs 'id' (a template naming the "
+        'record, e.g. id: "{{ order }}")',
+        f"{RULES}:13:17: 'amount' is not a children field of sales.deal (its children "
+        "fields: lines)",
+        f"{RULES}:17:32: unknown name 'line' in template",
+    ]
+
+
+def test_a_rule_writes_only_entities_of_its_packs_dependencies() -> None:
+    other = {
+        "packs/orders/module.yaml": 'name: orders\nversion: "1.0.0"\n',
+        "packs/orders/entities/order.yaml": "fields:\n  note: {type: string}\n",
+        RULES: """\
+            - name: won_creates_order
+              on: update
+              actions:
+                - create: {entity: orders.order, values: {note: "{{ stage }}"}}
+            """,
+    }
+    write(other)
+    with pytest.raises(DefinitionError) as raised:
+        load_project(["orders", "sales"], [Path("packs")])
+    assert [str(p) for p in raised.value.problems] == [
+        f"{RULES}:4:24: entity 'orders.order' belongs to pack 'orders', which pack 'sales' "
+        "does not depend on: add 'orders' to depends in module.yaml",
+    ]
+    write({"packs/sales/module.yaml": 'name: sales\nversion: "1.0.0"\ndepends: [orders]\n'})
+    project = load_project(["orders", "sales"], [Path("packs")])
+    (rule,) = project.entities["sales.deal"].rules
+    assert rule.actions[0].describe() == {
+        "create": {"entity": "orders.order", "values": {"note": "{{ stage }}"}}
+    }
