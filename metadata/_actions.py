@@ -100,6 +100,9 @@ class RecordAction(ActionDef):
     deferred: bool = False
     id: str | None = None
     """The id of the record an update writes (a template); None: the record written."""
+    where: Mapping[str, Any] | None = None
+    """An update of the records of ``entity`` whose fields equal these values (literals or
+    templates over the record written), instead of one ``id``."""
     lines: LineMap | None = None
 
     @classmethod
@@ -111,13 +114,19 @@ class RecordAction(ActionDef):
         if target is not None and "." not in target:
             target = f"{checker.pack}.{target}"
         ident = str(body["id"]) if "id" in body else None
+        selector = body.get("where")
         if ident is not None:
             ok = checker.templates_ok(where, {"id": ident}) and ok
-        elif target is not None and not cls.creates:
+        if selector is not None:
+            ok = checker.templates_ok((*where, "where"), selector) and ok
+            if ident is not None:
+                checker.error((*where, "where"), "give 'id' or 'where', not both", key=True)
+                ok = False
+        elif ident is None and target is not None and not cls.creates:
             checker.error(
                 where,
                 "an update of another entity needs 'id' (a template naming the record, "
-                'e.g. id: "{{ order }}")',
+                "e.g. id: \"{{ order }}\") or 'where' (field values selecting the records)",
             )
             ok = False
         lines = None
@@ -127,6 +136,12 @@ class RecordAction(ActionDef):
             ok = checker.templates_ok((*where, "lines", "map"), values, line=True) and ok
             source = raw_lines["from"]
             lines = LineMap(source, raw_lines.get("to", source), frozen_mapping(dict(values)))
+        if deferred and (ident is not None or selector is not None or lines is not None):
+            what = "'lines'" if lines is not None else "another record"
+            checker.error(
+                where, f"an action with {what} runs in the write's transaction: drop 'async'"
+            )
+            ok = False
         if not ok:
             return None
         action = cls(
@@ -134,6 +149,7 @@ class RecordAction(ActionDef):
             entity=target,
             deferred=deferred,
             id=ident,
+            where=frozen_mapping(dict(selector)) if selector is not None else None,
             lines=lines,
         )
         checker.target_later(where[:-1], action)
@@ -143,6 +159,8 @@ class RecordAction(ActionDef):
         yield from _strings(self.values)
         if self.id is not None and is_template(self.id):
             yield self.id
+        if self.where is not None:
+            yield from _strings(self.where)
         if self.lines is not None:
             yield from _strings(self.lines.values)
 
@@ -152,6 +170,8 @@ class RecordAction(ActionDef):
             body = {"entity": self.entity, **body}
         if self.id is not None:
             body["id"] = self.id
+        if self.where is not None:
+            body["where"] = dict(self.where)
         if self.lines is not None:
             body["lines"] = {
                 "from": self.lines.source,
@@ -228,6 +248,13 @@ class UpdateAction(RecordAction):
                 "type": ["string", "integer"],
                 "description": "The id of the record to update: a template such as "
                 "'{{ order }}' (default: the record written).",
+            },
+            "where": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "Update every record of 'entity' whose fields equal these "
+                "values (literals, or templates over the record written), e.g. "
+                "{order: '{{ id }}'}; instead of 'id'.",
             },
             "values": {
                 "type": "object",

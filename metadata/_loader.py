@@ -22,6 +22,7 @@ from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_names, template_problem
+from metadata._fieldkeys import TYPE_TRAITS
 from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
@@ -455,6 +456,8 @@ class ProjectBuilder:
             )
             return
         self._values_ok(pending, (*pending.where, kind, "values"), target, action.values)
+        if action.where is not None:
+            self._selector_ok(pending, (*pending.where, kind, "where"), target, action.where)
         if action.lines is not None and source is not None:
             self._lines_ok(pending, (*pending.where, kind, "lines"), source, target, action.lines)
         if action.creates:
@@ -474,6 +477,28 @@ class ProjectBuilder:
                     f"the record created needs {', '.join(missing)} "
                     f"(required by {target.qualified_name})",
                 )
+
+    def _selector_ok(
+        self,
+        pending: PendingAction,
+        base: tuple[PathItem, ...],
+        target: EntityDef,
+        values: Mapping[str, Any],
+    ) -> None:
+        """An update's ``where``: fields of the target that a record can be selected by."""
+        for field_name in values:
+            field_def = target.fields.get(field_name)
+            if field_def is None:
+                hint = did_you_mean(field_name, target.fields)
+                message = f"'{field_name}' is not a field of {target.qualified_name}{hint}"
+            elif not field_def.is_stored or not TYPE_TRAITS[field_def.type].scalar:
+                message = (
+                    f"field '{field_name}' ({field_def.type.value}) of "
+                    f"{target.qualified_name} cannot select records"
+                )
+            else:
+                continue
+            self.problems.at(pending.document, (*base, field_name), message, key=True)
 
     def _depends_ok(self, pending: PendingAction, target: EntityDef) -> bool:
         """A pack's rule writes only entities of the pack or of the packs it depends on."""

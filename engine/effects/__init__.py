@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.expressions import Scope
     from engine.outbox import Outbox
+    from engine.store import RecordStore
     from engine.writes.context import WriteContext
     from metadata import ActionDef, EntityDef, RuleDef
 
@@ -58,6 +59,10 @@ class EffectStore(Protocol):
 
     @property
     def registry(self) -> EffectRegistry: ...
+
+    @property
+    def records(self) -> RecordStore:
+        """Its persistence (reads, such as the ids an update's ``where`` selects)."""
 
     async def create(
         self, conn: Connection, data: Any, ctx: WriteContext, *, prepared: Any = None

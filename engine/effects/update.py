@@ -1,6 +1,6 @@
-"""``update``: the record written, in the write's transaction (then read again), or the
-record of ``entity`` that ``id`` names; its rules run in turn. A deleted record cannot be
-updated."""
+"""``update``: the record written, in the write's transaction (then read again), the
+record of ``entity`` that ``id`` names, or those whose fields equal ``where``; its rules run
+in turn. A deleted record cannot be updated."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from engine.effects import _rights, applies_deferred, handles
 from engine.effects._values import compile_values, resolve_values
 from engine.errors import FieldError, RecordNotFound, ValidationFailed
 from engine.expressions import ValueTemplate
+from engine.fieldtypes import InvalidValue
 from engine.references import reference_id
 from metadata import RuleEvent, UpdateAction
 
@@ -27,14 +28,29 @@ class UpdateHandler:
         self.values = compile_values(action.values)
         self.target = action.entity
         self.id = ValueTemplate(action.id) if action.id is not None else None
+        self.where = compile_values(action.where) if action.where is not None else None
 
     def resolve(self, scope: Scope) -> Any:
         values = resolve_values(self.values, scope)
+        if self.where is not None:
+            return _Selected(resolve_values(self.where, scope), values)
         if self.id is None:
             return values
         return _Targeted(self.id.resolve(scope), values)
 
     async def run(self, run: ActionRun, resolved: Any) -> bool:
+        if isinstance(resolved, _Selected):
+            store = run.store.registry.store_for(self.target or run.store.entity.qualified_name)
+            try:
+                ids = await store.records.ids_where(run.conn, resolved.where)
+            except InvalidValue as exc:
+                message = f"rule '{run.rule.name}': where: {exc.message}"
+                raise ValidationFailed(
+                    [FieldError("", "rule", message, rule=run.rule.name)]
+                ) from None
+            for record_id in ids:
+                await _rights.update(run, store, record_id, resolved.values)
+            return store is run.store and run.record_id in ids
         if isinstance(resolved, _Targeted):
             store = run.store.registry.store_for(self.target or run.store.entity.qualified_name)
             record_id = _record_id(run, resolved.id, store.entity.qualified_name)
@@ -54,6 +70,14 @@ class UpdateHandler:
             raise ValidationFailed([FieldError("", "rule", message, rule=run.rule.name)])
         await _rights.update(run, run.store, run.record_id, resolved)
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Selected:
+    """An update of the records whose fields equal ``where``."""
+
+    where: dict[str, Any]
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,6 +282,22 @@ class RecordStore:
         row = await conn.fetchrow(sql.sql, (converter(coerced) if converter else coerced,))
         return int(row[0]) if row else None
 
+    async def ids_where(self, conn: Connection, values: Mapping[str, Any]) -> list[int]:
+        """The ids, in order, of the records whose fields equal ``values`` (each coerced
+        like an input of its field; None matches an empty field)."""
+        params: dict[str, Any] = {}
+        shape = []
+        for name, value in values.items():
+            shape.append((name, value is None))
+            if value is not None:
+                coerced = kind_of(self.entity.fields[name]).coercer(self.entity.fields[name])(
+                    value
+                )
+                converter = self.to_db.get(name)
+                params[name] = converter(coerced) if converter is not None else coerced
+        sql = self.sql.ids_by_fields(tuple(shape))
+        return [int(row[0]) for row in await conn.fetch(sql.sql, sql.args(params))]
+
     # -- writes ----------------------------------------------------------------------------
 
     async def number(self, conn: Connection, values: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ class StoreSql:
         self.dialect_name = dialect_name
         self._by_field: dict[str, CompiledSql] = {}
         self._by_field_locked: dict[str, CompiledSql] = {}
+        self._by_fields: dict[tuple[tuple[str, bool], ...], CompiledSql] = {}
         self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
         self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
         self._combined: dict[tuple[str, ...], CompiledSql] = {}
@@ -247,6 +248,22 @@ class StoreSql:
                 statement = statement.with_for_update()
             sql = compile_sql(statement, self.dialect)
             cache[field_name] = sql
+        return sql
+
+    def ids_by_fields(self, shape: tuple[tuple[str, bool], ...]) -> CompiledSql:
+        """The ids, in order, of the records whose fields equal values (parameters named
+        after the fields); ``shape``: each field with whether its value is empty (``IS
+        NULL``). Compiled once per shape."""
+        sql = self._by_fields.get(shape)
+        if sql is None:
+            columns = self.table.c
+            conditions = [
+                columns[name].is_(None) if empty else columns[name] == bindparam(name)
+                for name, empty in shape
+            ]
+            statement = select(columns.id).where(*conditions).order_by(columns.id)
+            sql = compile_sql(statement, self.dialect)
+            self._by_fields[shape] = sql
         return sql
 
     def update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:

@@ -1,8 +1,9 @@
 """Actions that map documents (SPEC §3.3): a ``create`` fills the new record's line items
-from the record's (``lines: {from, to, map}``), an ``update`` writes another record (``entity``
-+ ``id``), and ``for_each: lines`` runs an action once per line; each write is a normal
-write of its target (its validation, rules and audit) in the triggering write's
-transaction, so that a failure rolls everything back. On SQLite and PostgreSQL."""
+from the record's (``lines: {from, to, map}``), an ``update`` writes another record
+(``entity`` + ``id``, or those a ``where`` selects), and ``for_each: lines`` runs an action
+once per line; each write is a normal write of its target (its validation, rules and audit)
+in the triggering write's transaction, so that a failure rolls everything back. On SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ fields:
   title:    {type: string, required: true}
   customer: {type: reference, to: customer, required: true}
   won:      {type: boolean, default: false}
+  lost:     {type: boolean, default: false}
   lines:    {type: children, entity: opportunity_line}
 """,
     "entities/opportunity_line.yaml": """\
@@ -38,7 +40,7 @@ fields:
 fields:
   customer:    {type: reference, to: customer, required: true}
   opportunity: {type: reference, to: opportunity}
-  status:      {type: enum, values: [open, delivered], default: open}
+  status:      {type: enum, values: [open, delivered, cancelled], default: open}
   items:       {type: children, entity: order_line}
 """,
     "entities/order_line.yaml": """\
@@ -73,6 +75,14 @@ fields:
             item: "{{ line.item }}"
             qty: "{{ line.qty }}"
             amount: "{{ line.price and line.qty * line.price }}"
+- name: lost_cancels_its_open_orders
+  on: update
+  when: "lost and changed('lost')"
+  actions:
+    - update:
+        entity: sales_order
+        where: {opportunity: "{{ id }}", status: open}
+        values: {status: cancelled}
 """,
     "rules/delivery.yaml": """\
 - name: delivering_marks_the_order
@@ -188,3 +198,31 @@ def test_a_failed_line_update_rolls_the_delivery_back(
     assert lines_now == [("bolt", 0), ("nut", 0)]  # the first line's update is rolled back
     assert order["status"] == "open"
     assert client.get(f"{URL}/delivery").json()["data"] == []
+
+
+def test_a_lost_opportunity_cancels_the_open_orders_its_where_selects(
+    client: TestClient,
+) -> None:
+    deal, other = opportunity(client), opportunity(client)
+    mine = [
+        post(client, "sales_order", {"customer": deal["customer"], "opportunity": deal["id"]}),
+        post(
+            client,
+            "sales_order",
+            {"customer": deal["customer"], "opportunity": deal["id"], "status": "delivered"},
+        ),
+        post(client, "sales_order", {"customer": deal["customer"], "opportunity": deal["id"]}),
+    ]
+    theirs = post(
+        client, "sales_order", {"customer": other["customer"], "opportunity": other["id"]}
+    )
+    lost = client.patch(f"{URL}/opportunity/{deal['id']}", json={"lost": True})
+    assert lost.status_code == 200, lost.text
+    status = {o["id"]: o["status"] for o in orders(client)}
+    assert [status[o["id"]] for o in mine] == ["cancelled", "delivered", "cancelled"]
+    assert status[theirs["id"]] == "open"
+    history = client.get(f"{URL}/sales_order/{mine[0]['id']}/_history")
+    assert history.status_code == 200, history.text  # a normal, audited write
+    entries = history.json()["data"]
+    assert [e["action"] for e in entries] == ["create", "update"]
+    assert entries[-1]["changes"] == {"status": ["open", "cancelled"]}

@@ -467,7 +467,7 @@ def test_mapping_actions_are_checked_at_load_time() -> None:
         "(its children fields: items)",
         f"{RULES}:11:53: unknown name 'lin' in template",
         f"{RULES}:12:15: an update of another entity needs 'id' (a template naming the "
-        'record, e.g. id: "{{ order }}")',
+        "record, e.g. id: \"{{ order }}\") or 'where' (field values selecting the records)",
         f"{RULES}:13:17: 'amount' is not a children field of sales.deal (its children "
         "fields: lines)",
         f"{RULES}:17:32: unknown name 'line' in template",
@@ -498,3 +498,40 @@ def test_a_rule_writes_only_entities_of_its_packs_dependencies() -> None:
     assert rule.actions[0].describe() == {
         "create": {"entity": "orders.order", "values": {"note": "{{ stage }}"}}
     }
+
+
+def test_an_update_of_other_records_is_checked_at_load_time() -> None:
+    write(
+        {
+            "packs/sales/entities/order.yaml": """\
+                fields:
+                  deal: {type: reference, to: deal}
+                  status: {type: string}
+                  items: {type: children, entity: order_line}
+                """,
+            "packs/sales/entities/order_line.yaml": "fields:\n  qty: {type: integer}\n",
+            RULES: """\
+                - name: updates
+                  on: update
+                  actions:
+                    - update: {entity: order, where: {deal: "{{ id }}", stats: x}, values: {}}
+                    - update: {entity: order, where: {items: "{{ id }}"}, values: {}}
+                    - update: {entity: order, id: "{{ id }}", where: {deal: 1}, values: {}}
+                    - async: true
+                      update: {entity: order, id: "{{ id }}", values: {status: x}}
+                    - create:
+                        entity: order
+                        values: {}
+                        lines: {from: lines, to: items, map: {qtty: 1}}
+                """,
+        }
+    )
+    assert problems() == [
+        f"{RULES}:4:57: 'stats' is not a field of sales.order; did you mean 'status'?",
+        f"{RULES}:5:39: field 'items' (children) of sales.order cannot select records",
+        f"{RULES}:6:47: give 'id' or 'where', not both",
+        f"{RULES}:8:15: an action with another record runs in the write's transaction: "
+        "drop 'async'",
+        f"{RULES}:12:23: 'lines' is not a field of sales.deal (its children fields: none)",
+        f"{RULES}:12:47: 'qtty' is not a field of sales.order_line; did you mean 'qty'?",
+    ]
