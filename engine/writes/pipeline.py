@@ -119,8 +119,13 @@ class EntityStore:
         )
         self.computed = ComputedFields(entity)
         self.defaults = DefaultExpressions(entity)
-        self._computes = bool(self.computed) or any(c.computed for c in self.children.values())
         self.required_if = RequiredIf(entity.fields.values())
+        self._computes = bool(self.computed) or any(
+            child.computed or child.required_if or child.defaults
+            for child in self.children.values()
+        )
+        """Whether a write derives values: the record's computed fields, or its lines'
+        defaults, computed fields or ``required_if``."""
         self.form_conditions = FormConditions(entity)
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
         self.traversed = traversed_references(entity, expression_sources(entity))
@@ -182,7 +187,7 @@ class EntityStore:
         values = self.validator.validate(data)
         if self.workflow is not None:
             self.workflow.check_create(data, values)
-        if self.traversed:
+        if self._loads(values):
             return PreparedCreate(values, None, derived=False)
         scope = self._derive(values, None, ctx, creating=True) if self._derives else None
         due: bool | None = False
@@ -283,6 +288,7 @@ class EntityStore:
         values = prepared.values
         if not prepared.derived:
             await self.references.resolve(conn, values, ctx)
+            await self.references.resolve_lines(conn, values, ctx)
             await self.load_references(conn, [values], ctx)
             self._derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
@@ -404,8 +410,11 @@ class EntityStore:
         if old is None:  # for the audit trail, rules and computed fields
             old = await self.get(conn, record_id)
         await self.references.resolve(conn, values, ctx, stored=old)
-        if old is not None and self.traversed:
-            await self.load_references(conn, [old, values], ctx)
+        if old is not None and self._loads(values):
+            await self.references.resolve_lines(conn, values, ctx, stored=old)
+            unsent = {name for name in self.children if name not in values}
+            kept = {k: v for k, v in old.items() if k not in unsent} if unsent else old
+            await self.load_references(conn, [kept, values], ctx)
         scope = None
         if old is not None and (self._computes or self.required_if):
             scope = self._derive(values, old, ctx, creating=False)
@@ -517,6 +526,13 @@ class EntityStore:
         """Run the scheduled rule ``name`` (``engine.effects.triggers``)."""
         return await self.effects.run_scheduled(conn, name, ctx)
 
+    def _loads(self, values: Mapping[str, Any]) -> bool:
+        """Whether deriving a write of ``values`` reads referenced records: this entity's
+        expressions traverse references, or those of lines it sends do."""
+        return bool(self.traversed) or any(
+            child.references.loads for name, child in self.children.items() if name in values
+        )
+
     def _derive(
         self,
         values: dict[str, Any],
@@ -525,34 +541,70 @@ class EntityStore:
         *,
         creating: bool,
     ) -> Scope:
-        """Before the statement, over one scope of the record as it will be stored: computed
-        fields (the lines' first; a line sent with an id over its stored values and the ones
-        sent), then ``required_if``, then on create the rules that need nothing the database
-        assigns."""
-        for name, child in self.children.items():
-            if not child.computed or not values.get(name):
-                continue
-            old_lines = {str(line["id"]): line for line in (old or {}).get(name, [])}
-            for line in values[name]:
-                base = old_lines.get(str(line.get("id")), child.records.blank_record)
-                view = child.references.view({**base, **line}, ctx)
-                line.update(child.computed.compute(Scope(view, None, ctx.user)))
+        """Before the statement, over one scope of the record as it will be stored: the lines'
+        computed fields and ``required_if`` first (a line sent with an id over its stored
+        values and the ones sent, its references traversable), then the record's defaults,
+        computed fields (which see the lines as they will be stored, their computed values
+        included), ``required_if``, and on create the rules that need nothing the database
+        assigns. The failures of all of them at once, a line's at
+        ``<field>[<position>].<field>``."""
         record = {**(old or self.records.blank_record), **values}
+        errors: list[FieldError] = []
+        for name, child in self.children.items():
+            if values.get(name) and (child.computed or child.required_if or child.defaults):
+                record[name] = child._derive_lines(name, values[name], old, ctx, errors)
         view = self.references.view(record, ctx)
         scope = Scope(view, self.references.view(old, ctx), ctx.user)
         if creating and self.defaults:
-            filled = self.defaults.fill(values, scope)
+            filled = _collecting(errors, self.defaults.fill, values, scope)
             values.update(filled)
             record.update(filled)
         if self.computed:
-            computed = self.computed.compute(scope)
+            computed = _collecting(errors, self.computed.compute, scope)
             values.update(computed)
             record.update(computed)
         if self.required_if:
-            self.required_if.check(record, scope)
+            _collecting(errors, self.required_if.check, record, scope)
         if creating:
-            self.rules.check_before_insert(scope)
+            errors.extend(self.rules.before_insert.failures(scope))
+        if errors:
+            raise ValidationFailed(errors)
         return scope
+
+    def _derive_lines(
+        self,
+        field_name: str,
+        lines: list[dict[str, Any]],
+        parent: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        errors: list[FieldError],
+    ) -> list[dict[str, Any]]:
+        """This line entity's defaults (on new lines), computed fields (set in each sent
+        line) and ``required_if`` on the lines a parent's write sends (``parent``: the
+        parent as stored, None on create); failures added to ``errors`` at
+        ``<field_name>[<position>].<field>``. The lines as they will be stored, for the
+        parent's expressions."""
+        stored = {str(line["id"]): line for line in (parent or {}).get(field_name) or ()}
+        view = self.references.view
+        merged = []
+        for position, line in enumerate(lines):
+            old = stored.get(str(line.get("id")))
+            full = {**(old or self.records.blank_record), **line}
+            scope = Scope(view(full, ctx), view(old, ctx), ctx.user)
+            failures: list[FieldError] = []
+            if old is None and self.defaults:
+                filled = _collecting(failures, self.defaults.fill, line, scope)
+                line.update(filled)
+                full.update(filled)
+            if self.computed:
+                computed = _collecting(failures, self.computed.compute, scope)
+                line.update(computed)
+                full.update(computed)
+            if self.required_if:
+                _collecting(failures, self.required_if.check, full, scope)
+            errors.extend(failure.within(field_name, position) for failure in failures)
+            merged.append(full)
+        return merged
 
     # -- line items (this store being the line entity's) --------------------------------------
 
@@ -610,3 +662,15 @@ class EntityStore:
             event = RuleEvent.CREATE if "id" not in request else RuleEvent.UPDATE
             failures = self.rules.failures(event, view(line, ctx), view(old, ctx), ctx.user)
             errors.extend(failure.within(field_name, position) for failure in failures)
+
+
+def _collecting(
+    errors: list[FieldError], step: Callable[..., dict[str, Any] | None], *args: Any
+) -> dict[str, Any]:
+    """What ``step`` gives (nothing for a check); its failures added to ``errors`` instead
+    of raised, so that a write reports every failure at once."""
+    try:
+        return step(*args) or {}
+    except ValidationFailed as failed:
+        errors.extend(failed.errors)
+        return {}

@@ -41,6 +41,9 @@ class References:
         """Reference fields whose targets' fields expressions read, by target entity."""
         self.access = access
         self.children = dict(children)
+        self.loads: bool = bool(self.traversed) or any(c.loads for c in self.children.values())
+        """Whether a write loads referenced records: this entity's expressions or its
+        lines' traverse references."""
 
     def view(self, record: Mapping[str, Any] | None, ctx: WriteContext) -> Any:
         """``record`` as expressions see it: traversed references become ``RecordRef``s
@@ -60,7 +63,7 @@ class References:
         """Load, into the write's cache, the records that this entity's expressions reach
         through references from ``records`` (and their lines): one query per target
         entity, whatever the number of records."""
-        if not self.traversed and not any(c.traversed for c in self.children.values()):
+        if not self.loads:
             return
         records = list(records)
         wanted: dict[str, set[str]] = {}
@@ -79,7 +82,7 @@ class References:
             lines = [
                 line for r in records for line in (r.get(name) or []) if isinstance(line, dict)
             ]
-            if child.traversed and lines:
+            if child.loads and lines:
                 await child.load(conn, lines, ctx)
 
     async def resolve(
@@ -128,6 +131,31 @@ class References:
                     )
                 else:
                     values[name] = found
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def resolve_lines(
+        self,
+        conn: Connection,
+        values: Mapping[str, Any],
+        ctx: WriteContext,
+        *,
+        stored: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``resolve`` the references of the lines sent in ``values`` whose entity's
+        expressions traverse them, so that the lines' computed fields and ``required_if``
+        see the records they point at. ``stored``: the parent as it was, whose lines exempt
+        the references they keep. Every error at once, at ``<field>[<position>].<field>``."""
+        errors: list[FieldError] = []
+        for name, child in self.children.items():
+            if not child.traversed:
+                continue
+            kept = {str(line["id"]): line for line in (stored or {}).get(name) or ()}
+            for position, line in enumerate(values.get(name) or ()):
+                try:
+                    await child.resolve(conn, line, ctx, stored=kept.get(str(line.get("id"))))
+                except ValidationFailed as failed:
+                    errors.extend(error.within(name, position) for error in failed.errors)
         if errors:
             raise ValidationFailed(errors)
 
