@@ -42,6 +42,7 @@ fields:
   opportunity: {type: reference, to: opportunity}
   status:      {type: enum, values: [open, delivered, cancelled], default: open}
   items:       {type: children, entity: order_line}
+  delivered:   {type: integer, computed: "items | sum(attribute='delivered_qty')"}
 """,
     "entities/order_line.yaml": """\
 fields:
@@ -83,6 +84,12 @@ fields:
         entity: sales_order
         where: {opportunity: "{{ id }}", status: open}
         values: {status: cancelled}
+""",
+    "rules/order_line.yaml": """\
+- name: not_over_delivered
+  assert: "delivered_qty is none or delivered_qty <= qty"
+  field: delivered_qty
+  message: More than ordered
 """,
     "rules/delivery.yaml": """\
 - name: delivering_marks_the_order
@@ -172,12 +179,14 @@ def test_a_delivery_updates_each_order_line_and_the_order(client: TestClient) ->
     order, lines = delivered(client)
     assert lines == [("bolt", 2), ("nut", 10)]
     assert order["status"] == "delivered"
+    assert order["delivered"] == 12  # the order reads its lines as the actions left them
 
 
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
         ({"delivered": -1}, "delivered_qty"),
+        ({"delivered": 11}, "More than ordered"),  # the line entity's own assert
         ({"order_line": 999999}, "flow.order_line 999999 does not exist"),
         ({"order_line": -3}, "flow.order_line -3 does not exist"),
         ({"order_line": 2**62}, f"{2**62} is not an id of flow.order_line"),
