@@ -38,13 +38,23 @@ class AuditAction(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    SUBMIT = "submit"
+    """A document's ``_submit`` (changes: ``docstatus``)."""
+    CANCEL = "cancel"
+    """A document's ``_cancel``."""
     LOGIN_FAILED = "login_failed"
     """A refused sign-in (``entity`` is ``auth``, ``record_id`` the user name tried)."""
     DENIED = "denied"
     """A request the caller's roles do not allow (403)."""
 
 
-WRITES = (AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE)
+WRITES = (
+    AuditAction.CREATE,
+    AuditAction.UPDATE,
+    AuditAction.DELETE,
+    AuditAction.SUBMIT,
+    AuditAction.CANCEL,
+)
 """What a record's history shows (security events are in the trail, not in histories)."""
 
 

@@ -79,9 +79,13 @@ class Conflict(EngineError):
     code = "conflict"
     title = "Conflict"
 
-    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self, detail: str, errors: list[FieldError] | None = None, *, code: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.errors = errors or []
+        if code is not None:  # a more precise reason, e.g. "submitted" (a frozen document)
+            self.code = code
 
 
 class StaleVersion(EngineError):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine.access import Caller, Forbidden, matches
 from engine.errors import BadQuery, FieldError, RecordNotFound
 from engine.query import ListRestriction
-from metadata import FieldType, Permission
+from metadata import FieldType, Permission, RuleEvent
 
 __all__ = ["Caller", "GuardedStore"]
 
@@ -190,6 +190,49 @@ class GuardedStore:
         await self.store.delete(
             conn, record_id, expected_version=expected_version, ctx=ctx, old=old
         )
+
+    async def transition(
+        self,
+        conn: Connection,
+        record_id: int,
+        event: RuleEvent,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """``_submit`` or ``_cancel``: the caller's ``submit`` or ``cancel`` grant (not
+        ``update``) must cover the record."""
+        permission = Permission.SUBMIT if event is RuleEvent.SUBMIT else Permission.CANCEL
+        covered = self.access.require(permission)
+        old = await self._covered_record(conn, record_id, covered, permission)
+        record = await self.store.transition(
+            conn, record_id, event, ctx, expected_version=expected_version, old=old
+        )
+        return self.strip(record)
+
+    async def amend(
+        self,
+        conn: Connection,
+        record_id: int,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """``_amend``: the copy is a create, so the ``create`` grant (and a read of the
+        original) is what it takes."""
+        self.access.require(Permission.CREATE)
+        if not self.access.allows(Permission.READ):
+            raise self._not_found(record_id)
+        old = await self.readable(conn, record_id)
+        record = await self.store.amend(
+            conn,
+            record_id,
+            ctx,
+            expected_version=expected_version,
+            old=old,
+            check=self.check_prepared,
+        )
+        return self.strip(record)
 
     async def upsert(
         self, conn: Connection, field_name: str, key_value: Any, data: Any, ctx: WriteContext

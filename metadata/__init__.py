@@ -29,6 +29,10 @@ from metadata._expressions import expression_names
 from metadata._loader import discover_packs, load_project
 from metadata._model import (
     ADMIN_ROLE,
+    AMENDED_FROM,
+    DOCSTATUS,
+    DOCSTATUSES,
+    DOCUMENT_FIELDS,
     RESERVED_PACK_NAMES,
     RESERVED_PARAMETERS,
     RUN_AS_SYSTEM,
@@ -70,7 +74,11 @@ from metadata.fixtures import FixtureFile, load_fixture_files
 
 __all__ = [
     "ADMIN_ROLE",
+    "AMENDED_FROM",
     "DATE_BUCKETS",
+    "DOCSTATUS",
+    "DOCSTATUSES",
+    "DOCUMENT_FIELDS",
     "FILTER_OPERATORS",
     "MEASURE_FUNCTIONS",
     "RESERVED_PACK_NAMES",

@@ -48,7 +48,7 @@ class _Salvage:
 
 
 _SALVAGE: dict[str, _Salvage] = {
-    "entity": _Salvage(keys=_ENTITY_KEYS, unknown_keys=True),
+    "entity": _Salvage(keys=_ENTITY_KEYS | {"document"}, unknown_keys=True),
     "overlay": _Salvage(keys=_ENTITY_KEYS | {"form", "rules"}, items=(("rules",),)),
     "rules": _Salvage(items=((),)),
     "view": _Salvage(keys=frozenset({"list", "kanban"}), unknown_keys=True),

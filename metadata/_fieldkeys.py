@@ -30,6 +30,7 @@ _COMMON = frozenset(
         "default",
         "computed",
         "read_only",
+        "allow_on_submit",
         "renamed_from",
     }
 )

@@ -125,6 +125,7 @@ class FieldChecker:
             entity=self._children() if field_type is FieldType.CHILDREN else None,
             computed=self.raw.get("computed"),
             read_only=bool(self.raw.get("read_only", False)),
+            allow_on_submit=bool(self.raw.get("allow_on_submit", False)),
             precision=self._precision(field_type),
             scale=self._scale(field_type),
             format=self._format(),

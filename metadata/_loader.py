@@ -27,6 +27,10 @@ from metadata._fields import FieldChecker, default_label, is_snake_case
 from metadata._forms import FormChecker
 from metadata._model import (
     ADMIN_ROLE,
+    AMENDED_FROM,
+    DOCSTATUS,
+    DOCSTATUSES,
+    DOCUMENT_FIELDS,
     RESERVED_PACK_NAMES,
     RUN_AS_SYSTEM,
     RUN_AS_USER,
@@ -36,6 +40,7 @@ from metadata._model import (
     FieldDef,
     FieldType,
     ModuleDef,
+    OnDelete,
     ProjectDef,
     RoleDef,
     frozen_mapping,
@@ -377,6 +382,41 @@ class ProjectBuilder:
                     dashboards[dashboard.qualified_name] = dashboard
         return dashboards
 
+    def _add_document_fields(
+        self, pack: PackSource, name: str, document: SourceDocument, fields: dict[str, FieldDef]
+    ) -> None:
+        """A document's system fields, read-only: ``docstatus`` (draft by default, also the
+        column's DEFAULT) and ``amended_from`` (the cancelled document it replaces)."""
+        for system in DOCUMENT_FIELDS:
+            if system in document.data["fields"]:
+                self.problems.at(
+                    document,
+                    ("fields", system),
+                    f"'{system}' is a system field of every document (document: true); "
+                    "choose another name",
+                    key=True,
+                )
+        fields[DOCSTATUS] = FieldDef(
+            name=DOCSTATUS,
+            type=FieldType.ENUM,
+            label="Status",
+            values=DOCSTATUSES,
+            default=DOCSTATUSES[0],
+            required=True,
+            index=True,
+            read_only=True,
+            origin=document.display_name,
+        )
+        fields[AMENDED_FROM] = FieldDef(
+            name=AMENDED_FROM,
+            type=FieldType.REFERENCE,
+            label="Amended from",
+            to=f"{pack.name}.{name}",
+            on_delete=OnDelete.RESTRICT,
+            read_only=True,
+            origin=document.display_name,
+        )
+
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
         data: dict[str, Any] = document.data
         fields: dict[str, FieldDef] = {}
@@ -385,7 +425,9 @@ class ProjectBuilder:
             built = checker.build()
             if built is not None:
                 fields[built.name] = built
-        declared = {*data["fields"], *document.broken_fields}
+        if data.get("document"):
+            self._add_document_fields(pack, name, document, fields)
+        declared = {*data["fields"], *document.broken_fields, *fields}
         self.check_title(document, data.get("title"), declared)
         label = data.get("label") or name.replace("_", " ").title()
         entity = EntityDef(
@@ -399,6 +441,7 @@ class ProjectBuilder:
             indexes=self.field_groups(document, "indexes", fields, declared),
             unique=self.field_groups(document, "unique", fields, declared),
             source=document.display_name,
+            document=bool(data.get("document")),
         )
         rules_document = pack.rule_documents.get(name)
         if rules_document is not None:

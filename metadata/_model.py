@@ -50,6 +50,13 @@ SYSTEM_FIELDS: tuple[str, ...] = (
     "updated_by",
     "version",
 )
+DOCSTATUS = "docstatus"
+AMENDED_FROM = "amended_from"
+DOCUMENT_FIELDS: tuple[str, ...] = (DOCSTATUS, AMENDED_FROM)
+"""System fields of a document entity (``document: true``): added by the loader as
+read-only fields, so tables, JSON Schema and lists know them; written only by ``_submit``,
+``_cancel`` and ``_amend``."""
+DOCSTATUSES: tuple[str, ...] = ("draft", "submitted", "cancelled")
 RESERVED_PACK_NAMES = frozenset({"auth"})
 """Pack names that would shadow the API's own paths."""
 RESERVED_PARAMETERS: tuple[str, ...] = (
@@ -88,6 +95,8 @@ class FieldDef:
     entity: str | None = None
     computed: str | None = None
     read_only: bool = False
+    allow_on_submit: bool = False
+    """A document's field that may still change once the document is submitted."""
     precision: int | None = None
     scale: int | None = None
     format: str | None = None
@@ -115,6 +124,10 @@ class RuleEvent(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    SUBMIT = "submit"
+    """A document's ``_submit`` (``document: true`` entities only)."""
+    CANCEL = "cancel"
+    """A document's ``_cancel``."""
 
 
 class ActionChecker(Protocol):
@@ -279,6 +292,9 @@ class EntityDef:
     view: ViewDef = ViewDef()
     """The pack's ``forms/<entity>.yaml`` (or one section of every field), customized."""
     workflow: WorkflowDef | None = None
+    document: bool = False
+    """``document: true``: a lifecycle (``docstatus`` draft → submitted → cancelled, and
+    ``amended_from``), see docs/documents.md."""
 
     @property
     def qualified_name(self) -> str:
@@ -315,6 +331,10 @@ class Permission(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    """``submit`` and ``cancel`` move a document (``document: true``); ``_amend`` is a
+    create (of the copy) and needs ``create``."""
 
 
 ADMIN_ROLE = "admin"

@@ -472,6 +472,7 @@ _RULES: dict[str, _Rule] = {
     "unique": _only_true,
     "index": _only_true,
     "read_only": _only_true,
+    "allow_on_submit": _replace,  # a customer may free a field of a submitted document, or not
     "max_length": _at_most,
     "max": _at_most,
     "min_length": _at_least,

@@ -187,6 +187,15 @@ class RolesBuilder:
                 if name is None or not self.problems.has_failed(entity.qualified_name, name):
                     self.problems.at(document, (*where, "where"), str(exc))
                 ok = False
+        moves = [a for a in raw["actions"] if a in {Permission.SUBMIT, Permission.CANCEL}]
+        if moves and not entity.document:
+            self.problems.at(
+                document,
+                (*where, "actions"),
+                f"'{moves[0]}' applies only to documents, and {entity.qualified_name} is not "
+                "one: add 'document: true' to its entity file, or remove the action",
+            )
+            ok = False
         if not ok:
             return None
         return GrantDef(

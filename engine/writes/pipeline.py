@@ -23,7 +23,7 @@ from engine.audit import AuditAction, changes_between
 from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
 from engine.effects.triggers import RuleEffects
-from engine.errors import EngineError, FieldError, ValidationFailed
+from engine.errors import EngineError, FieldError, StaleVersion, ValidationFailed
 from engine.expressions import Scope
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
@@ -32,10 +32,17 @@ from engine.rules import RequiredIf, RuleSet
 from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, rows, write_lines
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
-from engine.writes import upsert
+from engine.writes import documents, upsert
 from engine.writes.context import PreparedCreate, WriteContext
 from engine.writes.references import References
-from metadata import RUN_AS_SYSTEM, FieldType, RecordAction, RuleEvent
+from metadata import (
+    AMENDED_FROM,
+    DOCSTATUS,
+    RUN_AS_SYSTEM,
+    FieldType,
+    RecordAction,
+    RuleEvent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -388,6 +395,70 @@ class EntityStore:
         if failures:
             raise ValidationFailed(failures)
 
+    # -- documents (``document: true``; engine.writes.documents) --------------------------
+
+    async def transition(
+        self,
+        conn: Connection,
+        record_id: int,
+        event: RuleEvent,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+        old: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``_submit`` (draft → submitted) or ``_cancel`` (submitted → cancelled): the
+        status written, an audit row with the action ``submit`` or ``cancel``, the rules
+        ``on`` the event checked (every failure at once) and their actions run, all in the
+        caller's transaction, which a refusal rolls back (the document keeps its status)."""
+        if old is None:
+            old = await self.get(conn, record_id)
+        before, after = documents.check_move(self.entity, old, event)
+        if expected_version is None:  # a concurrent submit or edit: 412, never both
+            expected_version = int(old["version"])
+        record = await rows.update(
+            self.records, conn, record_id, {DOCSTATUS: after}, ctx.user_id, expected_version
+        )
+        if self.children:
+            await self.records.attach_children(conn, [record])
+            record = self.records.ordered(record)
+        action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
+        changes = {DOCSTATUS: [before, after]}
+        await rows.audit(self.records, conn, record_id, action, changes, ctx.user_id)
+        if self.traversed:
+            await self.load_references(conn, [old, record], ctx)
+        self._check_rules(event, record, old, ctx, [])
+        if self.triggers.runs_on(event):
+            record = await self.effects.after_write(conn, event, record, old, ctx)
+        return record
+
+    async def amend(
+        self,
+        conn: Connection,
+        record_id: int,
+        ctx: WriteContext,
+        *,
+        expected_version: int | None = None,
+        old: dict[str, Any] | None = None,
+        check: Callable[[PreparedCreate], None] = lambda prepared: None,
+    ) -> dict[str, Any]:
+        """``_amend``: a new draft copy of a cancelled document (its writable fields and
+        lines) whose ``amended_from`` is the original; anything but a cancelled document is
+        a 409. ``check``: called with the copy's values before it is written."""
+        if old is None:
+            old = await self.get(conn, record_id)
+        if expected_version is not None and int(old["version"]) != expected_version:
+            raise StaleVersion(
+                f"record {record_id} is at version {old['version']}, not {expected_version}"
+            )
+        documents.check_amend(self.entity, old)
+        children = {name: child.entity for name, child in self.children.items()}
+        body = documents.amendment(self.entity, children, old)
+        prepared = self.prepare_create(body, ctx)
+        prepared.values[AMENDED_FROM] = record_id
+        check(prepared)
+        return await self.create(conn, body, ctx, prepared=prepared)
+
     # -- update ----------------------------------------------------------------------------
 
     async def update(
@@ -409,6 +480,9 @@ class EntityStore:
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
         if old is None:  # for the audit trail, rules and computed fields
             old = await self.get(conn, record_id)
+        documents.check_update(self.entity, old, data)
+        if self.entity.document and expected_version is None and old is not None:
+            expected_version = int(old["version"])  # not an edit of what was just submitted
         await self.references.resolve(conn, values, ctx, stored=old)
         if old is not None and self._loads(values):
             await self.references.resolve_lines(conn, values, ctx, stored=old)
@@ -462,6 +536,9 @@ class EntityStore:
         ctx = ctx or WriteContext()
         if old is None:  # for the audit trail and the delete rules
             old = await self.get(conn, record_id)
+        documents.check_delete(self.entity, old)
+        if self.entity.document and expected_version is None and old is not None:
+            expected_version = int(old["version"])  # not a delete of what was just submitted
         if self.rules.runs_on(RuleEvent.DELETE) or self.triggers.runs_on(RuleEvent.DELETE):
             await self.load_references(conn, [old], ctx)
             view = self.references.view(old, ctx)

@@ -49,6 +49,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "code": {
+            "type": "string",
+            "description": "The type's last segment, e.g. submitted (a frozen document).",
+        },
         "errors": {
             "type": "array",
             "items": {"$ref": "#/components/schemas/ProblemError"},
@@ -410,7 +414,44 @@ def _expandable_references(
         schema: dict[str, Any] = {"anyOf": choices, "title": field.label}
         if field.help:
             schema["description"] = field.help
+        if not field.is_writable:  # e.g. a document's amended_from
+            schema["readOnly"] = True
         read["properties"][field.name] = schema
+
+
+_DOCUMENT_OPERATIONS = (
+    ("_submit", "submit", "Submit a draft {noun} (it is then frozen)", "Submitted", "200"),
+    ("_cancel", "cancel", "Cancel a submitted {noun}", "Cancelled", "200"),
+    ("_amend", "amend", "A new draft copy of a cancelled {noun}", "The new draft", "201"),
+)
+
+
+def _document_paths(
+    base: str,
+    op: str,
+    tag: str,
+    noun: str,
+    id_param: dict[str, Any],
+    one: dict[str, Any],
+) -> dict[str, Any]:
+    """``_submit``, ``_cancel`` and ``_amend`` of a document (``document: true``)."""
+    paths: dict[str, Any] = {}
+    for suffix, verb, summary, answer, status in _DOCUMENT_OPERATIONS:
+        headers = {**_LOCATION, **_ETAG} if status == "201" else _ETAG
+        paths[f"{base}/{{id}}/{suffix}"] = {
+            "parameters": [id_param],
+            "post": {
+                "tags": [tag],
+                "summary": summary.format(noun=noun),
+                "operationId": f"{verb}_{op}",
+                "parameters": [_IF_MATCH],
+                "responses": {
+                    status: {"description": answer, "headers": headers, **one},
+                    **_problems("400", "403", "404", "409", "412", "422", "503"),
+                },
+            },
+        }
+    return paths
 
 
 def _entity_paths(store: EntityStore) -> dict[str, Any]:
@@ -578,6 +619,8 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 },
             },
         }
+    if entity.document:
+        paths.update(_document_paths(base, op, tag, noun, id_param, one))
     unique = list(entity.unique_fields())
     if unique:
         paths[f"{base}/by/{{field}}/{{value}}"] = {

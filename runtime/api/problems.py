@@ -118,6 +118,7 @@ def problem_response(
         "title": title or _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
+        "code": code,  # the type's last segment, for clients that match on a word
     }
     if errors is not None:
         body["errors"] = errors

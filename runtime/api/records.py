@@ -26,7 +26,7 @@ from engine import (
 )
 from engine.errors import BadQuery
 from engine.fieldtypes import InvalidValue, parse_id
-from metadata import RESERVED_PACK_NAMES
+from metadata import RESERVED_PACK_NAMES, RuleEvent
 from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
@@ -54,6 +54,7 @@ _COLLECTION_METHODS = frozenset({"GET", "HEAD", "POST"})
 _ITEM_METHODS = frozenset({"GET", "HEAD", "PATCH", "DELETE"})
 _BULK_METHODS = frozenset({"POST"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_DOCUMENT_ACTIONS = frozenset({"_submit", "_cancel", "_amend"})
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _NOT_FOR_EXPORTS = frozenset({"limit", "offset", "cursor", "expand", "count"})
 _UPSERT_METHODS = frozenset({"PUT"})
@@ -150,6 +151,9 @@ class RecordApi:
         elif count == 4 and parts[2] and parts[3] == "_history":
             handler, allowed = self.history, _READ_METHODS
             params["id"] = parts[2]
+        elif count == 4 and parts[2] and parts[3] in _DOCUMENT_ACTIONS:
+            handler, allowed = self.document_action, _BULK_METHODS
+            params["id"], params["action"] = parts[2], parts[3]
         elif count == 5 and parts[2] == "by" and parts[3] and parts[4]:
             handler, allowed = self.upsert, _UPSERT_METHODS
             params["field"], params["value"] = parts[3], parts[4]
@@ -323,6 +327,33 @@ class RecordApi:
                 "meta": {"field": field, "state": record.get(field)},
             }
         )
+
+    async def document_action(self, request: Request) -> Response:
+        """``POST .../{id}/_submit``, ``_cancel`` or ``_amend`` of a document (an entity
+        with ``document: true``; 404 on any other). If-Match is honoured (412 when stale).
+        Submit and cancel answer the record (200); amend the new draft copy (201)."""
+        store = self._store(request)
+        record_id = _record_id(request.path_params["id"], store)
+        action = request.path_params["action"]
+        if not store.entity.document:
+            raise ApiProblem(
+                404, f"{store.entity.qualified_name} is not a document (document: true)"
+            )
+        guard = self._guard(request, store)
+        expected = _if_match(request)
+        ctx = self._write_context(request)
+        async with self.database.write(ctx) as conn:
+            if action == "_amend":
+                record = await guard.amend(conn, record_id, ctx, expected_version=expected)
+            else:
+                event = RuleEvent.SUBMIT if action == "_submit" else RuleEvent.CANCEL
+                record = await guard.transition(
+                    conn, record_id, event, ctx, expected_version=expected
+                )
+        if action == "_amend":
+            headers = {"Location": self._location(store, record), "ETag": _etag(record)}
+            return json_response({"data": record}, 201, headers)
+        return json_response({"data": record}, headers={"ETag": _etag(record)})
 
     async def history(self, request: Request) -> Response:
         """The record's audit trail, oldest first: who changed what, when (the fields the

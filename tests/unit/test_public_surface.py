@@ -10,6 +10,10 @@ import metadata
 def test_metadata_exports() -> None:
     assert set(metadata.__all__) == {
         "ADMIN_ROLE",
+        "AMENDED_FROM",
+        "DOCSTATUS",
+        "DOCSTATUSES",
+        "DOCUMENT_FIELDS",
         "DATE_BUCKETS",
         "FILTER_OPERATORS",
         "MEASURE_FUNCTIONS",

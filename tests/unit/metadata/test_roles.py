@@ -192,6 +192,13 @@ def test_a_roles_file_is_checked_against_its_schema() -> None:
     assert "'fly' is not one of" in problem
 
 
+def test_submit_and_cancel_are_granted_only_on_documents() -> None:
+    write({ROLES: "roles:\n  r:\n    grants:\n      - {entity: deal, actions: [read, submit]}\n"})
+    (problem,) = problems()
+    assert problem.startswith(f"{ROLES}:4:")
+    assert "'submit' applies only to documents, and sales.deal is not one" in problem
+
+
 def test_validate_advises_an_index_for_grants_on_the_owner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

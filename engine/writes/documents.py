@@ -1,0 +1,112 @@
+"""Business documents (``document: true``): the lifecycle draft → submitted → cancelled,
+the amendment of a cancelled document as a new draft, and what a document's state refuses.
+
+A refusal because of a document's state is a 409 whose ``code`` is that state:
+``submitted`` (a frozen document), ``cancelled`` (it never changes again) or ``draft`` (a
+draft cannot be cancelled). See docs/documents.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import Conflict
+from metadata import DOCSTATUS, DOCUMENT_FIELDS, FieldType, RuleEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from metadata import EntityDef
+
+DRAFT, SUBMITTED, CANCELLED = "draft", "submitted", "cancelled"
+MOVES = {RuleEvent.SUBMIT: (DRAFT, SUBMITTED), RuleEvent.CANCEL: (SUBMITTED, CANCELLED)}
+"""The status a document must have for the event, and the one it gets."""
+
+
+def check_move(entity: EntityDef, old: Mapping[str, Any], event: RuleEvent) -> tuple[str, str]:
+    """The move ``event`` makes from ``old``'s status: (before, after); 409 (``code`` the
+    status) when the document is not in the status the event starts from."""
+    source, target = MOVES[event]
+    status = status_of(old)
+    if status != source:
+        raise Conflict(
+            f"only a {source} {entity.qualified_name} can be {target}; this one is {status}",
+            code=status,
+        )
+    return status, target
+
+
+def check_amend(entity: EntityDef, old: Mapping[str, Any]) -> None:
+    """Only a cancelled document may be amended (409 otherwise, ``code`` its status)."""
+    status = status_of(old)
+    if status != CANCELLED:
+        raise Conflict(
+            f"only a cancelled {entity.qualified_name} can be amended; this one is {status}",
+            code=status,
+        )
+
+
+def status_of(record: Mapping[str, Any]) -> str:
+    return str(record.get(DOCSTATUS) or DRAFT)
+
+
+def check_update(entity: EntityDef, old: Mapping[str, Any] | None, data: Any) -> None:
+    """An update of a document: anything goes on a draft; on a submitted one only fields
+    declared ``allow_on_submit`` (409 ``submitted`` naming the others); nothing on a
+    cancelled one (409 ``cancelled``)."""
+    if not entity.document or old is None:
+        return
+    status = status_of(old)
+    if status == DRAFT:
+        return
+    name = entity.qualified_name
+    if status == CANCELLED:
+        raise Conflict(f"this {name} is cancelled: it can never change again", code=CANCELLED)
+    keys = data.keys() if isinstance(data, dict) else ()
+    frozen = sorted(
+        str(key)
+        for key in keys
+        if key not in entity.fields or not entity.fields[key].allow_on_submit
+    )
+    if frozen:
+        raise Conflict(
+            f"this {name} is submitted: only fields declared allow_on_submit may change; "
+            f"not {', '.join(frozen)} (cancel it and amend the copy instead)",
+            code=SUBMITTED,
+        )
+
+
+def check_delete(entity: EntityDef, old: Mapping[str, Any] | None) -> None:
+    """Only a draft document may be deleted."""
+    if entity.document and old is not None and status_of(old) != DRAFT:
+        status = status_of(old)
+        raise Conflict(
+            f"this {entity.qualified_name} is {status}: only a draft can be deleted "
+            "(cancel a submitted document instead)",
+            code=status,
+        )
+
+
+def amendment(entity: EntityDef, children: Mapping[str, EntityDef], old: Mapping[str, Any]) -> Any:
+    """The body of a cancelled document's amendment: its writable fields and lines (the
+    lines without their ids), as a client would post them; optional unique fields are
+    left out (the original keeps the value)."""
+    body: dict[str, Any] = {}
+    for name, field in entity.fields.items():
+        if name in DOCUMENT_FIELDS or not field.is_writable or name not in old:
+            continue
+        if field.unique and not field.required:
+            continue  # the original keeps its value: the copy starts without one
+        if field.type is FieldType.CHILDREN:
+            child = children[name]
+            body[name] = [
+                {
+                    key: value
+                    for key, value in line.items()
+                    if key in child.fields and child.fields[key].is_writable
+                }
+                for line in old[name] or ()
+            ]
+        else:
+            body[name] = old[name]
+    return body
