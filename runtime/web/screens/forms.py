@@ -217,26 +217,38 @@ class Forms(Family):
     async def _reference_titles(
         self, screen: Screen, record: dict[str, Any], sections: list[dict[str, Any]]
     ) -> dict[str, str]:
-        """The title of each referenced record the form shows, where the user may read it."""
+        """The title of each referenced record the form shows, where the user may read it:
+        by field name, and by ``<children field>[<position>].<field>`` for a line's."""
+        shown: list[tuple[str, FieldDef, Any]] = []
+        for section in sections:
+            for widget in section["widgets"]:
+                if widget.kind == "reference":
+                    shown.append((widget.name, widget.field, record.get(widget.name)))
+                if widget.kind != "children" or not isinstance(record.get(widget.name), list):
+                    continue
+                for position, line in enumerate(record[widget.name]):
+                    for column in widget.columns:
+                        if column.kind == "reference" and isinstance(line, dict):
+                            key = f"{widget.name}[{position}].{column.name}"
+                            shown.append((key, column.field, line.get(column.name)))
         titles: dict[str, str] = {}
+        found: dict[tuple[str, str], str] = {}
         model = self.live.current.model
         actor = self.ui.actor(screen.session)
         async with self.database.get().connection() as conn:
-            for section in sections:
-                for widget in section["widgets"]:
-                    value = record.get(widget.name)
-                    if widget.kind != "reference" or value in (None, ""):
-                        continue
-                    target = model.store_for(widget.field.to or "")
+            for key, field, value in shown:
+                if value in (None, ""):
+                    continue
+                if (field.to or "", str(value)) not in found:
+                    target = model.store_for(field.to or "")
                     guard = guard_for(target, actor, model)
                     try:
                         linked = await guard.get(conn, parse_record_id(str(value)))
+                        title = linked.get(target.entity.title or "id")
                     except (RecordNotFound, Forbidden, ApiProblem):
-                        titles[widget.name] = f"#{value}"
-                        continue
-                    titles[widget.name] = str(
-                        linked.get(target.entity.title or "id") or f"#{value}"
-                    )
+                        title = None
+                    found[(field.to or "", str(value))] = str(title or f"#{value}")
+                titles[key] = found[(field.to or "", str(value))]
         return titles
 
     @screen
