@@ -43,6 +43,7 @@ from metadata._model import (
     OnDelete,
     ProjectDef,
     RoleDef,
+    RuleEvent,
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
@@ -417,6 +418,23 @@ class ProjectBuilder:
             origin=document.display_name,
         )
 
+    def _check_document_events(self, document: SourceDocument, entity: str) -> None:
+        """``on: submit`` and ``on: cancel`` belong to documents (``document: true``)."""
+        if not isinstance(document.data, list):
+            return
+        for index, raw in enumerate(document.data):
+            events = raw.get("on", []) if isinstance(raw, dict) else []
+            events = [events] if isinstance(events, str) else events
+            moves = [e for e in events if e in {RuleEvent.SUBMIT, RuleEvent.CANCEL}]
+            if moves:
+                self.problems.at(
+                    document,
+                    (index, "on"),
+                    f"'on: {moves[0]}' applies only to documents, and {entity} is not one: "
+                    "add 'document: true' to its entity file (for line items: put the rule "
+                    "on the document, whose lines are in scope)",
+                )
+
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
         data: dict[str, Any] = document.data
         fields: dict[str, FieldDef] = {}
@@ -454,6 +472,8 @@ class ProjectBuilder:
                 templates=pack.path / "templates",
             )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
+            if not entity.document:
+                self._check_document_events(rules_document, entity.qualified_name)
             self.pending_actions += [replace(p, pack=pack.name) for p in rule_checker.pending]
             self.pending_roles += rule_checker.pending_roles
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))

@@ -415,3 +415,32 @@ def test_a_document_may_not_declare_its_system_fields(db_url: str, tmp_path: Pat
     with pytest.raises(DefinitionError) as failed:
         pack_instance(tmp_path, db_url, "buying", files)
     assert "'docstatus' is a system field of every document" in str(failed.value)
+
+
+def test_imports_create_drafts_and_cannot_submit(buying: Instance, api: TestClient) -> None:
+    from tests.support.cli import tessera
+
+    path = buying.path / "requests.jsonl"
+    path.write_text(
+        '{"title": "Chairs", "lines": [{"item": "chair", "quantity": "4"}]}\n'
+        '{"title": "Desks", "docstatus": "submitted"}\n',
+        encoding="utf-8",
+    )
+    result = tessera("import", "buying.purchase_request", str(path), cwd=buying.path)
+    assert "docstatus" in result.stdout + result.stderr
+    assert "read-only" in result.stdout + result.stderr
+    records = api.get(URL).json()["data"]
+    assert [(r["title"], r["docstatus"]) for r in records] == [("Chairs", "draft")]
+
+
+def test_submit_rules_belong_to_documents(db_url: str, tmp_path: Path) -> None:
+    from metadata import DefinitionError
+
+    files = {
+        **FILES,
+        "rules/tag.yaml": "- {name: t, on: [create, submit], assert: 'name is not none'}\n",
+    }
+    with pytest.raises(DefinitionError) as failed:
+        pack_instance(tmp_path, db_url, "buying", files)
+    assert "rules/tag.yaml:1:" in str(failed.value)
+    assert "'on: submit' applies only to documents, and buying.tag is not one" in str(failed.value)
