@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from engine import EngineModel
     from engine.access import EntityAccess
-    from metadata import EntityDef, FieldDef, RuleDef, WorkflowDef
+    from metadata import ActionDef, EntityDef, FieldDef, RuleDef, WorkflowDef
 
 
 def describe_field(field: FieldDef) -> dict[str, Any]:
@@ -132,8 +132,14 @@ def describe_rule(rule: RuleDef) -> dict[str, Any]:
         "assert": rule.assertion,
         "field": rule.field,
         "message": rule.message,
-        "actions": [action.describe() for action in rule.actions],
+        "actions": [_action(action) for action in rule.actions],
     }
+
+
+def _action(action: ActionDef) -> dict[str, Any]:
+    """An action's form; ``for_each`` (any kind may run once per line) beside its kind."""
+    described = action.describe()
+    return described if action.for_each is None else {"for_each": action.for_each, **described}
 
 
 def _as_seen(entity: dict[str, Any], access: EntityAccess) -> dict[str, Any]:

@@ -235,3 +235,30 @@ def test_a_lost_opportunity_cancels_the_open_orders_its_where_selects(
     entries = history.json()["data"]
     assert [e["action"] for e in entries] == ["create", "update"]
     assert entries[-1]["changes"] == {"status": ["open", "cancelled"]}
+
+
+def test_the_meta_api_describes_the_mapping_actions(client: TestClient) -> None:
+    meta = client.get("/api/v1/_meta/entities")
+    assert meta.status_code == 200, meta.text
+    rules = {e["name"]: e["rules"] for e in meta.json()["data"]}
+    (each, header) = rules["flow.delivery"][0]["actions"]
+    assert each == {
+        "for_each": "lines",
+        "update": {
+            "entity": "flow.order_line",
+            "values": {"delivered_qty": "{{ line.delivered }}"},
+            "id": "{{ line.order_line }}",
+        },
+    }
+    assert header["update"]["id"] == "{{ order }}"
+    won, lost = rules["flow.opportunity"]
+    assert won["actions"][0]["create"]["lines"] == {
+        "from": "lines",
+        "to": "items",
+        "map": {
+            "item": "{{ line.item }}",
+            "qty": "{{ line.qty }}",
+            "amount": "{{ line.price and line.qty * line.price }}",
+        },
+    }
+    assert lost["actions"][0]["update"]["where"] == {"opportunity": "{{ id }}", "status": "open"}
