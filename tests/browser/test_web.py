@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Instance, pack_instance, write_instance
 from tests.integration.web.test_conditions import conditions_instance
+from tests.integration.web.test_lines import SHOP
 from tests.integration.web.test_screens import FILES, PASSWORD
 from tests.support.identity import issue_token
 from tests.support.server import serving
@@ -318,3 +319,48 @@ def test_visible_if_and_required_if_react_as_the_user_types(
     page.get_by_label("Source").select_option("web")
     money.wait_for(state="hidden")
     assert referrer_mark.is_hidden()
+
+
+def _shop(db_url: str, tmp_path: Path) -> Instance:
+    instance = pack_instance(tmp_path, db_url, "shop", SHOP)
+    issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
+    return instance
+
+
+@pytest.fixture
+def shop_site(db_url: str, tmp_path: Path) -> Iterator[str]:
+    with served(_shop, db_url, tmp_path) as base:
+        yield base
+
+
+def test_a_lines_reference_is_picked_by_typing(chromium: Browser, shop_site: str) -> None:
+    page = open_page(chromium)
+    sign_in(page, shop_site, "ada")
+    for name, rate in [("Bolt", "0.25"), ("Nut", "0.10"), ("Washer", "0.05")]:
+        page.goto(f"{shop_site}/app/shop/product/new")
+        page.locator("#f-name").fill(name)
+        page.locator("#f-standard_rate").fill(rate)
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r".*/app/shop/product/\d+\?saved=1"))
+    page.goto(f"{shop_site}/app/shop/order/new")
+    page.locator("#f-ref").fill("O-1")
+    page.get_by_label("Search for product, line 1").fill("nu")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#f-lines-0-product option')]"
+        ".map(o => o.text).join('|') === '—|Nut'"
+    )
+    page.get_by_label("Product, line 1", exact=True).select_option(label="Nut")
+    page.get_by_label("Qty, line 1").fill("4")
+    page.get_by_role("button", name="Add a line").click()  # a new row's picker works too
+    page.get_by_label("Search for product, line 2").fill("bol")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#f-lines-1-product option')]"
+        ".map(o => o.text).join('|') === '—|Bolt'"
+    )
+    page.get_by_label("Product, line 2", exact=True).select_option(label="Bolt")
+    page.get_by_label("Qty, line 2").fill("2")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/app/shop/order/\d+\?saved=1"))
+    assert page.locator("#f-lines-0-product option:checked").inner_text() == "Nut"
+    assert page.locator("#f-lines-1-product option:checked").inner_text() == "Bolt"
+    assert "0.90" in page.locator("#f-total").inner_text()
