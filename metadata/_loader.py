@@ -330,6 +330,14 @@ class ProjectBuilder:
         for child, parent in self.child_owner.items():
             if child in entities:
                 entities[child] = replace(entities[child], parent=parent)
+                if entities[child].document:
+                    pack_name, name = child.split(".", 1)
+                    self.problems.at(
+                        self.packs[pack_name].entity_documents[name],
+                        ("document",),
+                        f"{child} is the line items of {parent}: lines follow their "
+                        f"document's lifecycle; put 'document: true' on {parent} instead",
+                    )
             self._check_line_rules(child, parent)
         self._entities = entities
         for pending in self.pending_actions:

@@ -45,7 +45,7 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
         value = getattr(field, key)
         if value is not None:
             result[key] = value
-    for key in ("unique", "index", "read_only"):
+    for key in ("unique", "index", "read_only", "allow_on_submit"):
         if getattr(field, key):
             result[key] = True
     if field.values:
@@ -93,6 +93,7 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "rules": [describe_rule(r) for r in entity.rules],
         "form": describe_form(entity),
         "workflow": describe_workflow(entity.workflow) if entity.workflow else None,
+        "document": entity.document,
         "schema": record_schema(entity, model.project, "read"),
     }
 

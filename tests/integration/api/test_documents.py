@@ -444,3 +444,28 @@ def test_submit_rules_belong_to_documents(db_url: str, tmp_path: Path) -> None:
         pack_instance(tmp_path, db_url, "buying", files)
     assert "rules/tag.yaml:1:" in str(failed.value)
     assert "'on: submit' applies only to documents, and buying.tag is not one" in str(failed.value)
+
+
+def test_line_items_are_not_documents_of_their_own(db_url: str, tmp_path: Path) -> None:
+    from metadata import DefinitionError
+
+    files = {
+        **FILES,
+        "entities/purchase_request_line.yaml": "document: true\n"
+        + FILES["entities/purchase_request_line.yaml"],
+    }
+    with pytest.raises(DefinitionError) as failed:
+        pack_instance(tmp_path, db_url, "buying", files)
+    assert "purchase_request_line.yaml:1:" in str(failed.value)
+    assert "put 'document: true' on buying.purchase_request instead" in str(failed.value)
+
+
+def test_the_meta_api_tells_a_client_what_is_a_document(api: TestClient) -> None:
+    meta = {e["name"]: e for e in api.get("/api/v1/_meta/entities").json()["data"]}
+    described = meta["buying.purchase_request"]
+    assert described["document"] is True
+    fields = {f["name"]: f for f in described["fields"]}
+    assert fields["note"]["allow_on_submit"] is True
+    assert "allow_on_submit" not in fields["title"]
+    assert fields["docstatus"]["read_only"] is True
+    assert meta["buying.tag"]["document"] is False
