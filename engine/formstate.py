@@ -23,11 +23,14 @@ class FormState:
     hidden_sections: frozenset[str]
     hidden_fields: frozenset[str]
     required: frozenset[str]
-    """Fields whose ``required_if`` holds (not those declared ``required``)."""
+    """Fields whose ``required_if`` holds (not those declared ``required``); a line's as
+    ``<children field>[<index>].<field>``."""
 
 
 class FormConditions:
-    def __init__(self, entity: EntityDef) -> None:
+    def __init__(self, entity: EntityDef, lines: Mapping[str, EntityDef] | None = None) -> None:
+        """``lines``: the line entity of each ``children`` field, whose ``required_if`` is
+        judged on each line typed."""
         self._sections = tuple(
             (s.name, compile_expression(s.visible_if)) for s in entity.form.sections if s.visible_if
         )
@@ -47,20 +50,36 @@ class FormConditions:
             for f in entity.fields.values()
             if f.type not in {FieldType.CHILDREN, FieldType.REFERENCE, FieldType.JSON}
         }
+        self._lines = {
+            name: FormConditions(line)
+            for name, line in (lines or {}).items()
+            if any(f.required_if for f in line.fields.values())
+        }
 
     def __bool__(self) -> bool:
-        return bool(self._sections or self._fields or self._required)
+        return bool(self._sections or self._fields or self._required or self._lines)
 
-    def judge(self, values: Mapping[str, Any], user: Actor | None) -> FormState:
+    def judge(
+        self,
+        values: Mapping[str, Any],
+        user: Actor | None,
+        lines: Mapping[str, Mapping[int, Mapping[str, Any]]] | None = None,
+    ) -> FormState:
         """The state for ``values`` as typed (text from a form is typed here; what cannot
-        be read yet counts as empty). A condition that cannot be evaluated (it reaches
-        into a referenced record, say) shows its part and requires nothing."""
+        be read yet counts as empty), and for ``lines`` (each children field's lines as
+        typed, by their index on the form). A condition that cannot be evaluated (it
+        reaches into a referenced record, say) shows its part and requires nothing."""
         record = {name: self._typed(name, value) for name, value in values.items()}
         scope = Scope(record, None, user)
+        required = {name for name, when in self._required if _holds(when, scope, False)}
+        for name, conditions in self._lines.items():
+            for index, line in ((lines or {}).get(name) or {}).items():
+                state = conditions.judge(line, user)
+                required.update(f"{name}[{index}].{field}" for field in state.required)
         return FormState(
             frozenset(name for name, when in self._sections if not _holds(when, scope, True)),
             frozenset(name for name, when in self._fields if not _holds(when, scope, True)),
-            frozenset(name for name, when in self._required if _holds(when, scope, False)),
+            frozenset(required),
         )
 
     def _typed(self, name: str, value: Any) -> Any:

@@ -133,7 +133,9 @@ class EntityStore:
         )
         """Whether a write derives values: the record's computed fields, or its lines'
         defaults, computed fields or ``required_if``."""
-        self.form_conditions = FormConditions(entity)
+        self.form_conditions = FormConditions(
+            entity, {name: child.entity for name, child in self.children.items()}
+        )
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
         self.traversed = traversed_references(entity, expression_sources(entity))
         """Reference fields whose targets' fields expressions read, by target entity."""

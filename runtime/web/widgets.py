@@ -168,16 +168,23 @@ _LINE_KEY = re.compile(
 )
 
 
+def typed_lines(form: Submitted, name: str) -> dict[int, dict[str, str]]:
+    """The text typed in each row of the child table ``name`` (``lines[0].qty``...), by the
+    row's index on the form."""
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in form.multi_items():
+        match = _LINE_KEY.match(key)
+        if match is None or match["table"] != name or not isinstance(value, str):
+            continue
+        rows.setdefault(int(match["index"]), {})[match["field"]] = value
+    return rows
+
+
 def lines_from_form(form: Submitted, widget: Widget) -> list[dict[str, Any]]:
     """A child table's rows, in the order of their indexes (``lines[0].qty``...). A row
     ticked for removal, or left entirely empty (the blank row for a new line), is left out;
     a row with the ``id`` of a stored line keeps that line."""
-    rows: dict[int, dict[str, str]] = {}
-    for key, value in form.multi_items():
-        match = _LINE_KEY.match(key)
-        if match is None or match["table"] != widget.name or not isinstance(value, str):
-            continue
-        rows.setdefault(int(match["index"]), {})[match["field"]] = value
+    rows = typed_lines(form, widget.name)
     lines = []
     for index in sorted(rows):
         sent = rows[index]

@@ -351,6 +351,13 @@ def test_a_lines_reference_is_picked_by_typing(chromium: Browser, shop_site: str
     )
     page.get_by_label("Product, line 1", exact=True).select_option(label="Nut")
     page.get_by_label("Qty, line 1").fill("4")
+    marker = page.locator("td[data-required-if='lines[0].reason'] .req")
+    assert marker.is_hidden()
+    page.get_by_label("Discount, line 1").fill("20")  # the line's required_if, live
+    marker.wait_for(state="visible")
+    assert page.get_by_label("Reason, line 1").get_attribute("aria-required") == "true"
+    page.get_by_label("Discount, line 1").fill("")
+    marker.wait_for(state="hidden")
     page.get_by_role("button", name="Add a line").click()  # a new row's picker works too
     page.get_by_label("Search for product, line 2").fill("bol")
     page.wait_for_function(

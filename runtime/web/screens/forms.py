@@ -19,7 +19,7 @@ from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
 from runtime.web.session import CSRF_FIELD
-from runtime.web.widgets import Widget, is_writable, record_from_form, widget_for
+from runtime.web.widgets import Widget, is_writable, record_from_form, typed_lines, widget_for
 
 if TYPE_CHECKING:
     from engine.workflow import Move
@@ -87,7 +87,13 @@ class Forms(Family):
         titles = await self._reference_titles(screen, record, sections)
         moves, history = await self._workflow_and_history(screen, full)
         conditions = screen.store.form_conditions
-        state = conditions.judge(record, self.ui.actor(screen.session)) if conditions else None
+        lines = {
+            name: dict(enumerate(line for line in record[name] if isinstance(line, dict)))
+            for name in screen.store.children
+            if isinstance(record.get(name), list)
+        }
+        actor = self.ui.actor(screen.session)
+        state = conditions.judge(record, actor, lines) if conditions else None
         workflow = screen.store.entity.workflow
         entity = screen.store.entity
         title_value = record.get(entity.title) if entity.title else None
@@ -309,7 +315,8 @@ class Forms(Family):
             for name in screen.store.entity.fields
             if form.getlist(name) and isinstance(form.getlist(name)[-1], str)
         }
-        state = screen.store.form_conditions.judge(values, self.ui.actor(session))
+        lines = {name: typed_lines(form, name) for name in screen.store.children}
+        state = screen.store.form_conditions.judge(values, self.ui.actor(session), lines)
         return JSONResponse(
             {
                 "hidden_sections": sorted(state.hidden_sections),

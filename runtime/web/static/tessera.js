@@ -147,6 +147,15 @@
         marker.hidden = !required;
         if (required) { input.setAttribute("aria-required", "true"); } else { input.removeAttribute("aria-required"); }
       });
+      // a child table's cells whose field has required_if: lines[0].reason
+      form.querySelectorAll("td[data-required-if]").forEach(function (cell) {
+        var required = state.required.indexOf(cell.getAttribute("data-required-if")) >= 0;
+        var marker = cell.querySelector(".req");
+        var input = cell.querySelector("input:not([type=hidden]), select, textarea");
+        if (marker) { marker.hidden = !required; }
+        if (!input) { return; }
+        if (required) { input.setAttribute("aria-required", "true"); } else { input.removeAttribute("aria-required"); }
+      });
     }
     function soon() { clearTimeout(timer); timer = setTimeout(ask, 250); }
     form.addEventListener("input", soon);

@@ -204,6 +204,27 @@ def test_required_if_applies_to_a_lines_cell(shop: TestClient) -> None:
     assert 'id="f-lines-0-reason-error"' in refused.text
     assert "is required when discount and discount &gt; 10" in refused.text
     assert f'<option value="{bolt.group(1)}" selected>Bolt</option>' in refused.text  # kept
+    cell = re.search(
+        r'<td data-label="Reason" class="invalid" data-required-if="lines\[0\]\.reason">(.*?)</td>',
+        refused.text,
+        re.S,
+    )
+    assert cell, refused.text
+    assert 'aria-required="true"' in cell.group(1)
+    assert '<span class="req" title="Required">*</span>' in cell.group(1)
+
+    # the form asks as the user types; a line's cell answers by its index on the form
+    typed = {"lines[0].discount": "20", "lines[3].discount": "5", "lines[4].discount": "50"}
+    state = shop.post(
+        "/app/shop/order/_conditions",
+        data={"csrf_token": token, "ref": "O-1", **typed, "lines[4].reason": "x"},
+    )
+    assert state.status_code == 200, state.text
+    assert state.json()["required"] == ["lines[0].reason", "lines[4].reason"]
+    blank = shop.get("/app/shop/order/new").text
+    assert 'data-required-if="lines[0].reason"' in blank
+    assert 'data-required-if="lines[__INDEX__].reason"' in blank  # rows added later
+    assert 'data-conditions="/app/shop/order/_conditions"' in blank
     saved = shop.post(
         "/app/shop/order/new",
         data={"csrf_token": token, "ref": "O-1", **line, "lines[0].reason": "bulk"},
