@@ -222,7 +222,9 @@ class RuleEffects:
         collected: list[tuple[EffectStore, Any, WriteContext]] | None = None,
     ) -> bool:
         """Run one rule's resolved actions for ``record``; whether one updated the record."""
-        step = CascadeStep(self.store.entity.qualified_name, str(record["id"]), rule.name)
+        step = CascadeStep(
+            self.store.entity.qualified_name, str(record["id"]), rule.name, event
+        )
         error = cascade_error(ctx.cascade, step)
         if error is not None:
             raise error

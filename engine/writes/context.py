@@ -23,6 +23,8 @@ class CascadeStep:
     entity: str
     record_id: str
     rule: str
+    event: str = ""
+    """The event the rule ran on (``create``, ``submit``, …)."""
 
     def __str__(self) -> str:
         return f"{self.entity}#{self.record_id}:{self.rule}"

@@ -16,6 +16,7 @@ from metadata import DOCSTATUS, DOCUMENT_FIELDS, FieldType, RuleEvent
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from engine.writes.context import WriteContext
     from metadata import EntityDef
 
 DRAFT, SUBMITTED, CANCELLED = "draft", "submitted", "cancelled"
@@ -50,14 +51,18 @@ def status_of(record: Mapping[str, Any]) -> str:
     return str(record.get(DOCSTATUS) or DRAFT)
 
 
-def check_update(entity: EntityDef, old: Mapping[str, Any] | None, data: Any) -> None:
+def check_update(
+    entity: EntityDef, old: Mapping[str, Any] | None, data: Any, ctx: WriteContext
+) -> None:
     """An update of a document: anything goes on a draft; on a submitted one only fields
     declared ``allow_on_submit`` (409 ``submitted`` naming the others); nothing on a
-    cancelled one (409 ``cancelled``)."""
+    cancelled one (409 ``cancelled``). Except the actions of the document's own rules ``on:
+    [submit]`` (``[cancel]``) in that submit's (cancel's) transaction: they may fill the
+    document's fields as it is submitted (cancelled)."""
     if not entity.document or old is None:
         return
     status = status_of(old)
-    if status == DRAFT:
+    if status == DRAFT or _own_move(entity, old, status, ctx):
         return
     name = entity.qualified_name
     if status == CANCELLED:
@@ -74,6 +79,19 @@ def check_update(entity: EntityDef, old: Mapping[str, Any] | None, data: Any) ->
             f"not {', '.join(frozen)} (cancel it and amend the copy instead)",
             code=SUBMITTED,
         )
+
+
+def _own_move(entity: EntityDef, old: Mapping[str, Any], status: str, ctx: WriteContext) -> bool:
+    """Whether this write is an action of the rule that runs on this document's move into
+    ``status``."""
+    event = RuleEvent.SUBMIT if status == SUBMITTED else RuleEvent.CANCEL
+    record_id = str(old.get("id"))
+    return any(
+        step.entity == entity.qualified_name
+        and step.record_id == record_id
+        and step.event == event.value
+        for step in ctx.cascade
+    )
 
 
 def check_delete(entity: EntityDef, old: Mapping[str, Any] | None) -> None:

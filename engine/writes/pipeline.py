@@ -482,7 +482,7 @@ class EntityStore:
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
         if old is None:  # for the audit trail, rules and computed fields
             old = await self.get(conn, record_id)
-        documents.check_update(self.entity, old, data)
+        documents.check_update(self.entity, old, data, ctx)
         if self.entity.document and expected_version is None and old is not None:
             expected_version = int(old["version"])  # not an edit of what was just submitted
         await self.references.resolve(conn, values, ctx, stored=old)

@@ -30,6 +30,7 @@ fields:
   code:     {type: string, unique: true}
   needed_by: {type: date}
   note:     {type: text, allow_on_submit: true}
+  approval_ref: {type: string}
   total:    {type: decimal, scale: 2, computed: "lines | sum(attribute='amount')"}
   lines:    {type: children, entity: purchase_request_line}
 """,
@@ -65,6 +66,10 @@ fields:
   assert: "total < 1000"
   field: total
   message: "a large request cannot be cancelled"
+- name: stamp_on_submit
+  on: [submit]
+  actions:
+    - update: {values: {approval_ref: "A-{{ id }}"}}
 - name: log_submit
   on: [submit, cancel]
   actions:
@@ -139,7 +144,8 @@ def test_submit_freezes_and_cancel_ends_the_document(api: TestClient) -> None:
     submitted = api.post(f"{item}/_submit")
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["data"]["docstatus"] == "submitted"
-    assert submitted.headers["etag"] == f'"{record["version"] + 1}"'
+    assert submitted.headers["etag"] == f'"{submitted.json()["data"]["version"]}"'
+    assert submitted.json()["data"]["version"] > record["version"]
     assert len(submitted.json()["data"]["lines"]) == 2
     # frozen: only allow_on_submit fields change
     refused = api.patch(item, json={"title": "Phones", "note": "x"})
@@ -341,7 +347,8 @@ def test_racing_submits_and_edits_submit_once_and_never_edit_a_submitted_one(
         history = api.get(f"{item}/_history").json()["data"]
         actions = [e["action"] for e in history]
         assert actions.count("submit") == 1
-        assert "update" not in actions[actions.index("submit") :], actions
+        after = history[actions.index("submit") + 1 :]
+        assert [set(e["changes"]) for e in after] == [{"approval_ref"}], after
         stored = api.get(item).json()["data"]
         assert stored["docstatus"] == "submitted"
         for edit in edits:  # every edit came before the submit, or was refused
@@ -469,3 +476,14 @@ def test_the_meta_api_tells_a_client_what_is_a_document(api: TestClient) -> None
     assert "allow_on_submit" not in fields["title"]
     assert fields["docstatus"]["read_only"] is True
     assert meta["buying.tag"]["document"] is False
+
+
+def test_the_submit_rules_own_actions_may_fill_the_document(api: TestClient) -> None:
+    record = create(api)
+    item = f"{URL}/{record['id']}"
+    submitted = api.post(f"{item}/_submit").json()["data"]
+    assert submitted["approval_ref"] == f"A-{record['id']}"
+    assert submitted["docstatus"] == "submitted"
+    refused = api.patch(item, json={"approval_ref": "forged"})  # but no one else may
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "submitted"
