@@ -632,6 +632,9 @@ class EntityStore:
         for name, child in self.children.items():
             if values.get(name) and (child.computed or child.required_if or child.defaults):
                 record[name] = child._derive_lines(name, values[name], old, ctx, errors)
+        missing = self.references.missing(record, ctx)
+        if missing:  # nothing to read through a reference to no record
+            raise ValidationFailed([*errors, *missing])
         view = self.references.view(record, ctx)
         scope = Scope(view, self.references.view(old, ctx), ctx.user)
         if creating and self.defaults:
@@ -669,8 +672,12 @@ class EntityStore:
         for position, line in enumerate(lines):
             old = stored.get(str(line.get("id")))
             full = {**(old or self.records.blank_record), **line}
+            merged.append(full)
+            failures = self.references.missing(full, ctx)
+            if failures:
+                errors.extend(failure.within(field_name, position) for failure in failures)
+                continue
             scope = Scope(view(full, ctx), view(old, ctx), ctx.user)
-            failures: list[FieldError] = []
             if old is None and self.defaults:
                 filled = _collecting(failures, self.defaults.fill, line, scope)
                 line.update(filled)
@@ -682,7 +689,6 @@ class EntityStore:
             if self.required_if:
                 _collecting(failures, self.required_if.check, full, scope)
             errors.extend(failure.within(field_name, position) for failure in failures)
-            merged.append(full)
         return merged
 
     # -- line items (this store being the line entity's) --------------------------------------

@@ -57,6 +57,18 @@ class References:
                 view[field_name] = RecordRef(ident, ctx.references.get((target, ident)))
         return view
 
+    def missing(self, record: Mapping[str, Any], ctx: WriteContext) -> list[FieldError]:
+        """The traversed references of ``record`` whose targets were loaded and found
+        missing: reported at the reference (as the database would), not as an expression
+        that cannot read them."""
+        errors = []
+        for field_name, target in self.traversed.items():
+            ident = reference_id(record.get(field_name))
+            key = (target, ident or "")
+            if ident is not None and key in ctx.references and ctx.references[key] is None:
+                errors.append(FieldError(field_name, "reference", MISSING_REFERENCE))
+        return errors
+
     async def load(
         self, conn: Connection, records: Iterable[Mapping[str, Any]], ctx: WriteContext
     ) -> None:

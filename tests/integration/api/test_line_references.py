@@ -191,6 +191,12 @@ def test_line_expressions_read_the_lines_references_on_every_write(
     assert errors(unknown) == [
         ("lines[1].product", "no shop.product record with code = 'nope'", None)
     ]
+    gone = {"product": "987654", "qty": 1}  # read as a missing record, not as an expression
+    unknown = client.post(ORDERS, json={"ref": "O-5", "lines": [reasonless, gone]})
+    assert errors(unknown) == [
+        ("lines[0].reason", "is required when discount and discount > 10", None),
+        ("lines[1].product", "refers to a record that does not exist", None),
+    ]
     reasoned = client.patch(url, json={"lines": [{**reasonless, "reason": "bulk deal"}]})
     assert reasoned.status_code == 200, reasoned.text
     assert reasoned.json()["data"]["total"] == "0.25"
