@@ -637,21 +637,35 @@ class EntityStore:
             raise ValidationFailed([*errors, *missing])
         view = self.references.view(record, ctx)
         scope = Scope(view, self.references.view(old, ctx), ctx.user)
-        if creating and self.defaults:
-            filled = _collecting(errors, self.defaults.fill, values, scope)
-            values.update(filled)
-            record.update(filled)
-        if self.computed:
-            computed = _collecting(errors, self.computed.compute, scope)
-            values.update(computed)
-            record.update(computed)
-        if self.required_if:
-            _collecting(errors, self.required_if.check, record, scope)
+        self._fill(values, record, scope, errors, new=creating)
         if creating:
             errors.extend(self.rules.before_insert.failures(scope))
         if errors:
             raise ValidationFailed(errors)
         return scope
+
+    def _fill(
+        self,
+        sent: dict[str, Any],
+        record: dict[str, Any],
+        scope: Scope,
+        errors: list[FieldError],
+        *,
+        new: bool,
+    ) -> None:
+        """The steps a record and each of its lines share: defaults (on a new one), computed
+        fields, then ``required_if``; what they fill goes into both ``sent`` (the values to
+        store) and ``record`` (the whole record the scope shows), failures into ``errors``."""
+        if new and self.defaults:
+            filled = _collecting(errors, self.defaults.fill, sent, scope)
+            sent.update(filled)
+            record.update(filled)
+        if self.computed:
+            computed = _collecting(errors, self.computed.compute, scope)
+            sent.update(computed)
+            record.update(computed)
+        if self.required_if:
+            _collecting(errors, self.required_if.check, record, scope)
 
     def _derive_lines(
         self,
@@ -678,16 +692,7 @@ class EntityStore:
                 errors.extend(failure.within(field_name, position) for failure in failures)
                 continue
             scope = Scope(view(full, ctx), view(old, ctx), ctx.user)
-            if old is None and self.defaults:
-                filled = _collecting(failures, self.defaults.fill, line, scope)
-                line.update(filled)
-                full.update(filled)
-            if self.computed:
-                computed = _collecting(failures, self.computed.compute, scope)
-                line.update(computed)
-                full.update(computed)
-            if self.required_if:
-                _collecting(failures, self.required_if.check, full, scope)
+            self._fill(line, full, scope, failures, new=old is None)
             errors.extend(failure.within(field_name, position) for failure in failures)
         return merged
 
