@@ -426,18 +426,21 @@ class ProjectBuilder:
             origin=document.display_name,
         )
 
-    def _check_document_events(self, document: SourceDocument, entity: str) -> None:
-        """``on: submit`` and ``on: cancel`` belong to documents (``document: true``)."""
-        if not isinstance(document.data, list):
+    def check_document_events(
+        self, document: SourceDocument, entity: str, rules: Any, at: tuple[str, ...] = ()
+    ) -> None:
+        """``on: submit`` and ``on: cancel`` belong to documents (``document: true``):
+        ``rules`` (the rule list of ``document``, at path ``at``) of a non-document."""
+        if not isinstance(rules, list):
             return
-        for index, raw in enumerate(document.data):
+        for index, raw in enumerate(rules):
             events = raw.get("on", []) if isinstance(raw, dict) else []
             events = [events] if isinstance(events, str) else events
             moves = [e for e in events if e in {RuleEvent.SUBMIT, RuleEvent.CANCEL}]
             if moves:
                 self.problems.at(
                     document,
-                    (index, "on"),
+                    (*at, index, "on"),
                     f"'on: {moves[0]}' applies only to documents, and {entity} is not one: "
                     "add 'document: true' to its entity file (for line items: put the rule "
                     "on the document, whose lines are in scope)",
@@ -481,7 +484,9 @@ class ProjectBuilder:
             )
             entity = replace(entity, rules=tuple(rule_checker.build(rules_document.data, {})))
             if not entity.document:
-                self._check_document_events(rules_document, entity.qualified_name)
+                self.check_document_events(
+                    rules_document, entity.qualified_name, rules_document.data
+                )
             self.pending_actions += [replace(p, pack=pack.name) for p in rule_checker.pending]
             self.pending_roles += rule_checker.pending_roles
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))

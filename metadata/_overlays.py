@@ -230,6 +230,10 @@ class Customizer:
             templates=self.pack.path / "templates",
         )
         added_rules = rule_checker.build(self.data.get("rules", []), taken)
+        if not entity.document:
+            self.builder.check_document_events(
+                self.document, entity.qualified_name, self.data.get("rules"), ("rules",)
+            )
         self.builder.pending_actions += rule_checker.pending
         self.builder.pending_roles += rule_checker.pending_roles
         label = self.data.get("label", entity.label)

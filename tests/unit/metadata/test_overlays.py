@@ -857,3 +857,41 @@ def test_overlay_schema_takes_its_definitions_from_the_other_schemas(
 
 def test_every_field_key_has_a_customization_rule() -> None:
     assert set(_RULES) == set().union(*TYPE_KEYS.values()) - {"type"}
+
+
+def test_overlay_rules_on_submit_or_cancel_need_a_document(instance: Path) -> None:
+    """The same check as for a pack's rules file: ``on: submit`` on an entity that is not a
+    document would never run, so it is refused at the overlay's key."""
+    write(
+        {
+            OVERLAY: """\
+            rules:
+              - name: fine
+                assert: "employees is none or employees >= 0"
+              - name: never_runs
+                on: [create, submit]
+                assert: "employees > 0"
+            """
+        }
+    )
+    (problem,) = problems()
+    assert problem.startswith(f"{OVERLAY}:5:")
+    assert "'on: submit' applies only to documents, and contacts.account is not one" in problem
+
+
+def test_overlay_rules_on_submit_of_a_document_load(instance: Path) -> None:
+    write(
+        {
+            "packs/contacts/entities/contact.yaml": (
+                "document: true\nfields:\n  full_name: {type: string}\n"
+            ),
+            "custom/contacts/contact.yaml": """\
+            rules:
+              - name: named_on_submit
+                on: [submit]
+                assert: "full_name"
+            """,
+        }
+    )
+    rules = load().entities["contacts.contact"].rules
+    assert [rule.name for rule in rules] == ["named_on_submit"]
