@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from metadata._yaml import PathItem as PathItem
     from metadata._yaml import SourceDocument
-
-PathItem = str | int
 
 
 @dataclass(frozen=True, slots=True)
