@@ -48,6 +48,7 @@ from metadata._model import (
 )
 from metadata._overlays import Customizer, load_overlays
 from metadata._roles import ROLES_FILE, RolesBuilder
+from metadata._rollups import check_rollups
 from metadata._rules import (
     PendingAction,
     PendingRole,
@@ -339,6 +340,12 @@ class ProjectBuilder:
                         f"document's lifecycle; put 'document: true' on {parent} instead",
                     )
             self._check_line_rules(child, parent)
+        sources = {
+            f"{pack.name}.{name}": document
+            for pack in self.packs.values()
+            for name, document in pack.entity_documents.items()
+        }
+        entities = check_rollups(entities, sources, self.closure, self.problems)
         self._entities = entities
         for pending in self.pending_actions:
             self._check_action(pending, entities)

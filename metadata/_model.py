@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from metadata._errors import PathItem
+    from metadata._rollups import RollupDef
 
 
 class FieldType(enum.StrEnum):
@@ -295,6 +296,8 @@ class EntityDef:
     document: bool = False
     """``document: true``: a lifecycle (``docstatus`` draft → submitted → cancelled, and
     ``amended_from``), see docs/documents.md."""
+    rollups: tuple[RollupDef, ...] = ()
+    """The fields of referenced records this entity's records keep (docs/rollups.md)."""
 
     @property
     def qualified_name(self) -> str:

@@ -1,0 +1,403 @@
+"""Rollups: a stored field of a referenced record kept by the records that point at it.
+
+Declared on the *source* entity (the one whose records are counted), so that the entity
+kept needs to know nothing of it — an account's ``lifetime_value`` is declared by the
+finance pack's invoices, and contacts does not depend on finance::
+
+    # finance/entities/sales_invoice.yaml
+    rollups:
+      - to: contacts.account.lifetime_value
+        via: account                      # the invoice's reference to the account
+        sum: grand_total                  # or count: true, min: <field>, max: <field>
+        where: {docstatus: submitted, is_return: false}   # list filter syntax
+
+The checks here run once every entity is built (``check_rollups``, called by the loader):
+the target field exists, fits the aggregate and is made read-only (a sum or a count starts
+at 0), ``via`` reaches the target, ``where`` reads the source's own columns with known
+operators, a field is kept by one rollup only, rollups do not feed each other in a circle,
+and a pack keeps fields only of the packs it depends on. The engine
+(``engine/rollups``) keeps the values in each write's transaction. See docs/rollups.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from metadata._errors import did_you_mean
+from metadata._fieldkeys import TYPE_TRAITS
+from metadata._model import FieldType, frozen_mapping
+from metadata._operators import FILTER_OPERATORS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from metadata._errors import PathItem, ProblemCollector
+    from metadata._model import EntityDef, FieldDef
+    from metadata._yaml import SourceDocument
+
+PARENT = "_parent"
+"""``via: _parent``: a line item's parent record; ``_parent__<field>`` in a ``where``."""
+
+
+class RollupFunction(enum.StrEnum):
+    SUM = "sum"
+    COUNT = "count"
+    MIN = "min"
+    MAX = "max"
+
+
+@dataclass(frozen=True, slots=True)
+class RollupDef:
+    """One rollup, as declared by its source entity."""
+
+    source: str
+    """Qualified name of the entity whose records are aggregated."""
+    target: str
+    """Qualified name of the entity whose field is kept."""
+    field: str
+    """The target's field kept."""
+    via: str
+    """The source's reference field to the target, or ``_parent`` (a line's parent)."""
+    function: RollupFunction
+    of: str | None = None
+    """The source field aggregated; None for ``count``."""
+    where: tuple[tuple[str, str], ...] = ()
+    """Which source records count: list filters as query-string pairs
+    (``("docstatus", "submitted")``, ``("_parent__docstatus", "submitted")``)."""
+    origin: str = ""
+
+    @property
+    def kept(self) -> str:
+        return f"{self.target}.{self.field}"
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The source's own fields whose change may change the value."""
+        names = {self.via} if self.via != PARENT else set()
+        if self.of is not None:
+            names.add(self.of)
+        names.update(key.split("__")[0] for key, _ in self.where if not _on_parent(key))
+        return frozenset(names)
+
+    @property
+    def parent_reads(self) -> frozenset[str]:
+        """The fields of a line source's parent that ``where`` reads."""
+        return frozenset(key.split("__")[1] for key, _ in self.where if _on_parent(key))
+
+
+def _on_parent(key: str) -> bool:
+    return key.startswith(PARENT + "__")
+
+
+_FUNCTIONS = tuple(RollupFunction)
+_NUMBERS = frozenset(t for t, traits in TYPE_TRAITS.items() if traits.measure == "number")
+_DATES = frozenset(t for t, traits in TYPE_TRAITS.items() if traits.measure == "date")
+
+
+def check_rollups(
+    entities: Mapping[str, EntityDef],
+    documents: Mapping[str, SourceDocument],
+    closure: Mapping[str, set[str]],
+    problems: ProblemCollector,
+) -> dict[str, EntityDef]:
+    """``entities`` with the rollups their files declare, the fields kept made read-only
+    (starting at 0 for sums and counts); every problem reported at the rollup's key."""
+    checker = _Checker(entities, closure, problems)
+    for qualified, document in documents.items():
+        raw = document.data.get("rollups") if isinstance(document.data, dict) else None
+        if qualified in entities and isinstance(raw, list):
+            for index, item in enumerate(raw):
+                if isinstance(item, dict):
+                    checker.add(entities[qualified], document, index, item)
+    return checker.result()
+
+
+class _Checker:
+    def __init__(
+        self,
+        entities: Mapping[str, EntityDef],
+        closure: Mapping[str, set[str]],
+        problems: ProblemCollector,
+    ) -> None:
+        self.entities = entities
+        self.closure = closure
+        self.problems = problems
+        self.found: list[tuple[RollupDef, SourceDocument, int]] = []
+        self.kept: dict[str, RollupDef] = {}
+
+    def add(self, source: EntityDef, document: SourceDocument, index: int, raw: Any) -> None:
+        where: tuple[PathItem, ...] = ("rollups", index)
+        before = len(self.problems.problems)
+
+        def problem(key: str, message: str) -> None:
+            self.problems.at(document, (*where, key), message)
+
+        functions = [name for name in _FUNCTIONS if name in raw]
+        if len(functions) != 1:
+            problem(
+                functions[1] if len(functions) > 1 else "to",
+                "a rollup takes exactly one of sum, count, min, max "
+                f"(this one has {', '.join(functions) or 'none'})",
+            )
+            return
+        function = RollupFunction(functions[0])
+        target = self._target(source, str(raw["to"]), problem)
+        if target is None:
+            return
+        target_entity, field_def = target
+        via = str(raw["via"])
+        self._via(source, target_entity, via, problem)
+        of = None if function is RollupFunction.COUNT else str(raw[function.value])
+        self._types(source, field_def, function, of, target_entity, problem)
+        pairs = self._where(source, raw.get("where") or {}, problem)
+        if len(self.problems.problems) != before:
+            return
+        rollup = RollupDef(
+            source=source.qualified_name,
+            target=target_entity.qualified_name,
+            field=field_def.name,
+            via=via,
+            function=function,
+            of=of,
+            where=pairs,
+            origin=document.display_name,
+        )
+        if rollup.kept in self.kept:
+            other = self.kept[rollup.kept]
+            problem(
+                "to",
+                f"{rollup.kept} is already kept by a rollup of {other.source} "
+                f"({other.origin}): a field is kept by one rollup",
+            )
+            return
+        self.kept[rollup.kept] = rollup
+        self.found.append((rollup, document, index))
+
+    def _target(
+        self, source: EntityDef, text: str, problem: Any
+    ) -> tuple[EntityDef, FieldDef] | None:
+        parts = text.split(".")
+        if len(parts) == 2:
+            parts = [source.pack, *parts]
+        if len(parts) != 3 or not all(parts):
+            problem("to", f"'{text}' is not pack.entity.field (or entity.field in this pack)")
+            return None
+        qualified = f"{parts[0]}.{parts[1]}"
+        target = self.entities.get(qualified)
+        if target is None:
+            if not self.problems.has_failed(qualified):
+                hint = did_you_mean(qualified, self.entities)
+                problem("to", f"unknown entity '{qualified}'{hint}")
+            return None
+        if target.pack not in self.closure.get(source.pack, {source.pack}):
+            problem(
+                "to",
+                f"entity '{qualified}' belongs to pack '{target.pack}', which pack "
+                f"'{source.pack}' does not depend on: add '{target.pack}' to depends in "
+                "module.yaml",
+            )
+            return None
+        field_def = target.fields.get(parts[2])
+        if field_def is None:
+            if not self.problems.has_failed(qualified, parts[2]):
+                hint = did_you_mean(parts[2], target.fields)
+                problem("to", f"'{parts[2]}' is not a field of {qualified}{hint}")
+            return None
+        if field_def.computed or field_def.type not in _NUMBERS | _DATES:
+            what = "computed" if field_def.computed else field_def.type.value
+            problem(
+                "to",
+                f"field '{parts[2]}' of {qualified} is {what}: a rollup keeps a stored "
+                "integer, decimal, date or datetime field",
+            )
+            return None
+        return target, field_def
+
+    def _via(self, source: EntityDef, target: EntityDef, via: str, problem: Any) -> None:
+        if via == PARENT:
+            if source.parent != target.qualified_name:
+                what = f"the line items of {source.parent}" if source.parent else "not a line"
+                problem(
+                    "via",
+                    f"via: {PARENT} reaches a line's parent, and {source.qualified_name} is "
+                    f"{what}, not of {target.qualified_name}",
+                )
+            return
+        field_def = source.fields.get(via)
+        references = [
+            f.name
+            for f in source.fields.values()
+            if f.type is FieldType.REFERENCE and f.to == target.qualified_name
+        ]
+        if source.parent == target.qualified_name:
+            references.append(PARENT)
+        if field_def is None or field_def.type is not FieldType.REFERENCE:
+            what = "not a field" if field_def is None else "not a reference"
+            problem(
+                "via",
+                f"'{via}' is {what} of {source.qualified_name}{did_you_mean(via, references)} "
+                f"(its references to {target.qualified_name}: {', '.join(references) or 'none'})",
+            )
+        elif field_def.to != target.qualified_name:
+            problem(
+                "via",
+                f"'{via}' refers to {field_def.to}, not to {target.qualified_name} "
+                f"(its references to it: {', '.join(references) or 'none'})",
+            )
+
+    def _types(
+        self,
+        source: EntityDef,
+        kept: FieldDef,
+        function: RollupFunction,
+        of: str | None,
+        target: EntityDef,
+        problem: Any,
+    ) -> None:
+        name = f"{target.qualified_name}.{kept.name}"
+        key = function.value
+        if function is RollupFunction.COUNT:
+            if kept.type not in _NUMBERS:
+                problem("to", f"a count is a number: {name} is {kept.type.value}")
+            self._starts_at_zero(kept, name, problem)
+            return
+        assert of is not None
+        field_def = source.fields.get(of)
+        if field_def is None or not field_def.is_stored:
+            if field_def is None and self.problems.has_failed(source.qualified_name, of):
+                return
+            hint = did_you_mean(of, source.fields)
+            problem(key, f"'{of}' is not a stored field of {source.qualified_name}{hint}")
+            return
+        allowed = _NUMBERS if function is RollupFunction.SUM else _NUMBERS | _DATES
+        if field_def.type not in allowed:
+            what = "numbers" if function is RollupFunction.SUM else "numbers and dates"
+            problem(key, f"{key} takes {what}; '{of}' is {field_def.type.value}")
+            return
+        fits = field_def.type == kept.type or (
+            field_def.type is FieldType.INTEGER and kept.type is FieldType.DECIMAL
+        )
+        if not fits:
+            problem(
+                "to",
+                f"the {key} of '{of}' ({field_def.type.value}) cannot be kept in {name} "
+                f"({kept.type.value})",
+            )
+        if function is RollupFunction.SUM:
+            self._starts_at_zero(kept, name, problem)
+        elif kept.required or kept.default is not None:
+            problem(
+                "to",
+                f"{name} is empty while no record counts (the {key} of nothing): "
+                "drop its required and default",
+            )
+
+    @staticmethod
+    def _starts_at_zero(kept: FieldDef, name: str, problem: Any) -> None:
+        if kept.default is not None and str(kept.default) not in {"0", "0.0", "0.00"}:
+            problem(
+                "to",
+                f"{name} starts at 0 (the sum or count of no record): drop its default "
+                f"({kept.default})",
+            )
+
+    def _where(
+        self, source: EntityDef, raw: Mapping[str, Any], problem: Any
+    ) -> tuple[tuple[str, str], ...]:
+        parent = self.entities.get(source.parent) if source.parent else None
+        pairs = []
+        for key, value in raw.items():
+            message = self._where_problem(source, parent, str(key))
+            if message is not None:
+                problem("where", message)
+                continue
+            values = value if isinstance(value, list) else [value]
+            pairs.append((str(key), ",".join(_text(v) for v in values)))
+        return tuple(pairs)
+
+    def _where_problem(self, source: EntityDef, parent: EntityDef | None, key: str) -> str | None:
+        parts = key.split("__")
+        entity = source
+        if parts[0] == PARENT:
+            if parent is None:
+                return f"'{key}': {source.qualified_name} is not a line item (it has no parent)"
+            entity, parts = parent, parts[1:]
+        if not parts or len(parts) > 2 or not all(parts):
+            return f"'{key}' is not a filter: field or field__operator"
+        field_def = entity.fields.get(parts[0])
+        if field_def is None:
+            if self.problems.has_failed(entity.qualified_name, parts[0]):
+                return None
+            hint = did_you_mean(parts[0], entity.fields)
+            return f"'{parts[0]}' is not a field of {entity.qualified_name}{hint}"
+        if not field_def.is_stored or not TYPE_TRAITS[field_def.type].scalar:
+            return f"'{parts[0]}' ({field_def.type.value}) cannot be filtered on"
+        op = parts[1] if len(parts) == 2 else "eq"
+        spec = FILTER_OPERATORS.get(op)
+        if spec is None:
+            if field_def.type is FieldType.REFERENCE:
+                return (
+                    f"'{key}': a rollup's where reads the record's own fields, not those of "
+                    f"the records it refers to (they change without it)"
+                )
+            return f"unknown filter operator '{op}' in '{key}'{did_you_mean(op, FILTER_OPERATORS)}"
+        if not spec.applies_to(field_def.type):
+            return f"'{op}' applies to {spec.fields_text()} fields; '{parts[0]}' is not one"
+        return None
+
+    def result(self) -> dict[str, EntityDef]:
+        entities = dict(self.entities)
+        self._cycles()
+        by_source: dict[str, list[RollupDef]] = {}
+        for rollup, _, _ in self.found:
+            by_source.setdefault(rollup.source, []).append(rollup)
+            target = entities[rollup.target]
+            kept = target.fields[rollup.field]
+            starts = 0 if rollup.function in {RollupFunction.SUM, RollupFunction.COUNT} else None
+            made = replace(kept, read_only=True, default=kept.default or starts)
+            fields = {**target.fields, rollup.field: made}
+            entities[rollup.target] = replace(target, fields=frozen_mapping(fields))
+        for source, rollups in by_source.items():
+            entities[source] = replace(entities[source], rollups=tuple(rollups))
+        return entities
+
+    def _cycles(self) -> None:
+        """A rollup whose value feeds, through other rollups, back into what it reads."""
+        feeds: dict[str, set[str]] = {}
+        for rollup, _, _ in self.found:
+            for name in rollup.reads:
+                feeds.setdefault(f"{rollup.source}.{name}", set()).add(rollup.kept)
+        for rollup, document, index in self.found:
+            path = _path_back(feeds, rollup.kept, {f"{rollup.source}.{n}" for n in rollup.reads})
+            if path is not None:
+                self.problems.at(
+                    document,
+                    ("rollups", index, "to"),
+                    f"rollups feed each other in a circle: {' -> '.join(path)}",
+                )
+                self.found.remove((rollup, document, index))
+                return
+
+
+def _path_back(feeds: Mapping[str, set[str]], start: str, goal: Iterable[str]) -> list[str] | None:
+    """A chain of kept fields from ``start`` to one of ``goal``, or None."""
+    goals = set(goal)
+    stack = [[start]]
+    seen: set[str] = set()
+    while stack:
+        path = stack.pop()
+        if path[-1] in goals:
+            return path
+        for following in sorted(feeds.get(path[-1], ())):
+            if following not in seen:
+                seen.add(following)
+                stack.append([*path, following])
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
