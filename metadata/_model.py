@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from metadata._errors import PathItem
-    from metadata._rollups import RollupDef
+    from metadata._rollup_model import RollupDef
 
 
 class FieldType(enum.StrEnum):

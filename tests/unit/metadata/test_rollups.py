@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from metadata import DefinitionError, load_project
-from metadata._rollups import RollupFunction
+from metadata._rollup_model import RollupFunction
 
 PACKS = {
     "packs/crm/module.yaml": 'name: crm\nversion: "1.0.0"\n',
