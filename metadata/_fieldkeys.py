@@ -51,7 +51,9 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.REFERENCE: _COMMON | {"to", "on_delete"},
     FieldType.CHILDREN: frozenset({"type", "label", "help", "entity", "read_only"}),
     FieldType.JSON: _COMMON - {"unique", "index"},
-    FieldType.AUTONUMBER: frozenset({"type", "label", "help", "format", "index", "renamed_from"}),
+    FieldType.AUTONUMBER: frozenset(
+        {"type", "label", "help", "format", "assign", "date_field", "index", "renamed_from"}
+    ),
 }
 
 

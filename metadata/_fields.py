@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
-from metadata._model import RESERVED_PARAMETERS, SYSTEM_FIELDS, FieldDef, FieldType, OnDelete
+from metadata._model import (
+    RESERVED_PARAMETERS,
+    SYSTEM_FIELDS,
+    FieldDef,
+    FieldType,
+    NumberAssign,
+    OnDelete,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -22,9 +29,22 @@ if TYPE_CHECKING:
     from metadata._yaml import SourceDocument
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
-"""The tokens of an autonumber's ``format``: date parts and a counter (``{####}``); the
-loader checks formats with it and the engine numbers with it."""
+AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+|[a-z][a-z0-9_]*)\}")
+"""The tokens of an autonumber's ``format``: date parts, a counter (``{####}``) and field
+tokens (``{type}``: the value of that field of the record); the loader checks formats with
+it and the engine numbers with it."""
+DATE_TOKEN_WIDTHS = {"YYYY": 4, "YY": 2, "MM": 2, "DD": 2}
+AUTONUMBER_MAX_LENGTH = 64
+"""The longest number an autonumber column holds (``VARCHAR(64)``)."""
+
+
+def autonumber_field_tokens(fmt: str) -> tuple[str, ...]:
+    """The fields a format's field tokens name, in order (``{type}`` → ``type``)."""
+    return tuple(
+        token
+        for token in AUTONUMBER_TOKEN.findall(fmt)
+        if token[0] != "#" and token not in DATE_TOKEN_WIDTHS
+    )
 
 
 def is_snake_case(name: str) -> bool:
@@ -129,6 +149,8 @@ class FieldChecker:
             precision=self._precision(field_type),
             scale=self._scale(field_type),
             format=self._format(),
+            assign=NumberAssign(self.raw.get("assign", NumberAssign.INSERT)),
+            date_field=self.raw.get("date_field"),
             renamed_from=self._renamed_from(),
             origin=self.document.display_name,
         )
@@ -221,11 +243,22 @@ class FieldChecker:
         return scale
 
     def _format(self) -> str | None:
-        fmt = self.raw.get("format")
-        if fmt is not None and not any(
-            token.startswith("#") for token in AUTONUMBER_TOKEN.findall(fmt)
-        ):
+        fmt: str | None = self.raw.get("format")
+        if fmt is None:
+            return None
+        tokens = AUTONUMBER_TOKEN.findall(fmt)
+        if not any(token.startswith("#") for token in tokens):
             self.error("autonumber format needs a counter such as {#####}", "format")
+        # the shortest number it can make: every field token at least one character
+        shortest = len(AUTONUMBER_TOKEN.sub("", fmt)) + sum(
+            DATE_TOKEN_WIDTHS.get(token, len(token) if token[0] == "#" else 1) for token in tokens
+        )
+        if shortest > AUTONUMBER_MAX_LENGTH:
+            self.error(
+                f"autonumber format makes numbers of at least {shortest} characters; "
+                f"an autonumber holds at most {AUTONUMBER_MAX_LENGTH}",
+                "format",
+            )
         return fmt
 
     def _renamed_from(self) -> str | None:

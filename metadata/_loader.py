@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._actions import RecordAction
+from metadata._autonumbers import check_autonumbers
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
@@ -513,6 +514,7 @@ class ProjectBuilder:
             scopes = {document.display_name: (document, declared)}
             self.check_renames(entity.fields.values(), scopes)
         self._check_computed(entity, documents)
+        check_autonumbers(entity, documents, self.problems)
         workflow = WorkflowChecker(entity, self.problems).build(pack.workflow_documents.get(name))
         return replace(entity, workflow=workflow)
 

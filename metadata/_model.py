@@ -37,6 +37,15 @@ class FieldType(enum.StrEnum):
     AUTONUMBER = "autonumber"
 
 
+class NumberAssign(enum.StrEnum):
+    """When an autonumber draws its number (``assign:``)."""
+
+    INSERT = "insert"
+    """When the record is created (the default)."""
+    SUBMIT = "submit"
+    """When the document is submitted: drafts have none (``document: true`` entities)."""
+
+
 class OnDelete(enum.StrEnum):
     RESTRICT = "restrict"
     CASCADE = "cascade"
@@ -101,6 +110,10 @@ class FieldDef:
     precision: int | None = None
     scale: int | None = None
     format: str | None = None
+    assign: NumberAssign = NumberAssign.INSERT
+    """An autonumber's moment: at insert, or at a document's submit."""
+    date_field: str | None = None
+    """The date or datetime field an autonumber's date tokens come from (else today, UTC)."""
     renamed_from: str | None = None
     """The field's previous name: the schema migration renames its column and keeps the data."""
     origin: str = ""

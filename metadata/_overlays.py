@@ -485,7 +485,18 @@ _RULES: dict[str, _Rule] = {
     "required_if": _only_where_unset,
     "values": _subset,
     **dict.fromkeys(
-        ("to", "on_delete", "entity", "computed", "precision", "scale", "format", "renamed_from"),
+        (
+            "to",
+            "on_delete",
+            "entity",
+            "computed",
+            "precision",
+            "scale",
+            "format",
+            "assign",
+            "date_field",
+            "renamed_from",
+        ),
         _fixed,
     ),
 }

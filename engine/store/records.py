@@ -16,9 +16,9 @@ from engine.query import ListSqlBuilder, QueryParser, encode_cursor
 from engine.sql import id_list_param
 from engine.store.columns import SYSTEM_TAIL, build_decoders, query_columns
 from engine.store.integrity import integrity_error, unique_conflict
-from engine.store.numbering import next_number
+from engine.store.numbering import NumberFormat, next_number
 from engine.store.sql import StoreSql
-from metadata import FieldType
+from metadata import FieldType, NumberAssign
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -76,11 +76,15 @@ class RecordStore:
             f for f in entity.fields.values() if f.is_stored
         )
         self.columns = ("id", *(f.name for f in self.stored_fields), *SYSTEM_TAIL)
-        self.autonumbers = tuple(
-            (f.name, f.format)
+        numbers = tuple(
+            NumberFormat.of(f)
             for f in self.stored_fields
             if f.type is FieldType.AUTONUMBER and f.format
         )
+        self.autonumbers = tuple(n for n in numbers if n.assign is NumberAssign.INSERT)
+        """The autonumbers drawn as a record is inserted."""
+        self.submit_numbers = tuple(n for n in numbers if n.assign is NumberAssign.SUBMIT)
+        """The autonumbers drawn as a document is submitted (``assign: submit``)."""
         self.to_db = {f.name: kind_of(f).to_db(f, dialect_name) for f in self.stored_fields}
         self.timestamp: Callable[[dt.datetime], Any] = (
             sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
@@ -290,9 +294,7 @@ class RecordStore:
         for name, value in values.items():
             shape.append((name, value is None))
             if value is not None:
-                coerced = kind_of(self.entity.fields[name]).coercer(self.entity.fields[name])(
-                    value
-                )
+                coerced = kind_of(self.entity.fields[name]).coercer(self.entity.fields[name])(value)
                 converter = self.to_db.get(name)
                 params[name] = converter(coerced) if converter is not None else coerced
         sql = self.sql.ids_by_fields(tuple(shape))
@@ -301,9 +303,18 @@ class RecordStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def number(self, conn: Connection, values: dict[str, Any]) -> None:
-        """Draw the next number of each autonumber field into ``values``."""
-        for name, fmt in self.autonumbers:
-            values[name] = await next_number(conn, self.sql, name, fmt)
+        """Draw the next number of each autonumber numbered at insert into ``values``."""
+        for number in self.autonumbers:
+            values[number.field] = await next_number(conn, self.sql, number, values)
+
+    async def number_at_submit(self, conn: Connection, record: Mapping[str, Any]) -> dict[str, str]:
+        """The numbers of the autonumbers ``assign: submit`` that ``record`` (a draft being
+        submitted) has none of yet, drawn in the submit's transaction."""
+        return {
+            number.field: await next_number(conn, self.sql, number, record)
+            for number in self.submit_numbers
+            if record.get(number.field) is None
+        }
 
     async def raise_missing_or_stale(
         self, conn: Connection, record_id: int, expected_version: int | None

@@ -418,14 +418,20 @@ class EntityStore:
         before, after = documents.check_move(self.entity, old, event)
         if expected_version is None:  # a concurrent submit or edit: 412, never both
             expected_version = int(old["version"])
+        values: dict[str, Any] = {DOCSTATUS: after}
+        if event is RuleEvent.SUBMIT and self.records.submit_numbers:
+            # drawn first: the series is the first lock a submit takes (no deadlock), and a
+            # refused submit rolls the series back with everything else (no gap)
+            values.update(await self.records.number_at_submit(conn, old))
         record = await rows.update(
-            self.records, conn, record_id, {DOCSTATUS: after}, ctx.user_id, expected_version
+            self.records, conn, record_id, values, ctx.user_id, expected_version
         )
         if self.children:
             await self.records.attach_children(conn, [record])
             record = self.records.ordered(record)
         action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
-        changes = {DOCSTATUS: [before, after]}
+        changes = {name: [old.get(name), value] for name, value in values.items()}
+        changes[DOCSTATUS] = [before, after]
         await rows.audit(self.records, conn, record_id, action, changes, ctx.user_id)
         if self.traversed:
             await self.load_references(conn, [old, record], ctx)

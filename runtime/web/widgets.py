@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.fieldtypes import kind_of
-from metadata import FieldDef, FieldType
+from metadata import DOCSTATUS, DOCUMENT_FIELDS, FieldDef, FieldType
 from metadata._fieldkeys import TYPE_TRAITS
 
 if TYPE_CHECKING:
@@ -87,17 +87,26 @@ def column(entity: EntityDef, name: str) -> FieldDef | None:
 
 def list_columns(entity: EntityDef, access: EntityAccess) -> list[FieldDef]:
     """The list's columns: those of ``views/<entity>.yaml``, or the title first and then
-    the next fields that fit a table cell; never a field the user may not see."""
+    the next fields that fit a table cell; never a field the user may not see. A
+    document's status is always a column (the last, unless the view places it), so that
+    a list tells drafts from submitted and cancelled documents."""
     if entity.view.list_columns:
         found = (column(entity, name) for name in entity.view.list_columns)
-        return [f for f in found if f is not None and f.name not in access.hidden]
-    visible = [
-        f
-        for f in entity.fields.values()
-        if f.name not in access.hidden and TYPE_TRAITS[f.type].listed
-    ]
-    visible.sort(key=lambda f: f.name != entity.title)
-    return visible[:LIST_COLUMNS]
+        columns = [f for f in found if f is not None and f.name not in access.hidden]
+    else:
+        visible = [
+            f
+            for f in entity.fields.values()
+            if f.name not in access.hidden
+            and TYPE_TRAITS[f.type].listed
+            and not (entity.document and f.name in DOCUMENT_FIELDS)
+        ]
+        visible.sort(key=lambda f: f.name != entity.title)
+        columns = visible[:LIST_COLUMNS]
+    status = entity.fields.get(DOCSTATUS) if entity.document else None
+    if status is not None and status not in columns and status.name not in access.hidden:
+        columns.append(status)
+    return columns
 
 
 def display(value: Any, field: FieldDef | None = None) -> str:

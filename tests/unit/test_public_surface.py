@@ -33,6 +33,7 @@ def test_metadata_exports() -> None:
         "FieldComparison",
         "GrantDef",
         "NoneOf",
+        "NumberAssign",
         "Permission",
         "RecordFilter",
         "RoleDef",

@@ -7,10 +7,12 @@ the API would answer.
 
 One module per family of screens, each a :class:`~runtime.web.screens.base.Family` of
 handlers: ``signin`` (sign-in and out), ``lists`` (home, lists, pickers, export, bulk
-delete), ``forms`` (a record's form, save, delete), ``boards`` (kanban and moves),
-``dashboards`` and ``related`` (the 360° page). ``base`` holds what they share: the
-session, :class:`Screen` and rendering. Each family lists its ``routes``; :func:`web_router`
-makes one of each :func:`register`-ed family, then of each built-in one, and routes them.
+delete), ``forms`` (a record's form, save, delete), ``documents`` (a document's submit,
+cancel and amend with their confirmation; ``lifecycle`` holds what a form shows of a
+document), ``boards`` (kanban and moves), ``dashboards`` and ``related`` (the 360° page).
+``base`` holds what they share: the session, :class:`Screen` and rendering. Each family
+lists its ``routes``; :func:`web_router` makes one of each :func:`register`-ed family, then
+of each built-in one, and routes them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.responses import RedirectResponse
 from runtime.web.screens.base import Family, Screen, WebUI
 from runtime.web.screens.boards import Boards
 from runtime.web.screens.dashboards import Dashboards
+from runtime.web.screens.documents import Documents
 from runtime.web.screens.forms import Forms
 from runtime.web.screens.lists import Lists
 from runtime.web.screens.related import Related
@@ -35,7 +38,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Family", "Screen", "WebUI", "register", "unregister", "web_router"]
 
-BUILT_IN: tuple[type[Family], ...] = (SignIn, Dashboards, Lists, Boards, Forms, Related)
+BUILT_IN: tuple[type[Family], ...] = (
+    SignIn,
+    Dashboards,
+    Lists,
+    Boards,
+    Forms,
+    Documents,
+    Related,
+)
 """In routing order: a family's literal paths (``/app/_dashboards/...``, ``.../kanban``)
 come before the ones of a later family whose ``{parameter}`` would match them too."""
 _registered: list[type[Family]] = []

@@ -9,7 +9,7 @@ from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from engine.access import Forbidden
-from engine.errors import BadQuery, StaleVersion, ValidationFailed
+from engine.errors import BadQuery, Conflict, StaleVersion, ValidationFailed
 from metadata import FieldType, Permission
 from runtime.web.handling import screen
 from runtime.web.screens.base import (
@@ -102,7 +102,9 @@ class Boards(Family):
             columns=columns,
             title_field=title,
             card_fields=others,
-            may_update=screen.may(Permission.UPDATE) and field.name not in screen.access.readonly,
+            may_update=screen.may(Permission.UPDATE)
+            and field.name not in screen.access.readonly
+            and field.is_writable,
             error=error,
         )
 
@@ -128,7 +130,7 @@ class Boards(Family):
                     ctx,
                     expected_version=form_version(form_text(form.get("version"))),
                 )
-        except (ValidationFailed, Forbidden, StaleVersion) as exc:
+        except (ValidationFailed, Forbidden, StaleVersion, Conflict) as exc:
             message = refusal(exc)
             status = (
                 422

@@ -1,6 +1,6 @@
 """A record's form: its sections and widgets (from ``forms/`` or every field), the
-workflow's buttons and the audit trail; saving, deleting, and the live ``visible_if`` /
-``required_if`` answers."""
+workflow's buttons and the audit trail, a document's status, moves and amendment chain;
+saving, deleting, and the live ``visible_if`` / ``required_if`` answers."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from engine.access import EntityAccess, Forbidden
-from engine.errors import RecordNotFound, ValidationFailed
-from metadata import FieldType, Permission
+from engine.errors import Conflict, RecordNotFound, StaleVersion, ValidationFailed
+from engine.writes.documents import DRAFT
+from metadata import DOCUMENT_FIELDS, FieldType, Permission
 from metadata._fieldkeys import TYPE_TRAITS
 from runtime.api.problems import ApiProblem
 from runtime.plumbing import guard_for
 from runtime.web.handling import screen
+from runtime.web.screens import lifecycle
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
 from runtime.web.session import CSRF_FIELD
 from runtime.web.widgets import Widget, is_writable, record_from_form, typed_lines, widget_for
@@ -80,12 +82,21 @@ class Forms(Family):
         *,
         general: list[str] | None = None,
         full: dict[str, Any] | None = None,
+        failure: str = "was not saved",
     ) -> Response:
         """The form of ``record`` (what the user may see, or what they typed); ``full`` is
-        the stored record with its hidden fields, which workflow conditions may read."""
-        sections = self._sections(screen, creating=record_id is None)
+        the stored record with its hidden fields, which workflow conditions may read, and
+        whose status (a document's) decides what may still be edited. ``failure`` ends the
+        sentence above the errors (``The order was not submitted:``)."""
+        state = lifecycle.status(screen.store.entity, full)
+        sections = self._sections(screen, creating=record_id is None, state=state)
         titles = await self._reference_titles(screen, record, sections)
-        moves, history = await self._workflow_and_history(screen, full)
+        moves, history = await self._workflow_and_history(screen, full, state)
+        document = await self._document(screen, full, state)
+        if document is not None:  # the message after a move (?done=submit)
+            made = lifecycle.MOVES.get(request.query_params.get("done") or "")
+            noun = screen.store.entity.label.lower()
+            document["done"] = made.done.format(noun=noun) if made else None
         conditions = screen.store.form_conditions
         lines = {
             name: dict(enumerate(line for line in record[name] if isinstance(line, dict)))
@@ -93,7 +104,7 @@ class Forms(Family):
             if isinstance(record.get(name), list)
         }
         actor = self.ui.actor(screen.session)
-        state = conditions.judge(record, actor, lines) if conditions else None
+        judged = conditions.judge(record, actor, lines) if conditions else None
         workflow = screen.store.entity.workflow
         entity = screen.store.entity
         title_value = record.get(entity.title) if entity.title else None
@@ -117,31 +128,63 @@ class Forms(Family):
             errors=errors,
             general=general or [],
             reference_titles=titles,
-            may_update=screen.may(Permission.UPDATE),
-            may_delete=screen.may(Permission.DELETE),
+            may_save=any(w.editable for section in sections for w in section["widgets"]),
+            may_delete=screen.may(Permission.DELETE) and state in (None, DRAFT),
             csrf_field=CSRF_FIELD,
             moves=moves,
-            conditional=state is not None,
-            hidden_sections=state.hidden_sections if state else frozenset(),
-            hidden_fields=state.hidden_fields if state else frozenset(),
-            required_now=state.required if state else frozenset(),
+            conditional=judged is not None,
+            hidden_sections=judged.hidden_sections if judged else frozenset(),
+            hidden_fields=judged.hidden_fields if judged else frozenset(),
+            required_now=judged.required if judged else frozenset(),
             workflow_field=entity.fields[workflow.field] if workflow is not None else None,
             history=history,
+            document=document,
+            failure=failure,
         )
 
+    async def _document(
+        self, screen: Screen, record: dict[str, Any] | None, state: str | None
+    ) -> dict[str, Any] | None:
+        """A stored document's status, the moves the user may make on it now, the fields
+        still editable once submitted, and its amendment chain; None for other records."""
+        if state is None or not record:
+            return None
+        async with self.database.get().connection() as conn:
+            source, amendments = await lifecycle.chain(screen, conn, record)
+        entity = screen.store.entity
+        return {
+            "status": state,
+            "moves": lifecycle.offered(screen, record, self.ui.actor(screen.session)),
+            "version": record.get("version"),
+            "amended_from": source,
+            "amended_by": amendments,
+            "allow_on_submit": [
+                f.label
+                for f in entity.fields.values()
+                if f.allow_on_submit and f.name not in screen.access.hidden
+            ],
+        }
+
     async def _workflow_and_history(
-        self, screen: Screen, record: dict[str, Any] | None
+        self, screen: Screen, record: dict[str, Any] | None, state: str | None = None
     ) -> tuple[list[Move], list[dict[str, Any]]]:
-        """The workflow's moves out of the stored ``record``'s state (for its buttons) and
-        its audit trail, newest first, without the fields the user may not see."""
+        """The workflow's moves out of the stored ``record``'s state (for its buttons), none
+        while its document's status freezes the workflow's field, and its audit trail,
+        newest first, without the fields the user may not see."""
         if not record:
             return [], []
         store = screen.store
         model = self.live.current.model
         ctx = self.ui.write_context(screen.session)
+        workflow = store.entity.workflow
         async with self.database.get().connection() as conn:
             moves: list[Move] = []
-            if store.workflow is not None and screen.may(Permission.UPDATE):
+            if (
+                workflow is not None
+                and store.workflow is not None
+                and screen.may(Permission.UPDATE)
+                and lifecycle.editable_in(state, store.entity.fields[workflow.field])
+            ):
                 moves = await store.workflow_moves(conn, record, ctx)
             entries = await model.audit.history(
                 conn,
@@ -165,17 +208,26 @@ class Forms(Family):
         ]
         return moves, history
 
-    def _sections(self, screen: Screen, *, creating: bool) -> list[dict[str, Any]]:
+    def _sections(
+        self, screen: Screen, *, creating: bool, state: str | None = None
+    ) -> list[dict[str, Any]]:
         """The form's sections (from ``forms/``, or one with every field), as widgets; hidden
-        fields left out, read-only ones shown but not editable."""
+        fields left out, read-only ones shown but not editable. A document's ``state``
+        leaves only some fields editable (``lifecycle.editable_in``); its status and
+        amendment chain are shown above the form, not as fields (unless laid out)."""
         entity = screen.store.entity
         access = screen.access
         may_write = screen.may(Permission.CREATE if creating else Permission.UPDATE)
+        lines_editable = may_write and state in (None, DRAFT)
         sections = []
         layout = entity.form.sections
         layout_sections: list[tuple[str | None, str | None, int, list[_LaidOut]]]
         if not layout:
-            fields: list[_LaidOut] = [(f, None, None, False) for f in entity.fields.values()]
+            fields: list[_LaidOut] = [
+                (f, None, None, False)
+                for f in entity.fields.values()
+                if not (entity.document and f.name in DOCUMENT_FIELDS)
+            ]
             layout_sections = [(None, None, 1, fields)]
         else:
             layout_sections = [
@@ -195,10 +247,13 @@ class Forms(Family):
             widgets = [
                 widget_for(
                     field,
-                    editable=may_write and not locked and is_writable(field, access),
+                    editable=may_write
+                    and not locked
+                    and is_writable(field, access)
+                    and lifecycle.editable_in(state, field),
                     label=item_label,
                     help_text=item_help,
-                    columns=self._line_columns(field, may_write and not locked),
+                    columns=self._line_columns(field, lines_editable and not locked),
                 )
                 for field, item_label, item_help, locked in items
                 if field.name not in access.hidden
@@ -264,9 +319,12 @@ class Forms(Family):
         session = await self.ui.checked(request)
         screen = self.ui.screen_for(session, pack, entity)
         form = await request.form()
-        sections = self._sections(screen, creating=record_id is None)
+        state = None
+        if record_id is not None and screen.store.entity.document:
+            state = lifecycle.status(screen.store.entity, await self.ui.stored(screen, record_id))
+        sections = self._sections(screen, creating=record_id is None, state=state)
         widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
-        values = record_from_form(form, widgets)
+        values = record_from_form(form, widgets)  # what the document's state lets change
         ctx = self.ui.write_context(session)
         try:
             async with self.database.write(ctx) as conn:
@@ -277,22 +335,47 @@ class Forms(Family):
                     saved = await screen.guard.update(
                         conn, parse_record_id(record_id), values, ctx, expected_version=version
                     )
-        except ValidationFailed as exc:
-            errors: dict[str, list[str]] = {}
-            general = []
-            for error in exc.errors:
-                root = error.field.split("[", 1)[0] if error.field else ""
-                if root in screen.store.entity.fields:
-                    errors.setdefault(error.field, []).append(error.message)
-                else:
-                    general.append(error.message)
+        except (ValidationFailed, Conflict, StaleVersion) as exc:
+            errors, general = self.placed(screen, exc)
+            if isinstance(exc, StaleVersion):
+                general = [
+                    f"This {screen.store.entity.label.lower()} was changed by someone else "
+                    "since you opened it, so your changes were not saved. The form shows them "
+                    "over the current version: check them, then save again."
+                ]
             full = await self.ui.stored(screen, record_id)
-            shown = {**screen.guard.strip(dict(full)), **values}
+            sections = self._sections(
+                screen,
+                creating=record_id is None,
+                state=lifecycle.status(screen.store.entity, full),
+            )
+            editable = {w.name for s in sections for w in s["widgets"] if w.editable}
+            typed = {k: v for k, v in values.items() if k in editable}  # nothing else stored
+            shown = {**screen.guard.strip(dict(full)), **typed}
+            status = 422 if isinstance(exc, ValidationFailed) else 409
             return await self.form_page(
-                request, screen, shown, record_id, errors, 422, general=general, full=full
+                request, screen, shown, record_id, errors, status, general=general, full=full
             )
         location = f"{screen.entity_url}/{saved['id']}?saved=1"
         return RedirectResponse(location, status_code=303)
+
+    def placed(
+        self, screen: Screen, exc: ValidationFailed | Conflict | StaleVersion
+    ) -> tuple[dict[str, list[str]], list[str]]:
+        """A refusal's messages: at the form's fields (``lines[0].qty`` included) where
+        they name one, the others for the summary above the form."""
+        errors: dict[str, list[str]] = {}
+        general: list[str] = []
+        found = exc.errors if isinstance(exc, (ValidationFailed, Conflict)) else []
+        for error in found:
+            root = error.field.split("[", 1)[0] if error.field else ""
+            if root in screen.store.entity.fields:
+                errors.setdefault(error.field, []).append(error.message)
+            else:
+                general.append(error.message)
+        if not found:
+            general.append(exc.detail)
+        return errors, general
 
     @screen
     async def delete(self, request: Request, pack: str, entity: str, record_id: str) -> Response:
