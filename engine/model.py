@@ -12,6 +12,7 @@ from engine.access import AccessPolicy
 from engine.audit import AuditLog
 from engine.errors import UnknownEntity
 from engine.outbox import Outbox
+from engine.rollups import compile_rollups
 from engine.tables import build_tables
 from engine.writes.pipeline import EntityStore, StoreRegistry
 
@@ -53,6 +54,13 @@ class EngineModel(StoreRegistry):
                     children[field.name] = self._make_store(child.qualified_name, dialect, {})
             store = self._make_store(entity.qualified_name, dialect, children)
             self._by_path[(entity.pack, entity.name)] = store
+        self.rollups, keepers = compile_rollups(
+            project, self.records_for, dialect=dialect, dialect_name=dialect_name
+        )
+        """Every rollup's statements (``tessera recompute`` reads them); each store whose
+        writes change one holds its ``Keeper``."""
+        for name, keeper in keepers.items():
+            self._stores[name].rollups = keeper
 
     def _make_store(
         self, qualified_name: str, dialect: Dialect, children: dict[str, EntityStore]

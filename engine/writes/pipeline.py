@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from engine.errors import Conflict
     from engine.outbox import Outbox
     from engine.query import ListQuery
+    from engine.rollups import Keeper
     from engine.store import ListResult
     from metadata import EntityDef
 
@@ -156,6 +157,9 @@ class EntityStore:
             or bool(self.rules.before_insert)
             or bool(self.defaults)
         )
+        self.rollups: Keeper | None = None
+        """What this entity's writes keep of other records' rollups (``engine.rollups``; set
+        by the ``EngineModel``); None when no rollup reads it, and its writes pay nothing."""
 
     # -- reads (the record store's) ------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class EntityStore:
         values = prepared.values
         if self.dialect_name != "postgresql":
             return False  # the audit row is a second statement (PostgreSQL writes it in a CTE)
+        if self.rollups is not None:
+            return False  # the records it keeps are updated in the same transaction
         if self.records.autonumbers or any(name in values for name in self.children):
             return False
         if self.rules.runs_on(RuleEvent.CREATE) or prepared.triggers_due is None:
@@ -330,6 +336,8 @@ class EntityStore:
         self._check_rules(RuleEvent.CREATE, record, None, ctx, errors)
         if prepared.triggers_due is not False:
             record = await self.effects.after_write(conn, RuleEvent.CREATE, record, None, ctx)
+        if self.rollups is not None:
+            await self.rollups.after_write(conn, None, record)
         return record
 
     async def _create_with_triggered(
@@ -438,6 +446,8 @@ class EntityStore:
         self._check_rules(event, record, old, ctx, [])
         if self.triggers.runs_on(event):
             record = await self.effects.after_write(conn, event, record, old, ctx)
+        if self.rollups is not None:
+            await self.rollups.after_write(conn, old, record)
         return record
 
     async def amend(
@@ -528,7 +538,15 @@ class EntityStore:
         self._check_rules(RuleEvent.UPDATE, record, old, ctx, errors)
         if self.triggers.runs_on(RuleEvent.UPDATE):
             record = await self.effects.after_write(conn, RuleEvent.UPDATE, record, old, ctx)
+        await self._keep_rollups(conn, old, record)
         return record
+
+    async def _keep_rollups(
+        self, conn: Connection, old: Mapping[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        """The rollups this write changed, kept in its transaction (``engine.rollups``)."""
+        if self.rollups is not None:
+            await self.rollups.after_write(conn, old, new)
 
     # -- delete ----------------------------------------------------------------------------
 
@@ -554,6 +572,8 @@ class EntityStore:
         await rows.delete(self.records, conn, record_id, old, ctx.user_id, expected_version)
         if self.triggers.runs_on(RuleEvent.DELETE):
             await self.effects.after_write(conn, RuleEvent.DELETE, old, old, ctx)
+        if self.rollups is not None:
+            await self.rollups.after_write(conn, old, None)
 
     # -- upsert ----------------------------------------------------------------------------
 

@@ -1,0 +1,275 @@
+"""One group of rollups: those that share a source entity, a ``via`` and a target entity,
+kept by one aggregate query.
+
+Refreshing a group for some target ids is three statements, in this order:
+
+1. lock the target rows, in id order (``SELECT … ORDER BY id FOR UPDATE`` on PostgreSQL),
+   reading their current values;
+2. aggregate the source records of those targets (``SELECT via, sum(CASE WHEN <where>
+   THEN x END), … GROUP BY via``) — a *new* statement, so that under READ COMMITTED it sees
+   every transaction that committed before the lock was granted: two writers of the same
+   target are serialized by the lock, and the second one counts the first's records;
+3. ``UPDATE`` the rows whose values differ (their ``version`` + 1), one statement each.
+
+A refresh recomputes the whole value from the source records rather than adding a delta:
+the result is right whatever the write was (a re-parented record, a changed ``where``
+field, a line removed), and ``tessera recompute`` uses the same statements to find drift.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, and_, bindparam, case, cast, func, literal, select, update
+
+from engine.errors import EngineError
+from engine.fieldtypes import InvalidValue
+from engine.operators import Arity, operator
+from engine.sql import compile_sql, id_list_condition, id_list_param
+from engine.store.columns import build_decoders
+from engine.tables import PARENT_COLUMN
+from metadata import FieldType
+from metadata._rollup_model import PARENT, RollupFunction
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.engine import Dialect
+
+    from engine.database import Connection
+    from engine.query import QueryColumns
+    from engine.store import RecordStore
+    from metadata._rollup_model import RollupDef
+
+
+class RollupDefinitionError(EngineError):
+    """A rollup's ``where`` holds a value its field cannot take (found when compiling)."""
+
+
+class Change:
+    """One target row whose kept values differ from what its source records give."""
+
+    __slots__ = ("after", "before", "record_id", "vias")
+
+    def __init__(
+        self, record_id: int, before: dict[str, Any], after: dict[str, Any], vias: dict[str, Any]
+    ) -> None:
+        self.record_id = record_id
+        self.before = before
+        self.after = after
+        self.vias = vias
+        """The target row's references that downstream rollups go through."""
+
+
+class RollupGroup:
+    """Rollups of one source entity into one target entity through one ``via``."""
+
+    def __init__(
+        self,
+        rollups: Sequence[RollupDef],
+        source: RecordStore,
+        target: RecordStore,
+        parent: RecordStore | None,
+        *,
+        dialect: Dialect,
+        dialect_name: str,
+    ) -> None:
+        self.rollups = tuple(rollups)
+        self.source = source
+        self.target = target
+        self.via = rollups[0].via
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.fields = tuple(r.field for r in rollups)
+        self.reads: frozenset[str] = frozenset().union(*(r.reads for r in rollups))
+        """The source's fields whose change may change a kept value."""
+        self.parent_reads: frozenset[str] = frozenset().union(*(r.parent_reads for r in rollups))
+        """The fields of a line source's parent that a ``where`` reads."""
+        self.downstream: tuple[RollupGroup, ...] = ()
+        """Groups whose source is this group's target and that read a field it keeps."""
+        self._converters = tuple(self._converter(r) for r in rollups)
+        self._aggregate = compile_sql(self._aggregate_statement(parent), dialect)
+        self._lock: Any = None
+        self._update = compile_sql(self._update_statement(), dialect)
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        """Groups are refreshed in this order (target table first), so that two writes
+        lock the rows of different tables in the same order."""
+        return (self.target.table.name, self.source.table.name, self.via)
+
+    def link(self, downstream: Sequence[RollupGroup]) -> None:
+        """Set the downstream groups (once every group exists) and compile the lock."""
+        self.downstream = tuple(downstream)
+        target = self.target.table
+        vias = sorted({g.via_column for g in self.downstream} - {"id"})
+        statement = (
+            select(target.c.id, *(target.c[f] for f in self.fields), *(target.c[v] for v in vias))
+            .where(id_list_condition(target.c.id, self.dialect_name, "ids"))
+            .order_by(target.c.id)
+        )
+        if self.dialect_name == "postgresql":
+            statement = statement.with_for_update()
+        self._lock = (compile_sql(statement, self.dialect), ("id", *self.fields, *vias))
+
+    @property
+    def via_column(self) -> str:
+        return PARENT_COLUMN if self.via == PARENT else self.via
+
+    # -- compiling --------------------------------------------------------------------------
+
+    def _aggregate_statement(self, parent: RecordStore | None) -> Any:
+        source = self.source.table
+        via = source.c[self.via_column]
+        joined: Any = source
+        parent_table = None
+        if self.parent_reads:
+            assert parent is not None
+            parent_table = parent.table.alias("rollup_parent")
+            joined = source.join(parent_table, parent_table.c.id == source.c[PARENT_COLUMN])
+        names = iter(range(10**6))
+        outputs = []
+        for rollup in self.rollups:
+            conditions = [
+                self._condition(rollup, key, text, parent, parent_table, next(names))
+                for key, text in rollup.where
+            ]
+            outputs.append(self._aggregate_of(rollup, and_(*conditions) if conditions else None))
+        return (
+            select(via, *outputs)
+            .select_from(joined)
+            .where(id_list_condition(via, self.dialect_name, "ids"))
+            .group_by(via)
+        )
+
+    def _condition(
+        self,
+        rollup: RollupDef,
+        key: str,
+        text: str,
+        parent: RecordStore | None,
+        parent_table: Any,
+        number: int,
+    ) -> ColumnElement[bool]:
+        parts = key.split("__")
+        table: Table = self.source.table
+        columns: QueryColumns = self.source.query_columns
+        if parts[0] == PARENT:
+            assert parent is not None
+            table, columns, parts = parent_table, parent.query_columns, parts[1:]
+        name, op = parts[0], (parts[1] if len(parts) > 1 else "eq")
+        found = operator(op)
+        column_info = columns.columns[name]
+        try:
+            values = found.values(text, lambda item: columns.parse(column_info, item), key)
+        except InvalidValue as exc:
+            raise RollupDefinitionError(
+                f"{rollup.origin}: the rollup to {rollup.kept}: where '{key}': {exc.message}"
+            ) from None
+        column = table.c[name]
+        if found.spec.arity is Arity.FLAG:
+            return found.sql(column, (), values)
+        params: list[Any] = [
+            bindparam(f"w{number}_{i}", value=found.operand(value))
+            for i, value in enumerate(values)
+        ]
+        return found.sql(column, params, values)
+
+    def _aggregate_of(self, rollup: RollupDef, condition: Any) -> Any:
+        if rollup.function is RollupFunction.COUNT:
+            if condition is None:
+                return func.count()
+            return func.count(case((condition, literal(1))))
+        assert rollup.of is not None
+        column: Any = self.source.table.c[rollup.of]
+        field = self.source.entity.fields[rollup.of]
+        if (
+            rollup.function is RollupFunction.SUM
+            and field.type is FieldType.DECIMAL
+            and self.dialect_name == "sqlite"
+        ):  # SQLite keeps decimals as doubles: add whole numbers of the smallest unit
+            column = cast(func.round(column * (10 ** _scale(field.scale))), Integer)
+        value = case((condition, column)) if condition is not None else column
+        return getattr(func, rollup.function.value)(value)
+
+    def _converter(self, rollup: RollupDef) -> Callable[[Any], Any]:
+        """From the aggregate's driver value to the kept field's value."""
+        kept = self.target.entity.fields[rollup.field]
+        to_decimal = kept.type is FieldType.DECIMAL
+        if rollup.function is RollupFunction.COUNT:
+            return lambda value: Decimal(int(value or 0)) if to_decimal else int(value or 0)
+        assert rollup.of is not None
+        field = self.source.entity.fields[rollup.of]
+        if rollup.function is RollupFunction.SUM:
+            if field.type is FieldType.INTEGER:
+                return lambda value: Decimal(int(value or 0)) if to_decimal else int(value or 0)
+            if self.dialect_name == "sqlite":
+                scale = _scale(field.scale)
+                return lambda value: Decimal(int(value or 0)).scaleb(-scale)
+            return lambda value: Decimal(value or 0)
+        decoder = build_decoders([field], self.dialect_name)[field.name]
+
+        def extreme(value: Any) -> Any:
+            if value is None:
+                return None
+            value = decoder(value) if decoder is not None else value
+            return Decimal(value) if to_decimal and isinstance(value, int) else value
+
+        return extreme
+
+    def _update_statement(self) -> Any:
+        target = self.target.table
+        values: dict[str, Any] = {f: bindparam(f"v_{f}") for f in self.fields}
+        values["version"] = target.c.version + 1
+        return update(target).where(target.c.id == bindparam("rollup_id")).values(values)
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def refresh(
+        self, conn: Connection, ids: Sequence[int], *, fix: bool = True
+    ) -> list[Change]:
+        """Lock the target rows ``ids``, recompute their kept values from the source records
+        and (``fix``) write the ones that differ. The rows that differed."""
+        lock, names = self._lock
+        param = [id_list_param(ids, self.dialect_name)]
+        rows = await conn.fetch(lock.sql, lock.args({"ids": param[0]}))
+        if not rows:
+            return []
+        aggregated = await conn.fetch(self._aggregate.sql, self._aggregate.args({"ids": param[0]}))
+        converters = self._converters
+        totals = {
+            int(row[0]): [
+                convert(value) for convert, value in zip(converters, row[1:], strict=True)
+            ]
+            for row in aggregated
+        }
+        empty = [convert(None) for convert in self._converters]
+        changes = []
+        width = 1 + len(self.fields)
+        for row in rows:
+            stored = self.target.decode(tuple(row[:width]), names[:width])
+            record_id = int(row[0])
+            after = dict(zip(self.fields, totals.get(record_id, empty), strict=True))
+            before = {f: stored[f] for f in self.fields}
+            if any(not _same(before[f], after[f]) for f in self.fields):
+                vias = dict(zip(names[width:], tuple(row)[width:], strict=True))
+                changes.append(Change(record_id, before, after, vias))
+        if fix:
+            for change in changes:
+                encoded = self.target.encode(change.after)
+                params = {f"v_{f}": encoded[f] for f in self.fields}
+                params["rollup_id"] = change.record_id
+                await conn.execute(self._update.sql, self._update.args(params))
+        return changes
+
+
+def _scale(scale: int | None) -> int:
+    return scale if scale is not None else 2
+
+
+def _same(stored: Any, computed: Any) -> bool:
+    if stored is None or computed is None:
+        return stored is None and computed is None
+    return bool(stored == computed)
