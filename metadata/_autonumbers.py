@@ -1,14 +1,15 @@
-"""Checks of an autonumber against the rest of its entity, once the entity is whole (its
-customization applied): the moment it numbers (``assign: submit`` needs a document), the
-field its date tokens come from (``date_field``) and the fields its field tokens name
-(``{type}``). Each problem is reported at the key that causes it."""
+"""Autonumber formats: their tokens (read by the loader and by the engine, which numbers
+with them), and the checks of an autonumber against the rest of its entity once the entity
+is whole (its customization applied): the moment it numbers (``assign: submit`` needs a
+document), the field its date tokens come from (``date_field``) and the fields its field
+tokens name (``{type}``). Each problem is reported at the key that causes it."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from metadata._errors import did_you_mean
-from metadata._fields import AUTONUMBER_TOKEN, DATE_TOKEN_WIDTHS, autonumber_field_tokens
 from metadata._model import FieldType, NumberAssign
 
 if TYPE_CHECKING:
@@ -17,6 +18,24 @@ if TYPE_CHECKING:
     from metadata._errors import ProblemCollector
     from metadata._model import EntityDef, FieldDef
     from metadata._yaml import SourceDocument
+
+AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+|[a-z][a-z0-9_]*)\}")
+"""The tokens of an autonumber's ``format``: date parts, a counter (``{####}``) and field
+tokens (``{type}``: the value of that field of the record); the loader checks formats with
+it and the engine numbers with it."""
+DATE_TOKEN_WIDTHS = {"YYYY": 4, "YY": 2, "MM": 2, "DD": 2}
+AUTONUMBER_MAX_LENGTH = 64
+"""The longest number an autonumber column holds (``VARCHAR(64)``)."""
+
+
+def autonumber_field_tokens(fmt: str) -> tuple[str, ...]:
+    """The fields a format's field tokens name, in order (``{type}`` → ``type``)."""
+    return tuple(
+        token
+        for token in AUTONUMBER_TOKEN.findall(fmt)
+        if token[0] != "#" and token not in DATE_TOKEN_WIDTHS
+    )
+
 
 DATE_SOURCES = frozenset({FieldType.DATE, FieldType.DATETIME})
 TOKEN_SOURCES = frozenset({FieldType.STRING, FieldType.ENUM})

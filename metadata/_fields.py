@@ -10,6 +10,11 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from metadata._autonumbers import (
+    AUTONUMBER_MAX_LENGTH,
+    AUTONUMBER_TOKEN,
+    DATE_TOKEN_WIDTHS,
+)
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
 from metadata._model import (
@@ -29,22 +34,6 @@ if TYPE_CHECKING:
     from metadata._yaml import SourceDocument
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+|[a-z][a-z0-9_]*)\}")
-"""The tokens of an autonumber's ``format``: date parts, a counter (``{####}``) and field
-tokens (``{type}``: the value of that field of the record); the loader checks formats with
-it and the engine numbers with it."""
-DATE_TOKEN_WIDTHS = {"YYYY": 4, "YY": 2, "MM": 2, "DD": 2}
-AUTONUMBER_MAX_LENGTH = 64
-"""The longest number an autonumber column holds (``VARCHAR(64)``)."""
-
-
-def autonumber_field_tokens(fmt: str) -> tuple[str, ...]:
-    """The fields a format's field tokens name, in order (``{type}`` → ``type``)."""
-    return tuple(
-        token
-        for token in AUTONUMBER_TOKEN.findall(fmt)
-        if token[0] != "#" and token not in DATE_TOKEN_WIDTHS
-    )
 
 
 def is_snake_case(name: str) -> bool:

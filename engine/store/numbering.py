@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import FieldError, ValidationFailed
-from metadata._fields import AUTONUMBER_MAX_LENGTH, AUTONUMBER_TOKEN, DATE_TOKEN_WIDTHS
+from metadata._autonumbers import AUTONUMBER_MAX_LENGTH, AUTONUMBER_TOKEN, DATE_TOKEN_WIDTHS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
