@@ -8,7 +8,8 @@
     ├── BadQuery                 malformed list parameters            (400)
     ├── ValidationFailed         one or more field errors             (422)
     ├── Conflict                 unique or reference conflict         (409)
-    └── StaleVersion             If-Match does not match the version  (412)
+    ├── StaleVersion             If-Match does not match the version  (412)
+    └── AppendOnly               a write of a ledger or a balance     (405)
 
 Each class has a stable ``code`` that becomes the problem ``type`` URI.
 """
@@ -93,16 +94,30 @@ class StaleVersion(EngineError):
     title = "Record was changed by someone else"
 
 
+class AppendOnly(EngineError):
+    """A client's create, update or delete of a ledger or a balance: only postings write
+    them (docs/ledgers.md)."""
+
+    code = "method-not-allowed"
+    title = "Method not allowed"
+
+
 class ValidationFailed(EngineError):
     code = "validation"
     title = "Validation failed"
 
-    def __init__(self, errors: list[FieldError]) -> None:
+    def __init__(self, errors: list[FieldError], *, code: str | None = None) -> None:
         count = len(errors)
         fields = len({e.field for e in errors})
         noun = "field is" if fields == 1 else "fields are"
         super().__init__(f"{fields} {noun} invalid" if count else "invalid record")
         self.errors = errors
+        if code is None:  # the code rules declare (``code: over_delivery``), when shared
+            codes = {e.code for e in errors if e.rule is not None}
+            if len(codes) == 1 and all(e.rule is not None for e in errors):
+                code = codes.pop()
+        if code is not None and code != "rule":  # a more precise reason, e.g. "unbalanced"
+            self.code = code
 
 
 class SchemaChanged(EngineError):

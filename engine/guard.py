@@ -21,7 +21,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from engine.access import Caller, Forbidden, matches
-from engine.errors import BadQuery, FieldError, RecordNotFound
+from engine.errors import AppendOnly, BadQuery, FieldError, RecordNotFound
 from engine.query import ListRestriction
 from metadata import FieldType, Permission, RuleEvent
 
@@ -101,6 +101,7 @@ class GuardedStore:
     # -- writes ---------------------------------------------------------------------------
 
     def check_create(self, data: Any) -> None:
+        self._not_append_only()
         self.access.require(Permission.CREATE)
         self._check_writable(data)
 
@@ -136,6 +137,7 @@ class GuardedStore:
         *,
         expected_version: int | None = None,
     ) -> dict[str, Any]:
+        self._not_append_only()
         covered = self.access.require(Permission.UPDATE)
         self._check_writable(data)
         old = await self._covered_record(conn, record_id, covered, Permission.UPDATE)
@@ -185,6 +187,7 @@ class GuardedStore:
         *,
         expected_version: int | None = None,
     ) -> None:
+        self._not_append_only()
         covered = self.access.require(Permission.DELETE)
         old = await self._covered_record(conn, record_id, covered, Permission.DELETE)
         await self.store.delete(
@@ -257,6 +260,16 @@ class GuardedStore:
         return await self.store.upsert_with(conn, field_name, key_value, data, create, update)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _not_append_only(self) -> None:
+        """Ledgers and balances are written by postings only (405 to every client)."""
+        entity = self.store.entity
+        if entity.append_only:
+            what = "ledger" if entity.ledger is not None else "balance"
+            raise AppendOnly(
+                f"{entity.qualified_name} is a {what}: only the postings of documents write "
+                "it; submit or cancel the document instead"
+            )
 
     async def _covered_record(
         self, conn: Connection, record_id: int, covered: Any, permission: Permission

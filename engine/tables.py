@@ -129,6 +129,24 @@ audit_table = Table(
     Column("changes", Text(), nullable=False),
     Index("ix_tessera_audit_entity_record_id", "entity", "record_id"),
 )
+posting_table = Table(
+    "tessera_posting",
+    system_metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("voucher_type", String(200), nullable=False),
+    Column("voucher_id", BigInteger(), nullable=False),
+    Column("seq", Integer(), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("target_id", BigInteger(), nullable=False),
+    Column("deltas", Text(), nullable=False),
+    Column("at", String(400), nullable=False),
+    Column("ledger_seq", Integer(), nullable=True),
+    Column("after", Text(), nullable=True),
+    Index("ix_tessera_posting_voucher_type_voucher_id", "voucher_type", "voucher_id"),
+)
+"""What each submit posted (ledger rows, balance and record increments), so that its cancel
+reverses exactly that, whatever the definitions say by then (engine/postings)."""
 table_registry_table = Table(
     "tessera_table",
     system_metadata,

@@ -48,6 +48,7 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._overlays import Customizer, load_overlays
+from metadata._postings import PostingParts, check_postings
 from metadata._roles import ROLES_FILE, RolesBuilder
 from metadata._rollups import check_rollups
 from metadata._rules import (
@@ -311,6 +312,8 @@ class ProjectBuilder:
         self.pending_actions: list[PendingAction] = []
         self._entities: Mapping[str, EntityDef] = {}
         self.pending_roles: list[PendingRole] = []
+        self.posting_files: dict[str, SourceDocument] = {}
+        """Entity files declaring ``ledger:`` or ``balance:``, by qualified name."""
 
     def build(self) -> ProjectDef:
         entities: dict[str, EntityDef] = {}
@@ -350,6 +353,7 @@ class ProjectBuilder:
         self._entities = entities
         for pending in self.pending_actions:
             self._check_action(pending, entities)
+        check_postings(self, entities)  # ledgers, balances and the actions posting to them
         roles = RolesBuilder(entities, self.problems)
         for pack in self.packs.values():
             if pack.roles_document is not None:
@@ -464,6 +468,7 @@ class ProjectBuilder:
                 fields[built.name] = built
         if data.get("document"):
             self._add_document_fields(pack, name, document, fields)
+        postings = PostingParts.read(document, fields, self.problems, pack=pack.name)
         declared = {*data["fields"], *document.broken_fields, *fields}
         self.check_title(document, data.get("title"), declared)
         label = data.get("label") or name.replace("_", " ").title()
@@ -480,6 +485,9 @@ class ProjectBuilder:
             source=document.display_name,
             document=bool(data.get("document")),
         )
+        entity = postings.apply(entity)
+        if "ledger" in data or "balance" in data:
+            self.posting_files[entity.qualified_name] = document
         rules_document = pack.rule_documents.get(name)
         if rules_document is not None:
             rule_checker = RuleChecker(

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from metadata._errors import PathItem
+    from metadata._ledger_model import BalanceDef, LedgerDef
     from metadata._rollup_model import RollupDef
 
 
@@ -218,6 +219,8 @@ class RuleDef:
     run_as: str = "system"
     """Whose rights the rule's create and update actions have: ``system`` (all), ``user``
     (the writer's roles) or the name of a role."""
+    code: str = "rule"
+    """The code of the error a failed ``assert`` gives (``over_delivery``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +314,15 @@ class EntityDef:
     ``amended_from``), see docs/documents.md."""
     rollups: tuple[RollupDef, ...] = ()
     """The fields of referenced records this entity's records keep (docs/rollups.md)."""
+    ledger: LedgerDef | None = None
+    """``ledger:``: append-only, written by postings (docs/ledgers.md)."""
+    balance: BalanceDef | None = None
+    """``balance:``: a stored number per key kept by postings (docs/ledgers.md)."""
+
+    @property
+    def append_only(self) -> bool:
+        """Whether clients may only read it: a ledger or a balance."""
+        return self.ledger is not None or self.balance is not None
 
     @property
     def qualified_name(self) -> str:

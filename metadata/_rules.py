@@ -141,6 +141,9 @@ class RuleChecker:
                 key=True,
             )
             ok = False
+        if "code" in raw and "assert" not in raw:
+            self.error((index, "code"), "'code' is the code of a failed 'assert'", key=True)
+            ok = False
         if "assert" not in raw and "actions" not in raw:
             self.error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
             return None
@@ -179,6 +182,7 @@ class RuleChecker:
             schedule=raw.get("schedule"),
             where=raw.get("where"),
             run_as=run_as,
+            code=raw.get("code", "rule"),
         )
 
     def _name_ok(self, index: int, name: str, taken: dict[str, str]) -> bool:

@@ -48,6 +48,9 @@ class WriteContext:
     events: list[int] = dataclasses.field(default_factory=list)
     """Outbox events this write (and its cascades) queued; for whoever commits it, to hand
     them to the deliverers after the commit."""
+    postings: list[Any] = dataclasses.field(default_factory=list)
+    """The postings (``post`` and ``adjust`` actions) a document's submit collected, applied
+    together in a fixed lock order once its rules have run (``engine.postings``)."""
 
     @property
     def user_id(self) -> str | None:

@@ -27,6 +27,7 @@ from engine.errors import EngineError, FieldError, StaleVersion, ValidationFaile
 from engine.expressions import Scope
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
+from engine.postings import settle as postings_settle
 from engine.references import expression_sources, traversed_references
 from engine.rules import RequiredIf, RuleSet
 from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, rows, write_lines
@@ -446,6 +447,7 @@ class EntityStore:
         self._check_rules(event, record, old, ctx, [])
         if self.triggers.runs_on(event):
             record = await self.effects.after_write(conn, event, record, old, ctx)
+        await postings_settle(conn, self, record_id, event, ctx)  # ledgers, balances
         if self.rollups is not None:
             await self.rollups.after_write(conn, old, record)
         return record
@@ -489,12 +491,16 @@ class EntityStore:
         expected_version: int | None = None,
         old: dict[str, Any] | None = None,
         check: Callable[[Mapping[str, Any]], None] = lambda record: None,
+        system_values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``old``: the stored record, when the caller has just read it (in this
         transaction); read here otherwise. ``check``: called with the record as the UPDATE
         stored it, before anything else is written; what it raises undoes the write (the
-        caller's transaction rolls back)."""
+        caller's transaction rolls back). ``system_values``: values the engine sets itself,
+        already coerced, read-only fields included (a posting's increments)."""
         values = self.validator.validate(data, partial=True)
+        if system_values:
+            values.update(system_values)
         workflow = self.workflow if self.workflow and self.workflow.field in values else None
         if old is None:  # for the audit trail, rules and computed fields
             old = await self.get(conn, record_id)

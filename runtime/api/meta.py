@@ -94,6 +94,8 @@ def describe_entity(model: EngineModel, entity: EntityDef) -> dict[str, Any]:
         "form": describe_form(entity),
         "workflow": describe_workflow(entity.workflow) if entity.workflow else None,
         "document": entity.document,
+        "ledger": entity.ledger is not None,
+        "balance": list(entity.balance.key) if entity.balance is not None else None,
         "schema": record_schema(entity, model.project, "read"),
     }
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from engine.access import Forbidden
 from engine.errors import (
+    AppendOnly,
     BadQuery,
     Conflict,
     EngineError,
@@ -41,6 +42,7 @@ STATUS_OF: dict[type[EngineError], int] = {
     SchemaChanged: 503,
     Forbidden: 403,
     IdentityError: 400,
+    AppendOnly: 405,
 }
 _TITLES = {
     400: "Malformed request",

