@@ -3,7 +3,8 @@ kept by one aggregate query.
 
 Refreshing a group for some target ids is three statements, in this order:
 
-1. lock the target rows, in id order (``SELECT … ORDER BY id FOR UPDATE`` on PostgreSQL),
+1. lock the target rows, in id order (``SELECT … ORDER BY id FOR NO KEY UPDATE`` on
+   PostgreSQL, which the foreign-key locks of the source records' writers do not block),
    reading their current values;
 2. aggregate the source records of those targets (``SELECT via, sum(CASE WHEN <where>
    THEN x END), … GROUP BY via``) — a *new* statement, so that under READ COMMITTED it sees
@@ -111,7 +112,9 @@ class RollupGroup:
             .order_by(target.c.id)
         )
         if self.dialect_name == "postgresql":
-            statement = statement.with_for_update()
+            # FOR NO KEY UPDATE: writers of source records hold FOR KEY SHARE on the target
+            # (their foreign key); FOR UPDATE would wait on them, and two of them on each other
+            statement = statement.with_for_update(key_share=True)
         self._lock = (compile_sql(statement, self.dialect), ("id", *self.fields, *vias))
 
     @property
