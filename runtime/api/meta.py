@@ -35,6 +35,7 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
         "entity",
         "computed",
         "format",
+        "date_field",
         "pattern",
         "max_length",
         "min_length",
@@ -52,6 +53,8 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
         result["values"] = list(field.values)
     if field.on_delete:
         result["on_delete"] = field.on_delete.value
+    if field.format is not None:
+        result["assign"] = field.assign.value  # an autonumber's: insert, or submit
     if field.min is not None:
         result["min"] = str(field.min)
     if field.max is not None:

@@ -227,7 +227,9 @@ def test_numbers_drawn_at_insert_may_take_a_date_field_and_field_tokens_too(
     assert draft(api, MEMOS, written_on="2024-03-03", team="ops")["number"] == "ops/24/003"
 
 
-def test_the_schemas_say_the_number_is_read_only_and_may_be_null(api: TestClient) -> None:
+def test_the_schemas_say_the_number_is_read_only_and_may_be_null_and_when_it_is_drawn(
+    api: TestClient,
+) -> None:
     schemas = api.get("/openapi.json").json()["components"]["schemas"]
     read = next(s for n, s in schemas.items() if n.endswith("Invoice"))
     number = read["properties"]["number"]
@@ -235,6 +237,14 @@ def test_the_schemas_say_the_number_is_read_only_and_may_be_null(api: TestClient
     assert number["anyOf"][0]["readOnly"] is True
     create = next(s for n, s in schemas.items() if n.endswith("InvoiceCreate"))
     assert "number" not in create["properties"]
+    meta = {e["name"]: e for e in api.get("/api/v1/_meta/entities").json()["data"]}
+    fields = {f["name"]: f for f in meta["billing.invoice"]["fields"]}
+    assert (fields["number"]["assign"], fields["number"]["date_field"]) == (
+        "submit",
+        "posting_date",
+    )
+    assert fields["draft_no"]["assign"] == "insert"
+    assert "date_field" not in fields["draft_no"]
 
 
 def test_parallel_submits_number_one_after_the_other_without_gaps(
