@@ -33,7 +33,7 @@ from engine.fieldtypes import InvalidValue, kind_of
 from engine.postings import book
 from engine.postings.pending import PendingAdjust, PendingPost, Voucher
 from engine.references import reference_id
-from metadata import FieldType, RuleEvent
+from metadata import RuleEvent
 from metadata._ledger_model import IS_REVERSAL, LEDGER_FIELDS, VOUCHER_ID, VOUCHER_TYPE
 
 if TYPE_CHECKING:
@@ -342,7 +342,11 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
                 )
                 raise Conflict(detail, [FieldError(inc.at, limit.code, detail)], code=limit.code)
         field_def = store.entity.fields[field_name]
-        new[field_name] = int(after) if field_def.type is FieldType.INTEGER else after
+        try:  # the column must hold the sum (digits before the point, 64-bit integers)
+            new[field_name] = kind_of(field_def).coercer(_unbounded(field_def))(after)
+        except InvalidValue as exc:
+            message = f"{name}.{field_name} would be {after}: {exc.message}"
+            raise ValidationFailed([FieldError(inc.at, exc.code, message)]) from None
     if inc.kind == "balance":
         stored = await _write_balance(conn, store, inc.id, new, ctx)
     else:

@@ -139,7 +139,7 @@ ledger:
     debit: debit
     credit: credit
     tolerance: "0.05"
-    round_off: {account: "1", remark: round-off}
+    round_off: {account: {code: ROUND}, remark: round-off}
   lock: {entity: settings, field: books_closed_until}
 fields:
   posting_date: {type: date, required: true}

@@ -165,3 +165,85 @@ def test_an_order_reserves_and_a_delivery_raises_delivered_qty_within_the_order(
     assert Decimal(stored["delivered_qty"]) == 0
     assert Decimal(bins(api)[a, w]["reserved_qty"]) == 4
     assert Decimal(bins(api)[a, w]["actual_qty"]) == 10
+
+
+@pytest.fixture
+def accounts(api: TestClient) -> dict[str, str]:
+    return {code: made(api, "account", {"code": code})["id"] for code in ("BANK", "SALES", "ROUND")}
+
+
+def journal(api: TestClient, date: str, *lines: tuple[str, str, str]) -> dict[str, Any]:
+    body = {
+        "posting_date": date,
+        "lines": [{"account": a, "debit": d, "credit": c} for a, d, c in lines],
+    }
+    return made(api, "journal_entry", body)
+
+
+def gl(api: TestClient) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = api.get(f"{API}/gl_entry", params={"sort": "id"}).json()["data"]
+    return rows
+
+
+def test_a_balanced_ledger_refuses_an_unbalanced_voucher_and_rounds_off_within_tolerance(
+    api: TestClient, accounts: dict[str, str]
+) -> None:
+    bank, sales = accounts["BANK"], accounts["SALES"]
+    even = journal(api, "2026-12-01", (bank, "100.10", "0"), (sales, "0", "100.10"))
+    assert submit(api, "journal_entry", even["id"]).status_code == 200
+    assert len(gl(api)) == 2
+    off = journal(api, "2026-12-01", (bank, "100.00", "0"), (sales, "0", "99.00"))
+    refused = submit(api, "journal_entry", off["id"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "unbalanced"
+    assert refused.json()["errors"][0]["code"] == "unbalanced"
+    assert "differ by 1.00" in refused.json()["errors"][0]["message"]
+    assert len(gl(api)) == 2  # nothing written
+    assert api.get(f"{API}/journal_entry/{off['id']}").json()["data"]["docstatus"] == "draft"
+    near = journal(api, "2026-12-01", (bank, "10.00", "0"), (sales, "0", "9.97"))
+    assert submit(api, "journal_entry", near["id"]).status_code == 200
+    rows = [r for r in gl(api) if str(r["voucher_id"]) == near["id"]]
+    assert len(rows) == 3
+    round_off = rows[-1]
+    assert round_off["account"] == accounts["ROUND"]
+    assert (Decimal(round_off["debit"]), Decimal(round_off["credit"])) == (0, Decimal("0.03"))
+    assert round_off["remark"] == "round-off"
+    assert sum(Decimal(r["debit"]) for r in rows) == sum(Decimal(r["credit"]) for r in rows)
+    assert api.post(f"{API}/journal_entry/{near['id']}/_cancel").status_code == 200
+    rows = [r for r in gl(api) if str(r["voucher_id"]) == near["id"]]
+    assert len(rows) == 6
+    assert sum(Decimal(r["debit"]) - Decimal(r["credit"]) for r in rows) == 0
+    assert [r["is_reversal"] for r in rows] == [False] * 3 + [True] * 3
+
+
+def test_postings_dated_in_a_closed_period_are_refused(
+    api: TestClient, accounts: dict[str, str]
+) -> None:
+    bank, sales = accounts["BANK"], accounts["SALES"]
+    open_entry = journal(api, "2026-11-30", (bank, "5", "0"), (sales, "0", "5"))
+    assert submit(api, "journal_entry", open_entry["id"]).status_code == 200
+    made(api, "settings", {"books_closed_until": "2026-11-30"})
+    late = journal(api, "2026-11-30", (bank, "5", "0"), (sales, "0", "5"))
+    refused = submit(api, "journal_entry", late["id"])
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "period_locked"
+    assert "2026-11-30" in refused.json()["detail"]
+    cancel = api.post(f"{API}/journal_entry/{open_entry['id']}/_cancel")
+    assert cancel.status_code == 409  # its reversal would be dated in the closed period
+    assert cancel.json()["code"] == "period_locked"
+    current = journal(api, "2026-12-01", (bank, "5", "0"), (sales, "0", "5"))
+    assert submit(api, "journal_entry", current["id"]).status_code == 200
+    assert len(gl(api)) == 4
+
+
+def test_a_balance_that_would_overflow_its_column_is_refused_at_the_line(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, _, w = stock
+    big = "900000000000000"  # 15 digits: a decimal(18, 3) holds one, not two
+    assert submit(api, "stock_entry", entry(api, "receipt", (a, w, big))["id"]).status_code == 200
+    again = entry(api, "receipt", (a, w, big))
+    refused = submit(api, "stock_entry", again["id"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "lines[0].quantity"
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == Decimal(big)
