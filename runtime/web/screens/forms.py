@@ -214,7 +214,7 @@ class Forms(Family):
         """The form's sections (from ``forms/``, or one with every field), as widgets; hidden
         fields left out, read-only ones shown but not editable. A document's ``state``
         leaves only some fields editable (``lifecycle.editable_in``); its status and
-        amendment chain are shown above the form, not as fields (unless laid out)."""
+        amendment chain are shown above the form (a badge, links), not as fields."""
         entity = screen.store.entity
         access = screen.access
         may_write = screen.may(Permission.CREATE if creating else Permission.UPDATE)
@@ -223,11 +223,7 @@ class Forms(Family):
         layout = entity.form.sections
         layout_sections: list[tuple[str | None, str | None, int, list[_LaidOut]]]
         if not layout:
-            fields: list[_LaidOut] = [
-                (f, None, None, False)
-                for f in entity.fields.values()
-                if not (entity.document and f.name in DOCUMENT_FIELDS)
-            ]
+            fields: list[_LaidOut] = [(f, None, None, False) for f in entity.fields.values()]
             layout_sections = [(None, None, 1, fields)]
         else:
             layout_sections = [
@@ -257,6 +253,7 @@ class Forms(Family):
                 )
                 for field, item_label, item_help, locked in items
                 if field.name not in access.hidden
+                and not (entity.document and field.name in DOCUMENT_FIELDS)
             ]
             if widgets:
                 sections.append(

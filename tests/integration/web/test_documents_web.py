@@ -273,6 +273,8 @@ def test_a_submitted_form_saves_only_its_allow_on_submit_fields(
     assert 'name="lines[' not in page.text  # the lines too
     assert 'id="tpl-lines"' not in page.text
     assert '<output id="f-title" class="readonly">Laptops</output>' in page.text
+    assert 'id="f-docstatus"' not in page.text  # the badge shows it
+    assert 'id="f-amended_from"' not in page.text  # the chain shows it
     saved = carl.post(
         f"{URL}/{record}",
         data={
