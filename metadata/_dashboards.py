@@ -15,8 +15,8 @@ from metadata._aggregates import (
 )
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
-from metadata._fields import default_label, is_snake_case
 from metadata._model import DashboardDef, FieldType, TileDef, TileKind
+from metadata._names import default_label, is_snake_case
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -25,23 +25,14 @@ from metadata._model import (
     NumberAssign,
     OnDelete,
 )
+from metadata._names import default_label, is_snake_case
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from metadata._building import Builder, PackSource
     from metadata._errors import PathItem
-    from metadata._loader import PackSource, ProjectBuilder
     from metadata._yaml import SourceDocument
-
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def is_snake_case(name: str) -> bool:
-    return bool(NAME_PATTERN.match(name)) and "__" not in name
-
-
-def default_label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
 
 
 def pattern_problem(pattern: str) -> str | None:
@@ -72,7 +63,7 @@ class FieldChecker:
 
     def __init__(
         self,
-        builder: ProjectBuilder,
+        builder: Builder,
         pack: PackSource,
         document: SourceDocument,
         name: str,

@@ -14,17 +14,18 @@ about it (a reference to an entity whose file failed is not an "unknown entity")
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._actions import RecordAction
 from metadata._autonumbers import check_autonumbers
+from metadata._building import PackSource
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_names, template_problem
 from metadata._fieldkeys import TYPE_TRAITS
-from metadata._fields import FieldChecker, default_label, is_snake_case
+from metadata._fields import FieldChecker
 from metadata._forms import FormChecker
 from metadata._model import (
     ADMIN_ROLE,
@@ -47,6 +48,7 @@ from metadata._model import (
     RuleEvent,
     frozen_mapping,
 )
+from metadata._names import default_label, is_snake_case
 from metadata._overlays import Customizer, load_overlays
 from metadata._postings import PostingParts, check_postings
 from metadata._roles import ROLES_FILE, RolesBuilder
@@ -70,22 +72,6 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem
     from metadata._overlays import OverlaySource
     from metadata._yaml import SourceDocument
-
-
-@dataclass
-class PackSource:
-    name: str
-    path: Path
-    document: SourceDocument
-    entity_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    entity_names: set[str] = field(default_factory=set)
-    """Every entity file name seen, including files that failed to load."""
-    rule_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    form_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    view_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    dashboard_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    workflow_documents: dict[str, SourceDocument] = field(default_factory=dict)
-    roles_document: SourceDocument | None = None
 
 
 def discover_packs(search_paths: Iterable[Path]) -> dict[str, Path]:

@@ -25,8 +25,9 @@ from metadata._documents import (
 from metadata._errors import did_you_mean
 from metadata._expressions import expression_syntax_error
 from metadata._fieldkeys import DEFAULT_MAX_LENGTH, TYPE_KEYS
-from metadata._fields import FieldChecker, default_problem, is_snake_case, pattern_problem
+from metadata._fields import FieldChecker, default_problem, pattern_problem
 from metadata._model import OnDelete, frozen_mapping
+from metadata._names import is_snake_case
 from metadata._roles import ROLES_FILE
 from metadata._rules import RuleChecker
 
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
+    from metadata._building import Builder, PackSource
     from metadata._errors import PathItem, ProblemCollector
-    from metadata._loader import PackSource, ProjectBuilder
     from metadata._model import EntityDef, FieldDef
     from metadata._yaml import SourceDocument
 
@@ -160,7 +161,7 @@ class Customizer:
 
     def __init__(
         self,
-        builder: ProjectBuilder,
+        builder: Builder,
         pack: PackSource,
         pack_document: SourceDocument,
         overlay: OverlaySource,

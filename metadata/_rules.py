@@ -17,7 +17,6 @@ from metadata._cron import CronError, CronSchedule
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_problems, is_template, template_problem
-from metadata._fields import is_snake_case
 from metadata._model import (
     RUN_AS_SYSTEM,
     RUN_AS_USER,
@@ -25,6 +24,7 @@ from metadata._model import (
     RuleDef,
     RuleEvent,
 )
+from metadata._names import is_snake_case
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping
