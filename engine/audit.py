@@ -88,7 +88,13 @@ def changes_between(
     return changes
 
 
+_AS_IS = frozenset({str, int, bool, float, type(None)})
+"""Types whose values an audit row keeps as they are (most of a record's values)."""
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):

@@ -16,7 +16,7 @@ import types
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
@@ -82,6 +82,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and type(left) in _NUMBERS and type(right) in _NUMBERS:
+            return left * right  # the usual case (quantity * price): nothing to bound
         if operator == "**" and _number(right):
             if abs(right) > MAX_EXPONENT:
                 raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
@@ -95,6 +97,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                         f"repeating a value would build more than {MAX_SEQUENCE} items"
                     )
         return super().call_binop(context, operator, left, right)
+
+
+_NUMBERS = frozenset({int, float, Decimal})
+"""Exact types whose product is a number of the size of its operands (no repetition)."""
 
 
 def _number(value: Any) -> bool:
@@ -127,10 +133,12 @@ class Scope:
         old: Mapping[str, Any] | None = None,
         user: Actor | None = None,
     ) -> None:
-        environment_ = environment()
-        self.names = {**_globals(), **scope_names(record, old, user)}
+        names = dict(_globals())
+        names.update(record)
+        _add_names(names, record, old, user)
+        self.names = names
         """The names as built, which templates of the same write render with."""
-        self.context = Context(environment_, self.names, None, {})
+        self.context = Context(environment(), names, None, {})
 
     def set(self, name: str, value: Any) -> None:
         """A value computed during the write (a computed field) for the next expressions."""
@@ -186,6 +194,27 @@ class ValueTemplate:
         return self._literal
 
 
+def whole_name(value: Any) -> str | None:
+    """The name a definition's value is exactly (``"{{ id }}"`` → ``id``), or None."""
+    if not isinstance(value, str):
+        return None
+    single = _SINGLE_EXPRESSION.match(value.strip())
+    if single is None:
+        return None
+    try:
+        expression = _parse(single["expression"])
+    except TemplateSyntaxError:
+        return None
+    return expression.name if isinstance(expression, nodes.Name) else None
+
+
+def template_names(value: Any) -> set[str]:
+    """The names a definition's value (a literal, or a template) reads."""
+    if not isinstance(value, str) or "{{" not in value:
+        return set()
+    return set(meta.find_undeclared_variables(environment().parse(value)))
+
+
 def compile_expression(source: str) -> Expression:
     return Expression(source)
 
@@ -202,6 +231,15 @@ def compile_checks(checks: Sequence[tuple[str | None, str]]) -> Expression:
         )
     source = " , ".join(condition for _, condition in checks)
     return Expression(source, nodes.Tuple(items, "load"))
+
+
+def compile_any(sources: Sequence[str]) -> Expression:
+    """One expression that holds when any of ``sources`` does, judged left to right and no
+    further than the first that holds (``a or b or ...``): one evaluation for many."""
+    expression = _parse(sources[0])
+    for source in sources[1:]:
+        expression = nodes.Or(expression, _parse(source))
+    return Expression(" or ".join(f"({source})" for source in sources), expression)
 
 
 def _parse(source: str) -> nodes.Expr:
@@ -241,19 +279,30 @@ def scope_names(
     """The names an expression sees (SPEC §3.2): the record's fields, ``old``,
     ``changed('field')``, ``user``, ``today()`` and ``now()``."""
 
+    names = dict(record)
+    _add_names(names, record, old, user)
+    return names
+
+
+def _add_names(
+    names: dict[str, Any],
+    record: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    user: Actor | None,
+) -> None:
+    """The names every scope has besides the record's fields, added to ``names`` (one dict
+    built per write, not merged from several)."""
+
     def changed(name: str) -> bool:
         if old is None:
             return record.get(name) is not None
         return bool(record.get(name) != old.get(name))
 
-    return {
-        **record,
-        "old": old,
-        "user": user,
-        "changed": changed,
-        "today": _today,
-        "now": _now,
-    }
+    names["old"] = old
+    names["user"] = user
+    names["changed"] = changed
+    names["today"] = _today
+    names["now"] = _now
 
 
 def _today() -> dt.date:

@@ -23,7 +23,7 @@ from engine.database import IntegrityViolation
 from engine.effects import ActionHandler, ActionRun, handler_for
 from engine.effects._values import bound, lines_of
 from engine.errors import EngineError, FieldError, ValidationFailed
-from engine.expressions import Actor, Expression, Scope, compile_expression
+from engine.expressions import Actor, Expression, Scope, compile_any, compile_expression
 from engine.writes.context import NO_USER, CascadeStep, cascade_error
 from metadata import RUN_AS_SYSTEM, RUN_AS_USER, CronSchedule, RuleEvent, expression_names
 
@@ -85,6 +85,12 @@ class Triggers:
         self._when_needs_the_insert = any(
             t.rule.when is None or expression_names(t.rule.when) & late for t in creating
         )
+        self._any_create_due = (
+            compile_any([t.rule.when or "" for t in creating])
+            if creating and not self._when_needs_the_insert
+            else None
+        )
+        """The create triggers' ``when``s as one expression (``due_before_insert``)."""
 
     def runs_on(self, event: RuleEvent) -> bool:
         return bool(self._by_event[event])
@@ -95,13 +101,12 @@ class Triggers:
         record can tell."""
         if self._when_needs_the_insert:
             return None
-        for trigger in self._by_event[RuleEvent.CREATE]:
-            try:
-                if trigger.when is not None and trigger.when(scope):
-                    return True
-            except Exception:  # noqa: BLE001 - the error is raised where the trigger runs
-                return True
-        return False
+        if self._any_create_due is None:
+            return False
+        try:  # `a or b`: left to right, as one by one would, in one evaluation
+            return bool(self._any_create_due(scope))
+        except Exception:  # noqa: BLE001 - the error is raised where the trigger runs
+            return True
 
     def due(
         self,
@@ -222,9 +227,7 @@ class RuleEffects:
         collected: list[tuple[EffectStore, Any, WriteContext]] | None = None,
     ) -> bool:
         """Run one rule's resolved actions for ``record``; whether one updated the record."""
-        step = CascadeStep(
-            self.store.entity.qualified_name, str(record["id"]), rule.name, event
-        )
+        step = CascadeStep(self.store.entity.qualified_name, str(record["id"]), rule.name, event)
         error = cascade_error(ctx.cascade, step)
         if error is not None:
             raise error

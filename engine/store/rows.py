@@ -10,6 +10,7 @@ from engine.audit import AuditAction, changes_between
 from engine.database import IntegrityViolation
 from engine.store.integrity import still_referenced
 from engine.store.records import KeyTaken
+from engine.store.sql import NEW_ID
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -124,33 +125,35 @@ async def audit(
 
 async def insert_together(
     conn: Connection,
-    parts: Sequence[tuple[RecordStore, Mapping[str, Any], str | None]],
-    first_id: int,
+    parts: Sequence[tuple[RecordStore, Mapping[str, Any], str | None, tuple[str, ...]]],
+    first_id: int | None,
     now: Any,
 ) -> Sequence[Any]:
-    """PostgreSQL: INSERT several records (``(store, values, user_id)``; the first with the
-    id ``first_id``, drawn before), each with its audit row, as one statement: atomic
-    without a transaction, one round trip. The first record's row."""
+    """PostgreSQL: INSERT several records (``(store, values, user_id, bound)``) each with its
+    audit row, as one statement: atomic without a transaction, one round trip. The first
+    record's id is ``first_id`` (drawn before) or, when None, the one its table assigns;
+    the fields ``bound`` of a later record take the first record's id (their values are
+    placeholders). The first record's row."""
     first = parts[0][0]
-    shape = tuple(store.entity.qualified_name for store, _, _ in parts)
-    sql = first.sql.combined(shape, [store.sql for store, _, _ in parts])
-    params: dict[str, Any] = {}
-    for position, (store, values, user_id) in enumerate(parts):
+    sql = first.sql.combined(
+        [store.sql for store, _, _, _ in parts],
+        tuple(bound for _, _, _, bound in parts),
+        with_id=first_id is not None,
+    )
+    params: list[dict[str, Any]] = []
+    for store, values, user_id, bound in parts:
         own = store.encode(values)
         own.update(created_at=now, updated_at=now, created_by=user_id, updated_by=user_id)
         own["version"] = 1
-        if position == 0:
-            own["id"] = first_id
-        changes = changes_between(None, values, list(values))
+        audited = {**values, **dict.fromkeys(bound, NEW_ID)} if bound else values
+        changes = changes_between(None, audited, list(values))
         audit = store.registry.audit.row(
             store.entity.qualified_name, "", AuditAction.CREATE, changes, user_id
         )
         own.update(audit_at=audit["at"], audit_user=audit["user_id"])
         own["audit_changes"] = audit["changes"]
-        params.update({f"p{position}_{name}": value for name, value in own.items()})
-    constants = sql.constants
-    row = await conn.fetchrow(
-        sql.sql, [params[n] if n in params else constants.get(n) for n in sql.names]
-    )
+        params.append(own)
+    params[0]["id"] = first_id
+    row = await conn.fetchrow(sql.sql.sql, sql.args(params))
     assert row is not None
     return row

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
+import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -26,12 +29,30 @@ from engine.sql import CompiledSql, compile_sql, id_list_condition
 from engine.tables import PARENT_COLUMN, POSITION_COLUMN, audit_table, sequence_table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy import Table
     from sqlalchemy.engine import Dialect
 
     from metadata import EntityDef
+
+
+class _NewId:
+    """Stands, in a record's values, for the id that another record of the same statement
+    is assigned (``combined_insert``): its audit changes show it as ``NEW_ID_JSON``, which
+    the statement replaces with the id. The text is random per process, so that no value a
+    user writes can be taken for it."""
+
+    __slots__ = ()
+    text = f"tessera-new-id-{secrets.token_hex(16)}"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+NEW_ID = _NewId()
+NEW_ID_JSON = f'"{_NewId.text}"'
+"""How ``NEW_ID`` reads in a JSON text of audit changes."""
 
 
 class StoreSql:
@@ -57,7 +78,7 @@ class StoreSql:
         self._by_fields: dict[tuple[tuple[str, bool], ...], CompiledSql] = {}
         self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
         self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
-        self._combined: dict[tuple[str, ...], CompiledSql] = {}
+        self._combined: dict[Any, CombinedInsert] = {}
 
     @functools.cached_property
     def _columns(self) -> list[Any]:
@@ -120,18 +141,29 @@ class StoreSql:
         return compile_sql(statement, self.dialect)
 
     def audited_ctes(
-        self, key: str | None, *, prefix: str = "", with_id: bool = False
+        self,
+        key: str | None,
+        *,
+        prefix: str = "",
+        with_id: bool = False,
+        new_id: Any = None,
+        bound: tuple[str, ...] = (),
     ) -> tuple[Any, Any]:
         """The INSERT of a record and of its audit row, as two CTEs whose parameters are
         the column names (``id`` too when ``with_id``) and ``audit_at``, ``audit_user`` and
-        ``audit_changes``, each after ``prefix``."""
+        ``audit_changes``, each after ``prefix``. The columns ``bound`` take ``new_id`` (the
+        id another CTE of the statement assigns) instead of a parameter, and the audit row
+        shows that id where the changes hold ``NEW_ID``."""
         table = self.table
         names = [n for n in self.columns if with_id or n != "id"]
+        values = {
+            n: new_id if n in bound else bindparam(prefix + n, type_=table.c[n].type) for n in names
+        }
+        changes: Any = bindparam(f"{prefix}audit_changes", type_=Text())
+        if bound:
+            changes = func.replace(changes, literal(NEW_ID_JSON), cast(new_id, String()))
         written = (
-            self._insert_into(key)
-            .values({n: bindparam(prefix + n, type_=table.c[n].type) for n in names})
-            .returning(*self._columns)
-            .cte(f"{prefix}written")
+            self._insert_into(key).values(values).returning(*self._columns).cte(f"{prefix}written")
         )
         audit_columns = ["at", "user_id", "entity", "record_id", "action", "changes"]
         audited = (
@@ -144,18 +176,21 @@ class StoreSql:
                     literal(self.entity.qualified_name, type_=String()),
                     cast(written.c.id, String()),
                     literal(AuditAction.CREATE.value, type_=String()),
-                    bindparam(f"{prefix}audit_changes", type_=Text()),
+                    changes,
                 ).select_from(written),
             )
             .cte(f"{prefix}audited")
         )
         return written, audited
 
-    def combined(self, shape: tuple[str, ...], parts: Sequence[StoreSql]) -> CompiledSql:
-        """``combined_insert(parts)`` (this table's first), compiled once per ``shape``."""
+    def combined(
+        self, parts: Sequence[StoreSql], bound: tuple[tuple[str, ...], ...], *, with_id: bool
+    ) -> CombinedInsert:
+        """``combined_insert`` (this table's first), compiled once per shape."""
+        shape = (tuple(part.entity.qualified_name for part in parts), bound, with_id)
         sql = self._combined.get(shape)
         if sql is None:
-            sql = combined_insert(parts)
+            sql = combined_insert(parts, bound, with_id=with_id)
             self._combined[shape] = sql
         return sql
 
@@ -290,14 +325,45 @@ class StoreSql:
         )
 
 
-def combined_insert(parts: Sequence[StoreSql]) -> CompiledSql:
+@dataclass(frozen=True, slots=True)
+class CombinedInsert:
+    """The statement of ``combined_insert``, with where each of its parameters comes from:
+    ``(position of the record, column or audit parameter)``, or None for a constant."""
+
+    sql: CompiledSql
+    slots: tuple[tuple[int, str] | None, ...]
+
+    def args(self, params: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The statement's arguments from each record's own parameters (by position)."""
+        constants = self.sql.constants
+        return [
+            constants.get(name) if slot is None else params[slot[0]].get(slot[1])
+            for name, slot in zip(self.sql.names, self.slots, strict=True)
+        ]
+
+
+_SLOT = re.compile(r"p(\d+)_(.+)")
+
+
+def combined_insert(
+    parts: Sequence[StoreSql], bound: tuple[tuple[str, ...], ...], *, with_id: bool
+) -> CombinedInsert:
     """PostgreSQL: the INSERTs of several records (one per part, each with its audit row) as
-    one statement, atomic without a transaction; the first record's id is a parameter
-    (``p0_id``), the others' are assigned; the first record's row is returned. Parameters
-    are a part's own (``StoreSql.audited_ctes``) after ``p<position>_``."""
-    ctes: list[Any] = []
-    for position, part in enumerate(parts):
-        ctes += part.audited_ctes(None, prefix=f"p{position}_", with_id=position == 0)
+    one statement, atomic without a transaction; the first record's row is returned. The
+    first record's id is a parameter (``p0_id``, drawn before) when ``with_id``, else the
+    table's own; the columns ``bound[position]`` of a later record take the first record's
+    id (a reference to it), so that nothing needs to be known before the one round trip.
+    Parameters are a part's own (``StoreSql.audited_ctes``) after ``p<position>_``."""
+    ctes: list[Any] = list(parts[0].audited_ctes(None, prefix="p0_", with_id=with_id))
+    new_id = select(ctes[0].c.id).scalar_subquery()
+    for position, part in enumerate(parts[1:], 1):
+        prefix = f"p{position}_"
+        ctes += part.audited_ctes(None, prefix=prefix, new_id=new_id, bound=bound[position])
     first = ctes[0]
     statement = select(*(first.c[n] for n in parts[0].columns)).add_cte(*ctes[1:])
-    return compile_sql(statement, parts[0].dialect)
+    sql = compile_sql(statement, parts[0].dialect)
+    slots = []
+    for name in sql.names:
+        match = None if name in sql.constants else _SLOT.fullmatch(name)
+        slots.append((int(match[1]), match[2]) if match else None)
+    return CombinedInsert(sql, tuple(slots))

@@ -24,7 +24,7 @@ from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
 from engine.effects.triggers import RuleEffects
 from engine.errors import EngineError, FieldError, StaleVersion, ValidationFailed
-from engine.expressions import Scope
+from engine.expressions import Scope, template_names, whole_name
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
 from engine.postings import settle as postings_settle
@@ -43,6 +43,7 @@ from metadata import (
     FieldType,
     RecordAction,
     RuleEvent,
+    expression_names,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,17 @@ if TYPE_CHECKING:
 
 class _Unfolded(Exception):
     """A create's triggered records cannot be written in its statement after all."""
+
+
+class _Placeholder(str):
+    __slots__ = ()
+
+
+_NEW_ID_PLACEHOLDER = _Placeholder("1")
+"""The id a record about to be created shows its create triggers when the statement itself
+hands them the real one (``EntityStore.binds_new_id``): a valid id, told apart from any
+other value by identity."""
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class StoreRegistry:
@@ -262,6 +274,35 @@ class EntityStore:
                     return False
         return True
 
+    @functools.cached_property
+    def binds_new_id(self) -> bool:
+        """Whether the records this entity's create triggers make (``folds_create_triggers``)
+        need nothing of the new record's id but a reference to it: every value of their
+        actions that reads ``id`` is exactly ``{{ id }}``, for a reference field of a target
+        that derives nothing from its values. Then the statement itself hands the id to
+        them, and the create is one round trip (no ``nextval`` first)."""
+        if not self.folds_create_triggers:
+            return False
+        for rule in self.entity.rules:
+            if not rule.actions or rule.schedule is not None or RuleEvent.CREATE not in rule.events:
+                continue
+            if rule.when and "id" in expression_names(rule.when):
+                return False
+            for action in rule.actions:
+                assert isinstance(action, RecordAction)
+                assert action.entity is not None  # folds_create_triggers
+                target = self.registry.store_for(action.entity)
+                for name, value in action.values.items():
+                    if whole_name(value) == "id":
+                        field = target.entity.fields.get(name)
+                        if field is None or field.type is not FieldType.REFERENCE:
+                            return False
+                        if target._derives:
+                            return False
+                    elif not isinstance(value, _SCALARS) or "id" in template_names(value):
+                        return False  # a nested value (JSON) is not looked into
+        return True
+
     async def create(
         self,
         conn: Connection,
@@ -350,23 +391,27 @@ class EntityStore:
         turns out to need more, a value a target refuses, a constraint) makes the create go
         the usual way, in a transaction (or a savepoint), so that it answers exactly as it
         would have."""
-        next_id = self.records.sql.next_id
-        row = await conn.fetchrow(next_id.sql, next_id.args({}))
-        assert row is not None
-        new_id = int(row[0])
+        new_id: int | None = None
+        placeholder: str = _NEW_ID_PLACEHOLDER
+        if not self.binds_new_id:
+            next_id = self.records.sql.next_id
+            row = await conn.fetchrow(next_id.sql, next_id.args({}))
+            assert row is not None
+            new_id = int(row[0])
+            placeholder = str(new_id)
         now = self.records.timestamp(dt.datetime.now(dt.UTC))
         predicted = {
             **self.records.blank_record,
             **values,
-            "id": str(new_id),
+            "id": placeholder,
             "created_at": now,
             "updated_at": now,
             "created_by": ctx.user_id,
             "updated_by": ctx.user_id,
             "version": 1,
         }
-        parts: list[tuple[RecordStore, Mapping[str, Any], str | None]] = [
-            (self.records, values, ctx.user_id)
+        parts: list[tuple[RecordStore, Mapping[str, Any], str | None, tuple[str, ...]]] = [
+            (self.records, values, ctx.user_id, ())
         ]
         try:
             for target, data, nested in await self.effects.collect_creates(conn, predicted, ctx):
@@ -374,7 +419,12 @@ class EntityStore:
                 prepared = store.prepare_create(data, nested)
                 if not store.writes_one_statement(prepared) or prepared.triggers_due:
                     raise _Unfolded
-                parts.append((store.records, prepared.values, nested.user_id))
+                bound = (
+                    ()
+                    if new_id is not None
+                    else tuple(k for k, v in data.items() if v is placeholder)
+                )
+                parts.append((store.records, prepared.values, nested.user_id, bound))
             inserted = await rows.insert_together(conn, parts, new_id, now)
         except (EngineError, IntegrityViolation, _Unfolded, ValueError, TypeError):
             async with conn.savepoint():
