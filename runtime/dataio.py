@@ -100,6 +100,14 @@ async def import_rows(
     report = ImportReport()
     ctx = ctx or WriteContext()
     batch: list[SourceRow] = []
+    entity = store.entity
+    if entity.append_only:  # only postings write them: an import would bypass every limit
+        what = "a ledger" if entity.ledger is not None else "a balance"
+        report.errors.append(
+            f"{source or entity.qualified_name}: {entity.qualified_name} is {what}, written "
+            "only by the postings of documents; import the documents and submit them instead"
+        )
+        return report
 
     async def flush() -> None:
         async with database.transaction() as conn:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import Instance, pack_instance
+from tests.support.cli import tessera
 from tests.support.ledger_packs import API, FILES
 
 if TYPE_CHECKING:
@@ -18,8 +19,12 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    instance: Instance = pack_instance(tmp_path, db_url, "stock", FILES)
+def instance(db_url: str, tmp_path: Path) -> Instance:
+    return pack_instance(tmp_path, db_url, "stock", FILES)
+
+
+@pytest.fixture
+def api(instance: Instance) -> Iterator[TestClient]:
     with instance.client() as client:
         yield client
 
@@ -60,3 +65,13 @@ def test_a_balance_is_read_only_to_clients(api: TestClient) -> None:
     assert api.patch(f"{url}/1", json={"actual_qty": "100"}).status_code == 405
     assert api.delete(f"{url}/1").status_code == 405
     assert api.get(url).json()["data"] == []
+
+
+def test_an_import_cannot_write_a_ledger_or_a_balance(instance: Instance, api: TestClient) -> None:
+    rows = instance.path / "bins.jsonl"
+    rows.write_text('{"item": "1", "warehouse": "1", "actual_qty": "-5"}\n', encoding="utf-8")
+    for entity in ("stock.bin", "stock.stock_ledger_entry"):
+        done = tessera("import", entity, str(rows), cwd=instance.path)
+        assert done.returncode != 0
+        assert "written only by the postings of documents" in done.stdout + done.stderr
+    assert api.get(f"{API}/bin").json()["data"] == []
