@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from engine.database import Connection
     from engine.query import QueryColumns
+    from engine.rollups._computed import Recomputer
     from engine.store import RecordStore
     from metadata._rollup_model import RollupDef
 
@@ -52,7 +53,7 @@ class RollupDefinitionError(EngineError):
 class Change:
     """One target row whose kept values differ from what its source records give."""
 
-    __slots__ = ("after", "before", "record_id", "vias")
+    __slots__ = ("after", "before", "computed", "record_id", "vias")
 
     def __init__(
         self, record_id: int, before: dict[str, Any], after: dict[str, Any], vias: dict[str, Any]
@@ -62,6 +63,8 @@ class Change:
         self.after = after
         self.vias = vias
         """The target row's references that downstream rollups go through."""
+        self.computed: dict[str, Any] = {}
+        """The target's computed fields that changed with it (``Recomputer``)."""
 
 
 class RollupGroup:
@@ -89,6 +92,8 @@ class RollupGroup:
         self.parent_reads: frozenset[str] = frozenset().union(*(r.parent_reads for r in rollups))
         """The fields of a line source's parent that a ``where`` reads."""
         self.downstream: tuple[RollupGroup, ...] = ()
+        self.recomputer: Recomputer | None = None
+        """The target's computed fields that read what this group keeps, if any."""
         """Groups whose source is this group's target and that read a field it keeps."""
         self._converters = tuple(self._converter(r) for r in rollups)
         self._aggregate = compile_sql(self._aggregate_statement(parent), dialect)
@@ -265,6 +270,10 @@ class RollupGroup:
                 params = {f"v_{f}": encoded[f] for f in self.fields}
                 params["rollup_id"] = change.record_id
                 await conn.execute(self._update.sql, self._update.args(params))
+            if self.recomputer is not None and changes:
+                computed = await self.recomputer.run(conn, [c.record_id for c in changes])
+                for change in changes:
+                    change.computed = computed.get(change.record_id, {})
         return changes
 
 
