@@ -391,3 +391,29 @@ def test_moves_refuse_bad_requests_with_pages(users: dict[str, TestClient]) -> N
     assert ada.post(f"{log}/1/submit", data={"csrf_token": token}).status_code == 404
     stale = ada.post(f"{URL}/{record}/submit", data={"csrf_token": token, "version": "99"})
     assert stale.status_code == 412
+
+
+def test_the_kanban_strikes_cancelled_cards_and_moves_no_status(
+    users: dict[str, TestClient],
+) -> None:
+    ada = users["ada"]
+    kept, dropped = draft(ada, title="Kept"), draft(ada, title="Dropped")
+    for record, moves in [(kept, ["submit"]), (dropped, ["submit", "cancel"])]:
+        for name in moves:
+            assert move(ada, record, name).status_code == 303
+    board = ada.get(f"{URL}/kanban", params={"by": "docstatus"})
+    assert board.status_code == 200
+    cards = dict(re.findall(r'<li class="kanban-card([^"]*)" draggable="(\w+)"', board.text))
+    assert cards == {" cancelled": "false", "": "false"}  # the status moves only by its buttons
+    assert 'class="card-move"' not in board.text
+    refused = ada.post(
+        f"{URL}/{kept}/move",
+        data={"csrf_token": csrf_of(board), "field": "docstatus", "to": "draft", "back": "kanban"},
+    )
+    assert refused.status_code == 422
+    assert "Not moved" in refused.text
+    assert stored_status(ada, kept) == "submitted"
+
+
+def stored_status(client: TestClient, record: str) -> str:
+    return badge(client.get(f"{URL}/{record}"))
