@@ -44,7 +44,9 @@ class GuardedStore:
         self.caller = caller
         self.access = caller.access(store.entity.qualified_name)
         if store.entity.append_only:  # a ledger or balance: read, never written by a caller
-            read = {p: f for p, f in self.access.permissions.items() if p is Permission.READ}
+            read: dict[Permission, Any] = {
+                p: f for p, f in self.access.permissions.items() if p is Permission.READ
+            }
             self.access = dataclasses.replace(self.access, permissions=read)
 
     # -- reads ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from metadata._aggregates import (
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import expression_names
+from metadata._ledger_model import LEDGER_FIELDS, BalanceDef, LedgerDef, LimitDef
 from metadata._loader import discover_packs, load_project
 from metadata._model import (
     ADMIN_ROLE,
@@ -70,6 +71,7 @@ from metadata._model import (
     ViewDef,
     WorkflowDef,
 )
+from metadata._posting_actions import AdjustAction, PostAction
 from metadata._schemas import all_schemas, schema_document
 from metadata.fixtures import FixtureFile, load_fixture_files
 
@@ -81,6 +83,7 @@ __all__ = [
     "DOCSTATUSES",
     "DOCUMENT_FIELDS",
     "FILTER_OPERATORS",
+    "LEDGER_FIELDS",
     "MEASURE_FUNCTIONS",
     "RESERVED_PACK_NAMES",
     "RESERVED_PARAMETERS",
@@ -90,8 +93,10 @@ __all__ = [
     "UNGROUPABLE",
     "ActionChecker",
     "ActionDef",
+    "AdjustAction",
     "AllOf",
     "AnyOf",
+    "BalanceDef",
     "CompareOp",
     "Constant",
     "CreateAction",
@@ -110,11 +115,14 @@ __all__ = [
     "FormField",
     "FormSection",
     "GrantDef",
+    "LedgerDef",
+    "LimitDef",
     "ModuleDef",
     "NoneOf",
     "NumberAssign",
     "OnDelete",
     "Permission",
+    "PostAction",
     "ProjectDef",
     "RecordAction",
     "RecordFilter",

@@ -10,7 +10,7 @@ from engine.effects import handles
 from engine.effects._values import compile_values, resolve_values
 from engine.expressions import ValueTemplate
 from engine.postings.pending import PendingAdjust, Voucher, line_at
-from metadata._posting_actions import AdjustAction
+from metadata import AdjustAction
 
 if TYPE_CHECKING:
     from engine.effects import ActionRun

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.effects import handles
 from engine.effects._values import compile_values, resolve_values
 from engine.postings.pending import PendingPost, Voucher, line_at
-from metadata._posting_actions import PostAction
+from metadata import PostAction
 
 if TYPE_CHECKING:
     from engine.effects import ActionRun

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from engine.expressions import Scope
     from engine.writes.context import WriteContext
-    from metadata._posting_actions import BalanceMove
+    from metadata._posting_actions import BalanceMove  # the typed part of a PostAction
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,7 @@ from engine.fieldtypes import InvalidValue, kind_of
 from engine.postings import book
 from engine.postings.pending import PendingAdjust, PendingPost, Voucher
 from engine.references import reference_id
-from metadata import RuleEvent
-from metadata._ledger_model import IS_REVERSAL, LEDGER_FIELDS, VOUCHER_ID, VOUCHER_TYPE
+from metadata import LEDGER_FIELDS, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.postings.book import PostingStore
     from engine.writes.context import WriteContext
-    from metadata._ledger_model import LedgerDef
+    from metadata import LedgerDef
 
 UNBALANCED = "unbalanced"
 PERIOD_LOCKED = "period_locked"
@@ -208,6 +207,9 @@ def _collect_adjust(registry: Any, item: PendingAdjust, increments: list[_Increm
             errors.append(FieldError(item.at, exc.code, message, rule=item.rule))
     if errors:
         raise ValidationFailed(errors)
+    deltas = {name: delta for name, delta in deltas.items() if delta}
+    if not deltas:
+        return  # nothing moves: no row is made, locked or journalled
     if item.key is not None:
         try:
             key = target.validator.validate(dict(item.key), partial=True)
@@ -376,8 +378,9 @@ async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bo
     store = row.store
     body = {k: v for k, v in row.body.items() if k not in row.after and k not in LEDGER_FIELDS}
     prepared = store.prepare_create(body, row.ctx)
-    system: dict[str, Any] = {VOUCHER_TYPE: voucher.entity, VOUCHER_ID: voucher.id}
-    system[IS_REVERSAL] = reversal
+    voucher_type, voucher_id, is_reversal = LEDGER_FIELDS
+    system: dict[str, Any] = {voucher_type: voucher.entity, voucher_id: voucher.id}
+    system[is_reversal] = reversal
     for name, value in row.after.items():
         field_def = store.entity.fields[name]
         system[name] = (
