@@ -16,6 +16,7 @@ from runtime.web.screens.base import parse_record_id
 
 if TYPE_CHECKING:
     from engine.database import Connection
+    from engine.expressions import Actor
     from metadata import EntityDef, FieldDef
     from runtime.web.screens.base import Screen
 
@@ -73,7 +74,7 @@ def editable_in(state: str | None, field: FieldDef) -> bool:
     return False
 
 
-def offered(screen: Screen, record: dict[str, Any], actor: Any) -> list[DocumentMove]:
+def offered(screen: Screen, record: dict[str, Any], actor: Actor) -> list[DocumentMove]:
     """The moves the user may make on the stored ``record`` now: the one its status allows,
     if the user's grant (``submit``, ``cancel``; ``create`` to amend) covers the record."""
     state = status(screen.store.entity, record)
