@@ -31,6 +31,7 @@ fields:
   invoice_count: {type: integer}
   last_invoice: {type: date}
   smallest: {type: decimal, scale: 2}
+  paid: {type: decimal, scale: 2}
 """,
     "entities/invoice.yaml": """\
 document: true
@@ -88,6 +89,24 @@ rollups:
 fields:
   order_line: {type: reference, to: order_line, required: true}
   quantity: {type: integer, required: true}
+""",
+    "entities/payment.yaml": """\
+fields:
+  account: {type: reference, to: account, required: true}
+  amount: {type: decimal, scale: 2}
+rollups:
+  - {to: account.paid, via: account, sum: amount}
+""",
+    "entities/receipt.yaml": """\
+fields:
+  account: {type: reference, to: account, required: true}
+  amount: {type: decimal, scale: 2}
+""",
+    "rules/receipt.yaml": """\
+- name: pay
+  on: [create]
+  actions:
+    - create: {entity: payment, values: {account: "{{ account }}", amount: "{{ amount }}"}}
 """,
     "rules/delivery.yaml": """\
 - name: deliver
@@ -346,3 +365,10 @@ def _sql(instance: Instance, statement: str) -> None:
 
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(statement)  # type: ignore[arg-type]
+
+
+def test_a_record_a_rule_creates_keeps_its_rollups(api: TestClient) -> None:
+    acme = made(api, ACCOUNTS, {"name": "Acme"})["id"]
+    for amount in ("10.00", "2.50"):  # the payment is created by the receipt's create rule
+        made(api, "/api/v1/books/receipt", {"account": acme, "amount": amount})
+    assert account(api, acme)["paid"] == "12.50"

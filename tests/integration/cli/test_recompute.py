@@ -25,7 +25,7 @@ def test_recompute_reports_drift_and_fixes_it(db_url: str, tmp_path: Path) -> No
         assert api.post(f"/api/v1/books/invoice/{invoice['id']}/_submit").status_code == 200
         version = api.get(f"/api/v1/books/account/{acme}").json()["data"]["version"]
     clean = tessera("recompute", cwd=instance.path)
-    assert (clean.returncode, clean.stdout.strip()) == (0, "no drift in 8 rollup fields")
+    assert (clean.returncode, clean.stdout.strip()) == (0, "no drift in 9 rollup fields")
 
     _sql(instance, "UPDATE books_account SET lifetime_value = 3, invoice_count = 9")
     _sql(instance, "UPDATE books_order_line SET invoiced_lines = 4")  # no order lines: no drift
@@ -35,7 +35,7 @@ def test_recompute_reports_drift_and_fixes_it(db_url: str, tmp_path: Path) -> No
         f"books.account.lifetime_value of record {acme}: 3.00 stored, 12.50 expected",
         f"books.account.invoice_count of record {acme}: 9 stored, 1 expected",
     ]
-    assert "2 values drifted in 8 rollup fields; `tessera recompute --fix`" in found.stderr
+    assert "2 values drifted in 9 rollup fields; `tessera recompute --fix`" in found.stderr
 
     only = tessera("recompute", "books.account.invoice_count", cwd=instance.path)
     assert only.returncode == 1
@@ -46,7 +46,7 @@ def test_recompute_reports_drift_and_fixes_it(db_url: str, tmp_path: Path) -> No
 
     fixed = tessera("recompute", "--fix", cwd=instance.path)
     assert fixed.returncode == 0, fixed.stderr
-    assert fixed.stdout.splitlines()[-1] == "fixed 2 values in 8 rollup fields"
+    assert fixed.stdout.splitlines()[-1] == "fixed 2 values in 9 rollup fields"
     assert_no_drift(instance.settings)
     with instance.client() as api:
         account = api.get(f"/api/v1/books/account/{acme}").json()["data"]
