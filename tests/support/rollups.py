@@ -21,7 +21,8 @@ def drift_of(settings: Settings) -> list[Drift]:
     async def run() -> list[Drift]:
         database = await open_database(settings.database_url, pool_size=1)
         try:
-            return await drift(database, model.rollups)
+            async with database.transaction() as conn:
+                return await drift(conn, model.rollups)
         finally:
             await database.close()
 
