@@ -78,6 +78,8 @@ def changes_between(
     """``{field: [old, new]}`` for the fields whose value differs (empty stays out of a
     create and a delete)."""
     changes: dict[str, list[Any]] = {}
+    if old is None or new is None:  # a create or a delete: every value that is not empty
+        return _all_values(new if old is None else old, names, new is None)
     for name in names:
         if name in IGNORED:
             continue
@@ -85,6 +87,23 @@ def changes_between(
         after = new.get(name) if new is not None else None
         if before != after:
             changes[name] = [_plain(before), _plain(after)]
+    return changes
+
+
+def _all_values(
+    record: Mapping[str, Any] | None, names: Iterable[str], deleted: bool
+) -> dict[str, list[Any]]:
+    """``changes_between`` of nothing and ``record``: without comparing each value with
+    None (a decimal's comparison with None goes through the numbers ABCs)."""
+    changes: dict[str, list[Any]] = {}
+    if record is None:
+        return changes
+    for name in names:
+        if name in IGNORED:
+            continue
+        value = record.get(name)
+        if value is not None:
+            changes[name] = [_plain(value), None] if deleted else [None, _plain(value)]
     return changes
 
 
