@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,16 +63,16 @@ class PostingStore(Protocol):
     ) -> dict[str, Any]: ...
 
 
-_STATEMENTS: dict[int, tuple[PostingStore, _Statements]] = {}
+_STATEMENTS: weakref.WeakKeyDictionary[Any, _Statements] = weakref.WeakKeyDictionary()
 
 
 def _statements(store: PostingStore) -> _Statements:
-    """The store's statements, compiled on first use (kept with the store they are for)."""
-    cached = _STATEMENTS.get(id(store))
-    if cached is None or cached[0] is not store:
-        cached = (store, _Statements(store))
-        _STATEMENTS[id(store)] = cached
-    return cached[1]
+    """The store's statements, compiled on first use and dropped with the store (a reload
+    of the definitions builds new stores)."""
+    cached = _STATEMENTS.get(store)
+    if cached is None:
+        cached = _STATEMENTS[store] = _Statements(store)
+    return cached
 
 
 class _Statements:
@@ -83,6 +84,7 @@ class _Statements:
         if store.dialect_name == "postgresql":
             locked = locked.with_for_update(key_share=True)  # FOR NO KEY UPDATE
         self.lock = compile_sql(locked, dialect)
+        self.maxima: dict[str, CompiledSql] = {}
         balance = store.entity.balance
         self.key = balance.key if balance is not None else ()
         if self.key:
@@ -144,7 +146,10 @@ async def locked_row(
 
 
 def _max_of(store: PostingStore, field: str) -> CompiledSql:
-    return compile_sql(select(func.max(store.table.c[field])), store.dialect)
+    maxima = _statements(store).maxima
+    if field not in maxima:
+        maxima[field] = compile_sql(select(func.max(store.table.c[field])), store.dialect)
+    return maxima[field]
 
 
 async def lock_date(conn: Connection, store: PostingStore, field: str) -> dt.date | None:
@@ -186,13 +191,17 @@ class Entry:
 class Journal:
     """``tessera_posting``: compiled once per dialect."""
 
+    BATCH = 32
+    """Entries per INSERT: a voucher's journal is written in as few statements as that."""
+
     def __init__(self, dialect: Dialect) -> None:
-        names = [c.name for c in posting_table.c if c.name != "id"]
-        self.insert = compile_sql(
-            insert(posting_table).values({n: bindparam(n) for n in names}), dialect
-        )
+        self.dialect = dialect
+        self.names = [c.name for c in posting_table.c if c.name != "id"]
+        self._inserts: dict[int, CompiledSql] = {}
         columns = [
-            posting_table.c[name] for name in names if name not in ("voucher_type", "voucher_id")
+            posting_table.c[name]
+            for name in self.names
+            if name not in ("voucher_type", "voucher_id")
         ]
         where = and_(
             posting_table.c.voucher_type == bindparam("voucher_type"),
@@ -202,23 +211,37 @@ class Journal:
             select(*columns).where(where).order_by(posting_table.c.seq), dialect
         )
 
+    def _insert(self, count: int) -> CompiledSql:
+        """One INSERT of ``count`` rows (parameters ``<column>_<row>``), compiled once."""
+        if count not in self._inserts:
+            rows: list[dict[str, Any]] = [
+                {n: bindparam(f"{n}_{i}") for n in self.names} for i in range(count)
+            ]
+            self._inserts[count] = compile_sql(insert(posting_table).values(rows), self.dialect)
+        return self._inserts[count]
+
     async def write(
         self, conn: Connection, voucher_type: str, voucher_id: int, entries: Sequence[Entry]
     ) -> None:
-        for entry in entries:
-            params = {
-                "voucher_type": voucher_type,
-                "voucher_id": voucher_id,
-                "seq": entry.seq,
-                "kind": entry.kind,
-                "target": entry.target,
-                "target_id": entry.target_id,
-                "deltas": json.dumps({k: str(v) for k, v in entry.deltas.items()}),
-                "at": entry.at[:400],
-                "ledger_seq": entry.ledger_seq,
-                "after": json.dumps(dict(entry.after)) if entry.after else None,
-            }
-            await conn.execute(self.insert.sql, self.insert.args(params))
+        for start in range(0, len(entries), self.BATCH):
+            chunk = entries[start : start + self.BATCH]
+            params: dict[str, Any] = {}
+            for i, entry in enumerate(chunk):
+                values = {
+                    "voucher_type": voucher_type,
+                    "voucher_id": voucher_id,
+                    "seq": entry.seq,
+                    "kind": entry.kind,
+                    "target": entry.target,
+                    "target_id": entry.target_id,
+                    "deltas": json.dumps({k: str(v) for k, v in entry.deltas.items()}),
+                    "at": entry.at[:400],
+                    "ledger_seq": entry.ledger_seq,
+                    "after": json.dumps(dict(entry.after)) if entry.after else None,
+                }
+                params.update({f"{name}_{i}": value for name, value in values.items()})
+            statement = self._insert(len(chunk))
+            await conn.execute(statement.sql, statement.args(params))
 
     async def entries(self, conn: Connection, voucher_type: str, voucher_id: int) -> list[Entry]:
         params = {"voucher_type": voucher_type, "voucher_id": voucher_id}

@@ -247,3 +247,16 @@ def test_a_balance_that_would_overflow_its_column_is_refused_at_the_line(
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["field"] == "lines[0].quantity"
     assert Decimal(bins(api)[a, w]["actual_qty"]) == Decimal(big)
+
+
+def test_a_voucher_of_many_lines_is_journalled_and_cancelled_whole(
+    api: TestClient, stock: tuple[str, str, str]
+) -> None:
+    a, b, w = stock
+    lines = [(a if n % 2 else b, w, str(n + 1)) for n in range(40)]  # 80 journal entries
+    receipt = entry(api, "receipt", *lines)
+    assert submit(api, "stock_entry", receipt["id"]).status_code == 200
+    assert Decimal(bins(api)[a, w]["actual_qty"]) == sum(n + 1 for n in range(40) if n % 2)
+    assert api.post(f"{API}/stock_entry/{receipt['id']}/_cancel").status_code == 200
+    assert {Decimal(r["actual_qty"]) for r in bins(api).values()} == {0}
+    assert len(ledger(api, voucher_id=receipt["id"], limit="100")) == 80
