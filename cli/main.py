@@ -17,6 +17,7 @@ from cli.identity import token_group, user_group
 from cli.migrate import migrate_command
 from cli.module import module_group
 from cli.outbox import outbox_group, worker_command
+from cli.rollups import recompute_command
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -169,6 +170,7 @@ main.add_command(worker_command)
 main.add_command(outbox_group)
 main.add_command(user_group)
 main.add_command(token_group)
+main.add_command(recompute_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

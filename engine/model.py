@@ -55,7 +55,7 @@ class EngineModel(StoreRegistry):
             store = self._make_store(entity.qualified_name, dialect, children)
             self._by_path[(entity.pack, entity.name)] = store
         self.rollups, keepers = compile_rollups(
-            project, self.records_for, dialect=dialect, dialect_name=dialect_name
+            project, self.store_for, dialect=dialect, dialect_name=dialect_name
         )
         """Every rollup's statements (``tessera recompute`` reads them); each store whose
         writes change one holds its ``Keeper``."""

@@ -21,13 +21,15 @@ and a pack keeps fields only of the packs it depends on. The engine
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
 from metadata._fieldkeys import TYPE_TRAITS
 from metadata._model import FieldType, frozen_mapping
-from metadata._operators import FILTER_OPERATORS
+from metadata._operators import FILTER_OPERATORS, Arity
 from metadata._rollup_model import PARENT, RollupDef, RollupFunction
 
 if TYPE_CHECKING:
@@ -256,11 +258,14 @@ class _Checker:
         pairs = []
         for key, value in raw.items():
             message = self._where_problem(source, parent, str(key))
+            values = value if isinstance(value, list) else [value]
+            text = ",".join(_text(v) for v in values)
+            if message is None:
+                message = _value_problem(source, parent, str(key), text)
             if message is not None:
                 problem("where", message)
                 continue
-            values = value if isinstance(value, list) else [value]
-            pairs.append((str(key), ",".join(_text(v) for v in values)))
+            pairs.append((str(key), text))
         return tuple(pairs)
 
     def _where_problem(self, source: EntityDef, parent: EntityDef | None, key: str) -> str | None:
@@ -340,6 +345,59 @@ def _path_back(feeds: Mapping[str, set[str]], start: str, goal: Iterable[str]) -
             if following not in seen:
                 seen.add(following)
                 stack.append([*path, following])
+    return None
+
+
+_COMPARED = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte"})
+
+
+def _value_problem(source: EntityDef, parent: EntityDef | None, key: str, text: str) -> str | None:
+    """What is wrong with a ``where`` value for its field (``key`` is a known field and
+    operator), so that a value the database could never compare is a load error here
+    rather than a failure when the server starts."""
+    parts = key.split("__")
+    entity = source
+    if parts[0] == PARENT and parent is not None:
+        entity, parts = parent, parts[1:]
+    field_def = entity.fields.get(parts[0])
+    op = parts[1] if len(parts) > 1 else "eq"
+    spec = FILTER_OPERATORS.get(op)
+    if field_def is None or spec is None:
+        return None
+    if spec.arity is Arity.FLAG:
+        return None if text in {"true", "false"} else f"'{key}' takes true or false, not '{text}'"
+    items = text.split(",") if spec.arity is Arity.MANY else [text]
+    for item in items:
+        if "\x00" in item or any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+            return f"'{key}': a value may not hold a NUL character or a lone surrogate"
+        if op in _COMPARED:
+            problem = _typed_problem(field_def, item)
+            if problem is not None:
+                return f"'{key}': '{item[:40]}' {problem}"
+    return None
+
+
+def _typed_problem(field_def: FieldDef, item: str) -> str | None:
+    kind = field_def.type
+    if kind is FieldType.ENUM and item not in field_def.values:
+        return f"is not one of {', '.join(field_def.values)}"
+    if kind is FieldType.BOOLEAN and item not in {"true", "false"}:
+        return "is not true or false"
+    try:
+        if kind in {FieldType.INTEGER, FieldType.REFERENCE}:
+            if not -(2**63) <= int(item) < 2**63:
+                return "is out of the 64-bit range"
+        elif kind is FieldType.DECIMAL:
+            number = Decimal(item)
+            digits = len(number.as_tuple().digits) if number.is_finite() else 0
+            if not number.is_finite() or digits > 38 or not -38 <= number.adjusted() <= 38:
+                return "is not a decimal of at most 38 digits"
+        elif kind is FieldType.DATE:
+            dt.date.fromisoformat(item)
+        elif kind is FieldType.DATETIME:
+            dt.datetime.fromisoformat(item)
+    except (ValueError, ArithmeticError):
+        return f"is not a valid {kind.value}"
     return None
 
 

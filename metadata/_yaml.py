@@ -40,6 +40,20 @@ _StrictBoolLoader.add_implicit_resolver(
 )
 
 
+def _checked_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A date or timestamp that does not exist (``2026-02-30``) is a YAML error at its
+    position, not a ``ValueError`` out of the constructor."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{node.value}' is not a valid date or time: {exc}", node.start_mark
+        ) from None
+
+
+_StrictBoolLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
+
+
 class YamlSyntaxError(Exception):
     """A file that is not valid YAML; carries the 1-based position."""
 

@@ -369,7 +369,11 @@ async def _write_balance(
 ) -> dict[str, Any]:
     from engine.store import rows
 
-    return await rows.update(store.records, conn, record_id, values, ctx.user_id, None)
+    stored = await rows.update(store.records, conn, record_id, values, ctx.user_id, None)
+    keeper = getattr(store, "rollups", None)
+    if keeper is not None:  # fields kept from the balance (an item's stock: docs/rollups.md)
+        await keeper.after_write(conn, None, stored)
+    return stored
 
 
 async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bool) -> int:

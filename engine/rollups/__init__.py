@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.rollups._computed import Recomputer, reading
 from engine.rollups._group import Change, RollupDefinitionError, RollupGroup
 from engine.rollups._keep import Keeper, RollupPlan
 from engine.rollups.recompute import Drift, drift
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Dialect
 
+    from engine.rollups._computed import ComputingStore
     from engine.store import RecordStore
     from metadata import ProjectDef
     from metadata._rollup_model import RollupDef
@@ -40,13 +42,17 @@ __all__ = [
 
 def compile_rollups(
     project: ProjectDef,
-    records_for: Callable[[str], RecordStore],
+    stores_for: Callable[[str], ComputingStore],
     *,
     dialect: Dialect,
     dialect_name: str,
 ) -> tuple[RollupPlan, dict[str, Keeper]]:
     """The project's rollup plan, and the keeper of each store whose writes change a
     rollup, by qualified entity name (a line source's parent included)."""
+
+    def records_for(name: str) -> RecordStore:
+        return stores_for(name).records
+
     groups: list[RollupGroup] = []
     by_source: dict[str, list[RollupGroup]] = {}
     for entity in project.entities.values():
@@ -63,6 +69,8 @@ def compile_rollups(
                 dialect=dialect,
                 dialect_name=dialect_name,
             )
+            if reading(stores_for(target), group.fields):
+                group.recomputer = Recomputer(stores_for(target))
             groups.append(group)
             by_source.setdefault(entity.qualified_name, []).append(group)
     plan = RollupPlan(groups)

@@ -3,7 +3,8 @@ kept by one aggregate query.
 
 Refreshing a group for some target ids is three statements, in this order:
 
-1. lock the target rows, in id order (``SELECT … ORDER BY id FOR UPDATE`` on PostgreSQL),
+1. lock the target rows, in id order (``SELECT … ORDER BY id FOR NO KEY UPDATE`` on
+   PostgreSQL, which the foreign-key locks of the source records' writers do not block),
    reading their current values;
 2. aggregate the source records of those targets (``SELECT via, sum(CASE WHEN <where>
    THEN x END), … GROUP BY via``) — a *new* statement, so that under READ COMMITTED it sees
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from engine.database import Connection
     from engine.query import QueryColumns
+    from engine.rollups._computed import Recomputer
     from engine.store import RecordStore
     from metadata._rollup_model import RollupDef
 
@@ -51,7 +53,7 @@ class RollupDefinitionError(EngineError):
 class Change:
     """One target row whose kept values differ from what its source records give."""
 
-    __slots__ = ("after", "before", "record_id", "vias")
+    __slots__ = ("after", "before", "computed", "record_id", "vias")
 
     def __init__(
         self, record_id: int, before: dict[str, Any], after: dict[str, Any], vias: dict[str, Any]
@@ -61,6 +63,8 @@ class Change:
         self.after = after
         self.vias = vias
         """The target row's references that downstream rollups go through."""
+        self.computed: dict[str, Any] = {}
+        """The target's computed fields that changed with it (``Recomputer``)."""
 
 
 class RollupGroup:
@@ -88,6 +92,8 @@ class RollupGroup:
         self.parent_reads: frozenset[str] = frozenset().union(*(r.parent_reads for r in rollups))
         """The fields of a line source's parent that a ``where`` reads."""
         self.downstream: tuple[RollupGroup, ...] = ()
+        self.recomputer: Recomputer | None = None
+        """The target's computed fields that read what this group keeps, if any."""
         """Groups whose source is this group's target and that read a field it keeps."""
         self._converters = tuple(self._converter(r) for r in rollups)
         self._aggregate = compile_sql(self._aggregate_statement(parent), dialect)
@@ -111,7 +117,9 @@ class RollupGroup:
             .order_by(target.c.id)
         )
         if self.dialect_name == "postgresql":
-            statement = statement.with_for_update()
+            # FOR NO KEY UPDATE: writers of source records hold FOR KEY SHARE on the target
+            # (their foreign key); FOR UPDATE would wait on them, and two of them on each other
+            statement = statement.with_for_update(key_share=True)
         self._lock = (compile_sql(statement, self.dialect), ("id", *self.fields, *vias))
 
     @property
@@ -262,6 +270,10 @@ class RollupGroup:
                 params = {f"v_{f}": encoded[f] for f in self.fields}
                 params["rollup_id"] = change.record_id
                 await conn.execute(self._update.sql, self._update.args(params))
+            if self.recomputer is not None and changes:
+                computed = await self.recomputer.run(conn, [c.record_id for c in changes])
+                for change in changes:
+                    change.computed = computed.get(change.record_id, {})
         return changes
 
 

@@ -74,6 +74,7 @@ def _record(
     for change in changes:
         values = written.setdefault((entity, change.record_id), {"version": 0})
         values.update(change.after)
+        values.update(change.computed)
         values["version"] += 1
 
 

@@ -20,7 +20,7 @@ from engine.sql import compile_sql
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from engine.database import Connection
+    from engine.database import Database
     from engine.rollups._group import RollupGroup
     from engine.rollups._keep import RollupPlan
 
@@ -64,21 +64,35 @@ def selected_groups(plan: RollupPlan, names: Collection[str] = ()) -> list[Rollu
     return sorted(wanted, key=lambda g: (_depth(plan, g), g.order))
 
 
+def selected_fields(plan: RollupPlan, names: Collection[str] = ()) -> list[str]:
+    """The kept fields ``names`` select (``pack.entity.field`` or ``pack.entity``; all
+    when empty), as ``pack.entity.field``, upstream first."""
+    return [
+        f"{entity}.{field}"
+        for group in selected_groups(plan, names)
+        for field in group.fields
+        for entity in (group.target.entity.qualified_name,)
+        if not names or entity in names or f"{entity}.{field}" in names
+    ]
+
+
 def _depth(plan: RollupPlan, group: RollupGroup, seen: frozenset[int] = frozenset()) -> int:
     upstream = [g for g in plan.groups if group in g.downstream and id(g) not in seen]
     return 1 + max((_depth(plan, g, seen | {id(group)}) for g in upstream), default=0)
 
 
 async def drift(
-    conn: Connection,
+    database: Database,
     plan: RollupPlan,
     names: Collection[str] = (),
     *,
     fix: bool = False,
 ) -> list[Drift]:
     """Every kept value of ``names`` (all rollups when empty) that differs from its source
-    records; with ``fix``, each is rewritten (its record's ``version`` + 1)."""
+    records; with ``fix``, each is rewritten (its record's ``version`` + 1). One short
+    transaction per batch of target rows, so that a live instance is never locked long."""
     found: list[Drift] = []
+    wanted = set(selected_fields(plan, names))
     for group in selected_groups(plan, names):
         table = group.target.table
         page = compile_sql(
@@ -88,23 +102,21 @@ async def drift(
             .limit(BATCH),
             group.dialect,
         )
+        entity = group.target.entity.qualified_name
         after = 0
         while True:
-            rows = await conn.fetch(page.sql, page.args({"after": after}))
-            if not rows:
-                break
-            ids = [int(row[0]) for row in rows]
-            after = ids[-1]
-            for change in await group.refresh(conn, ids, fix=fix):
-                entity = group.target.entity.qualified_name
-                for name in group.fields:
-                    if not _same(change.before[name], change.after[name]):
-                        found.append(
-                            Drift(
-                                f"{entity}.{name}",
-                                change.record_id,
-                                change.before[name],
-                                change.after[name],
-                            )
-                        )
+            async with database.transaction() as conn:
+                rows = await conn.fetch(page.sql, page.args({"after": after}))
+                if not rows:
+                    break
+                ids = [int(row[0]) for row in rows]
+                after = ids[-1]
+                changes = await group.refresh(conn, ids, fix=fix)
+            found.extend(
+                Drift(f"{entity}.{name}", change.record_id, change.before[name], change.after[name])
+                for change in changes
+                for name in group.fields
+                if f"{entity}.{name}" in wanted
+                and not _same(change.before[name], change.after[name])
+            )
     return found

@@ -270,6 +270,7 @@ class EntityStore:
                     or target.traversed
                     or target.rules.runs_on(RuleEvent.CREATE)
                     or target.triggers.runs_on(RuleEvent.CREATE)
+                    or target.rollups is not None  # keeps others in a transaction
                 ):
                     return False
         return True

@@ -21,8 +21,7 @@ def drift_of(settings: Settings) -> list[Drift]:
     async def run() -> list[Drift]:
         database = await open_database(settings.database_url, pool_size=1)
         try:
-            async with database.transaction() as conn:
-                return await drift(conn, model.rollups)
+            return await drift(database, model.rollups)
         finally:
             await database.close()
 

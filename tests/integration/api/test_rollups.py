@@ -31,6 +31,7 @@ fields:
   invoice_count: {type: integer}
   last_invoice: {type: date}
   smallest: {type: decimal, scale: 2}
+  paid: {type: decimal, scale: 2}
 """,
     "entities/invoice.yaml": """\
 document: true
@@ -68,12 +69,15 @@ fields:
   name: {type: string}
   billed_amount: {type: decimal, scale: 2}
   delivered: {type: integer}
+  total: {type: decimal, scale: 2, computed: "lines | sum(attribute='amount')"}
+  billed_percent: {type: decimal, scale: 2, computed: "total and billed_amount / total * 100"}
   lines: {type: children, entity: order_line}
 """,
     "entities/order_line.yaml": """\
 fields:
   item: {type: string}
   quantity: {type: integer}
+  amount: {type: decimal, scale: 2, default: 0}
   billed_amount: {type: decimal, scale: 2}
   invoiced_lines: {type: integer}
   delivered: {type: integer, default: 0}
@@ -85,6 +89,24 @@ rollups:
 fields:
   order_line: {type: reference, to: order_line, required: true}
   quantity: {type: integer, required: true}
+""",
+    "entities/payment.yaml": """\
+fields:
+  account: {type: reference, to: account, required: true}
+  amount: {type: decimal, scale: 2}
+rollups:
+  - {to: account.paid, via: account, sum: amount}
+""",
+    "entities/receipt.yaml": """\
+fields:
+  account: {type: reference, to: account, required: true}
+  amount: {type: decimal, scale: 2}
+""",
+    "rules/receipt.yaml": """\
+- name: pay
+  on: [create]
+  actions:
+    - create: {entity: payment, values: {account: "{{ account }}", amount: "{{ amount }}"}}
 """,
     "rules/delivery.yaml": """\
 - name: deliver
@@ -228,8 +250,13 @@ def test_a_refused_write_leaves_every_kept_value_as_it_was(api: TestClient) -> N
 
 
 def order_with_lines(api: TestClient, *items: str) -> dict[str, Any]:
-    body = {"name": "SO", "lines": [{"item": item, "quantity": 1} for item in items]}
+    body = {"name": "SO", "lines": [{"item": i, "quantity": 1, "amount": "50"} for i in items]}
     return made(api, ORDERS, body)
+
+
+def percent(api: TestClient, order_id: str) -> str:
+    order = api.get(f"{ORDERS}/{order_id}").json()["data"]
+    return str(order["billed_percent"])
 
 
 def billed(api: TestClient, order_id: str) -> tuple[Decimal, list[tuple[Decimal, int]]]:
@@ -253,10 +280,13 @@ def test_lines_keep_order_lines_which_keep_their_order(api: TestClient) -> None:
         },
     )
     assert billed(api, order["id"]) == (Decimal(0), [(Decimal(0), 2), (Decimal(0), 0)])
+    assert percent(api, order["id"]) == "0.00"
     move(api, invoice["id"], "submit")  # the parent's docstatus is in the lines' where
     assert billed(api, order["id"]) == (Decimal("12.5"), [(Decimal("12.5"), 2), (Decimal(0), 0)])
+    assert percent(api, order["id"]) == "12.50"  # a computed field over the rollup
     move(api, invoice["id"], "cancel")
     assert billed(api, order["id"]) == (Decimal(0), [(Decimal(0), 2), (Decimal(0), 0)])
+    assert percent(api, order["id"]) == "0.00"
     draft = move(api, invoice["id"], "amend")
     lines = draft["lines"]
     assert billed(api, order["id"])[1] == [(Decimal(0), 4), (Decimal(0), 0)]
@@ -335,3 +365,10 @@ def _sql(instance: Instance, statement: str) -> None:
 
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(statement)  # type: ignore[arg-type]
+
+
+def test_a_record_a_rule_creates_keeps_its_rollups(api: TestClient) -> None:
+    acme = made(api, ACCOUNTS, {"name": "Acme"})["id"]
+    for amount in ("10.00", "2.50"):  # the payment is created by the receipt's create rule
+        made(api, "/api/v1/books/receipt", {"account": acme, "amount": amount})
+    assert account(api, acme)["paid"] == "12.50"

@@ -175,6 +175,34 @@ def test_every_mistake_is_reported_at_the_rollup(rollup: str, message: str) -> N
     assert int(position[1]) >= 12  # at the rollup, not the file's first line
 
 
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("{docstatus: posted}", "'docstatus': 'posted' is not one of draft, submitted, cancelled"),
+        ("{docstatus__in: [draft, gone]}", "'gone' is not one of"),
+        ("{is_return: maybe}", "'maybe' is not true or false"),
+        ("{total__gt: 1e400000}", "is not a decimal of at most 38 digits"),
+        ("{total__gt: .nan}", "is not a decimal of at most 38 digits"),
+        ("{total__lt: abc}", "is not a valid decimal"),
+        ("{posting_date__gte: '2026-02-30'}", "is not a valid date"),
+        ("{posting_date__gte: 2026-02-30}", "'2026-02-30' is not a valid date or time"),
+        ("{posting_date__gte: '99999-01-01'}", "is not a valid date"),
+        ("{other: 99999999999999999999}", "is out of the 64-bit range"),
+        ('{note: "a\\0b"}', "NUL character"),
+        ('{note: "\\ud800"}', "invalid Unicode character escape"),
+        ("{note__isnull: maybe}", "takes true or false"),
+    ],
+)
+def test_where_values_are_checked_at_load_time(where: str, message: str) -> None:
+    found = problems(
+        INVOICE,
+        "rollups:\n  - {to: crm.account.lifetime_value, via: account, sum: total, "
+        f"where: {where}}}\n",
+    )
+    assert any(message in p for p in found), found
+    assert all(p.startswith(INVOICE + ":") for p in found), found
+
+
 def test_a_target_outside_the_depends_is_refused_with_the_fix() -> None:
     found = problems(
         "packs/crm/entities/account.yaml",
