@@ -651,7 +651,19 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 },
             }
         }
+    if entity.append_only:  # a ledger or balance: only postings write it (405 otherwise)
+        return _read_only(paths)
     return paths
+
+
+def _read_only(paths: dict[str, Any]) -> dict[str, Any]:
+    """``paths`` without their writes (and without the paths that only write)."""
+    kept = {}
+    for path, item in paths.items():
+        reads = {k: v for k, v in item.items() if k not in {"post", "patch", "delete", "put"}}
+        if set(reads) - {"parameters"}:
+            kept[path] = reads
+    return kept
 
 
 _READ_PARAMS = frozenset({"fields", "expand"})

@@ -75,3 +75,13 @@ def test_an_import_cannot_write_a_ledger_or_a_balance(instance: Instance, api: T
         assert done.returncode != 0
         assert "written only by the postings of documents" in done.stdout + done.stderr
     assert api.get(f"{API}/bin").json()["data"] == []
+
+
+def test_the_openapi_document_offers_no_write_of_a_ledger_or_a_balance(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    for entity in ("stock_ledger_entry", "bin"):
+        base = f"{API}/{entity}"
+        assert set(paths[base]) - {"parameters"} == {"get"}
+        assert set(paths[f"{base}/{{id}}"]) - {"parameters"} == {"get"}
+        assert f"{base}/_bulk" not in paths
+    assert "post" in paths[f"{API}/stock_entry"]
