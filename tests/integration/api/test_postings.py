@@ -260,3 +260,24 @@ def test_a_voucher_of_many_lines_is_journalled_and_cancelled_whole(
     assert api.post(f"{API}/stock_entry/{receipt['id']}/_cancel").status_code == 200
     assert {Decimal(r["actual_qty"]) for r in bins(api).values()} == {0}
     assert len(ledger(api, voucher_id=receipt["id"], limit="100")) == 80
+
+
+def test_cancel_reverses_what_was_posted_even_after_the_rules_changed(
+    db_url: str, tmp_path: Path
+) -> None:
+    instance = pack_instance(tmp_path, db_url, "stock", FILES)
+    with instance.client() as api:
+        a = made(api, "item", {"sku": "A"})["id"]
+        w = made(api, "warehouse", {"name": "Main"})["id"]
+        receipt = entry(api, "receipt", (a, w, "5"))
+        assert submit(api, "stock_entry", receipt["id"]).status_code == 200
+    rules = tmp_path / "packs" / "stock" / "rules" / "stock_entry.yaml"
+    text = rules.read_text(encoding="utf-8")
+    changed = text.replace("line.quantity if purpose", "line.quantity * 3 if purpose")
+    assert changed != text
+    rules.write_text(changed, encoding="utf-8")  # receipts now post three times the quantity
+    with instance.client() as api:
+        assert api.post(f"{API}/stock_entry/{receipt['id']}/_cancel").status_code == 200
+        assert Decimal(bins(api)[a, w]["actual_qty"]) == 0
+        rows = ledger(api, voucher_id=receipt["id"])
+        assert [Decimal(r["qty_change"]) for r in rows] == [5, -5]
