@@ -114,9 +114,14 @@ class RecordValidator:
     def _complete(
         self, data: dict[str, Any], values: dict[str, Any], errors: list[FieldError]
     ) -> None:
-        """Defaults and required fields, when creating."""
+        """Defaults and required fields, when creating; and for a line item sent with its
+        id (a kept line), except its read-only fields, which no client sends and which keep
+        what the engine stored (a rollup, a quantity a posting adjusted)."""
+        kept = "id" in values
         for plan in self._on_create:
             if plan.name in values or plan.name in data:
+                continue
+            if kept and not plan.writable:
                 continue
             if plan.has_default:
                 values[plan.name] = plan.coerce(plan.default)

@@ -98,6 +98,7 @@ class RollupGroup:
         self._converters = tuple(self._converter(r) for r in rollups)
         self._aggregate = compile_sql(self._aggregate_statement(parent), dialect)
         self._lock: Any = None
+        self._peek: Any = None
         self._update = compile_sql(self._update_statement(), dialect)
 
     @property
@@ -116,11 +117,39 @@ class RollupGroup:
             .where(id_list_condition(target.c.id, self.dialect_name, "ids"))
             .order_by(target.c.id)
         )
+        self._peek = compile_sql(statement, self.dialect)
         if self.dialect_name == "postgresql":
             # FOR NO KEY UPDATE: writers of source records hold FOR KEY SHARE on the target
             # (their foreign key); FOR UPDATE would wait on them, and two of them on each other
             statement = statement.with_for_update(key_share=True)
         self._lock = (compile_sql(statement, self.dialect), ("id", *self.fields, *vias))
+
+    async def lock(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Lock the target rows ``ids`` (in id order) without refreshing them."""
+        lock, _ = self._lock
+        await conn.fetch(lock.sql, lock.args({"ids": id_list_param(ids, self.dialect_name)}))
+
+    async def lock_downstream(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Lock, before this group's target rows ``ids``, the rows downstream groups will
+        refresh from them (an order before its lines): the order in which a write of the
+        order itself locks them (the order's row, then its lines), so that the two cannot
+        deadlock. PostgreSQL only (SQLite runs one write at a time)."""
+        if not self.downstream or self.dialect_name != "postgresql":
+            return
+        _, names = self._lock
+        width = 1 + len(self.fields)
+        rows = await conn.fetch(
+            self._peek.sql, self._peek.args({"ids": id_list_param(ids, self.dialect_name)})
+        )
+        for group in sorted(self.downstream, key=lambda g: g.order):
+            column = group.via_column
+            if column == "id":
+                wanted = {int(row[0]) for row in rows}
+            else:
+                index = names.index(column, width)
+                wanted = {int(row[index]) for row in rows if row[index] is not None}
+            if wanted:
+                await group.lock(conn, sorted(wanted))
 
     @property
     def via_column(self) -> str:

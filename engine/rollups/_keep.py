@@ -58,6 +58,7 @@ class RollupPlan:
         while pending:
             following: dict[RollupGroup, set[int]] = {}
             for group in sorted(pending, key=lambda g: g.order):
+                await group.lock_downstream(conn, sorted(pending[group]))
                 changes = await group.refresh(conn, sorted(pending[group]))
                 _record(written, group, changes)
                 for downstream in group.downstream:

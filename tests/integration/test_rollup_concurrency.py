@@ -76,3 +76,49 @@ def test_parallel_submits_creates_and_moves_are_each_counted_once(
     assert first["invoice_count"] == 30
     assert (Decimal(second["lifetime_value"]), second["invoice_count"]) == (0, 30)
     assert_no_drift(instance.settings)
+
+
+@pytest.mark.slow  # starts a server and races 20 writes, 3 times
+def test_an_order_edited_while_its_lines_are_billed_does_not_deadlock(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A write of an order locks the order, then its lines; billing its lines keeps the
+    lines, then the order (a chain of rollups): the order is locked first there too."""
+    instance = pack_instance(tmp_path, db_url, "books", FILES)
+    headers = bearer(instance.token())
+    orders = "/api/v1/books/sales_order"
+    with httpx.Client(headers=headers, timeout=60) as api, serving(instance.path) as base:
+        acme = api.post(f"{base}{ACCOUNTS}", json={"name": "Acme"}).json()["data"]["id"]
+        body = {"name": "SO", "lines": [{"item": "a", "amount": "10"}, {"item": "b"}]}
+        order = api.post(f"{base}{orders}", json=body).json()["data"]
+        lines = [line["id"] for line in order["lines"]]
+        for round_ in range(3):
+            drafts = [
+                api.post(
+                    f"{base}{INVOICES}",
+                    json={
+                        "account": acme,
+                        "lines": [{"order_line": i, "amount": "1"} for i in reversed(lines)],
+                    },
+                ).json()["data"]["id"]
+                for _ in range(10)
+            ]
+
+            async def race(drafts: list[str], round_: int = round_) -> list[httpx.Response]:
+                async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+                    calls = [client.post(f"{base}{INVOICES}/{i}/_submit") for i in drafts]
+                    edit = {
+                        "lines": [{"id": i, "item": f"r{round_}-{n}"} for n, i in enumerate(lines)]
+                    }
+                    calls += [
+                        client.patch(f"{base}{orders}/{order['id']}", json=edit) for _ in range(10)
+                    ]
+                    return list(await asyncio.gather(*calls))
+
+            responses = asyncio.run(race(drafts))
+            assert {r.status_code for r in responses} <= {200}, [
+                r.text for r in responses if r.status_code != 200
+            ]
+        stored = api.get(f"{base}{orders}/{order['id']}").json()["data"]
+    assert Decimal(stored["billed_amount"]) == 60  # 3 rounds x 10 invoices x 2 lines x 1
+    assert_no_drift(instance.settings)

@@ -284,6 +284,10 @@ def test_lines_keep_order_lines_which_keep_their_order(api: TestClient) -> None:
     move(api, invoice["id"], "submit")  # the parent's docstatus is in the lines' where
     assert billed(api, order["id"]) == (Decimal("12.5"), [(Decimal("12.5"), 2), (Decimal(0), 0)])
     assert percent(api, order["id"]) == "12.50"  # a computed field over the rollup
+    resent = [{"id": line["id"], "item": "renamed", "amount": "50"} for line in order["lines"]]
+    edited = api.patch(f"{ORDERS}/{order['id']}", json={"lines": resent})
+    assert edited.status_code == 200, edited.text  # read-only kept fields of kept lines stay
+    assert billed(api, order["id"]) == (Decimal("12.5"), [(Decimal("12.5"), 2), (Decimal(0), 0)])
     move(api, invoice["id"], "cancel")
     assert billed(api, order["id"]) == (Decimal(0), [(Decimal(0), 2), (Decimal(0), 0)])
     assert percent(api, order["id"]) == "0.00"
