@@ -132,12 +132,16 @@ def decimal_shape(field: FieldDef) -> tuple[int, int]:
     return field.precision or 18, field.scale if field.scale is not None else 2
 
 
+_QUANTA = {scale: Decimal(1).scaleb(-scale) for scale in range(39)}
+"""``10 ** -scale`` of every scale a column can have, built once."""
+
+
 def fit_decimal(number: Decimal, precision: int, scale: int) -> Decimal:
     """``number`` at the column's scale, refused when the column cannot hold it exactly:
     more decimal places than ``scale`` or more digits before the point than
     ``precision - scale`` (a filter value too: PostgreSQL would round it to the column's
     type, or fail)."""
-    quantum = Decimal(1).scaleb(-scale)
+    quantum = _QUANTA.get(scale) or Decimal(1).scaleb(-scale)
     integer_digits = precision - scale
     if number and number.adjusted() >= integer_digits:
         raise InvalidValue(
@@ -170,6 +174,8 @@ class DecimalKind(StoredAsIs):
         quantum = Decimal(1).scaleb(-(field.scale if field.scale is not None else 2))
 
         def rounded_decimal(value: Any) -> Any:
+            if type(value) is Decimal:  # the usual result of arithmetic on decimals
+                return coerce(value.quantize(quantum, rounding=ROUND_HALF_UP))
             if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
                 value = Decimal(repr(value) if isinstance(value, float) else value)
                 value = value.quantize(quantum, rounding=ROUND_HALF_UP)

@@ -151,6 +151,10 @@ class EntityStore:
             entity, {name: child.entity for name, child in self.children.items()}
         )
         self.workflow = Workflow(entity.workflow) if entity.workflow is not None else None
+        self._references = tuple(
+            f.name for f in entity.fields.values() if f.type is FieldType.REFERENCE
+        )
+        """Fields that a create may write as a lookup (``ReferenceByKey``)."""
         self.traversed = traversed_references(entity, expression_sources(entity))
         """Reference fields whose targets' fields expressions read, by target entity."""
         self.references: References = References(
@@ -238,7 +242,7 @@ class EntityStore:
             return False  # a broken rule or a failing action must undo the insert
         if prepared.triggers_due and not self.folds_create_triggers:
             return False
-        return not any(isinstance(v, ReferenceByKey) for v in values.values())
+        return not any(isinstance(values.get(n), ReferenceByKey) for n in self._references)
 
     @functools.cached_property
     def folds_create_triggers(self) -> bool:
