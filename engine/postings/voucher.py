@@ -309,8 +309,14 @@ async def _apply(
     """Every increment, its row locked first, in the fixed order (table, row id)."""
     balances = [i for i in increments if i.key is not None]
     balances.sort(key=lambda i: (i.store.table.name, _key_order(i.key or {})))
+    by_table: dict[str, list[_Increment]] = {}
     for inc in balances:
-        inc.id = await book.balance_row(conn, inc.store, inc.key or {}, ctx.user_id)
+        by_table.setdefault(inc.store.table.name, []).append(inc)
+    for group in by_table.values():  # in table order, each in key order (sorted above)
+        keys = [inc.key or {} for inc in group]
+        ids = await book.balance_ids(conn, group[0].store, keys, ctx.user_id)
+        for inc, ident in zip(group, ids, strict=True):
+            inc.id = ident
     for inc in sorted(increments, key=lambda i: (i.store.table.name, i.id)):
         await _move(conn, inc, ctx, sign)
 
@@ -321,6 +327,15 @@ def _key_order(key: Mapping[str, Any]) -> tuple[str, ...]:
 
 async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int) -> None:
     store = inc.store
+    if inc.kind == "balance":
+        deltas = {name: delta * sign for name, delta in inc.deltas.items()}
+        if book.guardable(store, deltas):  # PostgreSQL: lock, check and write in one UPDATE
+            moved = await book.guarded_move(conn, store, inc.id, deltas, ctx.user_id)
+            if moved is not None:
+                await _balance_written(conn, store, moved)
+                _fill_after(inc, moved)
+                return
+            # it did not hold (a limit, the column's size, no row): lock the row, say why
     old = await book.locked_row(conn, store, inc.id)
     name = store.entity.qualified_name
     if old is None:
@@ -359,6 +374,11 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
             raise ValidationFailed(
                 [FieldError(inc.at, "not_found", f"{name} {inc.id} does not exist")]
             ) from None
+    _fill_after(inc, stored)
+
+
+def _fill_after(inc: _Increment, stored: Mapping[str, Any]) -> None:
+    """The ledger row's ``after`` fields, from the balance row as moved."""
     if inc.row is not None and inc.after:
         for ledger_field, balance_field in inc.after.items():
             inc.row.after[ledger_field] = stored.get(balance_field)
@@ -370,10 +390,14 @@ async def _write_balance(
     from engine.store import rows
 
     stored = await rows.update(store.records, conn, record_id, values, ctx.user_id, None)
+    await _balance_written(conn, store, stored)
+    return stored
+
+
+async def _balance_written(conn: Connection, store: PostingStore, stored: dict[str, Any]) -> None:
     keeper = getattr(store, "rollups", None)
     if keeper is not None:  # fields kept from the balance (an item's stock: docs/rollups.md)
         await keeper.after_write(conn, None, stored)
-    return stored
 
 
 async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bool) -> int:
