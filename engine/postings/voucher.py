@@ -8,7 +8,9 @@ At submit, the ``post`` and ``adjust`` actions have only *collected* what they w
 2. the balance rows the voucher moves are found, or inserted when missing, in key order;
 3. every increment (balance rows and records) is applied **sorted by table, then row id**:
    each row is locked (``FOR NO KEY UPDATE`` on PostgreSQL), its new value computed in
-   exact decimals and checked against the balance's limits, then written. Two transactions
+   exact decimals and checked against the balance's limits, then written — on PostgreSQL
+   a balance row in one guarded ``UPDATE`` that does all three (``book.guarded_move``),
+   the locked read kept for a move it refuses, to say why. Two transactions
    therefore always lock the rows they share in the same order: one waits for the other,
    neither waits for a row the other will only lock later, so they cannot deadlock, and
    no update is lost (the second reads the first's committed value);
@@ -36,7 +38,7 @@ from engine.references import reference_id
 from metadata import LEDGER_FIELDS, RuleEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from engine.database import Connection
     from engine.postings.book import PostingStore
@@ -201,7 +203,7 @@ def _collect_adjust(registry: Any, item: PendingAdjust, increments: list[_Increm
             continue
         field_def = target.entity.fields[name]
         try:
-            deltas[name] = Decimal(kind_of(field_def).coercer(_unbounded(field_def))(value))
+            deltas[name] = Decimal(_unbounded_coercer(field_def)(value))
         except InvalidValue as exc:
             message = f"rule '{item.rule}': {item.entity}.{name}: {exc.message}"
             errors.append(FieldError(item.at, exc.code, message, rule=item.rule))
@@ -230,6 +232,21 @@ def _collect_adjust(registry: Any, item: PendingAdjust, increments: list[_Increm
 def _unbounded(field_def: Any) -> Any:
     """The field without ``min``/``max``: a delta may be negative (the sum is checked)."""
     return dataclasses.replace(field_def, min=None, max=None)
+
+
+_COERCERS: dict[int, tuple[Any, Callable[[Any], Any]]] = {}
+
+
+def _unbounded_coercer(field_def: Any) -> Callable[[Any], Any]:
+    """The coercer of ``_unbounded(field_def)``, made once per field definition (the
+    definition is kept with it, so that its id is never reused while cached)."""
+    cached = _COERCERS.get(id(field_def))
+    if cached is None or cached[0] is not field_def:
+        cached = _COERCERS[id(field_def)] = (
+            field_def,
+            kind_of(field_def).coercer(_unbounded(field_def)),
+        )
+    return cached[1]
 
 
 def _balance(rows: list[_Row]) -> None:
@@ -360,14 +377,15 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
                 raise Conflict(detail, [FieldError(inc.at, limit.code, detail)], code=limit.code)
         field_def = store.entity.fields[field_name]
         try:  # the column must hold the sum (digits before the point, 64-bit integers)
-            new[field_name] = kind_of(field_def).coercer(_unbounded(field_def))(after)
+            new[field_name] = _unbounded_coercer(field_def)(after)
         except InvalidValue as exc:
             message = f"{name}.{field_name} would be {after}: {exc.message}"
             raise ValidationFailed([FieldError(inc.at, exc.code, message)]) from None
     if inc.kind == "balance":
         stored = await _write_balance(conn, store, inc.id, new, ctx)
     else:
-        full = await store.get(conn, inc.id)
+        # the locked row is the record, unless it has lines to read as well
+        full = await store.get(conn, inc.id) if store.records.children else dict(old)
         try:
             stored = await store.update(conn, inc.id, {}, inc.ctx, old=full, system_values=new)
         except RecordNotFound:
@@ -411,9 +429,7 @@ async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bo
     system[is_reversal] = reversal
     for name, value in row.after.items():
         field_def = store.entity.fields[name]
-        system[name] = (
-            None if value is None else kind_of(field_def).coercer(_unbounded(field_def))(value)
-        )
+        system[name] = None if value is None else _unbounded_coercer(field_def)(value)
     prepared.values.update(system)
     record = await store.create(conn, body, row.ctx, prepared=prepared)
     return int(record["id"])
