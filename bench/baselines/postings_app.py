@@ -172,16 +172,14 @@ async def _submit(record_id: int, version: int) -> dict[str, Any]:
             [-line["quantity"] for line in lines],
             [moved[n][1] for n in range(len(lines))],
         )
-        seq, kinds, targets, target_ids, deltas, ats, ledger_seqs, afters = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+        seq: list[int] = []
+        kinds: list[str] = []
+        targets: list[str] = []
+        target_ids: list[int] = []
+        deltas: list[str] = []
+        ats: list[str] = []
+        ledger_seqs: list[int | None] = []
+        afters: list[str | None] = []
         for n, (line, ledger) in enumerate(zip(lines, ledger_ids, strict=True)):
             audit_entities.append(LEDGER)
             audit_ids.append(str(ledger["id"]))
