@@ -20,7 +20,6 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from engine.audit import AuditAction, changes_between
-from engine.computed import ComputedFields, DefaultExpressions
 from engine.database import IntegrityViolation
 from engine.effects.triggers import RuleEffects
 from engine.errors import EngineError, FieldError, StaleVersion, ValidationFailed
@@ -29,12 +28,13 @@ from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
 from engine.postings import settle as postings_settle
 from engine.references import expression_sources, traversed_references
-from engine.rules import RequiredIf, RuleSet
+from engine.rules import RuleSet
 from engine.store import SYSTEM_TAIL, KeyTaken, RecordStore, rows, write_lines
 from engine.validation import RecordValidator
 from engine.workflow import Move, Workflow
 from engine.writes import documents, upsert
 from engine.writes.context import PreparedCreate, WriteContext
+from engine.writes.derivation import Derivation
 from engine.writes.references import References
 from metadata import (
     AMENDED_FROM,
@@ -138,15 +138,6 @@ class EntityStore:
         self.rules = RuleSet(
             entity.rules, assigned, before_insert=not entity.is_child and not line_rules
         )
-        self.computed = ComputedFields(entity)
-        self.defaults = DefaultExpressions(entity)
-        self.required_if = RequiredIf(entity.fields.values())
-        self._computes = bool(self.computed) or any(
-            child.computed or child.required_if or child.defaults
-            for child in self.children.values()
-        )
-        """Whether a write derives values: the record's computed fields, or its lines'
-        defaults, computed fields or ``required_if``."""
         self.form_conditions = FormConditions(
             entity, {name: child.entity for name, child in self.children.items()}
         )
@@ -163,17 +154,20 @@ class EntityStore:
             registry.access,
             {name: child.references for name, child in self.children.items()},
         )
+        self.derivation: Derivation = Derivation(
+            entity,
+            records.blank_record,
+            self.references,
+            self.rules,
+            self.traversed,
+            {name: child.derivation for name, child in self.children.items()},
+        )
+        self.computed = self.derivation.computed
         self.effects = RuleEffects(self, records, self.references, entity.rules, assigned)
         self.triggers = self.effects.triggers
         self.scheduled = self.effects.scheduled
         self.schedules = self.scheduled.schedules
         """Scheduled rules by name: when they run (``engine.scheduling`` runs them)."""
-        self._derives = (
-            self._computes
-            or bool(self.required_if)
-            or bool(self.rules.before_insert)
-            or bool(self.defaults)
-        )
         self.rollups: Keeper | None = None
         """What this entity's writes keep of other records' rollups (``engine.rollups``; set
         by the ``EngineModel``); None when no rollup reads it, and its writes pay nothing."""
@@ -217,9 +211,10 @@ class EntityStore:
         values = self.validator.validate(data)
         if self.workflow is not None:
             self.workflow.check_create(data, values)
-        if self._loads(values):
+        derivation = self.derivation
+        if derivation.loads(values):
             return PreparedCreate(values, None, derived=False)
-        scope = self._derive(values, None, ctx, creating=True) if self._derives else None
+        scope = derivation.derive(values, None, ctx, creating=True) if derivation.derives else None
         due: bool | None = False
         if self.triggers.runs_on(RuleEvent.CREATE):
             if scope is None:
@@ -302,7 +297,7 @@ class EntityStore:
                         field = target.entity.fields.get(name)
                         if field is None or field.type is not FieldType.REFERENCE:
                             return False
-                        if target._derives:
+                        if target.derivation.derives:
                             return False
                     elif not isinstance(value, _SCALARS) or "id" in template_names(value):
                         return False  # a nested value (JSON) is not looked into
@@ -352,7 +347,7 @@ class EntityStore:
             await self.references.resolve(conn, values, ctx)
             await self.references.resolve_lines(conn, values, ctx)
             await self.load_references(conn, [values], ctx)
-            self._derive(values, None, ctx, creating=True)
+            self.derivation.derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
         if (
@@ -563,14 +558,14 @@ class EntityStore:
         if self.entity.document and expected_version is None and old is not None:
             expected_version = int(old["version"])  # not an edit of what was just submitted
         await self.references.resolve(conn, values, ctx, stored=old)
-        if old is not None and self._loads(values):
+        if old is not None and self.derivation.loads(values):
             await self.references.resolve_lines(conn, values, ctx, stored=old)
             unsent = {name for name in self.children if name not in values}
             kept = {k: v for k, v in old.items() if k not in unsent} if unsent else old
             await self.load_references(conn, [kept, values], ctx)
         scope = None
-        if old is not None and (self._computes or self.required_if):
-            scope = self._derive(values, old, ctx, creating=False)
+        if old is not None and (self.derivation.computes or self.derivation.required_if):
+            scope = self.derivation.derive(values, old, ctx, creating=False)
         if workflow is not None and old is not None:
             before = old.get(workflow.field) or workflow.initial  # set before the workflow
             after = values[workflow.field]
@@ -692,97 +687,6 @@ class EntityStore:
         """Run the scheduled rule ``name`` (``engine.effects.triggers``)."""
         return await self.effects.run_scheduled(conn, name, ctx)
 
-    def _loads(self, values: Mapping[str, Any]) -> bool:
-        """Whether deriving a write of ``values`` reads referenced records: this entity's
-        expressions traverse references, or those of lines it sends do."""
-        return bool(self.traversed) or any(
-            child.references.loads for name, child in self.children.items() if name in values
-        )
-
-    def _derive(
-        self,
-        values: dict[str, Any],
-        old: Mapping[str, Any] | None,
-        ctx: WriteContext,
-        *,
-        creating: bool,
-    ) -> Scope:
-        """Before the statement, over one scope of the record as it will be stored: the lines'
-        computed fields and ``required_if`` first (a line sent with an id over its stored
-        values and the ones sent, its references traversable), then the record's defaults,
-        computed fields (which see the lines as they will be stored, their computed values
-        included), ``required_if``, and on create the rules that need nothing the database
-        assigns. The failures of all of them at once, a line's at
-        ``<field>[<position>].<field>``."""
-        record = {**(old or self.records.blank_record), **values}
-        errors: list[FieldError] = []
-        for name, child in self.children.items():
-            if values.get(name) and (child.computed or child.required_if or child.defaults):
-                record[name] = child._derive_lines(name, values[name], old, ctx, errors)
-        missing = self.references.missing(record, ctx)
-        if missing:  # nothing to read through a reference to no record
-            raise ValidationFailed([*errors, *missing])
-        view = self.references.view(record, ctx)
-        scope = Scope(view, self.references.view(old, ctx), ctx.user)
-        self._fill(values, record, scope, errors, new=creating)
-        if creating:
-            errors.extend(self.rules.before_insert.failures(scope))
-        if errors:
-            raise ValidationFailed(errors)
-        return scope
-
-    def _fill(
-        self,
-        sent: dict[str, Any],
-        record: dict[str, Any],
-        scope: Scope,
-        errors: list[FieldError],
-        *,
-        new: bool,
-    ) -> None:
-        """The steps a record and each of its lines share: defaults (on a new one), computed
-        fields, then ``required_if``; what they fill goes into both ``sent`` (the values to
-        store) and ``record`` (the whole record the scope shows), failures into ``errors``."""
-        if new and self.defaults:
-            filled = _collecting(errors, self.defaults.fill, sent, scope)
-            sent.update(filled)
-            record.update(filled)
-        if self.computed:
-            computed = _collecting(errors, self.computed.compute, scope)
-            sent.update(computed)
-            record.update(computed)
-        if self.required_if:
-            _collecting(errors, self.required_if.check, record, scope)
-
-    def _derive_lines(
-        self,
-        field_name: str,
-        lines: list[dict[str, Any]],
-        parent: Mapping[str, Any] | None,
-        ctx: WriteContext,
-        errors: list[FieldError],
-    ) -> list[dict[str, Any]]:
-        """This line entity's defaults (on new lines), computed fields (set in each sent
-        line) and ``required_if`` on the lines a parent's write sends (``parent``: the
-        parent as stored, None on create); failures added to ``errors`` at
-        ``<field_name>[<position>].<field>``. The lines as they will be stored, for the
-        parent's expressions."""
-        stored = {str(line["id"]): line for line in (parent or {}).get(field_name) or ()}
-        view = self.references.view
-        merged = []
-        for position, line in enumerate(lines):
-            old = stored.get(str(line.get("id")))
-            full = {**(old or self.records.blank_record), **line}
-            merged.append(full)
-            failures = self.references.missing(full, ctx)
-            if failures:
-                errors.extend(failure.within(field_name, position) for failure in failures)
-                continue
-            scope = Scope(view(full, ctx), view(old, ctx), ctx.user)
-            self._fill(line, full, scope, failures, new=old is None)
-            errors.extend(failure.within(field_name, position) for failure in failures)
-        return merged
-
     # -- line items (this store being the line entity's) --------------------------------------
 
     async def _write_lines(
@@ -839,15 +743,3 @@ class EntityStore:
             event = RuleEvent.CREATE if "id" not in request else RuleEvent.UPDATE
             failures = self.rules.failures(event, view(line, ctx), view(old, ctx), ctx.user)
             errors.extend(failure.within(field_name, position) for failure in failures)
-
-
-def _collecting(
-    errors: list[FieldError], step: Callable[..., dict[str, Any] | None], *args: Any
-) -> dict[str, Any]:
-    """What ``step`` gives (nothing for a check); its failures added to ``errors`` instead
-    of raised, so that a write reports every failure at once."""
-    try:
-        return step(*args) or {}
-    except ValidationFailed as failed:
-        errors.extend(failed.errors)
-        return {}
