@@ -16,9 +16,11 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, bindparam, false, not_, or_, true
+from sqlalchemy import Float, Integer, Numeric, and_, bindparam, false, not_, or_, true
 
 from engine.errors import EngineError, FieldError
+from engine.fieldtypes import InvalidValue
+from engine.fieldtypes.numeric import parse_decimal, scaled_integer
 from engine.operators import operator
 from metadata import (
     ADMIN_ROLE,
@@ -147,18 +149,21 @@ USER_PARAMETERS = {"id": "u_id", "username": "u_username"}
 
 
 def filter_clause(
-    record_filter: RecordFilter, table: Table, prefix: str = "r"
+    record_filter: RecordFilter, table: Table, prefix: str = "r", dialect_name: str = ""
 ) -> ColumnElement[bool]:
     """``record_filter`` over ``table``; the user's id and name are the bound parameters
     ``u_id`` / ``u_username`` (``u_id_int`` where compared with a whole-number column),
-    constants are parameters named ``<prefix><n>`` (one prefix per clause of a statement)."""
-    return _Clauses(table, prefix).build(record_filter)
+    constants are parameters named ``<prefix><n>`` (one prefix per clause of a statement).
+    On SQLite a constant compared with a decimal column is bound as the column holds it
+    (a scaled integer: ``engine.fieldtypes.numeric.scaled_integer``)."""
+    return _Clauses(table, prefix, dialect_name == "sqlite").build(record_filter)
 
 
 class _Clauses:
-    def __init__(self, table: Table, prefix: str) -> None:
+    def __init__(self, table: Table, prefix: str, scaled: bool = False) -> None:
         self.table = table
         self.prefix = prefix
+        self.scaled = scaled
         self._constants = 0
 
     def build(self, node: RecordFilter) -> ColumnElement[bool]:
@@ -179,6 +184,8 @@ class _Clauses:
                 name += "_int"
             return bindparam(name)
         self._constants += 1
+        if self.scaled and isinstance(column.type, Numeric) and not isinstance(column.type, Float):
+            value = _scaled(value, column.type.scale or 0)
         return bindparam(f"{self.prefix}{self._constants}", value=value)
 
     def comparison(self, node: FieldComparison) -> ColumnElement[bool]:
@@ -192,6 +199,20 @@ class _Clauses:
             for v in values
         ]
         return found.sql(column, operands, values)
+
+
+def _scaled(value: Any, scale: int) -> Any:
+    """A constant as a SQLite decimal column holds it (a number with more places than the
+    column as a double of its scaled value: SQLite compares an integer with a double
+    exactly); a value that is no number stays as it is."""
+    try:
+        number = parse_decimal(value)
+    except InvalidValue:
+        return value
+    try:
+        return scaled_integer(number, scale)
+    except InvalidValue:
+        return float(number.scaleb(scale))
 
 
 def user_parameters(user_id: str | None, username: str | None) -> dict[str, Any]:

@@ -4,8 +4,8 @@ An aggregate covers the same records a list with the same filters and ``q`` woul
 same record-level restriction: it reuses the list's conditions), grouped by up to
 ``MAX_GROUPS`` fields, a date or datetime optionally bucketed by year, month or day.
 
-Sums are exact: PostgreSQL adds ``numeric`` values; SQLite keeps decimals as doubles, so
-each value is scaled to a whole number of its smallest unit before adding. SQLite's integer
+Sums are exact: PostgreSQL adds ``numeric`` values; SQLite keeps a decimal as a whole number
+of its smallest unit (``engine.fieldtypes.numeric.scaled_integer``) and adds integers. Its integer
 ``sum`` fails once a total leaves 64 bits, so it adds each value's high and low 32 bits
 separately and the exact total is put together here. Averages are computed from that exact
 sum and the count of values. A sum beyond 64 bits is answered as a decimal (a JSON string):
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, bindparam, case, cast, func, literal_column, select
+from sqlalchemy import and_, bindparam, case, func, literal_column, select
 
 from engine.errors import BadQuery
 from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN
@@ -303,11 +303,7 @@ class AggregateSqlBuilder:
         )
 
     def _summable(self, name: str) -> ColumnElement[Any]:
-        column = self.lists.columns.table.c[name]
-        scale = self.scales.get(name)
-        if scale is None or self.dialect_name != "sqlite":
-            return column
-        return cast(func.round(column * (10**scale)), Integer)
+        return self.lists.columns.table.c[name]  # on SQLite a decimal is a scaled integer
 
     def _order_by(self, query: AggregateQuery, outputs: dict[str, ColumnElement[Any]]) -> list[Any]:
         order = []

@@ -419,7 +419,11 @@ class ListSqlBuilder:
             self._condition(i, f, targets.get(f.column)) for i, f in enumerate(query.filters)
         ]
         if restriction is not None and restriction.records is not None:
-            conditions.append(filter_clause(restriction.records, self.columns.table))
+            conditions.append(
+                filter_clause(
+                    restriction.records, self.columns.table, dialect_name=self.dialect_name
+                )
+            )
         if query.q is not None:
             hidden = restriction.unsearchable if restriction is not None else frozenset()
             conditions.append(self._search_condition(hidden))
@@ -457,7 +461,9 @@ class ListSqlBuilder:
         target = self.lookup(target_info.target).table
         inner = select(target.c.id).where(self._operator(target.c[flt.subfield], flt, index))
         if target_filter is not None:
-            inner = inner.where(filter_clause(target_filter, target, f"t{index}_"))
+            inner = inner.where(
+                filter_clause(target_filter, target, f"t{index}_", self.dialect_name)
+            )
         return column.in_(inner.scalar_subquery())
 
     def _operator(self, column: Any, flt: Filter, index: int) -> ColumnElement[bool]:

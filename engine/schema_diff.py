@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Integer,
     Numeric,
     String,
@@ -61,6 +62,8 @@ class Step:
     """On SQLite, whether the table must be copied to a new one (batch mode)."""
     sql: list[str] = field(default_factory=list)
     applied: bool = False
+    then: list[str] = field(default_factory=list)
+    """SQL run after the operations (and after the table copy they share on SQLite)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,8 @@ def execute(connection: Connection, steps: list[Step]) -> None:
                 else:
                     for operation in head.operations:
                         operations.invoke(operation)
+                for statement in (sql for step in group for sql in step.then):
+                    connection.exec_driver_sql(statement)
         except DBAPIError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StepFailed(group, reason) from exc
@@ -307,6 +312,8 @@ class _DataChecks:
             if self.connection.dialect.name == "postgresql":
                 cast_to = new.compile(dialect=self.connection.dialect)
                 op.kw["postgresql_using"] = f'"{op.column_name}"::{cast_to}'
+            else:
+                self._rescale(step, op.table_name, op.column_name, old, new)
         if op.modify_nullable is False:
             changes.append("required")
             empty = self._scalar(
@@ -339,6 +346,35 @@ class _DataChecks:
             changes.append(f"renamed to {op.modify_name}")
         step.description = f"change column {where}: {'; '.join(changes)}"
         yield step
+
+    def _rescale(self, step: Step, table_name: str, column_name: str, old: Any, new: Any) -> None:
+        """On SQLite a decimal is a whole number of its smallest unit
+        (``engine.fieldtypes.numeric.scaled_integer``): a change of scale, or between a
+        decimal and a whole number, multiplies or divides the values (rounding half away
+        from zero, exactly, in integers). A decimal cannot become text there: the text
+        would be the scaled integer."""
+        old_scale, new_scale = _sqlite_scale(old), _sqlite_scale(new)
+        if old_scale is None or new_scale is None:
+            if isinstance(old, Numeric) and not isinstance(old, Float) and self.rows(table_name):
+                step.refused = (
+                    f"{table_name}.{column_name}: SQLite keeps decimals as scaled integers, "
+                    f"which cannot be converted to {_type_words(new)} in place; add a new "
+                    "field, copy the values through the API, then drop the old one"
+                )
+            return
+        shift = new_scale - old_scale
+        if not shift:
+            return
+        name = _identifier(column_name)
+        if shift > 0:
+            value = f"{name} * {10**shift}"
+        else:
+            half, factor = 10**-shift // 2, 10**-shift
+            value = f"({name} + CASE WHEN {name} < 0 THEN -{half} ELSE {half} END) / {factor}"
+        step.then.append(
+            f"UPDATE {_identifier(table_name)} SET {name} = {value} "  # noqa: S608 - quoted names
+            f"WHERE {name} IS NOT NULL"
+        )
 
     def _type_change(
         self, table_name: str, column_name: str, old: TypeEngine[Any], new: TypeEngine[Any]
@@ -455,6 +491,22 @@ def _fill_nulls(table_name: str, metadata_column: Column[Any]) -> alembic_ops.Mi
         .values({metadata_column.name: value})
     )
     return alembic_ops.ExecuteSQLOp(statement)
+
+
+def _sqlite_scale(type_: Any) -> int | None:
+    """Decimal places of a column's values as SQLite holds them (0 for whole numbers and
+    booleans), or None for a type that is not a number."""
+    if isinstance(type_, Float):
+        return None
+    if isinstance(type_, Numeric):
+        return type_.scale or 0
+    if isinstance(type_, Integer | Boolean):
+        return 0
+    return None
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _quoted(text: str) -> str:

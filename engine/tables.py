@@ -186,7 +186,7 @@ def build_tables(project: ProjectDef) -> EntityTables:
     return EntityTables(metadata, tables)
 
 
-def server_default(field: FieldDef) -> str | None:
+def server_default(field: FieldDef) -> Any:
     """A constant field default is also the column's DEFAULT: adding such a column fills the
     rows already there (without rewriting the table on PostgreSQL 11+), and rows written by
     tools other than Tessera get it too."""
@@ -195,7 +195,7 @@ def server_default(field: FieldDef) -> str | None:
     value = field.default
     if value is None:
         return None
-    return kind_of(field).column_default(value)
+    return kind_of(field).server_default(field, value)
 
 
 def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:

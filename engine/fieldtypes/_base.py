@@ -103,6 +103,10 @@ class FieldKind(Protocol):
         """The column's DEFAULT for the constant field default ``value``, or None when the
         column cannot hold it as a constant (the engine fills it per record)."""
 
+    def server_default(self, field: FieldDef, value: Any) -> Any:
+        """The column's DEFAULT clause for the constant default ``value`` of ``field``: the
+        text of ``column_default``, or a clause each database writes its own way."""
+
     def schema_default(self, value: Any) -> Any:
         """``value`` as the JSON Schema ``default``, or None to leave it out."""
 
@@ -131,6 +135,9 @@ class KindDefaults:
         if isinstance(value, bool):
             return "1" if value else "0"
         return str(value)
+
+    def server_default(self, field: FieldDef, value: Any) -> Any:
+        return self.column_default(value)
 
     def schema_default(self, value: Any) -> Any:
         return value

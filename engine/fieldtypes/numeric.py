@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Numeric
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from engine.fieldtypes._base import InvalidValue, StoredAsIs, WidgetKind, register
 from metadata import FieldType
@@ -227,13 +230,73 @@ class DecimalKind(StoredAsIs):
         return coerce
 
     def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        return str if dialect == "sqlite" else None
+        if dialect != "sqlite":
+            return None  # PostgreSQL's NUMERIC is exact
+        return functools.partial(scaled_integer, scale=decimal_shape(field)[1])
 
     def from_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
-        scale = field.scale if field.scale is not None else 2
-        quantum = Decimal(1).scaleb(-scale)
-        if dialect == "sqlite":
-            # SQLite keeps NUMERIC as integer or double; repr() gives back the shortest text
-            # that round-trips, which is the exact decimal for up to 15 significant digits.
-            return lambda v: Decimal(repr(v) if isinstance(v, float) else v).quantize(quantum)
-        return None
+        if dialect != "sqlite":
+            return None
+        return functools.partial(unscaled_decimal, scale=decimal_shape(field)[1])
+
+    def column_default(self, value: Any) -> str | None:
+        return None  # the column's DEFAULT depends on the database: see ``server_default``
+
+    def server_default(self, field: FieldDef, value: Any) -> Any:
+        try:
+            exact = fit_decimal(parse_decimal(value), *decimal_shape(field))
+        except InvalidValue:
+            return None  # the loader reports such a default; the engine checks each record
+        return DecimalDefault(exact, decimal_shape(field)[1])
+
+
+class DecimalDefault(ColumnElement[Any]):
+    """A decimal column's DEFAULT, written per database: the decimal on PostgreSQL, the
+    scaled integer (``scaled_integer``) on SQLite, so that a column added to a table with
+    rows fills them with what the engine reads back as the default."""
+
+    inherit_cache = True
+
+    def __init__(self, value: Decimal, scale: int) -> None:
+        self.value = value
+        self.scale = scale
+
+
+@compiles(DecimalDefault)
+def _decimal_default(element: DecimalDefault, compiler: Any, **kw: Any) -> str:
+    return f"'{element.value}'"
+
+
+@compiles(DecimalDefault, "sqlite")
+def _scaled_default(element: DecimalDefault, compiler: Any, **kw: Any) -> str:
+    return f"'{scaled_integer(element.value, element.scale)}'"
+
+
+SQLITE_DIGITS = 18
+"""Significant digits a decimal keeps on SQLite: every 18-digit integer fits 64 bits."""
+
+
+def scaled_integer(value: Decimal, scale: int) -> int:
+    """``value`` as a whole number of its column's smallest unit (12.50 at scale 2 is 1250):
+    what a decimal column holds on SQLite, where NUMERIC is an integer or a double and a
+    double keeps only 15 significant digits. Integers compare, sort and ``sum()`` exactly
+    in SQLite (a sum beyond 64 bits fails rather than rounds)."""
+    scaled = value.scaleb(scale, context=_EXACT)
+    whole = int(scaled)
+    if whole != scaled:
+        raise InvalidValue("scale", f"must have at most {scale} decimal places")
+    if not INT64_MIN <= whole <= INT64_MAX:
+        raise InvalidValue(
+            "max", f"is too large for SQLite, which keeps {SQLITE_DIGITS} significant digits"
+        )
+    return whole
+
+
+def unscaled_decimal(value: Any, scale: int) -> Decimal:
+    """The decimal of a SQLite column value (``scaled_integer`` undone). A value written
+    before decimals were scaled integers was converted by ``tessera migrate``; a double
+    here would be a bug, and ``repr`` keeps what it holds rather than inventing digits."""
+    if isinstance(value, int):
+        return Decimal(value).scaleb(-scale, context=_EXACT)
+    number = Decimal(repr(value) if isinstance(value, float) else value)
+    return number.scaleb(-scale, context=_EXACT).quantize(_QUANTA[scale], context=_EXACT)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, bindparam, case, cast, func, literal, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, select, update
 
 from engine.errors import EngineError
 from engine.fieldtypes import InvalidValue
@@ -220,14 +220,7 @@ class RollupGroup:
                 return func.count()
             return func.count(case((condition, literal(1))))
         assert rollup.of is not None
-        column: Any = self.source.table.c[rollup.of]
-        field = self.source.entity.fields[rollup.of]
-        if (
-            rollup.function is RollupFunction.SUM
-            and field.type is FieldType.DECIMAL
-            and self.dialect_name == "sqlite"
-        ):  # SQLite keeps decimals as doubles: add whole numbers of the smallest unit
-            column = cast(func.round(column * (10 ** _scale(field.scale))), Integer)
+        column: Any = self.source.table.c[rollup.of]  # a decimal on SQLite: a scaled integer
         value = case((condition, column)) if condition is not None else column
         return getattr(func, rollup.function.value)(value)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.aggregate import AggregateParser, AggregateSqlBuilder
-from engine.errors import RecordNotFound, StaleVersion
+from engine.errors import FieldError, RecordNotFound, StaleVersion, ValidationFailed
 from engine.fieldtypes import InvalidValue, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.query import ListSqlBuilder, QueryParser, encode_cursor
@@ -90,6 +90,11 @@ class RecordStore:
             sqlite_datetime_text if dialect_name == "sqlite" else (lambda v: v)
         )
         self._decoders = build_decoders(self.stored_fields, dialect_name)
+        self._decimals = frozenset(
+            f.name for f in self.stored_fields if f.type is FieldType.DECIMAL
+        )
+        """A cursor carries a decimal as its text, not as the column holds it (on SQLite, a
+        scaled integer), since the cursor is parsed back like a filter value."""
         self._active_decoders = tuple(
             (name, decoder) for name, decoder in self._decoders.items() if decoder is not None
         )
@@ -161,9 +166,12 @@ class RecordStore:
         encoded = {}
         for name, value in values.items():
             converter = self.to_db.get(name)
-            encoded[name] = (
-                converter(value) if converter is not None and value is not None else (value)
-            )
+            try:
+                encoded[name] = (
+                    converter(value) if converter is not None and value is not None else (value)
+                )
+            except InvalidValue as exc:  # the database cannot hold it (a decimal on SQLite)
+                raise ValidationFailed([FieldError(name, exc.code, exc.message)]) from None
         return encoded
 
     def ordered(
@@ -215,7 +223,10 @@ class RecordStore:
             last = rows[-1]
             position = {name: i for i, name in enumerate(names)}
             try:
-                values = [last[position[name]] for name, _ in query.sort] + [last[position["id"]]]
+                values = [
+                    records[-1][name] if name in self._decimals else last[position[name]]
+                    for name, _ in query.sort
+                ] + [last[position["id"]]]
             except KeyError:
                 values = None
             if values is not None:

@@ -27,7 +27,8 @@ def test_recompute_reports_drift_and_fixes_it(db_url: str, tmp_path: Path) -> No
     clean = tessera("recompute", cwd=instance.path)
     assert (clean.returncode, clean.stdout.strip()) == (0, "no drift in 9 rollup fields")
 
-    _sql(instance, "UPDATE books_account SET lifetime_value = 3, invoice_count = 9")
+    three = 300 if db_url.startswith("sqlite") else 3  # SQLite holds a decimal in cents
+    _sql(instance, f"UPDATE books_account SET lifetime_value = {three}, invoice_count = 9")
     _sql(instance, "UPDATE books_order_line SET invoiced_lines = 4")  # no order lines: no drift
     found = tessera("recompute", cwd=instance.path)
     assert found.returncode == 1
