@@ -37,10 +37,12 @@ def test_commands_need_current_system_tables(db_url: str, tmp_path: Path) -> Non
         assert "has not been migrated yet: run `tessera migrate` first" in refused.stderr
 
     assert tessera("migrate", cwd=folder).returncode == 0
-    # as a database left by the previous release: no audit trail table, revision 0006
+    # as a database left by an earlier release: revision 0006, so none of the system tables
+    # later revisions create (0007 the audit trail, 0008 the postings journal)
     run_sql(
         db_url,
         "DROP TABLE tessera_audit",
+        "DROP TABLE tessera_posting",
         "UPDATE tessera_alembic_version SET version_num = '0006'",
     )
     refused = tessera("demo", cwd=folder)
