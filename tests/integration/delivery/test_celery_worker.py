@@ -97,7 +97,10 @@ class Worker:
     def stop(self) -> str:
         if self.process is None:
             return ""
-        os.killpg(self.process.pid, signal.SIGTERM)
+        # a warm shutdown: SIGTERM to the main process only, which lets the pool finish the
+        # task it is running; sent to the whole group it would kill a busy pool process
+        # (WorkerLostError) whenever a sweep happens to run at that moment
+        self.process.send_signal(signal.SIGTERM)
         try:
             output, _ = self.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
