@@ -398,6 +398,8 @@ def test_password_checks_leave_the_event_loop_free(instance: Instance) -> None:
 
     stalls, health, codes = asyncio.run(burst())
     assert codes == [401] * 6
-    assert max(stalls) < one_hash / 2, (max(stalls), one_hash)
+    # on the loop, six checks would stall it for six whole hashes, one after the other; in
+    # threads no stall reaches one hash even when other processes keep both cores busy
+    assert max(stalls) < one_hash, (max(stalls), one_hash)
     assert len(health) >= 3
-    assert max(health) < one_hash / 2, (health, one_hash)
+    assert max(health) < one_hash, (health, one_hash)
