@@ -20,6 +20,7 @@ from metadata._expressions import _environment
 from metadata._fieldkeys import TYPE_TRAITS
 from metadata._model import (
     ADMIN_ROLE,
+    DOCSTATUS,
     SYSTEM_FIELDS,
     AllOf,
     AnyOf,
@@ -226,6 +227,12 @@ class RolesBuilder:
 
 
 def _field_problem(entity: EntityDef, name: str) -> str | None:
+    if entity.document and name == DOCSTATUS:
+        # every answer about a document tells its state (409 ``submitted``, the web badge)
+        return (
+            f"'{name}' is a document's lifecycle state; grants cannot hide or protect it "
+            "(a submit or an edit answers with the state whether it is hidden or not)"
+        )
     if name in entity.fields:
         return None
     if name in SYSTEM_FIELDS:

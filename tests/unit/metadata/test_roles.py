@@ -199,6 +199,26 @@ def test_submit_and_cancel_are_granted_only_on_documents() -> None:
     assert "'submit' applies only to documents, and sales.deal is not one" in problem
 
 
+def test_a_documents_state_cannot_be_hidden_from_a_role() -> None:
+    """A submit or an edit of a document answers with its state (409 ``submitted``) and the
+    web form shows it as a badge, so hiding ``docstatus`` could never hold: refused at load.
+    ``amended_from`` is an ordinary reference and may be hidden."""
+    write(
+        {
+            "packs/sales/entities/quote.yaml": "document: true\nfields:\n  name: {type: string}\n",
+            ROLES: """\
+            roles:
+              r:
+                grants:
+                  - {entity: quote, actions: [read], hidden_fields: [amended_from, docstatus]}
+            """,
+        }
+    )
+    (problem,) = problems()
+    assert problem.startswith(f"{ROLES}:4:")
+    assert "'docstatus' is a document's lifecycle state; grants cannot hide" in problem
+
+
 def test_validate_advises_an_index_for_grants_on_the_owner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
