@@ -7,16 +7,12 @@ other fails here."""
 
 from __future__ import annotations
 
-import re
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-import yaml
 
-from runtime.app import build_app
-from runtime.settings import Settings
-from tests.integration.docs.test_documents_example import _call, contains
+from tests.support import doc_examples
 from tests.support.cli import REPO, tessera
 
 if TYPE_CHECKING:
@@ -25,24 +21,19 @@ if TYPE_CHECKING:
 
     from fastapi.testclient import TestClient
 
-    from tests.integration.docs.test_documents_example import Call
+    from tests.support.doc_examples import Call
 
 PAGE = REPO / "docs" / "rollups.md"
 EXAMPLE = REPO / "docs" / "examples" / "rollups"
 SECTION = "## Worked example: lifetime value and stock"
-_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_ASSIGN = re.compile(r"^(\w+)=\$\((tessera .*?)(?: 2>/dev/null)?\)$")
 
 
 def section() -> str:
-    text = PAGE.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return text[start : end if end != -1 else len(text)]
+    return doc_examples.section(PAGE, SECTION)
 
 
 def blocks() -> list[str]:
-    return [match.group(1) for match in _BLOCK.finditer(section())]
+    return doc_examples.blocks(section())
 
 
 def steps() -> list[Call | tuple[str, str]]:
@@ -66,52 +57,27 @@ def steps() -> list[Call | tuple[str, str]]:
             elif answer and line.startswith("#  "):
                 answer.append(line[1:].strip())
             if answer and not line.startswith("#"):
-                found.append(_call("\n".join(command), " ".join(answer)))
+                found.append(doc_examples.parse_call("\n".join(command), " ".join(answer)))
                 command, answer = [], []
     return found
 
 
 @pytest.fixture
 def instance(db_url: str, tmp_path: Path) -> Path:
-    config = yaml.safe_load((EXAMPLE / "tessera.yaml").read_text(encoding="utf-8"))
-    assert config["modules"] == ["shop"]
-    config["database_url"] = db_url
-    config["module_paths"] = [str(EXAMPLE / path) for path in config["module_paths"]]
-    (tmp_path / "tessera.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return tmp_path
+    return doc_examples.instance(EXAMPLE, db_url, tmp_path, ["shop"])
 
 
 @pytest.fixture
 def variables(instance: Path) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for raw in blocks()[0].splitlines():
-        line = raw.split("#")[0].strip()
-        if not line or line.startswith(("tessera serve", "cd ")):
-            continue
-        if line.startswith("API="):
-            names["API"] = line.removeprefix("API=")
-            continue
-        assigned = _ASSIGN.match(line)
-        words = shlex.split(assigned[2] if assigned else line)
-        done = tessera(*words[1:], cwd=instance)
-        assert done.returncode == 0, f"{line}: {done.stderr}"
-        if assigned:
-            names[assigned[1]] = done.stdout.strip()
+    names = doc_examples.run_setup(blocks()[0], instance)
     assert {"API", "TOKEN"} <= set(names), names
     return names
 
 
 @pytest.fixture
 def client(instance: Path, variables: dict[str, str]) -> Iterator[TestClient]:
-    from fastapi.testclient import TestClient
-
-    app = build_app(Settings.load(instance / "tessera.yaml"))
-    with TestClient(app, raise_server_exceptions=False) as http:
+    with doc_examples.client(instance) as http:
         yield http
-
-
-def _expand(text: str, names: dict[str, str]) -> str:
-    return re.sub(r"\$(\w+)", lambda m: names[m[1]], text)
 
 
 def test_the_page_documents_the_whole_example() -> None:
@@ -132,10 +98,4 @@ def test_the_worked_example_answers_as_documented(
             done = tessera(*shlex.split(step[0])[1:], cwd=instance)
             assert (done.returncode, done.stdout.strip()) == (0, step[1]), done.stderr
             continue
-        url = _expand(step.url, variables).removeprefix("http://127.0.0.1:8000")
-        headers = {name: _expand(value, variables) for name, value in step.headers.items()}
-        response = client.request(step.method, url, headers=headers, content=step.body)
-        assert response.status_code == step.status, f"{step.command}\n→ {response.text}"
-        shown: Any = step.shown
-        if shown is not None:
-            assert contains(response.json(), shown), f"{step.command}\n→ {response.text}"
+        doc_examples.replay(client, step, variables)
