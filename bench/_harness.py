@@ -160,17 +160,30 @@ def free_port() -> int:
         return port
 
 
-class Server:
-    """``tessera serve`` in the instance folder, one process, no access log (the default)."""
+class ServedProcess:
+    """An HTTP server process on a free loopback port, its output in ``log``; started, and
+    waited for until ``ready_path`` answers (a response with a status below 500 when
+    ``any_status``, else 200)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.log = folder / "serve.log"
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        log: Path,
+        *,
+        port: int,
+        cwd: Path | None = None,
+        environment: dict[str, str] | None = None,
+        ready_path: str = "/healthz",
+        any_status: bool = False,
+    ) -> None:
+        self.port = port
+        self.log = log
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
-            cwd=folder,
-            env=env(),
+            command,
+            cwd=cwd,
+            env=environment if environment is not None else env(),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
@@ -178,14 +191,15 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"tessera serve exited:\n{self.output()[-3000:]}")
+                raise RuntimeError(f"{name} exited:\n{self.output()[-3000:]}")
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                answer = httpx.get(f"{self.base}{ready_path}", timeout=1)
+                if any_status or answer.status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("tessera serve did not answer /healthz within 60 s")
+        raise RuntimeError(f"{name} did not answer {ready_path} within 60 s")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (Linux; NaN elsewhere)."""
@@ -210,6 +224,20 @@ class Server:
             self.process.wait()
         self._log_file.close()
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+class Server(ServedProcess):
+    """``tessera serve`` in the instance folder, one process, no access log (the default)."""
+
+    def __init__(self, folder: Path) -> None:
+        port = free_port()
+        super().__init__(
+            "tessera serve",
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+            folder / "serve.log",
+            port=port,
+            cwd=folder,
+        )
 
 
 @contextlib.contextmanager

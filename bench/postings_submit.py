@@ -49,7 +49,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +65,7 @@ from bench._auth import bearer, bench_token
 from bench._harness import (
     Client,
     Round,
+    ServedProcess,
     Server,
     env,
     free_port,
@@ -209,27 +209,21 @@ def write_instance(folder: Path, database_url: str, pool_size: int) -> None:
     (folder / "tessera.yaml").write_text(config, encoding="utf-8")
 
 
-class Baseline:
+class Baseline(ServedProcess):
     """``bench/baselines/postings_app.py`` under uvicorn (one worker, uvloop, httptools, no
     access log: as ``tessera serve``)."""
 
     def __init__(self, folder: Path, dsn: str, token: str, pool_size: int) -> None:
-        self.port = free_port()
-        self.log = folder / "baseline.log"
-        self._log_file = self.log.open("w")
-        environment = env() | {
-            "POSTBENCH_DSN": dsn,
-            "POSTBENCH_TOKEN": token,
-            "POSTBENCH_POOL": str(pool_size),
-        }
-        self.process = subprocess.Popen(
+        port = free_port()
+        super().__init__(
+            "the baseline",
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
                 "bench.baselines.postings_app:app",
                 "--port",
-                str(self.port),
+                str(port),
                 "--workers",
                 "1",
                 "--loop",
@@ -240,46 +234,13 @@ class Baseline:
                 "--log-level",
                 "warning",
             ],
-            env=environment,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            folder / "baseline.log",
+            port=port,
+            environment=env()
+            | {"POSTBENCH_DSN": dsn, "POSTBENCH_TOKEN": token, "POSTBENCH_POOL": str(pool_size)},
+            ready_path="/",
+            any_status=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the baseline exited:\n{self.output()[-3000:]}")
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the baseline did not answer within 60 s")
-
-    def cpu_seconds(self) -> float:
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def output(self) -> str:
-        self._log_file.flush()
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-# -- data -----------------------------------------------------------------------------------
 
 
 class Data:
