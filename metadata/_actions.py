@@ -104,6 +104,18 @@ class RecordAction(ActionDef):
     """An update of the records of ``entity`` whose fields equal these values (literals or
     templates over the record written), instead of one ``id``."""
     lines: LineMap | None = None
+    match: Mapping[str, Any] | None = None
+    """A create's ``match``: field values (literals or templates) of the target; the first
+    record (by id) whose fields equal them is used instead of creating one."""
+    set: str | None = None
+    """A create's ``set``: the reference field of the record written that receives the id of
+    the record created (or matched); the rule's later actions see it."""
+
+    @property
+    def reads_back(self) -> bool:
+        """Whether the action needs the record it creates or finds (``match``, ``set``), so
+        that it cannot be folded into the triggering statement."""
+        return self.match is not None or self.set is not None
 
     @classmethod
     def parse(
@@ -136,7 +148,19 @@ class RecordAction(ActionDef):
             ok = checker.templates_ok((*where, "lines", "map"), values, line=True) and ok
             source = raw_lines["from"]
             lines = LineMap(source, raw_lines.get("to", source), frozen_mapping(dict(values)))
-        if deferred and (ident is not None or selector is not None or lines is not None):
+        match = body.get("match")
+        if match is not None:
+            ok = checker.templates_ok((*where, "match"), match) and ok
+        sets = body.get("set")
+        if deferred and (match is not None or sets is not None):
+            key = "match" if match is not None else "set"
+            checker.error(
+                (*where, key),
+                f"'{key}' needs the record in the write's transaction: drop 'async'",
+                key=True,
+            )
+            ok = False
+        elif deferred and (ident is not None or selector is not None or lines is not None):
             what = "'lines'" if lines is not None else "another record"
             checker.error(
                 where, f"an action with {what} runs in the write's transaction: drop 'async'"
@@ -151,6 +175,8 @@ class RecordAction(ActionDef):
             id=ident,
             where=frozen_mapping(dict(selector)) if selector is not None else None,
             lines=lines,
+            match=frozen_mapping(dict(match)) if match is not None else None,
+            set=sets,
         )
         checker.target_later(where[:-1], action)
         return action
@@ -163,6 +189,8 @@ class RecordAction(ActionDef):
             yield from _strings(self.where)
         if self.lines is not None:
             yield from _strings(self.lines.values)
+        if self.match is not None:
+            yield from _strings(self.match)
 
     def describe(self) -> dict[str, Any]:
         body: dict[str, Any] = {"values": dict(self.values)}
@@ -178,6 +206,10 @@ class RecordAction(ActionDef):
                 "to": self.lines.target,
                 "map": dict(self.lines.values),
             }
+        if self.match is not None:
+            body["match"] = dict(self.match)
+        if self.set is not None:
+            body["set"] = self.set
         return {self.kind: body}
 
 
@@ -223,6 +255,19 @@ class CreateAction(RecordAction):
             },
             "values": _VALUES_SCHEMA,
             "lines": _LINES_SCHEMA,
+            "match": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "Find or create: when a record of 'entity' has these field "
+                "values (literals, or templates over the record written), e.g. "
+                "{name: '{{ company }}'}, the first one (by id) is used and none is created.",
+            },
+            "set": {
+                "type": "string",
+                "description": "A reference field of the record written that receives the id "
+                "of the record created (or matched), read-only ones included; the rule's "
+                "later actions see it.",
+            },
         },
     }
 

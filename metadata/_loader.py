@@ -539,6 +539,10 @@ class ProjectBuilder:
             self._selector_ok(pending, (*pending.where, kind, "where"), target, action.where)
         if action.lines is not None and source is not None:
             self._lines_ok(pending, (*pending.where, kind, "lines"), source, target, action.lines)
+        if action.match is not None:
+            self._selector_ok(pending, (*pending.where, kind, "match"), target, action.match)
+        if action.set is not None and source is not None:
+            self._set_ok(pending, (*pending.where, kind, "set"), source, target, action.set)
         if action.creates:
             missing = [
                 f.name
@@ -578,6 +582,30 @@ class ProjectBuilder:
             else:
                 continue
             self.problems.at(pending.document, (*base, field_name), message, key=True)
+
+    def _set_ok(
+        self,
+        pending: PendingAction,
+        where: tuple[PathItem, ...],
+        source: EntityDef,
+        target: EntityDef,
+        name: str,
+    ) -> None:
+        """A create's ``set``: a reference field of the record written, to the target."""
+        field_def = source.fields.get(name)
+        if field_def is None:
+            hint = did_you_mean(name, source.fields)
+            message = f"'{name}' is not a field of {source.qualified_name}{hint}"
+        elif field_def.type is not FieldType.REFERENCE or field_def.to != target.qualified_name:
+            message = (
+                f"field '{name}' of {source.qualified_name} is not a reference to "
+                f"{target.qualified_name}: 'set' stores the id of the record created there"
+            )
+        elif field_def.computed:
+            message = f"field '{name}' of {source.qualified_name} is computed: it cannot be set"
+        else:
+            return
+        self.problems.at(pending.document, where, message)
 
     def _depends_ok(self, pending: PendingAction, target: EntityDef) -> bool:
         """A pack's rule writes only entities of the pack or of the packs it depends on."""

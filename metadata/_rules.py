@@ -239,6 +239,13 @@ class RuleChecker:
                 key=True,
             )
             return None
+        if isinstance(action, RecordAction) and action.set is not None:
+            self.error(
+                (*where, "for_each"),
+                "a create with 'set' fills one field of the record: drop 'for_each'",
+                key=True,
+            )
+            return None
         action = replace(action, for_each=for_each)
         if not isinstance(action, RecordAction):  # a record action is checked with its target
             self.pending.append(

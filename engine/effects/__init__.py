@@ -14,6 +14,7 @@ definition's ``schema``), its handler (here), its docs. Nothing else lists the k
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ class EffectStore(Protocol):
         expected_version: int | None = None,
         old: dict[str, Any] | None = None,
         check: Callable[[Mapping[str, Any]], None] = ...,
+        system_values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -103,6 +105,9 @@ class ActionRun:
     """When set, the creates the actions make with every right are collected here instead
     of run: the pipeline then writes them in the same statement as the record that
     triggered them (``EntityStore`` on PostgreSQL, when they are all it has to do)."""
+    filled: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Fields of the record written that actions filled (a create's ``set``), by name: the
+    rule's later actions are resolved with them."""
 
     @property
     def record_id(self) -> int:

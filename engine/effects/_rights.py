@@ -17,16 +17,32 @@ if TYPE_CHECKING:
     from metadata import RuleDef
 
 
-async def create(run: ActionRun, target: EffectStore, values: Any) -> None:
-    """Create a record of ``target`` with the rule's rights."""
+async def create(run: ActionRun, target: EffectStore, values: Any) -> dict[str, Any] | None:
+    """Create a record of ``target`` with the rule's rights: the record created (None when
+    it is collected, to be written with the triggering record's statement)."""
     if run.caller is None:
         if run.collected is not None:
             run.collected.append((target, values, run.nested))
-            return
-        await target.create(run.conn, values, run.nested)
-        return
+            return None
+        return await target.create(run.conn, values, run.nested)
     guarded = GuardedStore(cast("EntityStore", target), run.caller)
-    await _as_rule(run.rule, guarded.create(run.conn, values, run.nested, None))
+    record: dict[str, Any] = await _as_rule(
+        run.rule, guarded.create(run.conn, values, run.nested, None)
+    )
+    return record
+
+
+async def readable(run: ActionRun, target: EffectStore, record_id: int) -> bool:
+    """Whether the rule's rights may read ``target``'s record ``record_id`` (a record it
+    found, which it must not learn about otherwise)."""
+    if run.caller is None:
+        return True
+    guarded = GuardedStore(cast("EntityStore", target), run.caller)
+    try:
+        await guarded.readable(run.conn, record_id)
+    except (Forbidden, RecordNotFound):
+        return False
+    return True
 
 
 async def update(run: ActionRun, target: EffectStore, record_id: int, values: Any) -> None:
@@ -38,11 +54,11 @@ async def update(run: ActionRun, target: EffectStore, record_id: int, values: An
     await _as_rule(run.rule, guarded.update(run.conn, record_id, values, run.nested))
 
 
-async def _as_rule(rule: RuleDef, write: Awaitable[Any]) -> None:
+async def _as_rule(rule: RuleDef, write: Awaitable[Any]) -> Any:
     """Await a write of ``rule``'s actions limited by its ``run_as``; a refusal names the
     rule, so that the writer learns which consequence of their write was not allowed."""
     try:
-        await write
+        return await write
     except (Forbidden, RecordNotFound) as exc:
         detail = f"rule '{rule.name}' (run_as: {rule.run_as}) may not do this: {exc.detail}"
         raise Forbidden(detail, getattr(exc, "errors", None)) from None

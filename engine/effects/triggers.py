@@ -25,7 +25,14 @@ from engine.effects._values import bound, lines_of
 from engine.errors import EngineError, FieldError, ValidationFailed
 from engine.expressions import Actor, Expression, Scope, compile_any, compile_expression
 from engine.writes.context import NO_USER, CascadeStep, cascade_error
-from metadata import RUN_AS_SYSTEM, RUN_AS_USER, CronSchedule, RuleEvent, expression_names
+from metadata import (
+    RUN_AS_SYSTEM,
+    RUN_AS_USER,
+    CronSchedule,
+    RecordAction,
+    RuleEvent,
+    expression_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -44,19 +51,42 @@ Resolved = list[tuple[ActionHandler, Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class _Later:
+    """The actions of a rule after one that fills a field of the record (a create's
+    ``set``): resolved once it has run, with the field's new value in scope."""
+
+    trigger: _Trigger
+    start: int
+    scope: Scope
+
+    def resolve(self, filled: Mapping[str, Any]) -> Resolved:
+        for name, value in filled.items():
+            self.scope.names[name] = value
+            self.scope.context.vars[name] = value
+        return self.trigger.resolve(self.scope, self.start)
+
+
+@dataclass(frozen=True, slots=True)
 class _Trigger:
     rule: RuleDef
     when: Expression | None
     actions: tuple[tuple[ActionHandler, str | None], ...]
     """Each action's handler, with its ``for_each`` children field."""
+    fills: frozenset[int] = frozenset()
+    """The positions of the actions that fill a field of the record (``set``)."""
 
-    def resolve(self, scope: Scope) -> Resolved:
+    def resolve(self, scope: Scope, start: int = 0) -> Resolved:
         """Each action's values; an action ``for_each`` line once per line (with the line
-        in scope as ``line``), in the lines' order."""
+        in scope as ``line``), in the lines' order. The actions after one that fills a
+        field are resolved after it has run (a ``_Later`` in the list)."""
         resolved: Resolved = []
-        for action, for_each in self.actions:
+        for index in range(start, len(self.actions)):
+            action, for_each = self.actions[index]
             if for_each is None:
                 resolved.append((action, action.resolve(scope)))
+                if index in self.fills and index + 1 < len(self.actions):
+                    resolved.append((_LATER, _Later(self, index + 1, scope)))
+                    break
                 continue
             for line in lines_of(scope, for_each):
                 with bound(scope, "line", line):
@@ -64,8 +94,24 @@ class _Trigger:
         return resolved
 
 
+class _LaterHandler:
+    """The marker in a resolved list where the rest of a rule's actions wait (``_Later``)."""
+
+    def resolve(self, scope: Scope) -> Any:  # pragma: no cover - never resolved itself
+        raise NotImplementedError
+
+    async def run(self, run: ActionRun, resolved: Any) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+
+_LATER = _LaterHandler()
+
+
 def _compile(rule: RuleDef, when: Expression | None) -> _Trigger:
-    return _Trigger(rule, when, tuple((handler_for(a), a.for_each) for a in rule.actions))
+    fills = frozenset(
+        i for i, a in enumerate(rule.actions) if isinstance(a, RecordAction) and a.set is not None
+    )
+    return _Trigger(rule, when, tuple((handler_for(a), a.for_each) for a in rule.actions), fills)
 
 
 class Triggers:
@@ -236,7 +282,20 @@ class RuleEffects:
         nested = dataclasses.replace(ctx, cascade=(*ctx.cascade, step), roles=roles)
         run = ActionRun(conn, self.store, record, rule, event, ctx, nested, caller, collected)
         updated = False
-        for handler, resolved in actions:
+        pending = list(actions)
+        while pending:
+            handler, resolved = pending.pop(0)
+            if handler is _LATER:
+                try:
+                    pending[:0] = resolved.resolve(run.filled)
+                except EngineError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the write is rejected, with the reason
+                    message = f"rule '{rule.name}' could not run: {exc}"
+                    raise ValidationFailed(
+                        [FieldError("", "rule", message, rule=rule.name)]
+                    ) from None
+                continue
             updated = await handler.run(run, resolved) or updated
         return updated
 

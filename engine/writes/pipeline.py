@@ -259,7 +259,7 @@ class EntityStore:
             for action in rule.actions:
                 if not isinstance(action, RecordAction) or not action.creates:
                     return False
-                if action.deferred or action.entity is None:
+                if action.deferred or action.entity is None or action.reads_back:
                     return False
                 target = self.registry.store_for(action.entity)
                 if (
