@@ -27,6 +27,7 @@ from metadata._expressions import SCOPE_NAMES, expression_names, template_proble
 from metadata._fieldkeys import TYPE_TRAITS
 from metadata._fields import FieldChecker
 from metadata._forms import FormChecker
+from metadata._lookups import check_lookups
 from metadata._model import (
     ADMIN_ROLE,
     AMENDED_FROM,
@@ -93,13 +94,15 @@ def load_project(
     config_name: str = "tessera.yaml",
     customizations: Path | None = None,
     fixture_folders: Sequence[str] = (),
+    instance_names: Mapping[str, Any] | None = None,
 ) -> ProjectDef:
     """Load the enabled packs and their dependencies; raise ``DefinitionError`` on problems.
 
     ``customizations`` is the instance's overlay folder: ``<pack>/<entity>.yaml`` files there
     add fields to, and tighten, the entities of enabled packs. A folder that does not exist
     (yet) customizes nothing. ``fixture_folders`` (``data``, ``demo``) are checked too, their
-    problems reported with the definitions' (``tessera validate``).
+    problems reported with the definitions' (``tessera validate``). ``instance_names``: the
+    values the instance gives names of expressions (``company_currency``).
     """
     problems = ProblemCollector()
     available = discover_packs(search_paths)
@@ -135,6 +138,8 @@ def load_project(
     for folder in fixture_folders:
         check_fixture_files(project, folder, problems)
     problems.raise_if_any()
+    if instance_names:
+        project = replace(project, instance_names=frozen_mapping(instance_names))
     return project
 
 
@@ -298,6 +303,8 @@ class ProjectBuilder:
         self.pending_actions: list[PendingAction] = []
         self._entities: Mapping[str, EntityDef] = {}
         self.pending_roles: list[PendingRole] = []
+        self.pending_events: list[tuple[SourceDocument, str, Any, tuple[str, ...]]] = []
+        """Rule lists of non-documents, checked for ``on: submit``/``cancel`` at the end."""
         self.posting_files: dict[str, SourceDocument] = {}
         """Entity files declaring ``ledger:`` or ``balance:``, by qualified name."""
 
@@ -330,12 +337,15 @@ class ProjectBuilder:
                         f"document's lifecycle; put 'document: true' on {parent} instead",
                     )
             self._check_line_rules(child, parent)
+        self._check_pending_events(entities)
         sources = {
             f"{pack.name}.{name}": document
             for pack in self.packs.values()
             for name, document in pack.entity_documents.items()
         }
         entities = check_rollups(entities, sources, self.closure, self.problems)
+        overlay_documents = [overlay.document for overlay in self.overlays.values()]
+        entities = check_lookups(entities, [*sources.values(), *overlay_documents], self.problems)
         self._entities = entities
         for pending in self.pending_actions:
             self._check_action(pending, entities)
@@ -427,8 +437,20 @@ class ProjectBuilder:
     def check_document_events(
         self, document: SourceDocument, entity: str, rules: Any, at: tuple[str, ...] = ()
     ) -> None:
-        """``on: submit`` and ``on: cancel`` belong to documents (``document: true``):
-        ``rules`` (the rule list of ``document``, at path ``at``) of a non-document."""
+        """``on: submit`` and ``on: cancel`` belong to documents (``document: true``) and
+        their line items: ``rules`` (the rule list of ``document``, at path ``at``) of a
+        non-document, checked once every line entity's parent is known."""
+        self.pending_events.append((document, entity, rules, at))
+
+    def _check_pending_events(self, entities: Mapping[str, EntityDef]) -> None:
+        for document, entity, rules, at in self.pending_events:
+            parent = entities.get(self.child_owner.get(entity, ""))
+            if parent is None or not parent.document:
+                self._check_document_events(document, entity, rules, at)
+
+    def _check_document_events(
+        self, document: SourceDocument, entity: str, rules: Any, at: tuple[str, ...]
+    ) -> None:
         if not isinstance(rules, list):
             return
         for index, raw in enumerate(rules):
@@ -440,8 +462,8 @@ class ProjectBuilder:
                     document,
                     (*at, index, "on"),
                     f"'on: {moves[0]}' applies only to documents, and {entity} is not one: "
-                    "add 'document: true' to its entity file (for line items: put the rule "
-                    "on the document, whose lines are in scope)",
+                    "add 'document: true' to its entity file (line items may have such "
+                    "rules when their parent is a document)",
                 )
 
     def _build_entity(self, pack: PackSource, name: str, document: SourceDocument) -> EntityDef:
@@ -518,7 +540,7 @@ class ProjectBuilder:
         kind = action.kind
         source = entities.get(pending.entity)
         if action.for_each is not None and source is not None:
-            self._children_ok(pending, (*pending.where, "for_each"), source, action.for_each)
+            self._for_each_ok(pending, (*pending.where, "for_each"), source, action.for_each)
         if not isinstance(action, RecordAction):
             return
         qualified = action.entity or pending.entity
@@ -640,6 +662,31 @@ class ProjectBuilder:
             )
             return None
         return self._entities.get(field_def.entity or "")
+
+    def _for_each_ok(
+        self, pending: PendingAction, where: tuple[PathItem, ...], entity: EntityDef, name: str
+    ) -> None:
+        """``for_each`` names a children field of ``entity``, or ``<reference>.<children
+        field>``: the lines of the record a reference of ``entity`` points at."""
+        reference, dot, children = name.partition(".")
+        if not dot:
+            self._children_ok(pending, where, entity, name)
+            return
+        field_def = entity.fields.get(reference)
+        if field_def is None or field_def.type is not FieldType.REFERENCE:
+            references = [f.name for f in entity.fields.values() if f.type is FieldType.REFERENCE]
+            what = "not a field" if field_def is None else "not a reference field"
+            self.problems.at(
+                pending.document,
+                where,
+                f"'{reference}' is {what} of {entity.qualified_name}"
+                f"{did_you_mean(reference, references)}"
+                f" (for_each: <children field> or <reference>.<children field>)",
+            )
+            return
+        target = self._entities.get(field_def.to or "")
+        if target is not None:
+            self._children_ok(pending, where, target, children)
 
     def _lines_ok(
         self,

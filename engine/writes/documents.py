@@ -16,7 +16,10 @@ from metadata import DOCSTATUS, DOCUMENT_FIELDS, FieldType, RuleEvent
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from engine.database import Connection
+    from engine.errors import FieldError
     from engine.writes.context import WriteContext
+    from engine.writes.pipeline import EntityStore
     from metadata import EntityDef
 
 DRAFT, SUBMITTED, CANCELLED = "draft", "submitted", "cancelled"
@@ -128,3 +131,27 @@ def amendment(entity: EntityDef, children: Mapping[str, EntityDef], old: Mapping
         else:
             body[name] = old[name]
     return body
+
+
+async def line_failures(
+    conn: Connection,
+    children: Mapping[str, EntityStore],
+    record: Mapping[str, Any],
+    event: RuleEvent,
+    ctx: WriteContext,
+) -> list[FieldError]:
+    """The rules ``on`` a document's ``event`` (submit, cancel) of its line entities, on
+    each of its lines, with the records they traverse read now (the stock an item has at
+    submit, not when the line was written): every failure, at ``lines[i].field``."""
+    failures: list[FieldError] = []
+    for name, child in children.items():
+        lines = record.get(name) or []
+        if not lines or not child.rules.runs_on(event):
+            continue
+        if child.traversed:
+            await child.load_references(conn, lines, ctx)
+        for position, line in enumerate(lines):
+            view = child.references.view(line, ctx)
+            found = child.rules.failures(event, view, view, ctx.user)
+            failures.extend(failure.within(name, position) for failure in found)
+    return failures

@@ -494,7 +494,8 @@ class EntityStore:
         await rows.audit(self.records, conn, record_id, action, changes, ctx.user_id)
         if self.traversed:
             await self.load_references(conn, [old, record], ctx)
-        self._check_rules(event, record, old, ctx, [])
+        lines = await documents.line_failures(conn, self.children, record, event, ctx)
+        self._check_rules(event, record, old, ctx, lines)
         if self.triggers.runs_on(event):
             record = await self.effects.after_write(conn, event, record, old, ctx)
         await postings_settle(conn, self, record_id, event, ctx)  # ledgers, balances
