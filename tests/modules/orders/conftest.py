@@ -68,7 +68,14 @@ class Shop:
             {
                 "purpose": "receipt",
                 "posting_date": "2026-01-05",
-                "lines": [{"item": item, "target_warehouse": warehouse, "quantity": quantity}],
+                "lines": [
+                    {
+                        "item": item,
+                        "target_warehouse": warehouse,
+                        "quantity": quantity,
+                        "rate": "10.00",
+                    }
+                ],
             },
         )
         response = self.client.post(f"{INVENTORY}/stock_entry/{entry['id']}/_submit")

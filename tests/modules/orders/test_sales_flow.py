@@ -122,3 +122,93 @@ def test_order_reserves_and_deliveries_walk_the_status(shop: Shop, world: dict[s
     assert shop.bin(w["chair"], w["main"]) == {"actual_qty": 6, "reserved_qty": 2, "ordered_qty": 0}
     for item in (w["chair"], w["table"]):
         assert shop.ledger_sum(item, w["main"]) == shop.bin(item, w["main"])["actual_qty"]
+
+
+def test_over_delivery_is_refused_and_writes_nothing(shop: Shop, world: dict[str, str]) -> None:
+    w = world
+    so = order(shop, w)
+    shop.move("sales_order", so["id"])
+    too_many = delivery(shop, so, (0, "7"))
+    response = shop.refused("delivery", too_many["id"])
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "over_delivery"
+    assert shop.get(f"{ORDERS}/delivery/{too_many['id']}")["docstatus"] == "draft"
+    assert shop.bin(w["chair"], w["main"]) == {
+        "actual_qty": 10,
+        "reserved_qty": 6,
+        "ordered_qty": 0,
+    }
+    assert shop.get(f"{ORDERS}/sales_order/{so['id']}")["lines"][0]["delivered_qty"] == "0.000"
+
+
+def test_insufficient_stock_is_a_409_at_the_line(shop: Shop, world: dict[str, str]) -> None:
+    w = world
+    so = order(shop, w, chairs="12", tables="1")
+    shop.move("sales_order", so["id"])
+    assert shop.bin(w["chair"], w["main"])["reserved_qty"] == 12  # reserving needs no stock
+    short = delivery(shop, so, (1, "1"), (0, "12"))
+    response = shop.refused("delivery", short["id"])
+    assert response.status_code == 409
+    problem = response.json()
+    assert problem["code"] == "insufficient_stock"
+    assert [e["field"] for e in problem["errors"]] == ["lines[1].quantity"]
+    assert shop.bin(w["table"], w["main"])["actual_qty"] == 4  # the first line neither
+    assert shop.get(f"{ORDERS}/sales_order/{so['id']}")["status"] == "to_deliver_and_bill"
+
+
+def test_a_return_puts_stock_back_and_reopens_the_order(shop: Shop, world: dict[str, str]) -> None:
+    w = world
+    so = order(shop, w, chairs="4", tables="1")
+    shop.move("sales_order", so["id"])
+    out = delivery(shop, so, (0, "4"), (1, "1"))
+    shop.move("delivery", out["id"])
+    assert shop.get(f"{ORDERS}/sales_order/{so['id']}")["status"] == "to_bill"
+    back = delivery(shop, so, (0, "1"), is_return=True, return_against=out["id"])
+    returned = shop.move("delivery", back["id"])
+    assert returned["number"] == "DN-2026-00002"
+    after = shop.get(f"{ORDERS}/sales_order/{so['id']}")
+    assert after["status"] == "to_deliver_and_bill"
+    assert after["lines"][0]["delivered_qty"] == "3.000"
+    assert shop.bin(w["chair"], w["main"]) == {"actual_qty": 7, "reserved_qty": 1, "ordered_qty": 0}
+    rows = shop.get(f"{INVENTORY}/stock_ledger_entry?voucher_id={back['id']}")
+    assert [r["qty_change"] for r in rows if r["voucher_type"] == "orders.delivery"] == ["1.000"]
+
+    # returning more than was delivered is refused
+    greedy = delivery(shop, so, (0, "4"), is_return=True, return_against=out["id"])
+    assert shop.refused("delivery", greedy["id"]).json()["code"] == "over_return"
+
+    # cancelling the return takes the stock out again
+    shop.move("delivery", back["id"], "cancel")
+    assert shop.get(f"{ORDERS}/sales_order/{so['id']}")["status"] == "to_bill"
+    assert shop.bin(w["chair"], w["main"]) == {"actual_qty": 6, "reserved_qty": 0, "ordered_qty": 0}
+    assert shop.ledger_sum(w["chair"], w["main"]) == 6
+
+
+def test_cancelling_an_order_releases_it_once_nothing_is_delivered(
+    shop: Shop, world: dict[str, str]
+) -> None:
+    w = world
+    so = order(shop, w)
+    shop.move("sales_order", so["id"])
+    out = delivery(shop, so, (1, "1"))
+    shop.move("delivery", out["id"])
+    refused = shop.refused("sales_order", so["id"], "cancel")
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "linked_documents"
+    shop.move("delivery", out["id"], "cancel")
+    cancelled = shop.move("sales_order", so["id"], "cancel")
+    assert cancelled["status"] == "cancelled"
+    assert shop.bin(w["chair"], w["main"])["reserved_qty"] == 0
+    assert shop.bin(w["table"], w["main"]) == {"actual_qty": 4, "reserved_qty": 0, "ordered_qty": 0}
+    amended = shop.client.post(f"{ORDERS}/sales_order/{so['id']}/_amend").json()["data"]
+    assert amended["status"] == "draft"
+    assert amended["lines"][0]["delivered_qty"] == "0.000"
+
+
+def test_a_delivery_needs_a_submitted_order(shop: Shop, world: dict[str, str]) -> None:
+    so = order(shop, world)
+    early = delivery(shop, so, (0, "1"))
+    response = shop.refused("delivery", early["id"])
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "sales_order"
