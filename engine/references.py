@@ -104,10 +104,14 @@ def expression_sources(entity: EntityDef) -> list[str]:
         sources += [s for s in (rule.when, rule.assertion) if s]
         for action in rule.actions:
             sources += action.templates()
+            if action.for_each is not None and "." in action.for_each:
+                sources.append(action.for_each)  # <reference>.<children>: load its target
     for field in entity.fields.values():
         sources += [s for s in (field.computed, field.required_if) if s]
         if field.default_is_expression:
             sources.append(str(field.default))
+        if field.lookup is not None:
+            sources += field.lookup.sources()
     if entity.workflow is not None:
         sources += [t.when for t in entity.workflow.transitions if t.when]
     return sources

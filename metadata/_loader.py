@@ -556,7 +556,13 @@ class ProjectBuilder:
                 entity=qualified,
             )
             return
-        self._values_ok(pending, (*pending.where, kind, "values"), target, action.values)
+        self._values_ok(
+            pending,
+            (*pending.where, kind, "values"),
+            target,
+            action.values,
+            read_only=not action.creates,
+        )
         if action.where is not None:
             self._selector_ok(pending, (*pending.where, kind, "where"), target, action.where)
         if action.lines is not None and source is not None:
@@ -707,10 +713,25 @@ class ProjectBuilder:
         base: tuple[PathItem, ...],
         target: EntityDef,
         values: Mapping[str, Any],
+        *,
+        read_only: bool = False,
     ) -> None:
+        """The fields an action sets exist and can be set: by an ``update``
+        (``read_only``), read-only ones too (clients cannot write them; a rule may), but
+        never computed fields, autonumbers, line items or a document's system fields."""
         for field_name in values:
             where = (*base, field_name)
             field_def = target.fields.get(field_name)
+            if (
+                read_only
+                and field_def is not None
+                and field_def.read_only
+                and not field_def.computed
+                and field_def.type is not FieldType.AUTONUMBER
+                and field_def.is_stored
+                and field_name not in DOCUMENT_FIELDS
+            ):
+                continue
             if field_def is None:
                 hint = did_you_mean(field_name, target.fields)
                 message = f"'{field_name}' is not a field of {target.qualified_name}{hint}"

@@ -34,11 +34,14 @@ _FIELD = {
 class BalanceMove:
     """``balance:`` of a ``post``: the balance row whose key fields equal the ledger row's
     same-named fields moves by ``add`` (balance field → ledger field); ``after`` copies the
-    balance after the move into the ledger row (ledger field → balance field)."""
+    balance after the move into the ledger row (ledger field → balance field); ``compute``
+    fills ledger fields from the balance row as locked, before the move (ledger field →
+    expression over the row's fields, ``entry`` and ``posted``: docs/ledgers.md)."""
 
     entity: str
     add: Mapping[str, str]
     after: Mapping[str, str]
+    compute: Mapping[str, str] = dataclasses.field(default_factory=lambda: frozen_mapping({}))
 
 
 def _qualified(checker: ActionChecker, name: str) -> str:
@@ -88,6 +91,15 @@ class PostAction(RecordAction):
                         "additionalProperties": {"type": "string"},
                         "description": "ledger field: the balance field after the move.",
                     },
+                    "compute": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "additionalProperties": {"type": "string"},
+                        "description": "ledger field: an expression over the balance row as "
+                        "locked, before the move (its fields by name), 'entry' (the ledger "
+                        "row) and 'posted' (sums of the amounts of this voucher's rows for "
+                        "the same line, settled before); evaluated when the row is locked.",
+                    },
                 },
             },
             "field": _FIELD,
@@ -110,6 +122,7 @@ class PostAction(RecordAction):
                 _qualified(checker, move["entity"]),
                 frozen_mapping(dict(move["add"])),
                 frozen_mapping(dict(move.get("after", {}))),
+                frozen_mapping(dict(move.get("compute", {}))),
             )
             if move is not None
             else None,
@@ -126,6 +139,8 @@ class PostAction(RecordAction):
                 "add": dict(self.balance.add),
                 "after": dict(self.balance.after),
             }
+            if self.balance.compute:
+                body["balance"]["compute"] = dict(self.balance.compute)
         return {self.kind: body}
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
 from metadata._errors import did_you_mean
+from metadata._expressions import expression_problems
 from metadata._ledger_model import (
     IS_REVERSAL,
     LEDGER_FIELDS,
@@ -26,7 +27,7 @@ from metadata._ledger_model import (
     LockDef,
     RoundOffDef,
 )
-from metadata._model import FieldDef, FieldType, RuleEvent, frozen_mapping
+from metadata._model import SYSTEM_FIELDS, FieldDef, FieldType, RuleEvent, frozen_mapping
 from metadata._posting_actions import AdjustAction, PostAction
 
 if TYPE_CHECKING:
@@ -391,6 +392,41 @@ def _check_post(
     for name, source in move.after.items():
         _numeric(pending, (*where, "after", name), ledger, name, problems)
         _numeric(pending, (*where, "after", name), balance, source, problems)
+    _check_compute(move.compute, ledger, balance, (*where, "compute"), pending, problems)
+
+
+COMPUTE_NAMES = frozenset({"entry", "posted"})
+"""Names a ``compute`` expression of a ``post``'s balance reads besides the balance row's
+fields: the ledger row (``entry``) and the voucher's sums for the same line (``posted``)."""
+
+
+def _check_compute(
+    compute: Mapping[str, str],
+    ledger: EntityDef,
+    balance: EntityDef,
+    where: tuple[PathItem, ...],
+    pending: PendingAction,
+    problems: ProblemCollector,
+) -> None:
+    """Each ``compute`` target is a stored field of the ledger that no ``after`` fills, and
+    its expression parses and reads the balance row's fields, ``entry`` and ``posted``."""
+    scope = {*balance.fields, *SYSTEM_FIELDS, *COMPUTE_NAMES}
+    for name, source in compute.items():
+        field_def = ledger.fields.get(name)
+        if name in LEDGER_FIELDS:
+            message = f"'{name}' is a system field of {ledger.qualified_name}, filled by the engine"
+            problems.at(pending.document, (*where, name), message)
+            continue
+        if field_def is None or not field_def.is_stored:
+            hint = did_you_mean(name, ledger.fields)
+            problems.at(
+                pending.document,
+                (*where, name),
+                f"'{name}' is not a field of {ledger.qualified_name} a posting may fill{hint}",
+            )
+            continue
+        for problem in expression_problems(source, scope):
+            problems.at(pending.document, (*where, name), problem)
 
 
 def _check_adjust(

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engine.expressions import ValueTemplate
+from engine.references import RecordRef
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,8 +48,14 @@ def bound(scope: Scope, name: str, value: Any) -> Iterator[None]:
 
 
 def lines_of(scope: Scope, field_name: str) -> list[Mapping[str, Any]]:
-    """The lines of the record's children field ``field_name`` (none when it has none)."""
-    lines = scope.names.get(field_name)
+    """The lines of the record's children field ``field_name`` (none when it has none), or
+    with ``<reference>.<children field>`` those of the record the reference points at."""
+    reference, dot, children = field_name.partition(".")
+    if dot:
+        target = scope.names.get(reference)
+        lines = getattr(target, children, None) if isinstance(target, RecordRef) else None
+    else:
+        lines = scope.names.get(field_name)
     if not isinstance(lines, list | tuple):
         return []
     return [line for line in lines if isinstance(line, Mapping)]

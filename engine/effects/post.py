@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.effects import handles
 from engine.effects._values import compile_values, resolve_values
 from engine.postings.pending import PendingPost, Voucher, line_at
+from engine.postings.settling import Compute
 from metadata import PostAction
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ class PostHandler:
     def __init__(self, action: PostAction) -> None:
         self.action = action
         self.values = compile_values(action.values)
+        move = action.balance
+        self.compute = Compute(move.compute) if move is not None and move.compute else None
 
     def resolve(self, scope: Scope) -> Any:
         action = self.action
@@ -30,7 +33,14 @@ class PostHandler:
         voucher = Voucher(run.store.entity.qualified_name, run.record_id)
         ledger = self.action.entity or ""
         pending = PendingPost(
-            voucher, run.rule.name, ledger, values, self.action.balance, at, run.nested
+            voucher,
+            run.rule.name,
+            ledger,
+            values,
+            self.action.balance,
+            at,
+            run.nested,
+            self.compute,
         )
         run.ctx.postings.append(pending)
         return False

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from engine.expressions import Scope
+    from engine.postings.settling import Compute
     from engine.writes.context import WriteContext
     from metadata._posting_actions import BalanceMove  # the typed part of a PostAction
 
@@ -32,6 +33,8 @@ class PendingPost:
     at: str
     """Where a refusal points: ``lines[2].quantity``."""
     ctx: WriteContext
+    compute: Compute | None = None
+    """The balance's ``compute``, compiled: ledger fields from the locked row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ def line_at(scope: Scope, for_each: str | None, field: str | None) -> str:
     """The path a refusal of the action resolved over ``scope`` points at: the line the
     action runs for (``lines[2]``) and its ``field``, or the document's ``field``."""
     suffix = field or ""
-    if for_each is None:
+    if for_each is None or "." in for_each:  # another record's lines: the document's field
         return suffix
     line = scope.names.get("line")
     lines = scope.names.get(for_each)

@@ -34,6 +34,7 @@ from engine.errors import Conflict, FieldError, RecordNotFound, ValidationFailed
 from engine.fieldtypes import InvalidValue, kind_of
 from engine.postings import book
 from engine.postings.pending import PendingAdjust, PendingPost, Voucher
+from engine.postings.settling import balance_computed, moved_from
 from engine.references import reference_id
 from metadata import LEDGER_FIELDS, RuleEvent
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from engine.database import Connection
     from engine.postings.book import PostingStore
+    from engine.postings.settling import Compute
     from engine.writes.context import WriteContext
     from metadata import LedgerDef
 
@@ -73,6 +75,14 @@ class _Increment:
     id: int = 0
     row: _Row | None = None
     after: Mapping[str, str] | None = None
+    compute: Compute | None = None
+    """Ledger fields worked out from the locked row (``settling``), then added by ``add``."""
+    add: Mapping[str, str] | None = None
+    rule: str = ""
+
+    @property
+    def reads_posted(self) -> bool:
+        return self.compute is not None and self.compute.reads_posted
 
 
 async def settle(
@@ -164,10 +174,11 @@ def _collect_post(
     assert balance.entity.balance is not None  # checked at load time
     key = {name: values.get(name) for name in balance.entity.balance.key}
     _check_key(item.rule, item.at, balance, key)
+    computed = {f.name for f in item.compute.fields} if item.compute is not None else set()
     deltas = {
         name: Decimal(values[source])
         for name, source in item.balance.add.items()
-        if values.get(source) is not None
+        if values.get(source) is not None and source not in computed
     }
     increments.append(
         _Increment(
@@ -179,6 +190,9 @@ def _collect_post(
             key,
             row=row,
             after=dict(item.balance.after),
+            compute=item.compute,
+            add=item.balance.add,
+            rule=item.rule,
         )
     )
 
@@ -334,8 +348,50 @@ async def _apply(
         ids = await book.balance_ids(conn, group[0].store, keys, ctx.user_id)
         for inc, ident in zip(group, ids, strict=True):
             inc.id = ident
-    for inc in sorted(increments, key=lambda i: (i.store.table.name, i.id)):
+    ordered = sorted(increments, key=lambda i: (i.store.table.name, i.id))
+    if any(inc.reads_posted for inc in increments):
+        # moves that read the voucher's other rows settle after them: every row is locked
+        # first, in the fixed order, so the order of the writes cannot cause a deadlock
+        for inc in ordered:
+            await book.locked_row(conn, inc.store, inc.id)
+        ordered = [i for i in ordered if not i.reads_posted] + [
+            i for i in increments if i.reads_posted
+        ]
+    unsettled = {id(inc.row) for inc in increments if inc.compute is not None}
+    for inc in ordered:
+        if inc.compute is not None:
+            await _settle(conn, inc, increments, unsettled)
         await _move(conn, inc, ctx, sign)
+
+
+async def _settle(
+    conn: Connection, inc: _Increment, increments: list[_Increment], unsettled: set[int]
+) -> None:
+    """Fill the ledger row's ``compute`` fields from the balance row as locked (before the
+    move) and add them to the move."""
+    assert inc.compute is not None
+    assert inc.row is not None
+    row = inc.row
+    old = await book.locked_row(conn, inc.store, inc.id)
+    if old is None:
+        message = f"{inc.store.entity.qualified_name} {inc.id} does not exist"
+        raise ValidationFailed([FieldError(inc.at, "not_found", message)])
+    ledger = row.store.entity.ledger
+    amounts = ledger.amounts if ledger is not None else ()
+    posted = dict.fromkeys(amounts, Decimal(0))
+    for other in {id(i.row): i.row for i in increments if i.row is not None}.values():
+        if other is row or id(other) in unsettled or other.store is not row.store:
+            continue
+        if other.at == row.at:
+            for name in amounts:
+                posted[name] += Decimal(other.values.get(name) or 0)
+    values = inc.compute.evaluate(row.store, old, row.values, posted, at=inc.at, rule=inc.rule)
+    row.values.update(values)
+    row.after.update(values)
+    unsettled.discard(id(row))
+    for name, source in (inc.add or {}).items():
+        if source in values and values[source] is not None:
+            inc.deltas[name] = Decimal(values[source])
 
 
 def _key_order(key: Mapping[str, Any]) -> tuple[str, ...]:
@@ -349,6 +405,9 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
         if book.guardable(store, deltas):  # PostgreSQL: lock, check and write in one UPDATE
             moved = await book.guarded_move(conn, store, inc.id, deltas, ctx.user_id)
             if moved is not None:
+                derived = balance_computed(store, moved_from(moved, deltas), moved)
+                if derived:  # the balance's computed fields follow the move
+                    moved = await _write_balance(conn, store, inc.id, derived, ctx, notify=False)
                 await _balance_written(conn, store, moved)
                 _fill_after(inc, moved)
                 return
@@ -382,6 +441,7 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
             message = f"{name}.{field_name} would be {after}: {exc.message}"
             raise ValidationFailed([FieldError(inc.at, exc.code, message)]) from None
     if inc.kind == "balance":
+        new.update(balance_computed(store, old, {**old, **new}))
         stored = await _write_balance(conn, store, inc.id, new, ctx)
     else:
         # the locked row is the record, unless it has lines to read as well
@@ -403,12 +463,19 @@ def _fill_after(inc: _Increment, stored: Mapping[str, Any]) -> None:
 
 
 async def _write_balance(
-    conn: Connection, store: PostingStore, record_id: int, values: dict[str, Any], ctx: WriteContext
+    conn: Connection,
+    store: PostingStore,
+    record_id: int,
+    values: dict[str, Any],
+    ctx: WriteContext,
+    *,
+    notify: bool = True,
 ) -> dict[str, Any]:
     from engine.store import rows
 
     stored = await rows.update(store.records, conn, record_id, values, ctx.user_id, None)
-    await _balance_written(conn, store, stored)
+    if notify:
+        await _balance_written(conn, store, stored)
     return stored
 
 

@@ -149,3 +149,90 @@ def test_assert_code_needs_an_assert() -> None:
         """
     (found,) = load({"packs/stock/rules/item.yaml": rules})
     assert "packs/stock/rules/item.yaml:2:3: 'code' is the code of a failed 'assert'" in found
+
+
+COMPUTED_POST = """\
+    - name: post_it
+      on: [submit]
+      actions:
+        - post:
+            ledger: move
+            values: {item: "{{ item }}", day: "{{ day }}", qty: "{{ qty }}"}
+            balance:
+              entity: bin
+              compute: {%s}
+              add: {qty: qty}
+    """
+
+
+def test_a_compute_of_a_post_reads_the_balance_row_entry_and_posted() -> None:
+    rules = COMPUTED_POST % 'qty: "entry.qty * 2 if qty > 0 else -posted.qty"'
+    assert load({"packs/stock/rules/entry.yaml": rules}) == []
+    project = load_project(["stock"], [Path("packs")])
+    action = project.entity("stock.entry").rules[0].actions[0]
+    assert action.describe()["post"]["balance"]["compute"] == {
+        "qty": "entry.qty * 2 if qty > 0 else -posted.qty"
+    }
+
+
+@pytest.mark.parametrize(
+    ("compute", "message"),
+    [
+        ('qtx: "entry.qty"', "9:26: 'qtx' is not a field of stock.move a posting may fill"),
+        ('voucher_id: "1"', "9:33: 'voucher_id' is a system field of stock.move, filled by"),
+        ('qty: "entry.qty * rat"', "9:26: unknown name 'rat' in expression"),
+        ('qty: "entry.qty *"', "9:26: expression does not parse"),
+    ],
+)
+def test_a_compute_is_checked_at_its_field(compute: str, message: str) -> None:
+    problems = load({"packs/stock/rules/entry.yaml": COMPUTED_POST % compute})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("packs/stock/rules/entry.yaml:")
+    assert message in problems[0], problems
+
+
+LINES_OF_A_REFERENCE = """\
+    - name: post_it
+      on: [submit]
+      actions:
+        - for_each: %s
+          post:
+            ledger: move
+            values: {item: "{{ line.item }}", day: "{{ day }}", qty: "{{ line.qty }}"}
+    """
+
+KIT = {
+    "packs/stock/entities/kit.yaml": "fields:\n  parts: {type: children, entity: kit_part}\n",
+    "packs/stock/entities/kit_part.yaml": """\
+        fields:
+          item: {type: reference, to: item}
+          qty: {type: decimal}
+        """,
+    "packs/stock/entities/entry.yaml": """\
+        document: true
+        fields:
+          day: {type: date}
+          item: {type: reference, to: item}
+          kit: {type: reference, to: kit}
+          qty: {type: decimal}
+        """,
+}
+
+
+def test_for_each_may_name_the_lines_of_a_referenced_record() -> None:
+    assert load({**KIT, "packs/stock/rules/entry.yaml": LINES_OF_A_REFERENCE % "kit.parts"}) == []
+
+
+@pytest.mark.parametrize(
+    ("for_each", "message"),
+    [
+        ("kit.part", "'part' is not a field of stock.kit; did you mean 'parts'?"),
+        ("kot.parts", "'kot' is not a field of stock.entry; did you mean 'kit'?"),
+        ("day.parts", "'day' is not a reference field of stock.entry"),
+    ],
+)
+def test_for_each_of_a_reference_is_checked(for_each: str, message: str) -> None:
+    problems = load({**KIT, "packs/stock/rules/entry.yaml": LINES_OF_A_REFERENCE % for_each})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("packs/stock/rules/entry.yaml:4:17: "), problems
+    assert message in problems[0], problems
