@@ -248,6 +248,12 @@ class StoreSql:
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
+    def parent_of(self) -> CompiledSql:
+        """The parent id of one line."""
+        statement = select(self.table.c[PARENT_COLUMN]).where(self.table.c.id == bindparam("id"))
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
     def line_ids(self) -> CompiledSql:
         statement = select(self.table.c.id).where(
             self.table.c[PARENT_COLUMN] == bindparam("parent")

@@ -224,7 +224,11 @@ async def _may_point_at(
     """Whether ``limits`` may read ``target``'s record ``record_id``. A caller who may read
     every record of the target needs no lookup (a missing one then fails on the foreign
     key, with the same answer); otherwise the record is loaded, once per write (into
-    ``ctx.references``, where expressions find it too), and judged by the read grant."""
+    ``ctx.references``, where expressions find it too), and judged by the read grant. A
+    line (of a ``children`` field) has no grants of its own: it is read with its parent,
+    so pointing at it takes the read grant of its parent record."""
+    if target.entity.parent is not None:
+        return await _may_point_at_line(conn, limits, target, record_id, ctx)
     access = limits.access(target.entity.qualified_name)
     if not access.allows(Permission.READ):
         return False
@@ -239,6 +243,23 @@ async def _may_point_at(
         if ctx is not None:
             ctx.references[key] = record
     return record is not None and matches(covered, record, limits.actor)
+
+
+async def _may_point_at_line(
+    conn: Connection, limits: Caller, target: RecordStore, record_id: int, ctx: WriteContext | None
+) -> bool:
+    """Whether ``limits`` may read the parent record of the line ``record_id``."""
+    parent = target.entity.parent or ""
+    if not limits.access(parent).allows(Permission.READ):
+        return False
+    if limits.access(parent).permissions[Permission.READ] is None:
+        return True  # every parent is readable; a missing line fails on the foreign key
+    sql = target.sql.parent_of
+    rows = await conn.fetch(sql.sql, sql.args({"id": record_id}))
+    if not rows:
+        return False
+    parents = target.registry.records_for(parent)
+    return await _may_point_at(conn, limits, parents, int(rows[0][0]), ctx)
 
 
 def _check_lookup_key(limits: Caller, target: RecordStore, key_field: str) -> None:
