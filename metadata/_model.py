@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from metadata._errors import PathItem
     from metadata._ledger_model import BalanceDef, LedgerDef
+    from metadata._lookup_model import LookupDef
     from metadata._rollup_model import RollupDef
 
 
@@ -117,6 +118,9 @@ class FieldDef:
     """The date or datetime field an autonumber's date tokens come from (else today, UTC)."""
     renamed_from: str | None = None
     """The field's previous name: the schema migration renames its column and keeps the data."""
+    lookup: LookupDef | None = None
+    """``lookup:``: the value read from another entity's record when a write leaves the
+    field empty (docs/definitions.md#lookups)."""
     origin: str = ""
     """Display path of the file that declared the field: its pack file, or a customization."""
 
@@ -498,6 +502,9 @@ class ProjectDef:
     roles: Mapping[str, RoleDef] = field(default_factory=lambda: MappingProxyType({}))
     dashboards: Mapping[str, DashboardDef] = field(default_factory=lambda: MappingProxyType({}))
     """By qualified name (``pack.name``), in pack order."""
+    instance_names: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Names every expression sees whose values the instance sets (``company_currency``
+    from ``company: {currency: …}`` in ``tessera.yaml``); see ``INSTANCE_NAMES``."""
 
     def role_closure(self, roles: Iterable[str]) -> frozenset[str]:
         """``roles`` and every role they inherit, directly or not (unknown names kept)."""
