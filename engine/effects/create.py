@@ -75,8 +75,9 @@ class CreateHandler:
     async def _find(
         self, run: ActionRun, target: EffectStore, match: dict[str, Any] | None
     ) -> int | None:
-        """The first record (by id) the rule may read whose fields equal ``match``."""
-        if match is None:
+        """The first record (by id) the rule may read whose fields equal ``match``; none
+        when a value of ``match`` is empty (an empty key identifies nothing)."""
+        if match is None or any(value is None or value == "" for value in match.values()):
             return None
         try:
             ids = await target.records.ids_where(run.conn, match)

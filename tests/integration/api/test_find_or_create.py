@@ -30,6 +30,7 @@ fields:
 fields:
   name:    {type: string, required: true}
   company: {type: reference, to: company}
+  email:   {type: email}
 """,
     "entities/deal.yaml": """\
 fields:
@@ -41,6 +42,7 @@ fields:
 fields:
   name:    {type: string, required: true}
   company: {type: string, required: true}
+  email:   {type: email}
   status:  {type: enum, values: [new, converted], default: new}
   converted_company: {type: reference, to: company, read_only: true}
   converted_person:  {type: reference, to: person, read_only: true}
@@ -58,7 +60,8 @@ fields:
         set: converted_company
     - create:
         entity: person
-        values: {name: "{{ name }}", company: "{{ converted_company }}"}
+        match: {name: "{{ name }}", company: "{{ converted_company }}", email: "{{ email }}"}
+        values: {name: "{{ name }}", company: "{{ converted_company }}", email: "{{ email }}"}
         set: converted_person
     - create:
         entity: deal
@@ -138,6 +141,14 @@ def test_an_existing_company_of_that_name_is_linked_not_created(client: TestClie
     second = convert(client, post(client, "lead", {"name": "Bob", "company": "Analytical"}))
     assert second["converted_company"] == existing["id"]
     assert len(listed(client, "company")) == 2
+
+
+def test_an_empty_match_value_matches_nothing(client: TestClient) -> None:
+    post(client, "person", {"name": "Nobody"})  # a person without a company
+    lead = convert(client, post(client, "lead", {"name": "Ada", "company": "Analytical"}))
+    people = listed(client, "person")
+    assert [p["name"] for p in people] == ["Nobody", "Ada"]
+    assert lead["converted_person"] == people[1]["id"]
 
 
 def test_a_refused_later_action_rolls_back_what_the_earlier_ones_made(
