@@ -50,9 +50,10 @@ from metadata._model import (
     frozen_mapping,
 )
 from metadata._names import default_label, is_snake_case
-from metadata._overlays import Customizer, load_overlays
+from metadata._overlays import Customizer, load_overlays, load_pack_overlays
 from metadata._postings import PostingParts, check_postings
 from metadata._roles import ROLES_FILE, RolesBuilder
+from metadata._rollup_model import PARENT
 from metadata._rollups import check_rollups
 from metadata._rules import (
     PendingAction,
@@ -129,12 +130,13 @@ def load_project(
             config_name=config_name,
             problems=problems,
         )
+    pack_overlays = load_pack_overlays(packs, _dependency_closure(packs), problems)
     instance_roles = (
         _optional_document(customizations / ROLES_FILE, "roles", problems)
         if customizations is not None
         else None
     )
-    project = ProjectBuilder(packs, problems, overlays, instance_roles).build()
+    project = ProjectBuilder(packs, problems, overlays, instance_roles, pack_overlays).build()
     for folder in fixture_folders:
         check_fixture_files(project, folder, problems)
     problems.raise_if_any()
@@ -282,10 +284,14 @@ class ProjectBuilder:
         problems: ProblemCollector,
         overlays: Mapping[str, OverlaySource],
         instance_roles: SourceDocument | None = None,
+        pack_overlays: Mapping[str, Sequence[OverlaySource]] | None = None,
     ) -> None:
         self.packs = packs
         self.problems = problems
         self.overlays = overlays
+        self.pack_overlays = pack_overlays or {}
+        """Overlays other packs ship onto an entity (``overlays/``), applied before the
+        instance's customization, in dependency order."""
         self.instance_roles = instance_roles
         self.closure = _dependency_closure(packs)
         self.known_entities = {
@@ -295,6 +301,11 @@ class ProjectBuilder:
             for entity, document in pack.entity_documents.items():
                 if document.broken_fields:
                     problems.failed_fields[f"{pack.name}.{entity}"] = set(document.broken_fields)
+        for qualified, extras in self.pack_overlays.items():
+            for extra in extras:
+                problems.failed_fields.setdefault(qualified, set()).update(
+                    extra.document.broken_fields
+                )
         for qualified, overlay in overlays.items():
             problems.failed_fields.setdefault(qualified, set()).update(
                 overlay.document.broken_fields
@@ -518,6 +529,14 @@ class ProjectBuilder:
         entity = replace(entity, form=form, view=view)
         overlay = self.overlays.get(entity.qualified_name)
         documents = {document.display_name: document}
+        for extra in self.pack_overlays.get(entity.qualified_name, ()):
+            entity = Customizer(self, pack, document, extra, by_pack=True).apply(entity, declared)
+            form = FormChecker(entity, self.problems).customize(
+                entity.form, extra.document, extra.document.data.get("form", {})
+            )
+            entity = replace(entity, form=form)
+            documents[extra.document.display_name] = extra.document
+            declared = declared | set(extra.document.data.get("fields", {}))
         if overlay is not None:
             entity = Customizer(self, pack, document, overlay).apply(entity, declared)
             form_changes = overlay.document.data.get("form", {})
@@ -596,8 +615,11 @@ class ProjectBuilder:
         target: EntityDef,
         values: Mapping[str, Any],
     ) -> None:
-        """An update's ``where``: fields of the target that a record can be selected by."""
+        """An update's ``where``: fields of the target that a record can be selected by
+        (and ``_parent``, a line's parent id, on a line entity)."""
         for field_name in values:
+            if field_name == PARENT and target.is_child:
+                continue
             field_def = target.fields.get(field_name)
             if field_def is None:
                 hint = did_you_mean(field_name, target.fields)

@@ -98,6 +98,53 @@ def load_overlays(
     return overlays
 
 
+PACK_OVERLAYS = "overlays"
+"""A pack's folder of overlays onto the entities of packs it depends on:
+``<pack>/overlays/<other pack>/<entity>.yaml``, in the customization format."""
+
+
+def load_pack_overlays(
+    packs: Mapping[str, PackSource],
+    closure: Mapping[str, set[str]],
+    problems: ProblemCollector,
+) -> dict[str, list[OverlaySource]]:
+    """First pass over every pack's ``overlays/`` folder: the overlays of each entity, in
+    the order of the packs that declare them (dependencies first). A pack may overlay only
+    the entities of packs it depends on."""
+    found: dict[str, list[OverlaySource]] = {}
+    for pack in packs.values():  # dependency order
+        root = pack.path / PACK_OVERLAYS
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith("."):
+                continue
+            files = [
+                path
+                for path in sorted(folder.iterdir() if folder.is_dir() else [folder])
+                if path.suffix in YAML_SUFFIXES and not path.name.startswith(".")
+            ]
+            target = packs.get(folder.name)
+            reachable = closure.get(pack.name, {pack.name}) - {pack.name}
+            if not folder.is_dir() or target is None or folder.name not in reachable:
+                message = (
+                    "a pack's overlay belongs in overlays/<pack>/<entity>.yaml"
+                    if not folder.is_dir()
+                    else f"overlay of pack '{folder.name}', which pack '{pack.name}' does not "
+                    f"depend on: add '{folder.name}' to depends in module.yaml"
+                    f"{did_you_mean(folder.name, reachable)}"
+                )
+                for path in files:
+                    problems.at_file(display_name(path), message)
+                continue
+            mine: dict[str, OverlaySource] = {}
+            for path in files:
+                _load_overlay_file(path, target, mine, problems)
+            for qualified, overlay in mine.items():
+                found.setdefault(qualified, []).append(overlay)
+    return found
+
+
 def _not_enabled(
     name: str, packs: Mapping[str, PackSource], available: Mapping[str, Path], config_name: str
 ) -> str:
@@ -165,7 +212,11 @@ class Customizer:
         pack: PackSource,
         pack_document: SourceDocument,
         overlay: OverlaySource,
+        *,
+        by_pack: bool = False,
     ) -> None:
+        self.by_pack = by_pack
+        """An overlay shipped by another pack (``overlays/``), not the instance's."""
         self.builder = builder
         self.problems = builder.problems
         self.pack = pack
@@ -248,7 +299,7 @@ class Customizer:
             fields=frozen_mapping(fields),
             indexes=self._groups("indexes", entity.indexes, fields, declared),
             unique=self._groups("unique", entity.unique, fields, declared),
-            customization=self.document.display_name,
+            customization=entity.customization if self.by_pack else self.document.display_name,
             rules=(*entity.rules, *added_rules),
         )
 
