@@ -148,7 +148,9 @@ class PostAction(RecordAction):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdjustAction(RecordAction):
     """Add to numeric fields of a balance row (``key``) or of a record (``id``, as an
-    update of that record: its rules, computed fields and audit run)."""
+    update of that record: its rules, computed fields and audit run). ``where`` selects the
+    record by field values when ``id`` is absent or empty (an order line matched by item),
+    and is what the record ``id`` names must match otherwise."""
 
     kind: ClassVar[str] = "adjust"
     schema: ClassVar[Mapping[str, Any]] = {
@@ -167,7 +169,15 @@ class AdjustAction(RecordAction):
             "id": {
                 "type": ["string", "integer"],
                 "description": "The record to adjust (a template such as '{{ line.order_line "
-                "}}'); an empty value skips the adjustment.",
+                "}}'); an empty value skips the adjustment (or, with 'where', finds it).",
+            },
+            "where": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "Field values (literals or templates; _parent: a line's "
+                "parent id) selecting the one record to adjust when 'id' is not given or "
+                "is empty, and that the record 'id' names must have otherwise; none or "
+                "several matching records refuse the submit.",
             },
             "add": {
                 "type": "object",
@@ -188,12 +198,17 @@ class AdjustAction(RecordAction):
         ok = checker.templates_ok((*where, "add"), body["add"])
         key = body.get("key")
         ident = str(body["id"]) if "id" in body else None
+        selector = body.get("where")
         if key is not None:
             ok = checker.templates_ok((*where, "key"), key) and ok
         if ident is not None:
             ok = checker.templates_ok(where, {"id": ident}) and ok
-        if (key is None) == (ident is None):
-            checker.error(where, "give 'key' (a balance's row) or 'id' (a record), not both")
+        if selector is not None:
+            ok = checker.templates_ok((*where, "where"), selector) and ok
+        if (key is None) == (ident is None and selector is None):
+            checker.error(
+                where, "give 'key' (a balance's row) or 'id' and/or 'where' (a record), not both"
+            )
             ok = False
         if not ok:
             return None
@@ -202,6 +217,7 @@ class AdjustAction(RecordAction):
             entity=_qualified(checker, body["entity"]),
             id=ident,
             key=frozen_mapping(dict(key)) if key is not None else None,
+            where=frozen_mapping(dict(selector)) if selector is not None else None,
             add=frozen_mapping(dict(body["add"])),
             field=body.get("field"),
         )
@@ -214,6 +230,8 @@ class AdjustAction(RecordAction):
             yield from _strings(self.key)
         if self.id is not None and is_template(self.id):
             yield self.id
+        if self.where is not None:
+            yield from _strings(self.where)
 
     def describe(self) -> dict[str, Any]:
         body: dict[str, Any] = {"entity": self.entity, "add": dict(self.add)}
@@ -221,4 +239,6 @@ class AdjustAction(RecordAction):
             body["key"] = dict(self.key)
         if self.id is not None:
             body["id"] = self.id
+        if self.where is not None:
+            body["where"] = dict(self.where)
         return {self.kind: body}

@@ -444,15 +444,18 @@ def _check_adjust(
         problems.at(pending.document, (*base, "entity"), message)
         return
     if target.balance is not None:
-        if action.key is None:
+        if action.key is None and action.where is not None:
+            message = f"{target.qualified_name} is a balance: name its row with 'key', not 'where'"
+            problems.at(pending.document, (*base, "where"), message)
+        elif action.key is None:
             message = f"{target.qualified_name} is a balance: name its row with 'key'"
             problems.at(pending.document, base, message)
         elif set(action.key) != set(target.balance.key):
             wanted = ", ".join(target.balance.key)
             message = f"the key of {target.qualified_name} is {wanted}"
             problems.at(pending.document, (*base, "key"), message)
-    elif action.id is None:
-        message = f"{target.qualified_name} is not a balance: name the record with 'id'"
+    elif action.id is None and action.where is None:
+        message = f"{target.qualified_name} is not a balance: name the record with 'id' or 'where'"
         problems.at(pending.document, base, message)
     for name in action.add:
         _numeric(pending, (*base, "add", name), target, name, problems)

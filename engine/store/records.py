@@ -18,6 +18,7 @@ from engine.store.columns import SYSTEM_TAIL, build_decoders, query_columns
 from engine.store.integrity import integrity_error, unique_conflict
 from engine.store.numbering import NumberFormat, next_number
 from engine.store.sql import StoreSql
+from engine.tables import PARENT_COLUMN
 from metadata import FieldType, NumberAssign
 
 if TYPE_CHECKING:
@@ -299,12 +300,17 @@ class RecordStore:
 
     async def ids_where(self, conn: Connection, values: Mapping[str, Any]) -> list[int]:
         """The ids, in order, of the records whose fields equal ``values`` (each coerced
-        like an input of its field; None matches an empty field)."""
+        like an input of its field; None matches an empty field). ``id`` is the record's
+        id, and a line entity's ``_parent`` its parent's."""
         params: dict[str, Any] = {}
         shape = []
         for name, value in values.items():
             shape.append((name, value is None))
-            if value is not None:
+            if value is not None and (
+                name == "id" or (name == PARENT_COLUMN and self.entity.is_child)
+            ):
+                params[name] = _id_of(value)
+            elif value is not None:
                 coerced = kind_of(self.entity.fields[name]).coercer(self.entity.fields[name])(value)
                 converter = self.to_db.get(name)
                 params[name] = converter(coerced) if converter is not None else coerced
@@ -358,6 +364,15 @@ class RecordStore:
             return found
 
         return await integrity_error(self.entity, exc, missing)
+
+
+def _id_of(value: Any) -> int:
+    """An id given to select records by (an id, or a reference that is one)."""
+    value = getattr(value, "id", value)
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidValue("reference", f"{value!r} is not an id")
+    return int(text)
 
 
 def _cursor_value(value: Any) -> Any:
