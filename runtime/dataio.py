@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine import EngineError, ValidationFailed, WriteContext
+from engine import EngineError, FieldError, ValidationFailed, WriteContext
 from engine.errors import describe
 from engine.query import ListQuery
+from metadata import DOCSTATUS, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -143,13 +144,17 @@ async def _import_one(
         return
     try:
         async with conn.savepoint():
+            data, submit = _document_status(store, row.data)
             if key is None:
-                await store.create(conn, row.data, ctx)
-                report.created += 1
-                return
-            if not isinstance(row.data, dict) or row.data.get(key) in (None, ""):
-                raise _missing_key(key)
-            _, created = await store.upsert(conn, key, row.data[key], row.data, ctx)
+                record, created = await store.create(conn, data, ctx), True
+            else:
+                if not isinstance(data, dict) or data.get(key) in (None, ""):
+                    raise _missing_key(key)
+                if await _moved_on(conn, store, key, data[key]):
+                    return  # a submitted or cancelled document stays as it is
+                record, created = await store.upsert(conn, key, data[key], data, ctx)
+            if submit:
+                await store.transition(conn, int(record["id"]), RuleEvent.SUBMIT, ctx)
             if created:
                 report.created += 1
             else:
@@ -158,6 +163,30 @@ async def _import_one(
         # A field name may echo an unpaired surrogate of the file: keep the report printable.
         reason = describe(exc).encode("utf-8", "backslashreplace").decode("utf-8")
         report.errors.append(f"{source}:{row.line}: {reason}")
+
+
+def _document_status(store: EntityStore, data: Any) -> tuple[Any, bool]:
+    """A document's row may say ``docstatus: submitted`` (or ``draft``): it is written as a
+    draft, then submitted, its postings and rules run as a ``_submit``'s do."""
+    if not store.entity.document or not isinstance(data, dict) or DOCSTATUS not in data:
+        return data, False
+    data = dict(data)
+    status = data.pop(DOCSTATUS)
+    if status not in ("draft", "submitted"):
+        message = f"a document is imported as a draft or submitted, not {status!r}"
+        raise ValidationFailed([FieldError(DOCSTATUS, "invalid", message)])
+    return data, status == "submitted"
+
+
+async def _moved_on(conn: Any, store: EntityStore, key: str, value: Any) -> bool:
+    """Whether the document keyed ``value`` exists and is no longer a draft."""
+    if not store.entity.document:
+        return False
+    ident = await store.records.id_by_unique(conn, key, value)
+    if ident is None:
+        return False
+    record = (await store.records.get_many(conn, [ident])).get(str(ident))
+    return record is not None and record.get(DOCSTATUS) != "draft"
 
 
 def _missing_key(key: str) -> ValidationFailed:
