@@ -23,6 +23,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.references import ComparesAsId, RecordRef
+from metadata import INSTANCE_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -250,11 +251,26 @@ def _parse(source: str) -> nodes.Expr:
     return expression
 
 
+_INSTANCE: dict[str, Any] = dict.fromkeys(INSTANCE_NAMES)
+"""The values of the names the instance sets (``company_currency``): ``use_instance_names``."""
+
+
+def use_instance_names(values: Mapping[str, Any]) -> None:
+    """Give the names the instance sets (``company_currency``, from ``tessera.yaml``) their
+    values in every scope built from now on. One instance per process: the engine model
+    built for it sets them (``EngineModel``); a name it does not set is ``none``."""
+    _INSTANCE.clear()
+    _INSTANCE.update(dict.fromkeys(INSTANCE_NAMES))
+    _INSTANCE.update((name, values[name]) for name in INSTANCE_NAMES if name in values)
+    _globals.cache_clear()
+
+
 @functools.cache
 def _globals() -> dict[str, Any]:
     """Jinja's globals (``range``, ``dict``, ...) as a plain dict, copied once: a template's
-    own ``new_context`` merges them from a chain of mappings on every call."""
-    return dict(environment().globals)
+    own ``new_context`` merges them from a chain of mappings on every call. The instance's
+    names with them (a record's field of the same name hides one)."""
+    return {**environment().globals, **_INSTANCE}
 
 
 class Actor(ComparesAsId):

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from engine.access import AccessPolicy
 from engine.audit import AuditLog
 from engine.errors import UnknownEntity
+from engine.expressions import use_instance_names
 from engine.outbox import Outbox
 from engine.rollups import compile_rollups
 from engine.tables import build_tables
@@ -36,6 +37,7 @@ class EngineModel(StoreRegistry):
 
     def __init__(self, project: ProjectDef, dialect_name: str, dialect: Dialect) -> None:
         self.project = project
+        use_instance_names(project.instance_names)  # company_currency, … (tessera.yaml)
         self.dialect_name = dialect_name
         self.entity_tables = build_tables(project)
         self.dialect = dialect

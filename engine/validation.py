@@ -51,7 +51,9 @@ class RecordValidator:
         self._on_create = tuple(
             p
             for p in self._plans.values()
-            if (p.required or p.has_default) and not entity.fields[p.name].default_is_expression
+            if (p.required or p.has_default)
+            and not entity.fields[p.name].default_is_expression
+            and entity.fields[p.name].lookup is None  # filled, or refused, by its lookup
         )
 
     def validate(

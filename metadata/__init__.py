@@ -25,9 +25,10 @@ from metadata._aggregates import (
 )
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
-from metadata._expressions import expression_names
+from metadata._expressions import COMPANY_KEYS, INSTANCE_NAMES, expression_names
 from metadata._ledger_model import LEDGER_FIELDS, BalanceDef, LedgerDef, LimitDef
 from metadata._loader import discover_packs, load_project
+from metadata._lookup_model import LOOKUP_PARENT, LookupDef
 from metadata._model import (
     ADMIN_ROLE,
     AMENDED_FROM,
@@ -78,12 +79,15 @@ from metadata.fixtures import FixtureFile, load_fixture_files
 __all__ = [
     "ADMIN_ROLE",
     "AMENDED_FROM",
+    "COMPANY_KEYS",
     "DATE_BUCKETS",
     "DOCSTATUS",
     "DOCSTATUSES",
     "DOCUMENT_FIELDS",
     "FILTER_OPERATORS",
+    "INSTANCE_NAMES",
     "LEDGER_FIELDS",
+    "LOOKUP_PARENT",
     "MEASURE_FUNCTIONS",
     "RESERVED_PACK_NAMES",
     "RESERVED_PARAMETERS",
@@ -117,6 +121,7 @@ __all__ = [
     "GrantDef",
     "LedgerDef",
     "LimitDef",
+    "LookupDef",
     "ModuleDef",
     "NoneOf",
     "NumberAssign",

@@ -28,7 +28,12 @@ def expression_syntax_error(source: str) -> str | None:
     return None
 
 
-SCOPE_NAMES: frozenset[str] = frozenset({"old", "user", "changed", "today", "now"})
+COMPANY_KEYS: tuple[str, ...] = ("name", "currency")
+"""The keys of ``company:`` in ``tessera.yaml``; each is the name ``company_<key>`` in
+expressions (``company_currency``), empty (``none``) when the instance does not set it."""
+INSTANCE_NAMES: frozenset[str] = frozenset(f"company_{key}" for key in COMPANY_KEYS)
+"""Names whose values the instance sets, not the definitions."""
+SCOPE_NAMES: frozenset[str] = frozenset({"old", "user", "changed", "today", "now"}) | INSTANCE_NAMES
 """Names every rule expression may use besides the record's fields (SPEC §3.2)."""
 
 

@@ -32,6 +32,7 @@ _COMMON = frozenset(
         "read_only",
         "allow_on_submit",
         "renamed_from",
+        "lookup",
     }
 )
 _TEXTUAL = frozenset({"min_length", "max_length", "pattern"})
@@ -50,7 +51,7 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.ENUM: _COMMON | {"values"},
     FieldType.REFERENCE: _COMMON | {"to", "on_delete"},
     FieldType.CHILDREN: frozenset({"type", "label", "help", "entity", "read_only"}),
-    FieldType.JSON: _COMMON - {"unique", "index"},
+    FieldType.JSON: _COMMON - {"unique", "index", "lookup"},
     FieldType.AUTONUMBER: frozenset(
         {"type", "label", "help", "format", "assign", "date_field", "index", "renamed_from"}
     ),

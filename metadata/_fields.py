@@ -17,6 +17,7 @@ from metadata._autonumbers import (
 )
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
+from metadata._lookups import read_lookup
 from metadata._model import (
     RESERVED_PARAMETERS,
     SYSTEM_FIELDS,
@@ -132,6 +133,7 @@ class FieldChecker:
             assign=NumberAssign(self.raw.get("assign", NumberAssign.INSERT)),
             date_field=self.raw.get("date_field"),
             renamed_from=self._renamed_from(),
+            lookup=read_lookup(self) if "lookup" in self.raw else None,
             origin=self.document.display_name,
         )
         self._check_ranges(built)

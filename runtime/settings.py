@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from metadata import DefinitionError, DefinitionProblem
+from metadata import COMPANY_KEYS, DefinitionError, DefinitionProblem
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ALLOWED_KEYS = frozenset(
@@ -31,6 +32,7 @@ ALLOWED_KEYS = frozenset(
         "schedule_check_seconds",
         "auth",
         "trusted_proxies",
+        "company",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -82,6 +84,21 @@ class AuthSettings:
     another process (the command line) stops working within this time."""
 
 
+@dataclass(frozen=True, slots=True)
+class CompanySettings:
+    """The business the instance keeps the books of (``company:`` in ``tessera.yaml``); each
+    key is a name of expressions: ``company_currency``, ``company_name``."""
+
+    name: str | None = None
+    currency: str | None = None
+    """ISO 4217 code (``EUR``): the currency ledgers hold amounts in (docs/ledgers.md)."""
+
+    def instance_names(self) -> dict[str, Any]:
+        return {f"company_{key}": getattr(self, key) for key in COMPANY_KEYS}
+
+
+_COMPANY_KEYS: dict[str, type] = dict.fromkeys(COMPANY_KEYS, str)
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _AUTH_KEYS = {
     "token_hours": float,
     "login_attempts": int,
@@ -128,6 +145,8 @@ def _section(path: Path, data: dict[str, Any], name: str, keys: dict[str, type])
             raise problem(f"'{key}' must be true or false")
         if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise problem(f"'{key}' must be a number")
+        if kind is str and not isinstance(value, str):
+            raise problem(f"'{key}' must be text")
         values["sender" if key == "from" else key] = kind(value)
     return values
 
@@ -155,6 +174,7 @@ class Settings:
     schedule_check_seconds: float = 15.0
     """How often schedulers look for due slots of scheduled rules."""
     auth: AuthSettings = field(default_factory=AuthSettings)
+    company: CompanySettings = field(default_factory=CompanySettings)
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or networks: ``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
     and ``X-Forwarded-Proto`` are believed; from any other peer they are ignored. None by
@@ -215,11 +235,29 @@ class Settings:
             schedule_check_seconds=float(data.get("schedule_check_seconds", 15.0)),
             auth=AuthSettings(**_section(path, data, "auth", _AUTH_KEYS)),
             trusted_proxies=_trusted_proxies(path, data.get("trusted_proxies")),
+            company=_company(path, data),
         )
 
     @property
     def signing_key(self) -> str | None:
         return self.webhook_secret or self.secret_key
+
+
+def _company(path: Path, data: dict[str, Any]) -> CompanySettings:
+    company = CompanySettings(**_section(path, data, "company", _COMPANY_KEYS))
+    if company.currency is not None and not _CURRENCY_CODE.fullmatch(company.currency):
+        raise DefinitionError(
+            [
+                DefinitionProblem(
+                    str(path),
+                    1,
+                    1,
+                    f"company: currency '{company.currency}' is not a currency code (three "
+                    "capital letters, ISO 4217: EUR, USD)",
+                )
+            ]
+        )
+    return company
 
 
 def _trusted_proxies(path: Path, raw: Any) -> tuple[str, ...]:

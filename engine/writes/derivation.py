@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from engine.computed import ComputedFields, DefaultExpressions
 from engine.errors import ValidationFailed
 from engine.expressions import Scope
+from engine.lookups import Lookups
 from engine.rules import RequiredIf
+from metadata import LOOKUP_PARENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from engine.database import Connection
     from engine.errors import FieldError
     from engine.rules import RuleSet
     from engine.writes.context import WriteContext
@@ -43,6 +46,19 @@ class Derivation:
         self.computed = ComputedFields(entity)
         self.defaults = DefaultExpressions(entity)
         self.required_if = RequiredIf(entity.fields.values())
+        records = references.records
+        self.lookups = Lookups(
+            entity,
+            references.access.project,
+            records.table.metadata,
+            dialect=records.dialect,
+            dialect_name=records.dialect_name,
+        )
+        self.looks_up: bool = bool(self.lookups) or any(
+            child.looks_up for child in self.children.values()
+        )
+        """Whether a write may read values of its own or its lines' ``lookup:`` fields
+        (``look_up``, before ``derive``)."""
         self.line_steps = any(child.fills for child in self.children.values())
         """Whether the lines a write sends derive values of their own."""
         self.computes = bool(self.computed) or self.line_steps
@@ -64,9 +80,74 @@ class Derivation:
     def loads(self, values: Mapping[str, Any]) -> bool:
         """Whether deriving a write of ``values`` reads referenced records: this entity's
         expressions traverse references, or those of lines it sends do."""
-        return bool(self.traversed) or any(
-            child.references.loads for name, child in self.children.items() if name in values
+        return (
+            bool(self.traversed)
+            or bool(self.lookups)
+            or any(
+                child.references.loads or child.lookups
+                for name, child in self.children.items()
+                if name in values
+            )
         )
+
+    async def look_up(
+        self,
+        conn: Connection,
+        values: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+    ) -> None:
+        """The ``lookup:`` fields of the record (``old``: as stored, None on create) and of
+        the lines it sends, read in the write's transaction and set in ``values`` before
+        ``derive`` (engine/lookups.py says when each runs). A line's lookups see the record
+        as ``parent``. Every failure at once, a line's at ``<field>[<position>].<field>``."""
+        if not self.looks_up:
+            return
+        record = {**(old or self.blank_record), **values}
+        if self.references.missing(record, ctx):
+            return  # ``derive`` reports the reference to no record
+        view = self.references.view(record, ctx)
+        view = dict(view) if view is record else view  # a copy the lookups fill
+        scope = Scope(view, self.references.view(old, ctx), ctx.user)
+        errors: list[FieldError] = []
+        if old is None and self.defaults:  # what the defaults will make of the record
+            view.update(_collecting([], self.defaults.fill, values, scope))
+        if self.lookups and (old is None or self.lookups.rerun(old)):
+            old_scope = None if old is None else Scope(self.references.view(old, ctx))
+            view.update(await self.lookups.fill(conn, values, scope, old_scope, errors))
+        editable = old is None or self.lookups.rerun(old)
+        for name, child in self.children.items():
+            if child.lookups and editable and values.get(name):
+                await child.look_up_lines(conn, name, values[name], old, view, ctx, errors)
+        if errors:
+            raise ValidationFailed(errors)
+
+    async def look_up_lines(
+        self,
+        conn: Connection,
+        field_name: str,
+        lines: list[dict[str, Any]],
+        parent: Mapping[str, Any] | None,
+        parent_view: Mapping[str, Any],
+        ctx: WriteContext,
+        errors: list[FieldError],
+    ) -> None:
+        """The lookups of each line sent (a line is sent whole: each one without the field
+        is looked up), over the line with ``parent`` (``parent_view``)."""
+        stored = {str(line["id"]): line for line in (parent or {}).get(field_name) or ()}
+        view = self.references.view
+        for position, line in enumerate(lines):
+            old = stored.get(str(line.get("id")))
+            full = {**(old or self.blank_record), **line}
+            if self.references.missing(full, ctx):
+                continue  # reported by ``derive_lines``
+            scope = Scope(view(full, ctx), view(old, ctx), ctx.user)
+            scope.set(LOOKUP_PARENT, parent_view)
+            if old is None and self.defaults:
+                _collecting([], self.defaults.fill, line, scope)
+            failures: list[FieldError] = []
+            await self.lookups.fill(conn, line, scope, None, failures)
+            errors.extend(failure.within(field_name, position) for failure in failures)
 
     def derive(
         self,

@@ -26,6 +26,7 @@ from engine.errors import EngineError, FieldError, StaleVersion, ValidationFaile
 from engine.expressions import Scope, template_names, whole_name
 from engine.fieldtypes import ReferenceByKey
 from engine.formstate import FormConditions
+from engine.lookups import parent_traversed
 from engine.postings import settle as postings_settle
 from engine.references import expression_sources, traversed_references
 from engine.rules import RuleSet
@@ -147,6 +148,7 @@ class EntityStore:
         )
         """Fields that a create may write as a lookup (``ReferenceByKey``)."""
         self.traversed = traversed_references(entity, expression_sources(entity))
+        self.traversed.update(parent_traversed(entity, [c.entity for c in self.children.values()]))
         """Reference fields whose targets' fields expressions read, by target entity."""
         self.references: References = References(
             records,
@@ -347,6 +349,7 @@ class EntityStore:
             await self.references.resolve(conn, values, ctx)
             await self.references.resolve_lines(conn, values, ctx)
             await self.load_references(conn, [values], ctx)
+            await self.derivation.look_up(conn, values, None, ctx)
             self.derivation.derive(values, None, ctx, creating=True)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
@@ -564,6 +567,7 @@ class EntityStore:
             unsent = {name for name in self.children if name not in values}
             kept = {k: v for k, v in old.items() if k not in unsent} if unsent else old
             await self.load_references(conn, [kept, values], ctx)
+            await self.derivation.look_up(conn, values, old, ctx)
         scope = None
         if old is not None and (self.derivation.computes or self.derivation.required_if):
             scope = self.derivation.derive(values, old, ctx, creating=False)

@@ -42,6 +42,8 @@ class References:
         self.access = access
         self.children = dict(children)
         self.loads: bool = bool(self.traversed) or any(c.loads for c in self.children.values())
+        self.looks_up = any(f.lookup is not None for f in self.entity.fields.values())
+        """Whether ``lookup:`` fields read this entity's values (its references as ids)."""
         """Whether a write loads referenced records: this entity's expressions or its
         lines' traverse references."""
 
@@ -155,12 +157,12 @@ class References:
         stored: Mapping[str, Any] | None = None,
     ) -> None:
         """``resolve`` the references of the lines sent in ``values`` whose entity's
-        expressions traverse them, so that the lines' computed fields and ``required_if``
-        see the records they point at. ``stored``: the parent as it was, whose lines exempt
-        the references they keep. Every error at once, at ``<field>[<position>].<field>``."""
+        expressions traverse them or that have lookups, so that the lines' computed fields,
+        ``required_if`` and lookups see the records they point at. ``stored``: the parent as
+        it was, whose lines exempt the references they keep. Every error at once, at ``<field>[<position>].<field>``."""
         errors: list[FieldError] = []
         for name, child in self.children.items():
-            if not child.traversed:
+            if not child.traversed and not child.looks_up:
                 continue
             kept = {str(line["id"]): line for line in (stored or {}).get(name) or ()}
             for position, line in enumerate(values.get(name) or ()):
