@@ -130,7 +130,26 @@ def compare(connection: Connection, metadata: MetaData, managed: set[str]) -> li
     steps: list[Step] = []
     for operation in script.upgrade_ops.ops:
         steps.extend(checker.steps_for(operation))
+    if connection.dialect.name != "sqlite":  # SQLite writes them in CREATE TABLE
+        for op in _deferred_foreign_keys(script.upgrade_ops.ops, metadata):
+            local = ", ".join(op.local_cols)
+            description = f"add foreign key {op.source_table} ({local}) to {op.referent_table}"
+            steps.append(Step(description, op.source_table, [op]))
     return steps
+
+
+def _deferred_foreign_keys(
+    operations: Iterable[alembic_ops.MigrateOperation], metadata: MetaData
+) -> Iterator[alembic_ops.CreateForeignKeyOp]:
+    """The foreign keys of the tables created that close a cycle of references
+    (``use_alter``): CREATE TABLE leaves them out, so they are added once every table
+    exists."""
+    for operation in operations:
+        if isinstance(operation, alembic_ops.CreateTableOp):
+            created = metadata.tables.get(operation.table_name)
+            for constraint in created.foreign_key_constraints if created is not None else ():
+                if constraint.use_alter:
+                    yield alembic_ops.CreateForeignKeyOp.from_constraint(constraint)
 
 
 class StepFailed(Exception):

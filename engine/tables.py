@@ -182,8 +182,45 @@ def build_tables(project: ProjectDef) -> EntityTables:
                 f"'{name}'; rename one of them"
             )
         owners[name] = entity.qualified_name
-        tables[entity.qualified_name] = _entity_table(metadata, project, entity)
+    cyclic = _cyclic_references(project)
+    for entity in project.entities.values():
+        tables[entity.qualified_name] = _entity_table(metadata, project, entity, cyclic)
     return EntityTables(metadata, tables)
+
+
+def _cyclic_references(project: ProjectDef) -> frozenset[tuple[str, str]]:
+    """The references (entity, field) on a cycle of references between different entities
+    (a lead's converted opportunity, an opportunity's lead): their foreign keys are added
+    after both tables exist (``use_alter``), since neither table can be created first."""
+    targets: dict[str, set[str]] = {}
+    for entity in project.entities.values():
+        targets[entity.qualified_name] = {
+            f.to
+            for f in entity.fields.values()
+            if f.type is FieldType.REFERENCE and f.to and f.to != entity.qualified_name
+        }
+
+    def reaches(start: str, goal: str) -> bool:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(targets.get(current, ()))
+        return False
+
+    return frozenset(
+        (entity.qualified_name, f.name)
+        for entity in project.entities.values()
+        for f in entity.fields.values()
+        if f.type is FieldType.REFERENCE
+        and f.to
+        and f.to != entity.qualified_name
+        and reaches(f.to, entity.qualified_name)
+    )
 
 
 def server_default(field: FieldDef) -> Any:
@@ -198,7 +235,12 @@ def server_default(field: FieldDef) -> Any:
     return kind_of(field).server_default(field, value)
 
 
-def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) -> Table:
+def _entity_table(
+    metadata: MetaData,
+    project: ProjectDef,
+    entity: EntityDef,
+    cyclic: frozenset[tuple[str, str]] = frozenset(),
+) -> Table:
     name = table_name(entity)
     columns: list[Column[Any]] = [Column("id", ID_TYPE, primary_key=True, autoincrement=True)]
     if entity.parent is not None:
@@ -221,7 +263,9 @@ def _entity_table(metadata: MetaData, project: ProjectDef, entity: EntityDef) ->
             target = table_name(project.entity(field.to))
             column_args.append(
                 ForeignKey(
-                    f"{target}.id", ondelete=_ON_DELETE_SQL[field.on_delete or OnDelete.RESTRICT]
+                    f"{target}.id",
+                    ondelete=_ON_DELETE_SQL[field.on_delete or OnDelete.RESTRICT],
+                    use_alter=(entity.qualified_name, field.name) in cyclic,
                 )
             )
         columns.append(
