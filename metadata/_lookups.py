@@ -23,7 +23,7 @@ The engine (``engine/lookups.py``) compiles each into one SELECT. See docs/defin
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from metadata._errors import PathItem, ProblemCollector
-    from metadata._fields import FieldChecker
     from metadata._model import EntityDef, FieldDef
     from metadata._yaml import SourceDocument
 
@@ -47,7 +46,21 @@ _DATES = frozenset({FieldType.DATE, FieldType.DATETIME})
 _NUMBERS = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 
 
-def read_lookup(checker: FieldChecker) -> LookupDef | None:
+class _FieldBeingRead(Protocol):
+    """What ``read_lookup`` needs of the field checker (``metadata._fields.FieldChecker``)."""
+
+    raw: dict[str, Any]
+    builder: Any
+    pack: Any
+    document: SourceDocument
+    path: tuple[PathItem, ...]
+    customization: bool
+    ok: bool
+
+    def error(self, message: str, key: str | None = None, *, at_key: bool = False) -> None: ...
+
+
+def read_lookup(checker: _FieldBeingRead) -> LookupDef | None:
     """The ``lookup`` of the field ``checker`` builds (its shape checked by the schema), its
     entity resolved and its expressions parsed; None, reported, when it cannot be one."""
     raw: dict[str, Any] = checker.raw["lookup"]

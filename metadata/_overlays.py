@@ -548,6 +548,7 @@ _RULES: dict[str, _Rule] = {
             "assign",
             "date_field",
             "renamed_from",
+            "lookup",
         ),
         _fixed,
     ),
