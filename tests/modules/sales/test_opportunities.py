@@ -177,3 +177,27 @@ def test_quotation_shows_availability_and_refuses_at_the_line(api: Api, sales: I
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["data"]["number"].startswith("QTN-")
     assert_no_drift(sales.settings)
+
+
+def test_line_rates_come_from_the_accounts_price_list(api: Api) -> None:
+    bolt = api.item("bolt", "2.50")
+    nut = api.item("nut", "0.40")
+    trade = api.made("/api/v1/inventory/price_list", {"name": "Trade"})
+    api.made(
+        "/api/v1/inventory/item_price",
+        {"price_list": trade["id"], "item": bolt["id"], "rate": "1.90"},
+    )
+    dealer = api.made("/api/v1/contacts/account", {"name": "Dealer", "price_list": trade["id"]})
+    walk_in = api.account("Walk-in")
+    lines = [
+        {"item": bolt["id"], "quantity": "10"},
+        {"item": nut["id"], "quantity": "10"},
+        {"item": bolt["id"], "quantity": "1", "rate": "3.00"},
+    ]
+    deal = opportunity(api, dealer["id"], lines=lines)
+    assert [line["rate"] for line in deal["lines"]] == ["1.90", "0.40", "3.00"]
+    assert deal["amount"] == "26.00"
+    quote = api.made(f"{SALES}/quotation", {"account": dealer["id"], "lines": lines[:1]})
+    assert quote["lines"][0]["rate"] == "1.90"
+    retail = opportunity(api, walk_in["id"], lines=lines[:1])
+    assert retail["lines"][0]["rate"] == "2.50"
