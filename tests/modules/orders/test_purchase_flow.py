@@ -111,3 +111,24 @@ def test_a_receipt_whose_stock_left_cannot_be_cancelled(shop: Shop, world: dict[
     response = shop.refused("purchase_receipt", got["id"], "cancel")
     assert (response.status_code, response.json()["code"]) == (409, "insufficient_stock")
     assert shop.get(f"{ORDERS}/purchase_receipt/{got['id']}")["docstatus"] == "submitted"
+
+
+def test_a_receipt_line_without_its_order_line_and_its_valuation(
+    shop: Shop, world: dict[str, str]
+) -> None:
+    w = world
+    po = purchase_order(shop, w, "4")
+    shop.move("purchase_order", po["id"])
+    body = {
+        "purchase_order": po["id"],
+        "lines": [{"item": w["chair"], "quantity": "3", "warehouse": w["main"], "rate": "25"}],
+    }
+    got = shop.made(f"{ORDERS}/purchase_receipt", body)
+    shop.move("purchase_receipt", got["id"])
+    assert shop.get(f"{ORDERS}/purchase_order/{po['id']}")["lines"][0]["received_qty"] == "3.000"
+    chairs = shop.get(f"{INVENTORY}/bin?item={w['chair']}")[0]
+    assert (chairs["actual_qty"], chairs["stock_value"], chairs["ordered_qty"]) == (
+        "3.000",
+        "75.00",
+        "1.000",
+    )

@@ -212,3 +212,49 @@ def test_a_delivery_needs_a_submitted_order(shop: Shop, world: dict[str, str]) -
     response = shop.refused("delivery", early["id"])
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "sales_order"
+
+
+def test_a_line_without_its_order_line_delivers_the_line_of_that_item(
+    shop: Shop, world: dict[str, str]
+) -> None:
+    w = world
+    so = order(shop, w)
+    shop.move("sales_order", so["id"])
+    body = {
+        "sales_order": so["id"],
+        "lines": [
+            {"item": w["table"], "quantity": "2", "warehouse": w["main"]},
+            {"item": w["chair"], "quantity": "1", "warehouse": w["main"]},
+        ],
+    }
+    dn = shop.made(f"{ORDERS}/delivery", body)
+    shop.move("delivery", dn["id"])
+    lines = shop.get(f"{ORDERS}/sales_order/{so['id']}")["lines"]
+    assert [line["delivered_qty"] for line in lines] == ["1.000", "2.000"]
+
+    stray = shop.made(f"{INVENTORY}/item", {"sku": "LAMP", "name": "Lamp"})
+    shop.stock_in(stray["id"], w["main"], "1")
+    body["lines"] = [{"item": stray["id"], "quantity": "1", "warehouse": w["main"]}]
+    wrong = shop.made(f"{ORDERS}/delivery", body)
+    response = shop.refused("delivery", wrong["id"])
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "not_found"
+    assert shop.bin(stray["id"], w["main"])["actual_qty"] == 1
+
+
+def test_deliveries_are_valued_at_the_moving_average(shop: Shop, world: dict[str, str]) -> None:
+    w = world  # 10 chairs in stock at 10.00
+    so = order(shop, w, chairs="4", tables="1")
+    shop.move("sales_order", so["id"])
+    out = delivery(shop, so, (0, "4"))
+    shop.move("delivery", out["id"])
+    rows = shop.get(f"{INVENTORY}/stock_ledger_entry?voucher_id={out['id']}")
+    (row,) = [r for r in rows if r["voucher_type"] == "orders.delivery"]
+    assert (row["qty_change"], row["stock_value_difference"]) == ("-4.000", "-40.00")
+    back = delivery(shop, so, (0, "1"), is_return=True, return_against=out["id"])
+    shop.move("delivery", back["id"])
+    rows = shop.get(f"{INVENTORY}/stock_ledger_entry?voucher_id={back['id']}")
+    (row,) = [r for r in rows if r["voucher_type"] == "orders.delivery"]
+    assert (row["qty_change"], row["stock_value_difference"]) == ("1.000", "10.00")
+    chairs = shop.get(f"{INVENTORY}/bin?item={w['chair']}")[0]
+    assert (chairs["actual_qty"], chairs["stock_value"]) == ("7.000", "70.00")
