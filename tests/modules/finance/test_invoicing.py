@@ -199,10 +199,25 @@ def test_a_credit_note_lowers_outstanding_and_lifetime_value(books: Books) -> No
 def test_an_invoice_in_another_currency_posts_company_currency(books: Books) -> None:
     acme = books.customer("Acme")
     bolt = books.item("bolt")
-    invoice = books.invoice(
-        acme, [(bolt, "3", "33.33")], currency="USD", exchange_rate="0.9", tax_rate="19"
-    )
+    for date, rate in (("2026-02-01", "0.95"), ("2026-03-01", "0.9"), ("2026-03-20", "0.8")):
+        books.made(
+            f"{FINANCE}/currency_rate",
+            {"from_currency": "USD", "to_currency": "EUR", "date": date, "rate": rate},
+        )
+    # the rate of the posting date (the latest on or before it) unless one is given
+    invoice = books.invoice(acme, [(bolt, "3", "33.33")], currency="USD", tax_rate="19")
+    assert invoice["exchange_rate"] == "0.900000"
     assert (invoice["grand_total"], invoice["base_grand_total"]) == ("118.99", "107.09")
+    assert books.invoice(acme, [(bolt, "1", "1.00")])["exchange_rate"] == "1.000000"
+    given = books.invoice(acme, [(bolt, "1", "1.00")], currency="USD", exchange_rate="0.5")
+    assert given["exchange_rate"] == "0.500000"
+    response = books.client.post(
+        f"{FINANCE}/sales_invoice",
+        json={"account": acme, "currency": "GBP", "lines": [{"item": bolt, "rate": "1.00"}]},
+    )
+    assert response.status_code == 422
+    assert "no_exchange_rate" in {e["code"] for e in response.json()["errors"]}
+
     books.move("sales_invoice", invoice["id"])
     rows = books.gl(voucher_id=invoice["id"], voucher_type="finance.sales_invoice")
     assert sum(D(r["debit"]) for r in rows) == sum(D(r["credit"]) for r in rows) == D("107.09")
