@@ -258,3 +258,30 @@ def test_deliveries_are_valued_at_the_moving_average(shop: Shop, world: dict[str
     assert (row["qty_change"], row["stock_value_difference"]) == ("1.000", "10.00")
     chairs = shop.get(f"{INVENTORY}/bin?item={w['chair']}")[0]
     assert (chairs["actual_qty"], chairs["stock_value"]) == ("7.000", "70.00")
+
+
+def test_rates_come_from_the_customers_price_list(shop: Shop, world: dict[str, str]) -> None:
+    w = world
+    wholesale = shop.made(f"{INVENTORY}/price_list", {"name": "Wholesale", "currency": "EUR"})
+    shop.made(
+        f"{INVENTORY}/item_price",
+        {"price_list": wholesale["id"], "item": w["chair"], "rate": "35.00"},
+    )
+    response = shop.client.patch(
+        f"{CONTACTS}/account/{w['account']}", json={"price_list": wholesale["id"]}
+    )
+    assert response.status_code == 200, response.text
+    so = shop.made(
+        f"{ORDERS}/sales_order",
+        {
+            "account": w["account"],
+            "lines": [
+                {"item": w["chair"], "quantity": "2", "warehouse": w["main"]},
+                {"item": w["table"], "quantity": "1", "warehouse": w["main"]},
+                {"item": w["chair"], "quantity": "1", "rate": "30.00", "warehouse": w["main"]},
+            ],
+        },
+    )
+    assert so["price_list"] == wholesale["id"]
+    assert [line["rate"] for line in so["lines"]] == ["35.00", "150.00", "30.00"]
+    assert so["total"] == "250.00"
