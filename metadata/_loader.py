@@ -354,7 +354,14 @@ class ProjectBuilder:
             for pack in self.packs.values()
             for name, document in pack.entity_documents.items()
         }
-        entities = check_rollups(entities, sources, self.closure, self.problems)
+        overlaid = [
+            (qualified, overlay.document, overlay.pack)
+            for qualified, shipped in self.pack_overlays.items()
+            for overlay in shipped
+        ]
+        if self.overlays:
+            overlaid += [(q, o.document, None) for q, o in self.overlays.items()]
+        entities = check_rollups(entities, sources, self.closure, self.problems, overlaid)
         overlay_documents = [overlay.document for overlay in self.overlays.values()]
         entities = check_lookups(entities, [*sources.values(), *overlay_documents], self.problems)
         self._entities = entities

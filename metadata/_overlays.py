@@ -48,6 +48,10 @@ class OverlaySource:
     document: SourceDocument
     removed: tuple[str, ...] = ()
     """Field entries whose value is not a mapping (``name: null``): attempts to remove."""
+    pack: str | None = None
+    """The pack that ships it (``overlays/``); None for the instance's customization."""
+    templates: Path | None = None
+    """Where its rules' e-mail templates are: the shipping pack's ``templates/``."""
 
 
 def load_overlays(
@@ -141,7 +145,8 @@ def load_pack_overlays(
             for path in files:
                 _load_overlay_file(path, target, mine, problems)
             for qualified, overlay in mine.items():
-                found.setdefault(qualified, []).append(overlay)
+                shipped = replace(overlay, pack=pack.name, templates=pack.path / "templates")
+                found.setdefault(qualified, []).append(shipped)
     return found
 
 
@@ -279,14 +284,16 @@ class Customizer:
             declared,
             self.problems,
             entity=entity.qualified_name,
-            templates=self.pack.path / "templates",
+            templates=self.overlay.templates or self.pack.path / "templates",
         )
         added_rules = rule_checker.build(self.data.get("rules", []), taken)
         if not entity.document:
             self.builder.check_document_events(
                 self.document, entity.qualified_name, self.data.get("rules"), ("rules",)
             )
-        self.builder.pending_actions += rule_checker.pending
+        self.builder.pending_actions += [
+            replace(p, pack=self.overlay.pack) for p in rule_checker.pending
+        ]
         self.builder.pending_roles += rule_checker.pending_roles
         label = self.data.get("label", entity.label)
         plural = self.data.get("label_plural") or self.pack_document.data.get("label_plural")

@@ -49,16 +49,21 @@ def check_rollups(
     documents: Mapping[str, SourceDocument],
     closure: Mapping[str, set[str]],
     problems: ProblemCollector,
+    overlays: Iterable[tuple[str, SourceDocument, str | None]] = (),
 ) -> dict[str, EntityDef]:
     """``entities`` with the rollups their files declare, the fields kept made read-only
-    (starting at 0 for sums and counts); every problem reported at the rollup's key."""
+    (starting at 0 for sums and counts); every problem reported at the rollup's key.
+    ``overlays``: the overlays of entities that declare rollups too, each with the pack
+    that ships it (whose dependencies the kept fields must belong to; None: the instance's
+    customization, which may keep any pack's)."""
     checker = _Checker(entities, closure, problems)
-    for qualified, document in documents.items():
+    sources = [(q, d, q.split(".", 1)[0]) for q, d in documents.items()]
+    for qualified, document, pack in [*sources, *overlays]:
         raw = document.data.get("rollups") if isinstance(document.data, dict) else None
         if qualified in entities and isinstance(raw, list):
             for index, item in enumerate(raw):
                 if isinstance(item, dict):
-                    checker.add(entities[qualified], document, index, item)
+                    checker.add(entities[qualified], document, index, item, pack)
     return checker.result()
 
 
@@ -75,7 +80,16 @@ class _Checker:
         self.found: list[tuple[RollupDef, SourceDocument, int]] = []
         self.kept: dict[str, RollupDef] = {}
 
-    def add(self, source: EntityDef, document: SourceDocument, index: int, raw: Any) -> None:
+    def add(
+        self,
+        source: EntityDef,
+        document: SourceDocument,
+        index: int,
+        raw: Any,
+        pack: str | None = None,
+    ) -> None:
+        """One rollup of ``source``, declared in ``document`` by ``pack`` (None: by the
+        instance, which may keep any pack's fields)."""
         where: tuple[PathItem, ...] = ("rollups", index)
         before = len(self.problems.problems)
 
@@ -91,7 +105,7 @@ class _Checker:
             )
             return
         function = RollupFunction(functions[0])
-        target = self._target(source, str(raw["to"]), problem)
+        target = self._target(source, str(raw["to"]), problem, pack)
         if target is None:
             return
         target_entity, field_def = target
@@ -124,7 +138,7 @@ class _Checker:
         self.found.append((rollup, document, index))
 
     def _target(
-        self, source: EntityDef, text: str, problem: Any
+        self, source: EntityDef, text: str, problem: Any, pack: str | None
     ) -> tuple[EntityDef, FieldDef] | None:
         parts = text.split(".")
         if len(parts) == 2:
@@ -139,11 +153,11 @@ class _Checker:
                 hint = did_you_mean(qualified, self.entities)
                 problem("to", f"unknown entity '{qualified}'{hint}")
             return None
-        if target.pack not in self.closure.get(source.pack, {source.pack}):
+        if pack is not None and target.pack not in self.closure.get(pack, {pack}):
             problem(
                 "to",
                 f"entity '{qualified}' belongs to pack '{target.pack}', which pack "
-                f"'{source.pack}' does not depend on: add '{target.pack}' to depends in "
+                f"'{pack}' does not depend on: add '{target.pack}' to depends in "
                 "module.yaml",
             )
             return None
