@@ -29,6 +29,9 @@ class FieldError:
     message: str
     index: int | None = None
     rule: str | None = None
+    conflict: bool = False
+    """A failed assert declared ``status: 409``: the record is fine, the state of others
+    refuses the write (a payment allocated to an invoice being cancelled)."""
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
@@ -39,7 +42,7 @@ class FieldError:
         return result
 
     def at_index(self, index: int) -> FieldError:
-        return FieldError(self.field, self.code, self.message, index, self.rule)
+        return FieldError(self.field, self.code, self.message, index, self.rule, self.conflict)
 
     def within(self, parent_field: str, position: int) -> FieldError:
         suffix = f".{self.field}" if self.field else ""  # a rule that names no field
@@ -49,6 +52,7 @@ class FieldError:
             self.message,
             self.index,
             self.rule,
+            self.conflict,
         )
 
 
@@ -118,6 +122,8 @@ class ValidationFailed(EngineError):
                 code = codes.pop()
         if code is not None and code != "rule":  # a more precise reason, e.g. "unbalanced"
             self.code = code
+        self.conflict = bool(errors) and all(e.conflict for e in errors)
+        """Every failure is an assert declared ``status: 409``: answered as a conflict."""
 
 
 class SchemaChanged(EngineError):

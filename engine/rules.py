@@ -158,7 +158,9 @@ def _failure(compiled: _CompiledRule, scope: Scope) -> FieldError | None:
     except Exception as exc:  # noqa: BLE001 - a rule that cannot be evaluated rejects the write
         log.warning("rule %s (%s) could not be evaluated: %s", rule.name, rule.origin, exc)
         message = f"rule '{rule.name}' could not be evaluated: {exc}"
-    return FieldError(rule.field or "", rule.code, message, rule=rule.name)
+    return FieldError(
+        rule.field or "", rule.code, message, rule=rule.name, conflict=rule.status == 409
+    )
 
 
 class RequiredIf:

@@ -225,6 +225,9 @@ class RuleDef:
     (the writer's roles) or the name of a role."""
     code: str = "rule"
     """The code of the error a failed ``assert`` gives (``over_delivery``)."""
+    status: int = 422
+    """The HTTP status of a write the failed ``assert`` refuses: 422, or 409 when it is the
+    state of other records that refuses it (``status: 409``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,9 +141,7 @@ class RuleChecker:
                 key=True,
             )
             ok = False
-        if "code" in raw and "assert" not in raw:
-            self.error((index, "code"), "'code' is the code of a failed 'assert'", key=True)
-            ok = False
+        ok = self._assert_keys_ok(index, raw) and ok
         if "assert" not in raw and "actions" not in raw:
             self.error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
             return None
@@ -183,7 +181,17 @@ class RuleChecker:
             where=raw.get("where"),
             run_as=run_as,
             code=raw.get("code", "rule"),
+            status=raw.get("status", 422),
         )
+
+    def _assert_keys_ok(self, index: int, raw: dict[str, Any]) -> bool:
+        """``code`` and ``status`` describe a failed ``assert``: none without one."""
+        ok = True
+        for key in ("code", "status"):
+            if key in raw and "assert" not in raw:
+                self.error((index, key), f"'{key}' is the {key} of a failed 'assert'", key=True)
+                ok = False
+        return ok
 
     def _name_ok(self, index: int, name: str, taken: dict[str, str]) -> bool:
         ok = True

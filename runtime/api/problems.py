@@ -145,12 +145,16 @@ def _printable(value: Any) -> Any:
 async def _engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
     status = STATUS_OF.get(type(exc), 400)
+    title, code = exc.title, exc.code
+    if isinstance(exc, ValidationFailed) and exc.conflict:  # asserts declared status: 409
+        status, title = 409, Conflict.title
+        code = Conflict.code if code == ValidationFailed.code else code
     errors = None
     if isinstance(exc, (ValidationFailed, Conflict, Forbidden)):
         errors = [e.as_dict() for e in exc.errors] if exc.errors or status == 422 else None
     headers = {"Retry-After": "1"} if status == 503 else None
     return problem_response(
-        status, exc.detail, code=exc.code, title=exc.title, errors=errors, headers=headers
+        status, exc.detail, code=code, title=title, errors=errors, headers=headers
     )
 
 

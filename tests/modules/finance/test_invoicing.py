@@ -126,7 +126,7 @@ def test_cancel_is_refused_while_a_payment_is_allocated(books: Books) -> None:
     books.move("payment", payment["id"])
 
     problem = books.refused("sales_invoice", invoice["id"], "cancel")
-    assert problem["code"] == "payments_allocated"
+    assert (problem["status"], problem["code"]) == (409, "payments_allocated")
     assert books.invoice_of(invoice["id"])["docstatus"] == "submitted"
 
     books.move("payment", payment["id"], "cancel")
