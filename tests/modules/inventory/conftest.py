@@ -44,8 +44,8 @@ class Stock:
     def item(self, sku: str, **more: Any) -> str:
         return self.made("item", {"sku": sku, "name": sku.title(), **more})
 
-    def warehouse(self, name: str, parent: str | None = None) -> str:
-        return self.made("warehouse", {"name": name, "parent": parent})
+    def warehouse(self, name: str, parent: str | None = None, *, group: bool = False) -> str:
+        return self.made("warehouse", {"name": name, "parent": parent, "is_group": group})
 
     def entry(self, purpose: str, *lines: dict[str, Any], **more: Any) -> str:
         body = {"purpose": purpose, "posting_date": "2026-12-01", "lines": list(lines), **more}

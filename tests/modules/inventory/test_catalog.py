@@ -23,7 +23,7 @@ def test_item_stock_is_the_sum_of_its_bins_and_reorder_is_visible(
     inventory: Instance, stock: Stock
 ) -> None:
     settings = inventory.settings
-    site = stock.warehouse("Site")
+    site = stock.warehouse("Site", group=True)
     main, annex = stock.warehouse("Main", site), stock.warehouse("Annex", site)
     chair = stock.item("CHAIR", reorder_level="10", standard_rate="49.00")
     lamp = stock.item("LAMP", reorder_level="2")
@@ -168,3 +168,53 @@ def test_hostile_stock_entries_are_refused_cleanly(stock: Stock) -> None:
     response = stock.act(big)
     assert response.status_code in (409, 422), response.text  # too big for the bin's value
     assert stock.get("stock_entry", big)["docstatus"] == "draft"
+
+
+def test_groups_services_and_bills_of_materials_are_checked(stock: Stock) -> None:
+    site = stock.warehouse("Site", group=True)
+    main = stock.warehouse("Main", site)
+    client = stock.client
+    under_a_store = client.post(f"{API}/warehouse", json={"name": "Shelf", "parent": main})
+    assert under_a_store.status_code == 422
+    assert under_a_store.json()["errors"][0]["field"] == "parent"
+    assert client.patch(f"{API}/warehouse/{site}", json={"parent": site}).status_code == 422
+
+    chair = stock.item("CHAIR")
+    service = stock.item("FITTING", is_stock_item=False)
+    for body in (
+        {
+            "purpose": "receipt",
+            "target_warehouse": site,
+            "lines": [{"item": chair, "quantity": "1"}],
+        },
+        {
+            "purpose": "receipt",
+            "lines": [{"item": chair, "quantity": "1", "target_warehouse": site}],
+        },
+        {
+            "purpose": "receipt",
+            "target_warehouse": main,
+            "lines": [{"item": service, "quantity": "1"}],
+        },
+    ):
+        response = client.post(f"{API}/stock_entry", json=body)
+        assert response.status_code == 422, response.text
+
+    own = {"name": "Loop", "item": chair, "lines": [{"item": chair, "quantity": "1"}]}
+    assert client.post(f"{API}/bom", json=own).status_code == 422
+    assert client.post(f"{API}/bom", json={"name": "Empty", "item": chair}).status_code == 422
+    leg = stock.item("LEG")
+    bom = stock.made(
+        "bom", {"name": "Chair", "item": chair, "lines": [{"item": leg, "quantity": "4"}]}
+    )
+    with_lines = stock.entry(
+        "manufacture",
+        {"item": leg, "quantity": "1"},
+        bom=bom,
+        quantity="1",
+        source_warehouse=main,
+        target_warehouse=main,
+    )
+    response = stock.act(with_lines)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "lines"

@@ -68,7 +68,7 @@ def test_a_line_needs_a_positive_quantity_and_its_warehouse(stock: Stock) -> Non
 
 def test_transfer_posts_out_and_in_at_the_same_value(stock: Stock) -> None:
     chair = stock.item("CHAIR")
-    site = stock.warehouse("Site")
+    site = stock.warehouse("Site", group=True)
     main, annex = stock.warehouse("Main", site), stock.warehouse("Annex", site)
     stock.submitted(
         "receipt", {"item": chair, "quantity": "10", "rate": "30"}, target_warehouse=main
