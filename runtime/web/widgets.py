@@ -139,7 +139,8 @@ def input_value(value: Any, field: FieldDef) -> str:
 
 def record_from_form(form: Submitted, widgets: Iterable[Widget]) -> dict[str, Any]:
     """The values a submitted form sets, typed enough for the engine's validation (which
-    reports what is still wrong at its field). An emptied input clears its field."""
+    reports what is still wrong at its field). An emptied input clears its field, except
+    one with a ``lookup``: left empty, it is not sent, so that the engine looks it up."""
     values: dict[str, Any] = {}
     for widget in widgets:
         if not widget.editable:
@@ -157,7 +158,8 @@ def record_from_form(form: Submitted, widgets: Iterable[Widget]) -> dict[str, An
         if field.type is FieldType.BOOLEAN:
             values[field.name] = text == "true"
         elif text.strip() == "":
-            values[field.name] = None
+            if field.lookup is None:
+                values[field.name] = None
         elif field.type is FieldType.DATETIME:
             values[field.name] = _utc_datetime(text.strip())
         else:

@@ -8,14 +8,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from metadata import DefinitionError
+from runtime.settings import Settings
 from tests.conftest import pack_instance
-from tests.support.identity import bearer
+from tests.support.identity import bearer, issue_token
 from tests.support.server import serving
+from tests.support.web import csrf_of, signed_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -369,3 +373,56 @@ def test_parallel_creates_each_read_their_rate(shop: Instance) -> None:
     assert [r.status_code for r in responses] == [201] * RACERS, [r.text for r in responses]
     for i, response in enumerate(responses):
         assert response.json()["data"]["exchange_rate"] == ("0.900000" if i % 2 else "0.920000")
+
+
+def test_the_web_form_leaves_an_empty_lookup_field_to_the_lookup(shop: Instance) -> None:
+    with shop.client() as api:
+        for date, rate in (("2026-01-01", "0.90"), ("2026-02-01", "0.92")):
+            post(api, "currency_rate", from_currency="USD", to_currency="EUR", date=date, rate=rate)
+        account = post(api, "account", name="Web")["id"]
+    issue_token(shop.settings.database_url, "ada", ("admin",), password="correct horse battery")
+    with signed_in(shop, "ada", "correct horse battery") as browser:
+        form = browser.get("/app/shop/invoice/new")
+        made = browser.post(
+            "/app/shop/invoice/new",
+            data={
+                "csrf_token": csrf_of(form),
+                "account": account,
+                "posting_date": "2026-02-03",
+                "currency": "USD",
+                "exchange_rate": "",
+                "grand_total": "10.00",
+            },
+            follow_redirects=False,
+        )
+        assert made.status_code == 303, made.text
+        record_id = made.headers["location"].split("/")[-1].split("?")[0]
+    with shop.client() as api:
+        record = api.get(f"{API}/invoice/{record_id}").json()["data"]
+    assert (record["exchange_rate"], record["base_grand_total"]) == ("0.920000", "9.20")
+
+
+@pytest.mark.parametrize(
+    ("company", "message"),
+    [
+        ({"currency": "euro"}, "company: currency 'euro' is not a currency code"),
+        ({"currency": 978}, "company: 'currency' must be text"),
+        ({"colour": "red"}, "company: unknown key(s): colour; known: name, currency"),
+        ("EUR", "company: expected a mapping"),
+    ],
+)
+def test_the_company_setting_is_checked(tmp_path: Path, company: Any, message: str) -> None:
+    (tmp_path / "tessera.yaml").write_text(json.dumps({"company": company}), encoding="utf-8")
+    with pytest.raises(DefinitionError) as raised:
+        Settings.load(tmp_path / "tessera.yaml")
+    assert message in str(raised.value.problems[0])
+
+
+def test_the_company_setting_names_expressions(tmp_path: Path) -> None:
+    config = {"company": {"name": "Acme GmbH", "currency": "EUR"}}
+    (tmp_path / "tessera.yaml").write_text(json.dumps(config), encoding="utf-8")
+    settings = Settings.load(tmp_path / "tessera.yaml")
+    assert settings.company.instance_names() == {
+        "company_name": "Acme GmbH",
+        "company_currency": "EUR",
+    }
