@@ -38,6 +38,12 @@ fields:
   date:          {type: date, required: true}
   rate:          {type: decimal, precision: 18, scale: 6, required: true}
 """,
+    "entities/fx_tick.yaml": """\
+fields:
+  currency: {type: string, max_length: 3, required: true}
+  at:       {type: datetime, required: true}
+  rate:     {type: decimal, precision: 18, scale: 6, required: true}
+""",
     "entities/price_list.yaml": """\
 title: name
 fields:
@@ -80,6 +86,15 @@ fields:
       latest: {by: date, on_or_before: posting_date}
       when: "currency != company_currency"
       code: no_exchange_rate
+  spot_rate:
+    type: decimal
+    precision: 12
+    scale: 6
+    lookup:
+      entity: fx_tick
+      field: rate
+      where: {currency: currency}
+      latest: {by: at, on_or_before: posting_date}
   grand_total:      {type: decimal, scale: 2}
   base_grand_total: {type: decimal, scale: 2, computed: "grand_total * exchange_rate"}
   lines:            {type: children, entity: invoice_line}
@@ -426,3 +441,18 @@ def test_the_company_setting_names_expressions(tmp_path: Path) -> None:
         "company_name": "Acme GmbH",
         "company_currency": "EUR",
     }
+
+
+def test_latest_by_a_datetime_takes_the_whole_day_of_a_date(client: TestClient) -> None:
+    for at, rate in (
+        ("2026-02-14T09:00:00+00:00", "1.10"),
+        ("2026-02-15T23:59:59+00:00", "1.20"),
+        ("2026-02-16T00:00:00+00:00", "1.30"),
+    ):
+        post(client, "fx_tick", currency="USD", at=at, rate=rate)
+    record = created(invoice(client, currency="USD", posting_date="2026-02-15"))
+    assert record["spot_rate"] == "1.200000"
+    record = created(invoice(client, currency="USD", posting_date="2026-02-14"))
+    assert record["spot_rate"] == "1.100000"
+    record = created(invoice(client, currency="USD", posting_date="2026-02-13"))
+    assert record["spot_rate"] is None  # not required: nothing found leaves it empty
