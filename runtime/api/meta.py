@@ -59,6 +59,8 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
         result["min"] = str(field.min)
     if field.max is not None:
         result["max"] = str(field.max)
+    if field.lookup is not None:  # filled by the engine when a write leaves it empty
+        result["lookup"] = {"entity": field.lookup.entity, "field": field.lookup.field}
     return result
 
 

@@ -456,3 +456,11 @@ def test_latest_by_a_datetime_takes_the_whole_day_of_a_date(client: TestClient) 
     assert record["spot_rate"] == "1.100000"
     record = created(invoice(client, currency="USD", posting_date="2026-02-13"))
     assert record["spot_rate"] is None  # not required: nothing found leaves it empty
+
+
+def test_the_meta_api_says_which_fields_are_looked_up(client: TestClient) -> None:
+    entities = client.get("/api/v1/_meta/entities").json()["data"]
+    invoice = next(e for e in entities if e["name"] == "shop.invoice")
+    fields = {f["name"]: f for f in invoice["fields"]}
+    assert fields["exchange_rate"]["lookup"] == {"entity": "shop.currency_rate", "field": "rate"}
+    assert "lookup" not in fields["currency"]
