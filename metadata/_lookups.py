@@ -225,12 +225,10 @@ class _Checker:
         if source.type in _NOT_LOOKED_UP or self.field.type in _NOT_LOOKED_UP:
             self.problem(("field",), f"a lookup cannot take a {source.type} field's value")
         elif not _fits(self.field, source):
-            to = f" to {source.to}" if source.to else ""
             self.problem(
                 ("field",),
-                f"field '{name}' of {self.target.qualified_name} is a {source.type}{to}: it "
-                f"does not fit {self.entity.qualified_name}.{self.field.name}, a "
-                f"{self.field.type}{f' to {self.field.to}' if self.field.to else ''}",
+                f"field '{name}' of {self.target.qualified_name} is {_kind(source)}: it does "
+                f"not fit {self.entity.qualified_name}.{self.field.name}, {_kind(self.field)}",
             )
 
     def _where_field(self, name: str) -> None:
@@ -245,7 +243,7 @@ class _Checker:
         if found is not None and found.type not in _DATES:
             self.problem(
                 ("latest", "by"),
-                f"'{name}' is a {found.type} field of {self.target.qualified_name}; 'latest' "
+                f"'{name}' is {_kind(found)} field of {self.target.qualified_name}; 'latest' "
                 "needs a date or datetime field",
             )
 
@@ -263,6 +261,13 @@ class _Checker:
             self.problem(
                 path, f"'{name}' is not a field of {self.parent.qualified_name} (parent){hint}"
             )
+
+
+def _kind(field_def: FieldDef) -> str:
+    """``a decimal``, ``an integer``, ``a reference to crm.account``."""
+    article = "an" if field_def.type.value[0] in "aeiou" else "a"
+    to = f" to {field_def.to}" if field_def.to else ""
+    return f"{article} {field_def.type.value}{to}"
 
 
 def _fits(field_def: FieldDef, source: FieldDef) -> bool:
