@@ -112,12 +112,22 @@ class GuardedStore:
 
     def check_prepared(self, prepared: PreparedCreate) -> None:
         """The new record (as it will be stored, before the INSERT) is one the caller's
-        create grant covers: ``created_by`` is the caller, the id is not known yet."""
+        create grant covers: ``created_by`` is the caller, the id is not known yet. When its
+        defaults and computed fields wait for the records they read, so does the check."""
+        covered = self.access.permissions.get(Permission.CREATE)
+        if covered is None:
+            return
+        if not prepared.derived:
+            prepared.checks.append(self._check_new)
+            return
+        self._check_new(prepared.values)
+
+    def _check_new(self, values: Mapping[str, Any]) -> None:
         covered = self.access.permissions.get(Permission.CREATE)
         if covered is None:
             return
         actor = self.caller.actor
-        record = {**prepared.values, "created_by": actor.id, "updated_by": actor.id}
+        record = {**values, "created_by": actor.id, "updated_by": actor.id}
         if not matches(covered, record, actor):
             raise Forbidden(
                 f"your roles allow you to create only {self.store.entity.qualified_name} "

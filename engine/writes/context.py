@@ -11,6 +11,8 @@ from engine.errors import FieldError, ValidationFailed
 from engine.expressions import Actor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.references import ReferenceCache
 
 MAX_CASCADE = 16
@@ -67,6 +69,10 @@ class PreparedCreate:
     """False: no trigger can fire; None: only known once the record is inserted."""
     derived: bool = True
     """False when computed fields and rules wait for referenced records to be loaded."""
+    checks: list[Callable[[dict[str, Any]], None]] = dataclasses.field(default_factory=list)
+    """Checks of the record as it will be stored that wait for it to be derived (a create
+    grant's ``where`` when the defaults and computed fields wait for referenced records):
+    run before the INSERT, and what they raise refuses the create."""
 
 
 def cascade_error(chain: tuple[CascadeStep, ...], step: CascadeStep) -> ValidationFailed | None:

@@ -351,6 +351,8 @@ class EntityStore:
             await self.load_references(conn, [values], ctx)
             await self.derivation.look_up(conn, values, None, ctx)
             self.derivation.derive(values, None, ctx, creating=True)
+            for check in prepared.checks:
+                check(values)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
         if (
