@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from engine.store import RecordStore
     from engine.validation import RecordValidator
     from engine.writes.context import PreparedCreate, WriteContext
-    from metadata import EntityDef
+    from metadata import EntityDef, RuleEvent
 
 
 class PostingStore(Protocol):
@@ -45,7 +45,21 @@ class PostingStore(Protocol):
     @property
     def registry(self) -> Any: ...
 
+    @property
+    def references(self) -> Any: ...
+
     def prepare_create(self, data: Any, ctx: WriteContext) -> PreparedCreate: ...
+
+    def _check_rules(
+        self,
+        event: RuleEvent,
+        record: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        ctx: WriteContext,
+        errors: list[Any],
+    ) -> None: ...
+
+    async def get_many(self, conn: Connection, ids: Sequence[int]) -> dict[str, dict[str, Any]]: ...
 
     async def create(
         self, conn: Connection, data: Any, ctx: WriteContext, *, prepared: Any = None

@@ -26,13 +26,15 @@ and the caller's transaction rolls everything back.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from engine.audit import AuditAction, changes_between
 from engine.errors import Conflict, FieldError, RecordNotFound, ValidationFailed
 from engine.fieldtypes import InvalidValue, kind_of
-from engine.postings import book
+from engine.postings import batch, book
 from engine.postings.pending import PendingAdjust, PendingPost, Voucher
 from engine.postings.settling import balance_computed, moved_from
 from engine.references import reference_id
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.postings.book import PostingStore
     from engine.postings.settling import Compute
-    from engine.writes.context import WriteContext
+    from engine.writes.context import PreparedCreate, WriteContext
     from metadata import LedgerDef
 
 UNBALANCED = "unbalanced"
@@ -126,8 +128,9 @@ async def _submit(
     entries: list[book.Entry] = []
     for seq, row in enumerate(rows):
         row.seq = seq
-        created = await _append(conn, row, voucher, reversal=False)
-        entries.append(book.Entry(seq, "ledger", row.store.entity.qualified_name, created, {}))
+    created = await _append(conn, rows, voucher, reversal=False)
+    for seq, (row, ident) in enumerate(zip(rows, created, strict=True)):
+        entries.append(book.Entry(seq, "ledger", row.store.entity.qualified_name, ident, {}))
     for offset, inc in enumerate(increments, start=len(rows)):
         entries.append(
             book.Entry(
@@ -358,6 +361,15 @@ async def _apply(
             i for i in increments if i.reads_posted
         ]
     unsettled = {id(inc.row) for inc in increments if inc.compute is not None}
+    if not unsettled:  # each table's moves in one statement where they can be
+        for _, run in itertools.groupby(ordered, key=lambda i: i.store.table.name):
+            group = list(run)
+            if _together(group, sign):
+                await _move_together(conn, group, ctx, sign)
+            else:
+                for inc in group:
+                    await _move(conn, inc, ctx, sign)
+        return
     for inc in ordered:
         if inc.compute is not None:
             await _settle(conn, inc, increments, unsettled)
@@ -396,6 +408,66 @@ async def _settle(
 
 def _key_order(key: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(value) for value in key.values())
+
+
+def _together(group: list[_Increment], sign: int) -> bool:
+    """Whether the increments of one table (sorted by id) can be one statement
+    (``batch.move``): more than one, of distinct rows, all of one kind (and for records of
+    one writer), each within its fields' scales, of a table whose writes do nothing else."""
+    if len(group) < 2:
+        return False
+    first = group[0]
+    records = first.kind == "record"
+    if any(inc.kind != first.kind for inc in group):
+        return False
+    if len({inc.id for inc in group}) < len(group):
+        return False  # a row moved twice: each move checked on its own, one after the other
+    if records and len({inc.ctx.user_id for inc in group}) > 1:
+        return False
+    if not batch.moves_together(first.store, records=records):
+        return False
+    return all(
+        book.guardable(inc.store, {name: delta * sign for name, delta in inc.deltas.items()})
+        for inc in group
+    )
+
+
+async def _move_together(
+    conn: Connection, group: list[_Increment], ctx: WriteContext, sign: int
+) -> None:
+    """``_move`` of each increment of ``group`` (``_together``), as one statement; a
+    record's update then checked (its document's status, its rules on the record as stored)
+    and audited as ``EntityStore.update`` does, the audit rows written together. An
+    increment the statement refused (a limit, a column's size, a missing row) goes the
+    one-by-one way, in its place in the order, which says why."""
+    from engine.writes import documents  # the pipeline imports postings
+
+    store = group[0].store
+    records = group[0].kind == "record"
+    user_id = group[0].ctx.user_id if records else ctx.user_id
+    moves = [(inc.id, {name: d * sign for name, d in inc.deltas.items()}) for inc in group]
+    moved = await batch.move(conn, store, moves, user_id, with_old=records)
+    audit = store.registry.audit
+    audits: list[dict[str, Any]] = []
+    for inc in group:
+        found = moved.get(inc.id)
+        if found is None:
+            await audit.add_many(conn, audits)  # the audit rows in the one-by-one order
+            audits.clear()
+            await _move(conn, inc, ctx, sign)
+            continue
+        stored, old = found
+        if old is not None:  # a record: what EntityStore.update checks and writes besides
+            documents.check_update(store.entity, old, {}, inc.ctx)
+            store._check_rules(RuleEvent.UPDATE, stored, old, inc.ctx, [])
+            changes = changes_between(old, stored, stored.keys())
+            if changes:
+                name = store.entity.qualified_name
+                audits.append(
+                    audit.row(name, str(inc.id), AuditAction.UPDATE, changes, inc.ctx.user_id)
+                )
+        _fill_after(inc, stored)
+    await audit.add_many(conn, audits)
 
 
 async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int) -> None:
@@ -485,9 +557,40 @@ async def _balance_written(conn: Connection, store: PostingStore, stored: dict[s
         await keeper.after_write(conn, None, stored)
 
 
-async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bool) -> int:
-    """Insert a ledger row (its voucher fields and ``after`` values filled by the engine);
-    its id."""
+async def _append(
+    conn: Connection, rows: list[_Row], voucher: Voucher, *, reversal: bool
+) -> list[int]:
+    """Insert the ledger rows (their voucher fields and ``after`` values filled by the
+    engine), in order; their ids. Consecutive rows of one ledger whose creates need nothing
+    after the INSERT but their rules are written in one statement (``batch.append``), the
+    others one by one through the create pipeline."""
+    ids: list[int] = []
+    for _, run in itertools.groupby(rows, key=lambda row: row.store.entity.qualified_name):
+        group = list(run)
+        store = group[0].store
+        prepared = [(row, *_prepare(row, voucher, reversal)) for row in group]
+        if not (
+            len(group) > 1
+            and batch.appends_together(store)
+            and all(batch.appends_as_prepared(p) for _, _, p in prepared)
+        ):
+            for row, body, p in prepared:
+                record = await store.create(conn, body, row.ctx, prepared=p)
+                ids.append(int(record["id"]))
+            continue
+        for row, _, p in prepared:  # a writer whose rights are limited: the references' checks
+            await store.references.resolve(conn, p.values, row.ctx)
+        values = [(p.values, row.ctx.user_id) for row, _, p in prepared]
+        written = await batch.append(conn, store, values)
+        for (row, _, _), record in zip(prepared, written, strict=True):
+            store._check_rules(RuleEvent.CREATE, record, None, row.ctx, [])
+            ids.append(int(record["id"]))
+    return ids
+
+
+def _prepare(row: _Row, voucher: Voucher, reversal: bool) -> tuple[dict[str, Any], PreparedCreate]:
+    """The body of a ledger row's create, and the create prepared as ``EntityStore.create``
+    does, with the fields the engine fills."""
     store = row.store
     body = {k: v for k, v in row.body.items() if k not in row.after and k not in LEDGER_FIELDS}
     prepared = store.prepare_create(body, row.ctx)
@@ -498,8 +601,7 @@ async def _append(conn: Connection, row: _Row, voucher: Voucher, *, reversal: bo
         field_def = store.entity.fields[name]
         system[name] = None if value is None else _unbounded_coercer(field_def)(value)
     prepared.values.update(system)
-    record = await store.create(conn, body, row.ctx, prepared=prepared)
-    return int(record["id"])
+    return body, prepared
 
 
 async def _cancel(conn: Connection, registry: Any, voucher: Voucher, ctx: WriteContext) -> None:
@@ -508,11 +610,12 @@ async def _cancel(conn: Connection, registry: Any, voucher: Voucher, ctx: WriteC
     if not entries:
         return
     rows: dict[int, _Row] = {}
+    originals = await _originals(conn, registry, [e for e in entries if e.kind == "ledger"])
     for entry in entries:
         if entry.kind != "ledger":
             continue
         store: PostingStore = registry.store_for(entry.target)
-        original = await store.get(conn, entry.target_id)
+        original = originals[entry.target, entry.target_id]
         body = _reversed(store.entity.ledger, store, original)
         values = store.validator.validate(dict(body))
         rows[entry.seq] = _Row(store, body, values, entry.at, ctx)
@@ -532,8 +635,25 @@ async def _cancel(conn: Connection, registry: Any, voucher: Voucher, ctx: WriteC
         if entry.kind != "ledger"
     ]
     await _apply(conn, increments, ctx, sign=-1)
-    for row in rows.values():
-        await _append(conn, row, voucher, reversal=True)
+    await _append(conn, list(rows.values()), voucher, reversal=True)
+
+
+async def _originals(
+    conn: Connection, registry: Any, entries: list[book.Entry]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The ledger rows the entries name, read with one query per ledger (a row that is
+    gone answers as a read of it alone does)."""
+    wanted: dict[str, list[int]] = {}
+    for entry in entries:
+        wanted.setdefault(entry.target, []).append(entry.target_id)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for target, ids in wanted.items():
+        store: PostingStore = registry.store_for(target)
+        records = await store.get_many(conn, ids)
+        for ident in ids:
+            record = records.get(str(ident))
+            found[target, ident] = record if record is not None else await store.get(conn, ident)
+    return found
 
 
 def _reversed(

@@ -491,7 +491,11 @@ class EntityStore:
             self.records, conn, record_id, values, ctx.user_id, expected_version
         )
         if self.children:
-            await self.records.attach_children(conn, [record])
+            if all(name in old for name in self.children):  # a move leaves the lines as read
+                for name in self.children:
+                    record[name] = [dict(line) for line in old[name]]
+            else:
+                await self.records.attach_children(conn, [record])
             record = self.records.ordered(record)
         action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
         changes = {name: [old.get(name), value] for name, value in values.items()}

@@ -1,0 +1,264 @@
+"""PostgreSQL: a voucher's writes to one table in one statement, where the table's
+definitions let the statement do exactly what the one-by-one path does
+(``engine.postings.voucher``, which falls back to that path for anything else).
+
+- ``move``: the increments of several rows of a table, as one ``UPDATE``::
+
+      WITH v AS (SELECT * FROM unnest($ids, $deltas…) AS v(id, d0…)),
+           l AS (SELECT … FROM t WHERE id IN (SELECT id FROM v) ORDER BY id FOR NO KEY UPDATE)
+      UPDATE t SET f = coalesce(f, 0) + v.d0, … FROM v JOIN l ON l.id = v.id
+      WHERE t.id = v.id AND <each limit the move's direction checks> AND <the column holds it>
+      RETURNING t.* [, l.*]
+
+  ``l`` locks the rows in id order (the lock of a ``SELECT … ORDER BY … FOR NO KEY
+  UPDATE`` is taken row by row after the sort), and the UPDATE only writes rows that ``l``
+  has locked, so the locks are taken in the same fixed order as one row at a time: no
+  deadlock. ``l`` gives each row as it was just before the move (the latest committed
+  version, locked), for the audit trail and for rules that read ``old``. A row the
+  guards refuse is not returned: the caller moves it one by one, which says why.
+- ``append``: ledger rows, each with its audit row, as one statement of data-modifying
+  CTEs (the create's own ``INSERT … RETURNING`` and audit ``INSERT`` per row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import weakref
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, literal, select, union_all
+
+from engine.audit import AuditAction, changes_between
+from engine.database import IntegrityViolation
+from engine.fieldtypes import ReferenceByKey
+from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN, decimal_shape
+from engine.sql import CompiledSql, compile_sql
+from metadata import FieldType, RuleEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from engine.database import Connection
+    from engine.writes.context import PreparedCreate
+
+BATCH = 32
+"""Ledger rows per statement of ``append``."""
+
+
+def moves_together(store: Any, *, records: bool) -> bool:
+    """Whether several increments of ``store``'s rows can be one ``move``: PostgreSQL, and
+    nothing kept from the rows (rollups). For increments of records (``adjust`` by id),
+    also nothing their update would do besides the write, its audit row and the rules on
+    the record as stored: no lines, no computed fields or ``required_if``, no expressions
+    through references, no triggers on update."""
+    if store.dialect_name != "postgresql" or store.rollups is not None:
+        return False
+    if not records:
+        return True
+    derivation = store.derivation
+    return not (
+        store.children
+        or store.traversed
+        or derivation.computes
+        or derivation.required_if
+        or store.triggers.runs_on(RuleEvent.UPDATE)
+    )
+
+
+def appends_together(store: Any) -> bool:
+    """Whether ``store``'s creates can be written together (``append``): PostgreSQL, no lines,
+    no numbering, nothing kept from them (rollups)."""
+    return (
+        store.dialect_name == "postgresql"
+        and not store.children
+        and not store.records.autonumbers
+        and store.rollups is None
+    )
+
+
+def appends_as_prepared(prepared: PreparedCreate) -> bool:
+    """Whether a prepared create needs nothing after its INSERT but its rules: derived
+    already, no trigger, no reference written as a lookup."""
+    return (
+        prepared.derived
+        and prepared.triggers_due is False
+        and not any(isinstance(v, ReferenceByKey) for v in prepared.values.values())
+    )
+
+
+# -- move ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Move:
+    sql: str
+    constants: tuple[Any, ...]
+
+
+_MOVES: weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, ...], bool], _Move]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _move_sql(store: Any, fields: tuple[str, ...], with_old: bool) -> _Move:
+    """The statement of ``move`` for ``fields``, compiled once per store and shape."""
+    cache = _MOVES.get(store)
+    if cache is None:
+        cache = _MOVES[store] = {}
+    sql = cache.get((fields, with_old))
+    if sql is None:
+        sql = cache[fields, with_old] = _build_move(store, fields, with_old)
+    return sql
+
+
+def _build_move(store: Any, fields: tuple[str, ...], with_old: bool) -> _Move:
+    preparer = store.dialect.identifier_preparer
+    quote = preparer.quote
+    table = preparer.format_table(store.table)
+    count = len(fields)
+    constants: list[Any] = []
+
+    def constant(value: Decimal) -> str:
+        constants.append(value)
+        return f"${count + 3 + len(constants)}::numeric"
+
+    balance = store.entity.balance
+    sets: list[str] = []
+    guards: list[str] = []
+    for i, name in enumerate(fields):
+        column, delta = quote(name), f"v.d{i}"
+        new = f"(coalesce(t.{column}, 0) + {delta})"
+        sets.append(f"{column} = CASE WHEN {delta} IS NULL THEN t.{column} ELSE {new} END")
+        checks: list[str] = []
+        for limit in balance.limits_of(name) if balance is not None else ():
+            if limit.min is not None:  # checked when the move goes down
+                checks.append(f"({delta} >= 0 OR {new} >= {constant(limit.min)})")
+            if limit.max is not None:  # checked when it goes up
+                checks.append(f"({delta} <= 0 OR {new} <= {constant(limit.max)})")
+        field = store.entity.fields[name]
+        if field.type is FieldType.INTEGER:
+            low, high = constant(Decimal(INT64_MIN)), constant(Decimal(INT64_MAX))
+            checks.append(f"{new} BETWEEN {low} AND {high}")
+        else:
+            precision, scale = decimal_shape(field)
+            checks.append(f"abs({new}) < {constant(Decimal(10) ** (precision - scale))}")
+        guards.append(f"({delta} IS NULL OR ({' AND '.join(checks)}))")
+    columns = [quote(name) for name in store.records.columns]
+    returned = [f"t.{c}" for c in columns] + ([f"l.{c}" for c in columns] if with_old else [])
+    arrays = ", ".join(["$1::bigint[]", *(f"${i + 2}::numeric[]" for i in range(count))])
+    names = ", ".join(["id", *(f"d{i}" for i in range(count))])
+    locked = ", ".join(columns) if with_old else quote("id")
+    sql = (  # names quoted by the dialect, every value bound
+        f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({names})), "  # noqa: S608
+        f"l AS (SELECT {locked} FROM {table} WHERE {table}.id IN (SELECT v.id FROM v) "
+        f"ORDER BY {table}.id FOR NO KEY UPDATE) "
+        f"UPDATE {table} AS t SET {', '.join(sets)}, "
+        f"updated_at = ${count + 2}, updated_by = ${count + 3}, version = t.version + 1 "
+        f"FROM v JOIN l ON l.id = v.id WHERE t.id = v.id AND {' AND '.join(guards)} "
+        f"RETURNING {', '.join(returned)}"
+    )
+    return _Move(sql, tuple(constants))
+
+
+async def move(
+    conn: Connection,
+    store: Any,
+    moves: Sequence[tuple[int, Mapping[str, Decimal]]],
+    user_id: str | None,
+    *,
+    with_old: bool,
+) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Add each ``(id, deltas)`` of ``moves`` (distinct ids; deltas within the fields'
+    scales, ``book.guardable``) to its row, locking the rows in id order: by row id, the
+    row as moved and (``with_old``) as it was. A row that is missing, or that a move would
+    take past a limit or the column's size, is left as it was and not in the answer."""
+    fields = tuple(sorted({name for _, deltas in moves for name in deltas}))
+    sql = _move_sql(store, fields, with_old)
+    records = store.records
+    args: list[Any] = [[ident for ident, _ in moves]]
+    args += [[deltas.get(name) for _, deltas in moves] for name in fields]
+    args += [records.timestamp(dt.datetime.now(dt.UTC)), user_id, *sql.constants]
+    width = len(records.columns)
+    moved: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+    for row in await conn.fetch(sql.sql, args):
+        values = tuple(row)
+        new = records.decode(values[:width])
+        moved[int(new["id"])] = (new, records.decode(values[width:]) if with_old else None)
+    return moved
+
+
+# -- append ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Append:
+    sql: CompiledSql
+    slots: tuple[tuple[int, str] | None, ...]
+    """Where each parameter comes from: (row, column or audit parameter); None: a constant."""
+
+
+_APPENDS: weakref.WeakKeyDictionary[Any, dict[int, _Append]] = weakref.WeakKeyDictionary()
+_SLOT = re.compile(r"p(\d+)_(.+)")
+
+
+def _append_sql(store: Any, count: int) -> _Append:
+    cache = _APPENDS.get(store)
+    if cache is None:
+        cache = _APPENDS[store] = {}
+    if count not in cache:
+        ctes: list[Any] = []
+        parts: list[Any] = []
+        for i in range(count):
+            written, audited = store.records.sql.audited_ctes(None, prefix=f"p{i}_")
+            ctes += [written, audited]
+            columns = [written.c[name] for name in store.records.columns]
+            parts.append(select(literal(i, Integer()).label("_row"), *columns))
+        statement = (parts[0] if count == 1 else union_all(*parts)).add_cte(*ctes)
+        sql = compile_sql(statement, store.dialect)
+        slots = []
+        for name in sql.names:
+            match = None if name in sql.constants else _SLOT.fullmatch(name)
+            slots.append((int(match[1]), match[2]) if match else None)
+        cache[count] = _Append(sql, tuple(slots))
+    return cache[count]
+
+
+async def append(
+    conn: Connection, store: Any, rows: Sequence[tuple[dict[str, Any], str | None]]
+) -> list[dict[str, Any]]:
+    """INSERT ``rows`` (values as a create stores them, the writer's id), each with its
+    audit row as a create writes it, in one statement per ``BATCH`` rows; the records as
+    stored, in order."""
+    records = store.records
+    stored: list[dict[str, Any]] = []
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        sql = _append_sql(store, len(chunk))
+        now = records.timestamp(dt.datetime.now(dt.UTC))
+        params: list[dict[str, Any]] = []
+        for values, user_id in chunk:
+            own = records.encode(values)
+            own.update(created_at=now, updated_at=now, created_by=user_id, updated_by=user_id)
+            own["version"] = 1
+            changes = changes_between(None, values, list(values))
+            audit = records.registry.audit.row(
+                store.entity.qualified_name, "", AuditAction.CREATE, changes, user_id
+            )
+            own.update(audit_at=audit["at"], audit_user=audit["user_id"])
+            own["audit_changes"] = audit["changes"]
+            params.append(own)
+        constants = sql.sql.constants
+        args = [
+            constants.get(name) if slot is None else params[slot[0]].get(slot[1])
+            for name, slot in zip(sql.sql.names, sql.slots, strict=True)
+        ]
+        try:
+            found = await conn.fetch(sql.sql.sql, args)
+        except IntegrityViolation as exc:
+            raise await records.integrity_error(conn, exc, chunk[0][0]) from None
+        by_row = {int(row[0]): records.decode(tuple(row)[1:]) for row in found}
+        stored += [by_row[i] for i in range(len(chunk))]
+    return stored
