@@ -23,7 +23,7 @@ install: $(BIN)/.installed node_modules/.installed
 ## run: install, create a demo instance on SQLite, migrate, load demo data, serve on :8000
 run: install
 	test -f demo/tessera.yaml || $(BIN)/tessera init demo --modules contacts
-	cd demo && ../$(BIN)/tessera migrate && ../$(BIN)/tessera demo && \
+	cd demo && ../$(BIN)/tessera migrate --admin-password tessera-demo && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 
 # one pytest process per core (pytest-xdist; PYTEST_WORKERS=0: one process), and the 20

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -84,6 +87,108 @@ def create_user_command(config: str | None, name: str, password: str | None, rol
             "it grants nothing until one does",
             err=True,
         )
+
+
+@user_group.command("password")
+@CONFIG_OPTION
+@click.argument("name")
+@click.option(
+    "--password",
+    envvar="TESSERA_NEW_PASSWORD",
+    default=None,
+    help="The new password (at least 8 characters). Without it: asked for on a terminal, "
+    "else generated and printed once.",
+)
+def password_command(config: str | None, name: str, password: str | None) -> None:
+    """Set a new password for the user NAME (a forgotten one cannot be read back)."""
+    settings = _context.load_settings(config)
+    chosen = choose_password(password, f"New password for '{name}'")
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        await identity.set_password(conn, name, chosen.text)
+
+    _run(settings, work)
+    click.echo(f"password of {name} changed{chosen.shown}")
+
+
+@dataclass(frozen=True)
+class ChosenPassword:
+    text: str
+    generated: bool
+
+    @property
+    def shown(self) -> str:
+        """What to print after the action: a generated password once, a chosen one never."""
+        return f"; password: {self.text} (shown only this once)" if self.generated else ""
+
+
+def choose_password(given: str | None, prompt: str) -> ChosenPassword:
+    """The password a flag gave, else one typed twice on a terminal (empty: generate one),
+    else, for scripts and pipes, a generated one."""
+    from engine.identity import IdentityError, check_password_text
+
+    if given is not None:
+        try:
+            check_password_text(given)
+        except IdentityError as exc:
+            _context.fail(exc.detail)
+        return ChosenPassword(given, generated=False)
+    if sys.stdin.isatty():
+        while True:
+            typed = click.prompt(
+                f"{prompt} (empty: generate one)",
+                default="",
+                show_default=False,
+                hide_input=True,
+                confirmation_prompt=True,
+            )
+            if not typed:
+                break
+            try:
+                check_password_text(typed)
+            except IdentityError as exc:
+                click.echo(f"error: {exc.detail}", err=True)
+                continue
+            return ChosenPassword(typed, generated=False)
+    return ChosenPassword(secrets.token_urlsafe(12), generated=True)
+
+
+def check_new_admin(name: str, password: str | None) -> None:
+    """Refuse a first administrator's name or password given on the command line before
+    anything is migrated."""
+    from engine.identity import USERNAME, IdentityError, check_password_text, printable_name
+
+    if not USERNAME.fullmatch(name):
+        _context.fail(f"'{printable_name(name)}' is not a valid user name for --admin")
+    if password is not None:
+        try:
+            check_password_text(password)
+        except IdentityError as exc:
+            _context.fail(f"--admin-password: {exc.detail}")
+
+
+def create_first_admin(settings: Settings, name: str, password: str | None) -> None:
+    """Create the administrator ``name`` if the instance has no user yet, as Django's
+    ``createsuperuser`` or Frappe's ``bench new-site`` do, so the first person in can sign
+    in; print how."""
+    from engine.identity import IdentityError
+    from metadata import ADMIN_ROLE
+
+    async def has_users(identity: Identity, conn: Connection) -> Any:
+        return await identity.has_users(conn)
+
+    if _run(settings, has_users):
+        return
+    chosen = choose_password(password, f"Password for the first administrator '{name}'")
+
+    async def create(identity: Identity, conn: Connection) -> Any:
+        if await identity.has_users(conn):  # another process made one meanwhile
+            raise IdentityError("a user was created meanwhile; no first administrator made")
+        return await identity.create_user(conn, name, chosen.text, [ADMIN_ROLE])
+
+    _run(settings, create)
+    click.echo(f"first administrator: {name} (role {ADMIN_ROLE}){chosen.shown}")
+    click.echo("sign in with it at /login, or create others with `tessera user create`")
 
 
 def _undeclared(settings: Settings, roles: list[str]) -> list[str]:

@@ -91,8 +91,35 @@ def echo_plan(plan: Plan, *, with_sql: bool) -> None:
     is_flag=True,
     help="Allow steps that drop tables or columns holding data, or narrow a type.",
 )
-def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) -> None:
-    """Bring the database to the definitions; print the plan."""
+@click.option(
+    "--admin",
+    "admin_name",
+    default="admin",
+    show_default=True,
+    help="The first administrator's user name, made when the instance has no user yet.",
+)
+@click.option(
+    "--admin-password",
+    envvar="TESSERA_ADMIN_PASSWORD",
+    default=None,
+    help="Its password, for scripts. Without it: asked for on a terminal, "
+    "else generated and printed once.",
+)
+@click.option("--no-admin", is_flag=True, help="Do not make a first administrator.")
+def migrate_command(
+    config: str | None,
+    dry_run: bool,
+    allow_data_loss: bool,
+    admin_name: str,
+    admin_password: str | None,
+    no_admin: bool,
+) -> None:
+    """Bring the database to the definitions, load fixtures, and make the first
+    administrator if there is no user yet; print the plan."""
+    from cli.identity import check_new_admin, create_first_admin
+
+    if not no_admin:
+        check_new_admin(admin_name, admin_password)  # a bad flag fails before any change
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     _context.check_fixture_files(project)
@@ -102,3 +129,5 @@ def migrate_command(config: str | None, dry_run: bool, allow_data_loss: bool) ->
     loaded = upsert_fixtures(settings, project)
     if loaded:
         click.echo(f"fixtures: {loaded} records upserted")
+    if not no_admin:
+        create_first_admin(settings, admin_name, admin_password)

@@ -165,6 +165,20 @@ class Identity:
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
+    def _any_user(self) -> CompiledSql:
+        return compile_sql(select(user_table.c.id).limit(1), self.dialect)
+
+    @functools.cached_property
+    def _set_password(self) -> CompiledSql:
+        c = user_table.c
+        statement = (
+            update(user_table)
+            .where(c.id == bindparam("user_id"))
+            .values(password_hash=bindparam("password_hash"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
     def _insert_token(self) -> CompiledSql:
         statement = insert(token_table).returning(token_table.c.id)
         return compile_sql(
@@ -229,10 +243,8 @@ class Identity:
         bad = sorted(r for r in role_set if not ROLE_NAME.match(r))
         if bad:
             raise IdentityError(f"not a valid role name: {', '.join(bad)}")
-        if password is not None and len(password) < 8:
-            raise IdentityError("a password has at least 8 characters")
-        if password is not None and not _encodable(password):
-            raise IdentityError("a password must be text (it has a lone surrogate)")
+        if password is not None:
+            check_password_text(password)
         params = {
             "username": username,
             "password_hash": _hasher().hash(password) if password is not None else None,
@@ -246,6 +258,22 @@ class Identity:
             raise IdentityError(f"a user named '{username}' already exists") from None
         assert row is not None
         return User(int(row[0]), username, role_set)
+
+    async def has_users(self, conn: Connection) -> bool:
+        """Whether any user exists, active or not: the first administrator is made only in
+        an instance that has never had one."""
+        return await conn.fetchrow(self._any_user.sql, self._any_user.args({})) is not None
+
+    async def set_password(self, conn: Connection, username: str, password: str) -> None:
+        """Give the active user ``username`` a new password (a lost one cannot be read back)."""
+        check_password_text(password)
+        user = await self.user_named(conn, username)
+        if user is None:
+            raise IdentityError(f"no active user named '{printable_name(username)}'")
+        sql = self._set_password
+        await conn.execute(
+            sql.sql, sql.args({"user_id": user.id, "password_hash": _hasher().hash(password)})
+        )
 
     async def user_named(self, conn: Connection, username: str) -> User | None:
         if not USERNAME.fullmatch(username):
@@ -345,6 +373,14 @@ class Identity:
             )
             for r in rows
         ]
+
+
+def check_password_text(password: str) -> None:
+    """Refuse a password too short to be one, or that is not text."""
+    if len(password) < 8:
+        raise IdentityError("a password has at least 8 characters")
+    if not _encodable(password):
+        raise IdentityError("a password must be text (it has a lone surrogate)")
 
 
 def _encodable(text: str) -> bool:
