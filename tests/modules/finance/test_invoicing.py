@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.modules.finance.conftest import FINANCE, Books
+from tests.modules.finance.conftest import CONTACTS, FINANCE, Books
 
 D = Decimal
 
@@ -223,3 +223,29 @@ def test_an_invoice_in_another_currency_posts_company_currency(books: Books) -> 
     assert sum(D(r["debit"]) for r in rows) == sum(D(r["credit"]) for r in rows) == D("107.09")
     customer = books.customer_of(acme)
     assert (customer["lifetime_value"], customer["outstanding"]) == ("107.09", "107.09")
+
+
+def test_drafts_follow_the_address_submitted_invoices_keep_theirs(books: Books) -> None:
+    address = books.made(
+        f"{CONTACTS}/address",
+        {"label": "Acme HQ", "street": "1 Main St", "postal_code": "20095", "city": "Hamburg"},
+    )
+    acme = books.customer("Acme", billing_address=address["id"])
+    bolt = books.item("bolt")
+    submitted = books.invoice(acme, [(bolt, "1", "10.00")])
+    assert submitted["billing_address"] == address["id"]  # the account's, by default
+    text = books.move("sales_invoice", submitted["id"])["address_display"]
+    assert text == "Acme HQ\n1 Main St\n20095 Hamburg"  # the text as of the submit
+    draft = books.invoice(acme, [(bolt, "1", "10.00")], billing_address=address["id"])
+    assert draft["address_display"] == text
+
+    moved = books.client.patch(
+        f"{CONTACTS}/address/{address['id']}", json={"street": "9 Harbour Rd", "country": "DE"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert books.invoice_of(draft["id"])["address_display"] == (
+        "Acme HQ\n9 Harbour Rd\n20095 Hamburg\nDE"
+    )
+    assert books.invoice_of(submitted["id"])["address_display"] == (
+        "Acme HQ\n1 Main St\n20095 Hamburg"
+    )
