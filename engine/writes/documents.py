@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.errors import FieldError
     from engine.writes.context import WriteContext
-    from engine.writes.pipeline import EntityStore
     from metadata import EntityDef
 
 DRAFT, SUBMITTED, CANCELLED = "draft", "submitted", "cancelled"
@@ -135,12 +134,13 @@ def amendment(entity: EntityDef, children: Mapping[str, EntityDef], old: Mapping
 
 async def line_failures(
     conn: Connection,
-    children: Mapping[str, EntityStore],
+    children: Mapping[str, Any],
     record: Mapping[str, Any],
     event: RuleEvent,
     ctx: WriteContext,
 ) -> list[FieldError]:
-    """The rules ``on`` a document's ``event`` (submit, cancel) of its line entities, on
+    """The rules ``on`` a document's ``event`` (submit, cancel) of its line entities
+    (``children``: their stores, by children field), on
     each of its lines, with the records they traverse read now (the stock an item has at
     submit, not when the line was written): every failure, at ``lines[i].field``."""
     failures: list[FieldError] = []
