@@ -83,8 +83,15 @@ class DefaultExpressions:
     def __bool__(self) -> bool:
         return bool(self._fields)
 
-    def fill(self, values: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
-        """The defaults of the fields missing from ``values``, each also set in the scope."""
+    def fill(
+        self,
+        values: Mapping[str, Any],
+        scope: Scope,
+        shown: Callable[[str, Any], Any] | None = None,
+    ) -> dict[str, Any]:
+        """The defaults of the fields missing from ``values``, each also set in the scope
+        (as ``shown`` gives it, when given: a reference as the record it points at), so
+        that later defaults read it."""
         filled: dict[str, Any] = {}
         errors: list[FieldError] = []
         for name, required, template, convert in self._fields:
@@ -103,7 +110,7 @@ class DefaultExpressions:
                 errors.append(FieldError(name, "required", "is required (its default is empty)"))
                 continue
             filled[name] = value
-            scope.set(name, value)
+            scope.set(name, value if shown is None else shown(name, value))
         if errors:
             raise ValidationFailed(errors)
         return filled

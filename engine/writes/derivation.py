@@ -54,6 +54,15 @@ class Derivation:
             dialect=records.dialect,
             dialect_name=records.dialect_name,
         )
+        self.defaulted_references = frozenset(
+            name
+            for name, field in entity.fields.items()
+            if name in references.traversed
+            and isinstance(field.default, str)
+            and "{{" in field.default
+        )
+        """Traversed reference fields that a template default may fill (a return's order,
+        from the delivery it returns): read, on create, before the record's expressions."""
         self.looks_up: bool = bool(self.lookups) or any(
             child.looks_up for child in self.children.values()
         )
@@ -101,7 +110,8 @@ class Derivation:
         the lines it sends, read in the write's transaction and set in ``values`` before
         ``derive`` (engine/lookups.py says when each runs). A line's lookups see the record
         as ``parent``. Every failure at once, a line's at ``<field>[<position>].<field>``."""
-        if not self.looks_up:
+        loads_defaulted = old is None and bool(self.defaulted_references)
+        if not self.looks_up and not loads_defaulted:
             return
         record = {**(old or self.blank_record), **values}
         if self.references.missing(record, ctx):
@@ -111,7 +121,18 @@ class Derivation:
         scope = Scope(view, self.references.view(old, ctx), ctx.user)
         errors: list[FieldError] = []
         if old is None and self.defaults:  # what the defaults will make of the record
-            view.update(_collecting([], self.defaults.fill, values, scope))
+            shown = self._shown(ctx)
+            filled = _collecting([], self.defaults.fill, values, scope, shown)
+            view.update(filled)
+            # the records the references they fill point at, and those that defaults
+            # reading them fill in turn (a chain of defaulted references)
+            for _ in range(len(self.defaulted_references) if loads_defaulted else 0):
+                await self.references.load(conn, [view], ctx)
+                again = Scope(self.references.view({**record, **filled}, ctx), None, ctx.user)
+                filled = _collecting([], self.defaults.fill, values, again, shown)
+                view.update(filled)
+            if not self.looks_up:
+                return
         if self.lookups and (old is None or self.lookups.rerun(old)):
             old_scope = None if old is None else Scope(self.references.view(old, ctx))
             view.update(await self.lookups.fill(conn, values, scope, old_scope, errors))
@@ -172,7 +193,7 @@ class Derivation:
             raise ValidationFailed([*errors, *missing])
         view = self.references.view(record, ctx)
         scope = Scope(view, self.references.view(old, ctx), ctx.user)
-        self.fill(values, record, scope, errors, new=creating)
+        self.fill(values, record, scope, errors, new=creating, ctx=ctx)
         if creating:
             errors.extend(self.rules.before_insert.failures(scope))
         if errors:
@@ -187,12 +208,16 @@ class Derivation:
         errors: list[FieldError],
         *,
         new: bool,
+        ctx: WriteContext | None = None,
     ) -> None:
         """The steps a record and each of its lines share: defaults (on a new one), computed
         fields, then ``required_if``; what they fill goes into both ``sent`` (the values to
-        store) and ``record`` (the whole record the scope shows), failures into ``errors``."""
+        store) and ``record`` (the whole record the scope shows), failures into ``errors``.
+        With ``ctx``, a traversed reference a default filled reads the record it points at
+        (``look_up`` loaded it), as one sent would."""
         if new and self.defaults:
-            filled = _collecting(errors, self.defaults.fill, sent, scope)
+            shown = self._shown(ctx) if ctx is not None else None
+            filled = _collecting(errors, self.defaults.fill, sent, scope, shown)
             sent.update(filled)
             record.update(filled)
         if self.computed:
@@ -201,6 +226,20 @@ class Derivation:
             record.update(computed)
         if self.required_if:
             _collecting(errors, self.required_if.check, record, scope)
+
+    def _shown(self, ctx: WriteContext) -> Callable[[str, Any], Any] | None:
+        """How a default's value is shown to the expressions after it: a traversed
+        reference as the record it points at (loaded by ``look_up``)."""
+        if not self.defaulted_references:
+            return None
+        defaulted = self.defaulted_references
+
+        def shown(name: str, value: Any) -> Any:
+            if name not in defaulted:
+                return value
+            return self.references.view({name: value}, ctx)[name]
+
+        return shown
 
     def derive_lines(
         self,
