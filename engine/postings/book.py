@@ -344,6 +344,7 @@ class Journal:
         self.dialect = dialect
         self.names = [c.name for c in posting_table.c if c.name != "id"]
         self._inserts: dict[int, CompiledSql] = {}
+        self._in_order: dict[int, bool] = {}
         columns = [
             posting_table.c[name]
             for name in self.names
@@ -363,7 +364,10 @@ class Journal:
             rows: list[dict[str, Any]] = [
                 {n: bindparam(f"{n}_{i}") for n in self.names} for i in range(count)
             ]
-            self._inserts[count] = compile_sql(insert(posting_table).values(rows), self.dialect)
+            sql = compile_sql(insert(posting_table).values(rows), self.dialect)
+            self._inserts[count] = sql
+            in_order = [f"{n}_{i}" for i in range(count) for n in self.names]
+            self._in_order[count] = list(sql.names) == in_order and not sql.constants
         return self._inserts[count]
 
     async def write(
@@ -371,23 +375,29 @@ class Journal:
     ) -> None:
         for start in range(0, len(entries), self.BATCH):
             chunk = entries[start : start + self.BATCH]
-            params: dict[str, Any] = {}
-            for i, entry in enumerate(chunk):
-                values = {
-                    "voucher_type": voucher_type,
-                    "voucher_id": voucher_id,
-                    "seq": entry.seq,
-                    "kind": entry.kind,
-                    "target": entry.target,
-                    "target_id": entry.target_id,
-                    "deltas": json.dumps({k: str(v) for k, v in entry.deltas.items()}),
-                    "at": entry.at[:400],
-                    "ledger_seq": entry.ledger_seq,
-                    "after": json.dumps(dict(entry.after)) if entry.after else None,
-                }
-                params.update({f"{name}_{i}": value for name, value in values.items()})
             statement = self._insert(len(chunk))
-            await conn.execute(statement.sql, statement.args(params))
+            rows = [self._values(voucher_type, voucher_id, entry) for entry in chunk]
+            if self._in_order[len(chunk)]:  # the parameters are the rows' values in order
+                args = [row[name] for row in rows for name in self.names]
+            else:
+                params = {f"{n}_{i}": v for i, row in enumerate(rows) for n, v in row.items()}
+                args = statement.args(params)
+            await conn.execute(statement.sql, args)
+
+    @staticmethod
+    def _values(voucher_type: str, voucher_id: int, entry: Entry) -> dict[str, Any]:
+        return {
+            "voucher_type": voucher_type,
+            "voucher_id": voucher_id,
+            "seq": entry.seq,
+            "kind": entry.kind,
+            "target": entry.target,
+            "target_id": entry.target_id,
+            "deltas": json.dumps({k: str(v) for k, v in entry.deltas.items()}),
+            "at": entry.at[:400],
+            "ledger_seq": entry.ledger_seq,
+            "after": json.dumps(dict(entry.after)) if entry.after else None,
+        }
 
     async def entries(self, conn: Connection, voucher_type: str, voucher_id: int) -> list[Entry]:
         params = {"voucher_type": voucher_type, "voucher_id": voucher_id}
