@@ -49,20 +49,19 @@ BATCH = 32
 
 
 def moves_together(store: Any, *, records: bool) -> bool:
-    """Whether several increments of ``store``'s rows can be one ``move``: PostgreSQL, and
-    nothing kept from the rows (rollups). For increments of records (``adjust`` by id),
-    also nothing their update would do besides the write, its audit row and the rules on
-    the record as stored: no lines, no computed fields or ``required_if``, no expressions
-    through references, no triggers on update."""
-    if store.dialect_name != "postgresql" or store.rollups is not None:
+    """Whether several increments of ``store``'s rows can be one ``move``: PostgreSQL,
+    nothing kept from the rows (rollups) and no computed fields (a balance's follow each
+    move). For increments of records (``adjust`` by id), also nothing their update would
+    do besides the write, its audit row and the rules on the record as stored: no lines,
+    no ``required_if``, no expressions through references, no triggers on update."""
+    derivation = store.derivation
+    if store.dialect_name != "postgresql" or store.rollups is not None or derivation.computes:
         return False
     if not records:
         return True
-    derivation = store.derivation
     return not (
         store.children
         or store.traversed
-        or derivation.computes
         or derivation.required_if
         or store.triggers.runs_on(RuleEvent.UPDATE)
     )
