@@ -104,6 +104,8 @@ class DashboardChecker:
                 errors.append(("type", f"a {kind.value} tile needs group_by"))
             else:
                 errors += [("group_by", m) for m in self._group_problems(entity, group_by)]
+        columns = raw.get("columns")
+        errors += self._columns_problems(entity, kind, columns, group_by)
         pairs = []
         for key, value in (raw.get("filter") or {}).items():
             problem = self._filter_problem(entity, str(key))
@@ -123,7 +125,22 @@ class DashboardChecker:
             group_by=group_by,
             filter=tuple(pairs),
             limit=int(raw.get("limit", 12)),
+            columns=columns,
         )
+
+    def _columns_problems(
+        self, entity: EntityDef, kind: TileKind, columns: str | None, group_by: str | None
+    ) -> list[tuple[str, str]]:
+        """A table tile's ``columns``: a second grouping, other than its rows'."""
+        if columns is not None and kind is not TileKind.TABLE:
+            return [("columns", f"only a table tile has columns, not a {kind.value} tile")]
+        if kind is not TileKind.TABLE:
+            return []
+        if columns is None:
+            return [("type", "a table tile needs columns (and group_by, its rows)")]
+        if columns == group_by:
+            return [("columns", "the columns must be another grouping than the rows")]
+        return [("columns", m) for m in self._group_problems(entity, columns)]
 
     def _type(self, entity: EntityDef, name: str) -> FieldType | None:
         field = entity.fields.get(name)

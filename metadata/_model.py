@@ -466,6 +466,7 @@ class TileKind(enum.StrEnum):
     NUMBER = "number"
     BAR = "bar"
     LINE = "line"
+    TABLE = "table"
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +482,8 @@ class TileDef:
     filter: tuple[tuple[str, str], ...] = ()
     """List filters as query-string pairs (``("status", "open")``)."""
     limit: int = 12
+    columns: str | None = None
+    """A table tile's second grouping: its values are the columns, ``group_by``'s the rows."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,10 @@ class Dashboards(Family):
         pairs = list(tile.filter)
         if tile.measure != "count":
             pairs.append(("measures", tile.measure))
-        if tile.group_by:
+        if tile.kind is TileKind.TABLE and tile.group_by and tile.columns:
+            groups = f"{tile.group_by},{tile.columns}"
+            pairs += [("group_by", groups), ("sort", groups)]
+        elif tile.group_by:
             pairs.append(("group_by", tile.group_by))
             if tile.kind is TileKind.BAR:  # the largest bars, largest first
                 pairs += [("sort", "-" + tile.measure), ("limit", str(tile.limit))]
@@ -76,13 +79,50 @@ class Dashboards(Family):
             shown["link"] = f"/app/{pack}/{name}?" + urllib.parse.urlencode(list(tile.filter))
             return shown
         assert tile.group_by is not None
+        shown["measure_label"] = _measure_label(tile.measure, entity)
+        if tile.kind is TileKind.TABLE:
+            shown.update(_grid(result.rows, tile, entity))
+            return shown
         rows = [(row[tile.group_by], row[tile.measure]) for row in result.rows]
         shown["rows"] = rows
         shown["chart"] = bar_chart(rows) if tile.kind is TileKind.BAR else line_chart(rows)
         group_field = entity.fields.get(tile.group_by.partition("__")[0])
         shown["group_label"] = group_field.label if group_field else tile.group_by
-        shown["measure_label"] = _measure_label(tile.measure, entity)
         return shown
+
+
+def _grid(rows: list[dict[str, Any]], tile: TileDef, entity: Any) -> dict[str, Any]:
+    """A table tile's cells: one row per value of ``group_by`` (in the aggregate's order)
+    and one column per value of ``columns`` (an enum's in its declared order, others
+    sorted), the measure in each cell, empty where no record is."""
+    assert tile.group_by is not None
+    assert tile.columns is not None
+    row_keys: list[Any] = []
+    column_keys: list[Any] = []
+    cells: dict[tuple[Any, Any], Any] = {}
+    for row in rows:
+        key, column = row[tile.group_by], row[tile.columns]
+        if key not in row_keys:
+            row_keys.append(key)
+        if column not in column_keys:
+            column_keys.append(column)
+        cells[(key, column)] = row[tile.measure]
+    field = entity.fields.get(tile.columns.partition("__")[0])
+    group = entity.fields.get(tile.group_by.partition("__")[0])
+    if field is not None and field.values:  # an enum's columns in its declared order
+        order = {value: index for index, value in enumerate(field.values)}
+        column_keys.sort(key=lambda c: order.get(c, len(order)))
+    else:
+        column_keys.sort(key=lambda c: (c is None, str(c)))
+    return {
+        "group_label": group.label if group else tile.group_by,
+        "columns_label": field.label if field else tile.columns,
+        "columns": [display(c) or "(empty)" for c in column_keys],
+        "grid": [
+            (display(key) or "(empty)", [display(cells.get((key, c))) for c in column_keys])
+            for key in row_keys
+        ],
+    }
 
 
 def _measure_label(measure: str, entity: Any) -> str:

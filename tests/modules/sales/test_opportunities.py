@@ -122,6 +122,15 @@ def test_the_board_and_the_forecast_dashboard_render(sales: Instance) -> None:
         assert ("2026-03", "50.00") in rows  # weighted: 100 at 50 %
         assert ("2026-04", "80.00") in rows  # 100 at 80 %
         assert ("proposal", "100.00") in rows
+        grid = re.findall(r'<table class="pivot">(.*?)</table>', page.text, re.DOTALL)
+        assert len(grid) == 1
+        heads = re.findall(r'<th scope="col">([^<]+)</th>', grid[0])
+        assert heads == ["Expected close", "proposal", "negotiation"]
+        cells = re.findall(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', grid[0])
+        assert [(m, re.findall(r"<td>([^<]*)</td>", tds)) for m, tds in cells] == [
+            ("2026-03", ["50.00", ""]),
+            ("2026-04", ["", "80.00"]),
+        ]
 
 
 def test_quotation_shows_availability_and_refuses_at_the_line(api: Api, sales: Instance) -> None:
