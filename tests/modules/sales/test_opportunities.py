@@ -143,10 +143,12 @@ def test_quotation_shows_availability_and_refuses_at_the_line(api: Api, sales: I
     api.stock_in(bolt["id"], spare["id"], "20")
     api.stock_in(nut["id"], main["id"], "5")
     acme = api.account("Acme")
+    deal = opportunity(api, acme["id"], stage="qualification")
     quote = api.made(
         f"{SALES}/quotation",
         {
             "account": acme["id"],
+            "opportunity": deal["id"],
             "valid_till": "2099-12-31",
             "lines": [
                 {"item": bolt["id"], "quantity": "40"},
@@ -185,6 +187,8 @@ def test_quotation_shows_availability_and_refuses_at_the_line(api: Api, sales: I
     submitted = api.client.post(f"{SALES}/quotation/{quote['id']}/_submit")
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["data"]["number"].startswith("QTN-")
+    moved = api.get(f"{SALES}/opportunity/{deal['id']}")
+    assert (moved["stage"], moved["probability"]) == ("proposal", 50)
     assert_no_drift(sales.settings)
 
 
