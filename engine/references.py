@@ -104,6 +104,8 @@ def expression_sources(entity: EntityDef) -> list[str]:
         sources += [s for s in (rule.when, rule.assertion) if s]
         for action in rule.actions:
             sources += action.templates()
+            if action.when:
+                sources.append(action.when)
             if action.for_each is not None and "." in action.for_each:
                 sources.append(action.for_each)  # <reference>.<children>: load its target
     for field in entity.fields.values():

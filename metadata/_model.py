@@ -183,6 +183,9 @@ class ActionDef:
     for_each: str | None = None
     """``for_each: <children field>``: the action runs once per line of the record written,
     the line in scope as ``line``."""
+    when: str | None = None
+    """An expression: the action runs only when it holds (with ``for_each``, judged per
+    line, the line in scope: only the lines it holds for)."""
 
     @classmethod
     def parse(

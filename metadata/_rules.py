@@ -226,6 +226,7 @@ class RuleChecker:
         raw = dict(raw)
         deferred = bool(raw.pop("async", False))
         for_each = raw.pop("for_each", None)
+        condition = raw.pop("when", None)
         if len(raw) != 1:
             self.error(where, f"an action has exactly one of: {', '.join(action_kinds())}")
             return None
@@ -236,6 +237,12 @@ class RuleChecker:
         self._line = for_each is not None
         try:
             action = action_definition(kind).parse(body, self, (*where, kind), deferred=deferred)
+            if condition is not None:
+                if not self._expression_ok((*where, "when"), condition):
+                    return None
+                if action is not None:
+                    action = replace(action, when=condition)
+                    self._retarget(where, action)
         finally:
             self._line = False
         if action is None or for_each is None:
@@ -260,11 +267,15 @@ class RuleChecker:
                 PendingAction(self.document, (*self.base, *where), action, self.entity)
             )
         else:
-            self.pending = [
-                replace(p, action=action) if p.where == (*self.base, *where) else p
-                for p in self.pending
-            ]
+            self._retarget(where, action)
         return action
+
+    def _retarget(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
+        """The pending check of the action at ``where`` sees ``action`` as it now is."""
+        self.pending = [
+            replace(p, action=action) if p.where == (*self.base, *where) else p
+            for p in self.pending
+        ]
 
     def target_later(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
         """``action``'s target and fields are checked once every entity is built."""
@@ -324,7 +335,8 @@ class RuleChecker:
         return source
 
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
-        problems = expression_problems(source, self.scope)
+        scope = self.scope | {"line"} if self._line else self.scope
+        problems = expression_problems(source, scope)
         for problem in problems:
             self.error(where, problem)
         return not problems

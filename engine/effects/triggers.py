@@ -70,8 +70,8 @@ class _Later:
 class _Trigger:
     rule: RuleDef
     when: Expression | None
-    actions: tuple[tuple[ActionHandler, str | None], ...]
-    """Each action's handler, with its ``for_each`` children field."""
+    actions: tuple[tuple[ActionHandler, str | None, Expression | None], ...]
+    """Each action's handler, with its ``for_each`` children field and its ``when``."""
     fills: frozenset[int] = frozenset()
     """The positions of the actions that fill a field of the record (``set``)."""
 
@@ -81,8 +81,10 @@ class _Trigger:
         field are resolved after it has run (a ``_Later`` in the list)."""
         resolved: Resolved = []
         for index in range(start, len(self.actions)):
-            action, for_each = self.actions[index]
+            action, for_each, when = self.actions[index]
             if for_each is None:
+                if when is not None and not when(scope):
+                    continue
                 resolved.append((action, action.resolve(scope)))
                 if index in self.fills and index + 1 < len(self.actions):
                     resolved.append((_LATER, _Later(self, index + 1, scope)))
@@ -90,7 +92,8 @@ class _Trigger:
                 continue
             for line in lines_of(scope, for_each):
                 with bound(scope, "line", line):
-                    resolved.append((action, action.resolve(scope)))
+                    if when is None or when(scope):
+                        resolved.append((action, action.resolve(scope)))
         return resolved
 
 
@@ -111,7 +114,11 @@ def _compile(rule: RuleDef, when: Expression | None) -> _Trigger:
     fills = frozenset(
         i for i, a in enumerate(rule.actions) if isinstance(a, RecordAction) and a.set is not None
     )
-    return _Trigger(rule, when, tuple((handler_for(a), a.for_each) for a in rule.actions), fills)
+    actions = tuple(
+        (handler_for(a), a.for_each, compile_expression(a.when) if a.when else None)
+        for a in rule.actions
+    )
+    return _Trigger(rule, when, actions, fills)
 
 
 class Triggers:
