@@ -285,3 +285,48 @@ def test_rates_come_from_the_customers_price_list(shop: Shop, world: dict[str, s
     assert so["price_list"] == wholesale["id"]
     assert [line["rate"] for line in so["lines"]] == ["35.00", "150.00", "30.00"]
     assert so["total"] == "250.00"
+
+
+def test_a_service_line_is_delivered_without_moving_stock(
+    shop: Shop, world: dict[str, str]
+) -> None:
+    w = world
+    service = shop.made(
+        f"{INVENTORY}/item",
+        {"sku": "SVC", "name": "Assembly", "is_stock_item": False, "standard_rate": "55.00"},
+    )
+    so = shop.made(
+        f"{ORDERS}/sales_order",
+        {
+            "account": w["account"],
+            "lines": [
+                {"item": w["chair"], "quantity": "2", "warehouse": w["main"]},
+                {"item": service["id"], "quantity": "3"},
+            ],
+        },
+    )
+    assert [line["is_stock_item"] for line in so["lines"]] == [True, False]
+    shop.move("sales_order", so["id"])
+    assert shop.get(f"{INVENTORY}/bin?item={service['id']}") == []
+    dn = shop.made(
+        f"{ORDERS}/delivery",
+        {
+            "sales_order": so["id"],
+            "lines": [
+                {"item": w["chair"], "quantity": "2", "warehouse": w["main"]},
+                {"item": service["id"], "quantity": "3"},
+            ],
+        },
+    )
+    shop.move("delivery", dn["id"])
+    assert shop.get(f"{ORDERS}/sales_order/{so['id']}")["status"] == "to_bill"
+    assert shop.get(f"{INVENTORY}/bin?item={service['id']}") == []
+    rows = shop.get(f"{INVENTORY}/stock_ledger_entry?voucher_type=orders.delivery")
+    assert [r["item"] for r in rows] == [w["chair"]]
+    shop.move("delivery", dn["id"], "cancel")
+    shop.move("sales_order", so["id"], "cancel")
+    assert shop.bin(w["chair"], w["main"]) == {
+        "actual_qty": 10,
+        "reserved_qty": 0,
+        "ordered_qty": 0,
+    }
