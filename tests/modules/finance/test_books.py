@@ -177,6 +177,9 @@ def test_overdue_and_aging_by_the_daily_rule(books: Books, finance: Instance) ->
     )
     books.move("payment", partial["id"])
 
+    # aged at submit already; overdue only once the daily rule has run
+    late = books.invoice_of(invoices["late"])
+    assert (late["status"], late["aging_bucket"]) == ("partly_paid", "31-60")
     run_daily_rules(finance)
     got = {name: books.invoice_of(i) for name, i in invoices.items()}
     assert {n: (r["status"], r["aging_bucket"]) for n, r in got.items()} == {
