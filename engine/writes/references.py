@@ -159,7 +159,8 @@ class References:
         """``resolve`` the references of the lines sent in ``values`` whose entity's
         expressions traverse them or that have lookups, so that the lines' computed fields,
         ``required_if`` and lookups see the records they point at. ``stored``: the parent as
-        it was, whose lines exempt the references they keep. Every error at once, at ``<field>[<position>].<field>``."""
+        it was, whose lines exempt the references they keep. Every error at once, at
+        ``<field>[<position>].<field>``."""
         errors: list[FieldError] = []
         for name, child in self.children.items():
             if not child.traversed and not child.looks_up:

@@ -40,7 +40,9 @@ fields:
     - update:
         entity: deal
         id: "{{ deal }}"
-        values: {order_status: "{{ status }}", shipped_on: "{{ today() if status == 'shipped' else none }}"}
+        values:
+          order_status: "{{ status }}"
+          shipped_on: "{{ today() if status == 'shipped' else none }}"
 - name: clerk_may_not
   on: update
   when: "changed('locked') and locked"
