@@ -40,6 +40,14 @@ def test_invoice_submit_posts_balanced_books_and_keeps_the_customer(books: Books
     assert (customer["lifetime_value"], customer["outstanding"]) == ("119.06", "119.06")
     assert customer["last_order_date"] == "2026-03-02"
 
+    # accounts named instead of the defaults must fit
+    response = books.client.post(
+        f"{FINANCE}/sales_invoice",
+        json={"account": acme, "debit_to": books.account("1000"), "lines": []},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "debit_to"
+
     # a second invoice takes the next number; a draft takes none and counts for nothing
     second = books.invoice(acme, [(bolt, "1", "10.00")])
     assert books.move("sales_invoice", second["id"])["number"] == "SINV-2026-00002"
