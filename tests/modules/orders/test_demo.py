@@ -5,40 +5,19 @@ twice changes nothing; the bins equal their ledger rows; no rollup drift."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from engine import EngineModel, open_database
-from runtime.app import load_definitions
-from runtime.dataio import load_fixture_records
-from tests.modules.orders.conftest import INVENTORY, ORDERS, Shop
+from tests.modules.orders.conftest import INVENTORY, ORDERS, Shop, load_fixtures
 
 if TYPE_CHECKING:
     from tests.conftest import Instance
 
 
-def load_demo(instance: Instance) -> int:
-    settings = instance.settings
-    project = load_definitions(settings)
-    model = EngineModel.for_url(project, settings.database_url)
-
-    async def run() -> int:
-        database = await open_database(settings.database_url, pool_size=1)
-        try:
-            count, errors = await load_fixture_records(database, model, project, "demo")
-        finally:
-            await database.close()
-        assert not errors, errors
-        return count
-
-    return asyncio.run(run())
-
-
 def test_the_demo_tells_one_consistent_story(orders: Instance, shop: Shop) -> None:
-    first = load_demo(orders)
-    assert load_demo(orders) < first  # submitted documents are left as they are
+    first = load_fixtures(orders, "demo")
+    assert load_fixtures(orders, "demo") < first  # submitted documents are left as they are
     statuses = {
         o["reference"]: o["status"]
         for o in shop.get(f"{ORDERS}/sales_order?sort=reference&limit=100")
