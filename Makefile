@@ -20,9 +20,16 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(BIN)/.installed node_modules/.installed
 
-## run: install, create a demo instance on SQLite, migrate, load demo data, serve on :8000
+# every pack shipped in modules/ (quote_to_cash wires sales, orders and finance together);
+# tests/integration/test_demo_all_packs.py loads the same demo
+DEMO_PACKS = contacts,inventory,sales,orders,finance,quote_to_cash
+
+## run: install, create a demo instance on SQLite with every pack, migrate, load demo data,
+## serve on :8000. A demo/ made by an older `make run` (fewer packs) gets the missing packs
+## installed (its records are kept); `make clean` removes it to start afresh.
 run: install
-	test -f demo/tessera.yaml || $(BIN)/tessera init demo --modules contacts
+	test -f demo/tessera.yaml || $(BIN)/tessera init demo --modules $(DEMO_PACKS)
+	grep -q quote_to_cash demo/tessera.yaml || (cd demo && ../$(BIN)/tessera module install quote_to_cash --yes)
 	cd demo && ../$(BIN)/tessera migrate --admin-password tessera-demo && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 
