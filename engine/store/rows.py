@@ -89,6 +89,40 @@ async def update(
     return store.decode(row)
 
 
+async def update_audited(
+    store: RecordStore,
+    conn: Connection,
+    record_id: int,
+    values: Mapping[str, Any],
+    user_id: str | None,
+    expected_version: int | None,
+    action: AuditAction,
+    changes: Mapping[str, list[Any]],
+) -> dict[str, Any]:
+    """PostgreSQL: ``update`` with the write's audit row (``action``, ``changes``, known
+    before the write) in the same statement."""
+    params = store.encode(values)
+    audit = store.registry.audit.row(store.entity.qualified_name, "", action, changes, user_id)
+    params.update(
+        updated_at=store.timestamp(dt.datetime.now(dt.UTC)),
+        updated_by=user_id,
+        record_id=record_id,
+        expected_version=expected_version,
+        audit_at=audit["at"],
+        audit_user=audit["user_id"],
+        audit_changes=audit["changes"],
+    )
+    sql = store.sql.update_audited(tuple(sorted(values)), expected_version is not None, action)
+    try:
+        row = await conn.fetchrow(sql.sql, sql.args(params))
+    except IntegrityViolation as exc:
+        raise await store.integrity_error(conn, exc, values) from None
+    if row is None:
+        await store.raise_missing_or_stale(conn, record_id, expected_version)
+    assert row is not None
+    return store.decode(row)
+
+
 async def delete(
     store: RecordStore,
     conn: Connection,

@@ -78,6 +78,7 @@ class StoreSql:
         self._by_fields: dict[tuple[tuple[str, bool], ...], CompiledSql] = {}
         self._unless_taken: dict[tuple[str, bool], CompiledSql] = {}
         self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
+        self._audited_updates: dict[tuple[tuple[str, ...], bool, str], CompiledSql] = {}
         self._combined: dict[Any, CombinedInsert] = {}
 
     @functools.cached_property
@@ -315,6 +316,46 @@ class StoreSql:
         if sql is None:
             sql = self._update(names, versioned)
             self._updates[key] = sql
+        return sql
+
+    def update_audited(
+        self, names: tuple[str, ...], versioned: bool, action: AuditAction
+    ) -> CompiledSql:
+        """PostgreSQL: ``update`` and the write's audit row as one statement (a
+        data-modifying CTE; parameters named after the columns, ``record_id``,
+        ``expected_version``, ``audit_at``, ``audit_user`` and ``audit_changes``). An UPDATE
+        that matches no row (gone, or at another version) writes no audit row either."""
+        key = (names, versioned, action.value)
+        sql = self._audited_updates.get(key)
+        if sql is None:
+            table = self.table
+            condition = table.c.id == bindparam("record_id")
+            if versioned:
+                condition = and_(condition, table.c.version == bindparam("expected_version"))
+            values: dict[str, Any] = {
+                n: bindparam(n, type_=table.c[n].type) for n in (*names, "updated_at", "updated_by")
+            }
+            values["version"] = table.c.version + literal_column("1")
+            written = (update(table).where(condition).values(values).returning(*self._columns)).cte(
+                "written"
+            )
+            audited = (
+                insert(audit_table)
+                .from_select(
+                    ["at", "user_id", "entity", "record_id", "action", "changes"],
+                    select(
+                        bindparam("audit_at", type_=Float()),
+                        bindparam("audit_user", type_=String()),
+                        literal(self.entity.qualified_name, type_=String()),
+                        cast(written.c.id, String()),
+                        literal(action.value, type_=String()),
+                        bindparam("audit_changes", type_=Text()),
+                    ).select_from(written),
+                )
+                .cte("audited")
+            )
+            statement = select(*(written.c[n] for n in self.columns)).add_cte(audited)
+            sql = self._audited_updates[key] = compile_sql(statement, self.dialect)
         return sql
 
     def _update(self, names: tuple[str, ...], versioned: bool) -> CompiledSql:

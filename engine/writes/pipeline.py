@@ -487,9 +487,19 @@ class EntityStore:
             # drawn first: the series is the first lock a submit takes (no deadlock), and a
             # refused submit rolls the series back with everything else (no gap)
             values.update(await self.records.number_at_submit(conn, old))
-        record = await rows.update(
-            self.records, conn, record_id, values, ctx.user_id, expected_version
-        )
+        action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
+        changes = {name: [old.get(name), value] for name, value in values.items()}
+        changes[DOCSTATUS] = [before, after]
+        user_id = ctx.user_id
+        if self.dialect_name == "postgresql":  # the status and its audit row: one statement
+            record = await rows.update_audited(
+                self.records, conn, record_id, values, user_id, expected_version, action, changes
+            )
+        else:
+            record = await rows.update(
+                self.records, conn, record_id, values, user_id, expected_version
+            )
+            await rows.audit(self.records, conn, record_id, action, changes, user_id)
         if self.children:
             if all(name in old for name in self.children):  # a move leaves the lines as read
                 for name in self.children:
@@ -497,10 +507,6 @@ class EntityStore:
             else:
                 await self.records.attach_children(conn, [record])
             record = self.records.ordered(record)
-        action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
-        changes = {name: [old.get(name), value] for name, value in values.items()}
-        changes[DOCSTATUS] = [before, after]
-        await rows.audit(self.records, conn, record_id, action, changes, ctx.user_id)
         if self.traversed:
             await self.load_references(conn, [old, record], ctx)
         lines = await documents.line_failures(conn, self.children, record, event, ctx)
