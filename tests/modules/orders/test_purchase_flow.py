@@ -47,7 +47,6 @@ def receipt(shop: Shop, po: dict[str, Any], quantity: str) -> dict[str, Any]:
                     "item": line["item"],
                     "quantity": quantity,
                     "warehouse": line["warehouse"],
-                    "rate": line["rate"],
                     "purchase_order_line": line["id"],
                 }
             ],
@@ -66,6 +65,7 @@ def test_purchase_order_then_receipts(shop: Shop, world: dict[str, str]) -> None
     first = receipt(shop, po, "3")
     assert shop.move("purchase_receipt", first["id"])["number"] == "PR-2026-00001"
     assert shop.bin(w["chair"], w["main"]) == {"actual_qty": 3, "reserved_qty": 0, "ordered_qty": 2}
+    assert first["lines"][0]["rate"] == "25.000000"  # the order line's rate
     partly = shop.get(f"{ORDERS}/purchase_order/{po['id']}")
     assert (partly["status"], partly["per_received"]) == ("to_receive", "60.00")
     assert partly["lines"][0]["received_qty"] == "3.000"
