@@ -162,6 +162,7 @@ def test_won_makes_a_draft_order_with_its_lines_and_a_welcome_email(
     assert message["To"] == "buyer@acme.test"
     assert message["Subject"] == "Welcome aboard, Acme"
     assert "Total: 38.00" in message.get_content()
+    assert "10.000 x Bolt at 2.00" in message.get_content()
     events = flow.client.get("/api/v1/_outbox").json()["data"]
     assert [e["rule"] for e in events] == ["won_welcomes_the_customer"]
     # winning again changes nothing: one order, one e-mail
