@@ -424,7 +424,9 @@ def test_a_document_may_not_declare_its_system_fields(db_url: str, tmp_path: Pat
     assert "'docstatus' is a system field of every document" in str(failed.value)
 
 
-def test_imports_create_drafts_and_cannot_submit(buying: Instance, api: TestClient) -> None:
+def test_imports_submit_only_through_the_submit_rules(buying: Instance, api: TestClient) -> None:
+    """An imported row that says ``docstatus: submitted`` is submitted as a ``_submit`` would
+    be (docs/documents.md): its submit rules refuse it at its line, and nothing of it stays."""
     from tests.support.cli import tessera
 
     path = buying.path / "requests.jsonl"
@@ -434,8 +436,10 @@ def test_imports_create_drafts_and_cannot_submit(buying: Instance, api: TestClie
         encoding="utf-8",
     )
     result = tessera("import", "buying.purchase_request", str(path), cwd=buying.path)
-    assert "docstatus" in result.stdout + result.stderr
-    assert "read-only" in result.stdout + result.stderr
+    assert "1 created, 0 updated, 1 rejected" in result.stdout
+    assert "requests.jsonl:2: lines: a request needs at least one line to be submitted" in (
+        result.stderr
+    )
     records = api.get(URL).json()["data"]
     assert [(r["title"], r["docstatus"]) for r in records] == [("Chairs", "draft")]
 
