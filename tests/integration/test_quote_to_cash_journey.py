@@ -438,3 +438,135 @@ def test_a_lead_becomes_a_paid_invoice_and_walks_back(journey: Journey) -> None:
         1,
     )
     j.step("order cancelled")
+
+
+def test_a_return_and_a_credit_note_take_back_stock_and_lifetime_value(journey: Journey) -> None:
+    """The customer sends two of the twelve chairs back after paying: a return delivery
+    puts them in stock (the order line open again), a credit note against the invoice lowers
+    the customer's lifetime value and leaves a credit; cancelling both walks it back."""
+    j = journey
+    chair = j.made("inventory/item", {"sku": "CHAIR", "name": "Chair", "standard_rate": "40.00"})
+    main = j.made("inventory/warehouse", {"name": "Main"})
+    line = {"item": chair["id"], "quantity": "20", "target_warehouse": main["id"], "rate": "25"}
+    receipt = j.made(
+        "inventory/stock_entry",
+        {"purpose": "receipt", "posting_date": "2026-11-02", "lines": [line]},
+    )
+    j.move(f"inventory/stock_entry/{receipt['id']}")
+    customer = j.made(
+        "contacts/account", {"name": "Babbage & Co", "type": "customer", "email": "cb@example.org"}
+    )
+    deal = j.made(
+        "sales/opportunity",
+        {
+            "name": "Babbage chairs",
+            "account": customer["id"],
+            "lines": [{"item": chair["id"], "quantity": "12", "warehouse": main["id"]}],
+        },
+    )
+    deal_path = f"sales/opportunity/{deal['id']}"
+    deal = j.patch(deal_path, {"stage": "closed_won"})
+    order_path = f"orders/sales_order/{deal['sales_order']}"
+    order = j.move(order_path)
+    order_line = order["lines"][0]["id"]
+    delivery = j.made(
+        "orders/delivery",
+        {
+            "sales_order": order["id"],
+            "posting_date": "2026-11-10",
+            "lines": [{"item": chair["id"], "quantity": "12", "warehouse": main["id"]}],
+        },
+    )
+    j.move(f"orders/delivery/{delivery['id']}")
+    invoice = j.made(
+        "finance/sales_invoice",
+        {
+            "account": customer["id"],
+            "sales_order": order["id"],
+            "posting_date": "2026-11-12",
+            "tax_rate": "19",
+            "lines": [
+                {
+                    "item": chair["id"],
+                    "quantity": "12",
+                    "rate": "40",
+                    "sales_order_line": order_line,
+                }
+            ],
+        },
+    )
+    j.move(f"finance/sales_invoice/{invoice['id']}")
+    payment = j.made(
+        "finance/payment",
+        {
+            "account": customer["id"],
+            "posting_date": "2026-11-20",
+            "amount": "571.20",
+            "allocations": [{"invoice": invoice["id"], "amount": "571.20"}],
+        },
+    )
+    j.move(f"finance/payment/{payment['id']}")
+    j.step("delivered, billed and paid")
+    assert j.get(deal_path)["payment_status"] == "paid"
+    assert j.bin(chair["id"], main["id"]) == ("8.000", "0.000")
+
+    # two chairs come back: stock in, the order line open again for two
+    returned = j.made(
+        "orders/delivery",
+        {
+            "is_return": True,
+            "return_against": delivery["id"],
+            "posting_date": "2026-11-25",
+            "lines": [{"item": chair["id"], "quantity": "2", "warehouse": main["id"]}],
+        },
+    )
+    assert returned["sales_order"] == order["id"]
+    j.move(f"orders/delivery/{returned['id']}")
+    assert j.bin(chair["id"], main["id"]) == ("10.000", "2.000")
+    order = j.get(order_path)
+    assert (order["delivered_qty"], order["status"]) == ("10.000", "to_deliver")
+    j.step("return delivered")
+
+    # the credit note: 2 x 40.00 + 19% back, the customer's worth down, a credit left
+    credit = j.made(
+        "finance/sales_invoice",
+        {
+            "account": customer["id"],
+            "is_return": True,
+            "return_against": invoice["id"],
+            "sales_order": order["id"],  # not taken from return_against (yet)
+            "posting_date": "2026-11-26",
+            "tax_rate": "19",
+            "lines": [{"item": chair["id"], "quantity": "-2", "rate": "40"}],
+        },
+    )
+    credit = j.move(f"finance/sales_invoice/{credit['id']}")
+    assert (credit["status"], credit["grand_total"]) == ("returned", "-95.20")
+    assert j.get(f"finance/sales_invoice/{invoice['id']}")["outstanding"] == "-95.20"
+    account = j.get(f"contacts/account/{customer['id']}")
+    assert (account["lifetime_value"], account["outstanding"]) == ("476.00", "-95.20")
+    books = j.trial_balance()
+    assert (books["1200"], books["4100"], books["2200"]) == (
+        Decimal("-95.20"),
+        Decimal("-400.00"),
+        Decimal("-76.00"),
+    )
+    deal = j.get(deal_path)
+    assert (deal["invoiced_amount"], deal["outstanding_amount"], deal["payment_status"]) == (
+        "476.00",
+        "-95.20",
+        "paid",
+    )
+    j.step("credit note")
+
+    # both cancelled: what the customer owed and was worth, and the stock, as before
+    j.move(f"finance/sales_invoice/{credit['id']}", "cancel")
+    account = j.get(f"contacts/account/{customer['id']}")
+    assert (account["lifetime_value"], account["outstanding"]) == ("571.20", "0.00")
+    assert j.get(f"finance/sales_invoice/{invoice['id']}")["status"] == "paid"
+    j.step("credit note cancelled")
+    j.move(f"orders/delivery/{returned['id']}", "cancel")
+    assert j.bin(chair["id"], main["id"]) == ("8.000", "0.000")
+    assert j.get(order_path)["status"] == "completed"
+    assert j.get(deal_path)["order_status"] == "completed"
+    j.step("return cancelled")
