@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, bindparam, false, func, or_, select
+from sqlalchemy import BigInteger, String, and_, bindparam, false, func, or_, select
 
 from engine.access import filter_clause
 from engine.errors import BadQuery
@@ -24,9 +24,11 @@ from engine.fieldtypes import InvalidValue, kind_of_type, parse_id
 from engine.fieldtypes._base import unstorable
 from engine.fieldtypes.choice import parse_boolean
 from engine.fieldtypes.numeric import fit_decimal, parse_integer
+from engine.fieldtypes.people import UserByName
 from engine.operators import operator, split_csv
 from engine.operators.text import like_escape
 from engine.sql import CompiledSql, compile_sql
+from engine.tables import user_table
 from metadata import FILTER_OPERATORS, RESERVED_PARAMETERS, FieldType
 from metadata._errors import did_you_mean
 from metadata._fieldkeys import TEXTUAL_TYPES
@@ -399,8 +401,14 @@ class ListSqlBuilder:
             found = operator(flt.op)
             if found.spec.arity is Arity.FLAG:
                 continue
+            users = self._is_user_column(flt)
             for j, value in enumerate(flt.values):
-                params[f"f{i}_{j}"] = found.operand(value)
+                if users:  # a user's name, or its id (``_operator``)
+                    named = isinstance(value, UserByName)
+                    params[f"f{i}_{j}"] = value.username if named else None
+                    params[f"f{i}_{j}_id"] = None if named else value
+                else:
+                    params[f"f{i}_{j}"] = found.operand(value)
         if query.q is not None:
             params["q"] = f"%{like_escape(query.q)}%"
         if query.cursor is not None:
@@ -471,7 +479,15 @@ class ListSqlBuilder:
         if found.spec.arity is Arity.FLAG:
             return found.sql(column, (), flt.values)
         params: list[Any] = [bindparam(f"f{index}_{j}") for j in range(len(flt.values))]
+        if self._is_user_column(flt):
+            params = [_user_operand(f"f{index}_{j}") for j in range(len(flt.values))]
         return found.sql(column, params, flt.values)
+
+    def _is_user_column(self, flt: Filter) -> bool:
+        if flt.subfield is not None:
+            return False
+        found = self.columns.columns.get(flt.column)
+        return found is not None and found.type is FieldType.USER
 
     def _search_condition(self, hidden: frozenset[str]) -> ColumnElement[bool]:
         table = self.columns.table
@@ -518,3 +534,11 @@ class ListSqlBuilder:
             alternatives.append(and_(*equal_so_far, after))
             equal_so_far.append(equal)
         return or_(*alternatives)
+
+
+def _user_operand(name: str) -> Any:
+    """A user field's filter value: the id of the user named ``:<name>`` (none when no user
+    has that name), or the id ``:<name>_id`` given as such."""
+    u = user_table.c
+    by_name = select(u.id).where(u.username == bindparam(name, type_=String())).scalar_subquery()
+    return func.coalesce(by_name, bindparam(f"{name}_id", type_=BigInteger()))

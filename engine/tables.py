@@ -42,6 +42,9 @@ _ON_DELETE_SQL = {
     OnDelete.SET_NULL: "SET NULL",
 }
 
+_INDEXED_TYPES = frozenset({FieldType.REFERENCE, FieldType.USER})
+"""Field types indexed whatever the field says: a list filters on them."""
+
 #: Primary keys are BIGINT; on SQLite only INTEGER PRIMARY KEY aliases the rowid.
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -275,7 +278,7 @@ def _entity_table(
                 *column_args,
                 nullable=not field.required or field.type is FieldType.AUTONUMBER,
                 unique=field.unique or field.type is FieldType.AUTONUMBER,
-                index=(field.index or field.type is FieldType.REFERENCE) and not field.unique,
+                index=(field.index or field.type in _INDEXED_TYPES) and not field.unique,
                 server_default=server_default(field),
                 comment=field.label,
                 info={"renamed_from": getattr(field, "renamed_from", None)},

@@ -55,6 +55,7 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.AUTONUMBER: frozenset(
         {"type", "label", "help", "format", "assign", "date_field", "index", "renamed_from"}
     ),
+    FieldType.USER: _COMMON - {"lookup"},
 }
 
 
@@ -127,6 +128,7 @@ TYPE_TRAITS: dict[FieldType, TypeTraits] = {
     FieldType.AUTONUMBER: TypeTraits(
         textual=True, searched=True, default_max_length=64, literal_default=False
     ),
+    FieldType.USER: TypeTraits(literal_default=False),
 }
 
 

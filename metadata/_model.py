@@ -37,6 +37,8 @@ class FieldType(enum.StrEnum):
     CHILDREN = "children"
     JSON = "json"
     AUTONUMBER = "autonumber"
+    USER = "user"
+    """A user of the instance (``tessera_user``): stored as the user's id."""
 
 
 class NumberAssign(enum.StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.fieldtypes import choice, numeric, structured, temporal, text
+from engine.fieldtypes import choice, numeric, people, structured, temporal, text
 from engine.fieldtypes._base import (
     FieldKind,
     InvalidValue,
@@ -25,6 +25,7 @@ __all__ = [
     "kind_of_type",
     "numeric",
     "parse_id",
+    "people",
     "registered_types",
     "structured",
     "temporal",

@@ -14,6 +14,7 @@ from engine.fieldtypes import InvalidValue, ReferenceByKey, kind_of
 from engine.references import RecordRef, reference_id
 from engine.store import MISSING_REFERENCE
 from engine.writes.context import NO_USER
+from engine.writes.people import UserFields
 from metadata import ADMIN_ROLE, FieldType, Permission
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ class References:
         self.access = access
         self.children = dict(children)
         self.loads: bool = bool(self.traversed) or any(c.loads for c in self.children.values())
+        self.users = UserFields(
+            [f.name for f in records.stored_fields if f.type is FieldType.USER], records.dialect
+        )
+        """The entity's user fields (``type: user``), checked on every write."""
         self.looks_up = any(f.lookup is not None for f in self.entity.fields.values())
         """Whether ``lookup:`` fields read this entity's values (its references as ids)."""
         """Whether a write loads referenced records: this entity's expressions or its
@@ -114,6 +119,9 @@ class References:
         being updated, or its id) exempts a reference left as it is."""
         limits = self._limits(ctx)
         errors = []
+        if self.users:
+            kept = stored if stored is None or not isinstance(stored, int) else None
+            errors += await self.users.resolve(conn, values, kept)
         for name, value in values.items():
             if limits is not None and not isinstance(value, ReferenceByKey):
                 if await self._refused(conn, limits, name, value, ctx, stored):
