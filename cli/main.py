@@ -82,7 +82,10 @@ def validate(config: str | None) -> None:
         build_tables(project)
     except ValueError as exc:
         _context.fail(str(exc))
-    for advice in access_index_advice(project):
+    from metadata._scheduled_where import scheduled_where_advice
+
+    advices = access_index_advice(project) + scheduled_where_advice(project.entities.values())
+    for advice in advices:
         click.echo(f"advice: {advice}")
     click.echo(f"ok: {len(project.modules)} packs, {len(project.entities)} entities")
 

@@ -22,6 +22,7 @@ from engine.access import Caller
 from engine.database import IntegrityViolation
 from engine.effects import ActionHandler, ActionRun, handler_for
 from engine.effects._values import bound, lines_of
+from engine.effects.selection import Selection, selection
 from engine.errors import EngineError, FieldError, ValidationFailed
 from engine.expressions import Actor, Expression, Scope, compile_any, compile_expression
 from engine.writes.context import NO_USER, CascadeStep, cascade_error
@@ -240,6 +241,14 @@ class RuleEffects:
         self.references = references
         self.triggers = Triggers(rules, assigned_by_database)
         self.scheduled = ScheduledActions(rules)
+        self.selections: dict[str, Selection | None] = {
+            rule.name: selection(
+                rule, records.entity, records.table, records.to_db, records.dialect
+            )
+            for rule in rules
+            if rule.schedule is not None
+        }
+        """Each scheduled rule's query of the records it acts on (None: it reads them all)."""
 
     async def after_write(
         self,
@@ -319,40 +328,58 @@ class RuleEffects:
         actor = ctx.user if ctx.user is not None else NO_USER
         return Caller(actor, policy.project.role_closure({rule.run_as}), policy)
 
-    async def run_scheduled(self, conn: Connection, name: str, ctx: WriteContext) -> int:
+    async def run_scheduled(
+        self, conn: Connection, name: str, ctx: WriteContext, *, read_all: bool = False
+    ) -> int:
         """Run the scheduled rule ``name`` on every record its filter selects, each in a
         savepoint: a record whose actions fail is logged and left out, the others go on.
-        The number of records acted on."""
-        rule = self.scheduled.rule(name)
-        entity = self.store.entity.qualified_name
+        The records are found by the rule's query (``engine.effects.selection``), or, when
+        its filter is no record filter (or ``read_all``), by reading every record. The
+        number of records acted on."""
+        chosen = None if read_all else self.selections.get(name)
         acted = 0
         after = 0
         while True:
-            page = self.records.sql.ids_after
-            rows = await conn.fetch(page.sql, page.args({"after": after, "limit": SCHEDULE_PAGE}))
+            if chosen is not None:
+                args = chosen.args(after, SCHEDULE_PAGE)
+                rows = await conn.fetch(chosen.sql.sql, args)
+            else:
+                page = self.records.sql.ids_after
+                rows = await conn.fetch(
+                    page.sql, page.args({"after": after, "limit": SCHEDULE_PAGE})
+                )
             ids = [int(row[0]) for row in rows]
             if not ids:
                 return acted
             after = ids[-1]
-            records = await self.records.get_many(conn, ids)
-            await self.references.load(conn, records.values(), ctx)
-            for record in records.values():
-                queued = len(ctx.events)
-                try:
-                    view = self.references.view(record, ctx)
-                    actions = self.scheduled.resolve(name, view, ctx.user)
-                    if actions is None:
-                        continue
-                    async with conn.savepoint():
-                        await self._perform(conn, rule, actions, record, ctx, "schedule")
-                except (EngineError, IntegrityViolation, ValueError, TypeError) as exc:
-                    del ctx.events[queued:]
-                    log.warning(
-                        "scheduled rule %s skipped %s#%s: %s",
-                        name,
-                        entity,
-                        record["id"],
-                        getattr(exc, "detail", None) or exc,
-                    )
+            acted += await self._run_page(conn, name, ids, ctx)
+
+    async def _run_page(
+        self, conn: Connection, name: str, ids: list[int], ctx: WriteContext
+    ) -> int:
+        rule = self.scheduled.rule(name)
+        entity = self.store.entity.qualified_name
+        acted = 0
+        records = await self.records.get_many(conn, ids)
+        await self.references.load(conn, records.values(), ctx)
+        for record in records.values():
+            queued = len(ctx.events)
+            try:
+                view = self.references.view(record, ctx)
+                actions = self.scheduled.resolve(name, view, ctx.user)
+                if actions is None:
                     continue
-                acted += 1
+                async with conn.savepoint():
+                    await self._perform(conn, rule, actions, record, ctx, "schedule")
+            except (EngineError, IntegrityViolation, ValueError, TypeError) as exc:
+                del ctx.events[queued:]
+                log.warning(
+                    "scheduled rule %s skipped %s#%s: %s",
+                    name,
+                    entity,
+                    record["id"],
+                    getattr(exc, "detail", None) or exc,
+                )
+                continue
+            acted += 1
+        return acted
