@@ -9,6 +9,7 @@ server, and a history of submitted sales invoices generated in bulk SQL for the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -27,7 +28,9 @@ from bench._harness import REPO, env
 if TYPE_CHECKING:
     from bench._harness import Client
 
-MODULES = REPO / "modules"
+MODULES = Path(os.environ.get("BENCH_MODULES", REPO / "modules"))
+"""The packs benchmarked: the repository's, or a copy of them (``BENCH_MODULES``) to compare
+two versions of a pack."""
 
 
 def write_instance(folder: Path, dsn: str, pool_size: int | None = None) -> None:

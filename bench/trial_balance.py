@@ -20,6 +20,13 @@ Each is requested ``--requests`` times one after the other on one keep-alive con
 after 5 warm-up requests; every answer must be 200, and the trial balance's debits must
 equal its credits and the ledger's totals in SQL.
 
+The server's statements are prepared (asyncpg's statement cache): after five executions
+PostgreSQL may switch a statement to its generic plan, which cannot see the date in
+``posting_date <= $1`` and estimates a third of the rows; for the trial balance it then
+reads every row through the ``posting_date`` index instead of a (parallel) sequential scan.
+``--custom-plans`` sets ``plan_cache_mode = force_custom_plan`` on the benchmark's database
+to show the difference.
+
 Run: ``.venv/bin/python -m bench.trial_balance`` (``--quick``: 20 requests each). Needs
 PostgreSQL (``BENCH_PG``, default the ``test`` database on 127.0.0.1); the benchmark
 creates and drops its own ``tessera_bench_<random>`` database.
@@ -104,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=100_000, help="general ledger rows")
     parser.add_argument("--requests", type=int, default=100, help="requests per report")
     parser.add_argument("--quick", action="store_true", help="20 requests per report")
+    parser.add_argument(
+        "--custom-plans",
+        action="store_true",
+        help="the database set to plan_cache_mode = force_custom_plan (see the docstring)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.requests = 20
@@ -116,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         migrate(folder)
         seed_history(dsn, -(-args.entries // 3))
         rows, debit, credit = trial_balance(dsn)
+        if args.custom_plans:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                database = dsn.rsplit("/", 1)[1]
+                conn.execute(
+                    f'ALTER DATABASE "{database}" SET plan_cache_mode = force_custom_plan'.encode()
+                )
         token = bench_token(folder, env())
         server = Server(folder)
         try:
@@ -156,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{rows:,} general ledger rows (debits {debit} = credits {credit}), generated in bulk "
         f"SQL as {-(-args.entries // 3):,} submitted 2-line invoices; {args.requests} requests "
-        "per report, one after the other, after 5 warm-up requests."
+        "per report, one after the other, after 5 warm-up requests"
+        + ("; plan_cache_mode = force_custom_plan." if args.custom_plans else ".")
     )
     if problems:
         print("\nProblems:")
