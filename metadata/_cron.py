@@ -1,10 +1,13 @@
-"""Cron schedules of scheduled rules (``schedule: "*/15 * * * *"``): the five standard
-fields, parsed once when the definitions load.
+"""Cron schedules of scheduled rules (``schedule: "*/15 * * * *"``): five fields, checked
+once when the definitions load, evaluated by ``cronsim`` (a maintained cron evaluator that
+follows Debian's cron, written for and used by Healthchecks).
 
-Fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12), day of week (0-6,
-Sunday = 0 or 7). Each is ``*``, a number, a range ``a-b``, a step ``*/n`` or ``a-b/n``, or
-a comma-separated list of those. As in Vixie cron, when both day fields are restricted a
-day matches if either does.
+Fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12 or JAN-DEC), day of
+week (0-7 or SUN-SAT, Sunday = 0 or 7). Each is ``*``, a number, a range ``a-b``, a step
+``*/n`` or ``a-b/n``, or a comma-separated list of those; cronsim also takes ``L`` (the
+last day of the month, ``5L`` the last Friday), ``LW`` (the last weekday of the month)
+and ``#`` (``MON#2``, the second Monday). As in Vixie cron, when both day fields are
+restricted a day matches if either does. Times are UTC.
 """
 
 from __future__ import annotations
@@ -12,13 +15,24 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from cronsim import CronSim, CronSimError
+
 _FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day of month", 1, 31),
-    ("month", 1, 12),
-    ("day of week", 0, 7),
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31, L, LW"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day of week", "0-7 or SUN-SAT, Sunday is 0 or 7; L, #"),
 )
+_LIBRARY_NAMES = {
+    "minute": "minute",
+    "hour": "hour",
+    "day-of-month": "day of month",
+    "month": "month",
+    "day-of-week": "day of week",
+}
+_MINUTE = dt.timedelta(minutes=1)
+_SOME_DAY = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
 
 
 class CronError(ValueError):
@@ -28,14 +42,7 @@ class CronError(ValueError):
 @dataclass(frozen=True, slots=True)
 class CronSchedule:
     source: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
-    """0 = Sunday."""
-    any_day: bool
-    any_weekday: bool
+    """The five fields, separated by single spaces."""
 
     @classmethod
     def parse(cls, source: str) -> CronSchedule:
@@ -44,69 +51,41 @@ class CronSchedule:
             raise CronError(
                 f"a schedule has 5 fields (minute hour day month weekday), not {len(parts)}"
             )
-        sets = [
-            _field(part, name, low, high)
-            for part, (name, low, high) in zip(parts, _FIELDS, strict=True)
-        ]
-        weekdays = frozenset(d % 7 for d in sets[4])
-        return cls(
-            source=source,
-            minutes=sets[0],
-            hours=sets[1],
-            days=sets[2],
-            months=sets[3],
-            weekdays=weekdays,
-            any_day=parts[2] == "*",
-            any_weekday=parts[4] == "*",
-        )
+        text = " ".join(parts)
+        try:
+            first = CronSim(text, _SOME_DAY)
+        except CronSimError as exc:
+            raise CronError(_explain(str(exc), parts)) from None
+        try:
+            next(first)
+        except StopIteration:
+            raise CronError("it names no moment that ever comes") from None
+        return cls(text)
 
     def matches(self, moment: dt.datetime) -> bool:
-        if moment.minute not in self.minutes or moment.hour not in self.hours:
-            return False
-        if moment.month not in self.months:
-            return False
-        day = moment.day in self.days
-        weekday = (moment.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:
-            return day and weekday
-        return day or weekday
+        """Whether ``moment`` (to the minute) is one the schedule names."""
+        minute = moment.replace(second=0, microsecond=0)
+        return self.latest(minute, within=dt.timedelta(0)) == minute
 
     def latest(self, now: dt.datetime, *, within: dt.timedelta) -> dt.datetime | None:
         """The latest minute at or before ``now`` that the schedule names, looking back at
         most ``within``; None when there is none in that window."""
         moment = now.replace(second=0, microsecond=0)
-        earliest = moment - within
-        while moment >= earliest:
-            if self.matches(moment):
-                return moment
-            moment -= dt.timedelta(minutes=1)
-        return None
+        try:  # reversed, cronsim yields the moments before its start: start a minute later
+            found: dt.datetime = next(CronSim(self.source, moment + _MINUTE, reverse=True))
+        except StopIteration:
+            return None
+        return found if found >= moment - within else None
 
 
-def _field(text: str, name: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        body, _, step_text = item.partition("/")
-        step = _number(step_text, name) if step_text else 1
-        if step < 1:
-            raise CronError(f"{name}: a step must be at least 1")
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            start, end = _number(first, name), _number(last, name)
-        else:
-            start = _number(body, name)
-            end = high if step_text else start
-        if not (low <= start <= high and low <= end <= high):
-            raise CronError(f"{name}: {item} is outside {low}-{high}")
-        if start > end:
-            raise CronError(f"{name}: {item} goes backwards")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
-
-
-def _number(text: str, name: str) -> int:
-    if not text.isdigit():
-        raise CronError(f"{name}: '{text}' is not a number")
-    return int(text)
+def _explain(message: str, parts: list[str]) -> str:
+    """cronsim's ``Bad minute`` as which field, what it holds, and what it may hold."""
+    name = message.removeprefix("Bad ").strip()
+    name = _LIBRARY_NAMES.get(name, name)
+    for (field_name, allowed), part in zip(_FIELDS, parts, strict=True):
+        if field_name == name:
+            return (
+                f"{field_name}: '{part}' is not valid ({allowed}; '*', a-b, */n, a-b/n, "
+                "and lists of those)"
+            )
+    return message

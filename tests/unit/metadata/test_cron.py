@@ -9,6 +9,7 @@ import pytest
 from metadata._cron import CronError, CronSchedule
 
 UTC = dt.UTC
+FORMS = "'*', a-b, */n, a-b/n, and lists of those"
 
 
 def at(text: str) -> dt.datetime:
@@ -33,6 +34,12 @@ def at(text: str) -> dt.datetime:
         ("0 0 13 * 5", "2026-11-21 00:00", False),
         ("10-20/5 * * * *", "2026-11-23 13:15", True),
         ("10-20/5 * * * *", "2026-11-23 13:16", False),
+        # cronsim's syntax beyond the plain five fields (issue 19): names, L, #
+        ("0 9 * jan mon", "2026-01-05 09:00", True),
+        ("0 9 * JAN MON", "2026-02-02 09:00", False),
+        ("0 18 L * *", "2026-02-28 18:00", True),
+        ("0 9 * * MON#2", "2026-11-09 09:00", True),
+        ("0 9 * * MON#2", "2026-11-16 09:00", False),
     ],
 )
 def test_matching(source: str, moment: str, expected: bool) -> None:
@@ -46,16 +53,24 @@ def test_the_latest_slot_at_or_before_now() -> None:
     assert schedule.latest(at("2026-11-23 13:45:00"), within=window) == at("2026-11-23 13:45")
     yearly = CronSchedule.parse("0 0 1 1 *")
     assert yearly.latest(at("2026-11-23 13:44"), within=window) is None
+    assert yearly.latest(at("2027-01-01 00:09:30"), within=dt.timedelta(minutes=10)) == at(
+        "2027-01-01 00:00"
+    )
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
         ("* * * *", "a schedule has 5 fields (minute hour day month weekday), not 4"),
-        ("60 * * * *", "minute: 60 is outside 0-59"),
-        ("* 5-2 * * *", "hour: 5-2 goes backwards"),
-        ("*/0 * * * *", "minute: a step must be at least 1"),
-        ("* * * jan *", "month: 'jan' is not a number"),
+        ("60 * * * *", f"minute: '60' is not valid (0-59; {FORMS})"),
+        ("* 5-2 * * *", f"hour: '5-2' is not valid (0-23; {FORMS})"),
+        ("*/0 * * * *", f"minute: '*/0' is not valid (0-59; {FORMS})"),
+        ("* * * 13 *", f"month: '13' is not valid (1-12 or JAN-DEC; {FORMS})"),
+        (
+            "* * * * 8",
+            f"day of week: '8' is not valid (0-7 or SUN-SAT, Sunday is 0 or 7; L, #; {FORMS})",
+        ),
+        ("* * * * * *", "a schedule has 5 fields (minute hour day month weekday), not 6"),
     ],
 )
 def test_mistakes_are_explained(source: str, message: str) -> None:

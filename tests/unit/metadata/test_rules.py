@@ -261,7 +261,8 @@ def test_scheduled_rules_are_checked_at_load_time() -> None:
         }
     )
     assert problems() == [
-        f"{RULES}:7:13: schedule '61 * * * *': minute: 61 is outside 0-59",
+        f"{RULES}:7:13: schedule '61 * * * *': minute: '61' is not valid (0-59; '*', a-b, "
+        "*/n, a-b/n, and lists of those)",
         f"{RULES}:11:10: unknown name 'stge' in expression; did you mean 'stage'?",
         f"{RULES}:12:3: a scheduled rule runs on its schedule, not on writes: it cannot have 'on'",
         f"{RULES}:15:3: 'where' selects the records of a scheduled rule; add a 'schedule'",
