@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
+    from metadata._assignments import PendingAssign
     from metadata._errors import PathItem, ProblemCollector
     from metadata._model import FieldDef
     from metadata._rules import PendingAction, PendingRole
@@ -42,6 +43,7 @@ class Builder(Protocol):
     """Line-item entity → the ``pack.entity.field`` that owns it."""
     pending_actions: list[PendingAction]
     pending_roles: list[PendingRole]
+    pending_assigns: list[PendingAssign]
 
     def resolve_entity(
         self,

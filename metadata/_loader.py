@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._action_checks import ActionChecks
+from metadata._assignments import PendingAssign, check_assignments
 from metadata._autonumbers import check_autonumbers
 from metadata._building import PackSource
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
@@ -311,6 +312,7 @@ class ProjectBuilder(ActionChecks):
         self.pending_actions: list[PendingAction] = []
         self._entities: Mapping[str, EntityDef] = {}
         self.pending_roles: list[PendingRole] = []
+        self.pending_assigns: list[PendingAssign] = []
         self.pending_events: list[tuple[SourceDocument, str, Any, tuple[str, ...]]] = []
         """Rule lists of non-documents, checked for ``on: submit``/``cancel`` at the end."""
         self.posting_files: dict[str, SourceDocument] = {}
@@ -373,6 +375,7 @@ class ProjectBuilder(ActionChecks):
             roles.add(self.instance_roles, None)
         built_roles = roles.build()
         self._check_run_as(built_roles)
+        check_assignments(self.pending_assigns, entities, built_roles, self.problems)
         return ProjectDef(
             modules=frozen_mapping(modules),
             entities=frozen_mapping(entities),
@@ -528,6 +531,7 @@ class ProjectBuilder(ActionChecks):
                 )
             self.pending_actions += [replace(p, pack=pack.name) for p in rule_checker.pending]
             self.pending_roles += rule_checker.pending_roles
+            self.pending_assigns += rule_checker.pending_assigns
         form = FormChecker(entity, self.problems).pack_form(pack.form_documents.get(name))
         view = ViewChecker(entity, self.problems).build(pack.view_documents.get(name))
         entity = replace(entity, form=form, view=view)

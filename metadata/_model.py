@@ -206,6 +206,36 @@ class ActionDef:
         return {self.kind: {}}
 
 
+class AssignStrategy(enum.StrEnum):
+    """How an assignment rule picks among its candidates (``assign: {strategy: ...}``)."""
+
+    ROUND_ROBIN = "round_robin"
+    """Each in turn: the one after the last picked (a cursor kept per rule)."""
+    LEAST_LOAD = "least_load"
+    """The one holding the fewest records of the entity that ``load`` selects (ties: in
+    turn, as round robin)."""
+    FIRST = "first"
+    """The first, in order, for which the ``select`` expression holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssignDef:
+    """What an assignment rule sets (``assign:``): the user or reference ``field``, to one
+    of its candidates: users by name (``users``), the active users holding ``role``, or
+    the records of the referenced entity that ``records`` (a ``where``) selects."""
+
+    field: str
+    strategy: AssignStrategy
+    users: tuple[str, ...] = ()
+    role: str | None = None
+    records: str | None = None
+    load: str | None = None
+    """least_load: which of this entity's records count as a candidate's load (a
+    ``where``; default: all of them)."""
+    select: str | None = None
+    """first: the expression a candidate must satisfy (``candidate`` is in scope)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleDef:
     """A rule of an entity: ``assertion`` must hold for a write (``events``) to be
@@ -233,6 +263,8 @@ class RuleDef:
     status: int = 422
     """The HTTP status of a write the failed ``assert`` refuses: 422, or 409 when it is the
     state of other records that refuses it (``status: 409``)."""
+    assign: AssignDef | None = None
+    """An assignment rule: the field it fills when empty (``docs/rules.md#assignment``)."""
 
 
 @dataclass(frozen=True, slots=True)

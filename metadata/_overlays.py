@@ -295,6 +295,7 @@ class Customizer:
             replace(p, pack=self.overlay.pack) for p in rule_checker.pending
         ]
         self.builder.pending_roles += rule_checker.pending_roles
+        self.builder.pending_assigns += rule_checker.pending_assigns
         label = self.data.get("label", entity.label)
         plural = self.data.get("label_plural") or self.pack_document.data.get("label_plural")
         return replace(

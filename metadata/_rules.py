@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from metadata._actions import RecordAction, action_definition, action_kinds
+from metadata._assignments import PendingAssign, parse_assign
 from metadata._cron import CronError, CronSchedule
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import did_you_mean
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from metadata._errors import PathItem, ProblemCollector
-    from metadata._model import ActionDef
+    from metadata._model import ActionDef, AssignDef
     from metadata._yaml import SourceDocument
 
 
@@ -106,6 +107,7 @@ class RuleChecker:
         self.pack = entity.split(".", 1)[0]
         self.pending: list[PendingAction] = []
         self.pending_roles: list[PendingRole] = []
+        self.pending_assigns: list[PendingAssign] = []
         self.document = document
         self.base = base
         self.fields = set(field_names)
@@ -142,9 +144,13 @@ class RuleChecker:
             )
             ok = False
         ok = self._assert_keys_ok(index, raw) and ok
-        if "assert" not in raw and "actions" not in raw:
-            self.error((index,), f"rule '{name}' needs an 'assert' expression or 'actions'")
+        if "assert" not in raw and "actions" not in raw and "assign" not in raw:
+            self.error(
+                (index,), f"rule '{name}' needs an 'assert' expression, 'actions' or 'assign'"
+            )
             return None
+        assign = self._assign(index, raw) if "assign" in raw else None
+        ok = ("assign" not in raw or assign is not None) and ok
         for key in ("when", "assert", "where"):
             if key in raw and not self._expression_ok((index, key), raw[key]):
                 ok = False
@@ -165,7 +171,7 @@ class RuleChecker:
                 actions.append(action)
         if not ok:
             return None
-        events = raw.get("on", ["create", "update"])
+        events = raw.get("on", ["create"] if assign is not None else ["create", "update"])
         return RuleDef(
             name=name,
             assertion=raw.get("assert"),
@@ -182,7 +188,22 @@ class RuleChecker:
             run_as=run_as,
             code=raw.get("code", "rule"),
             status=raw.get("status", 422),
+            assign=assign,
         )
+
+    def _assign(self, index: int, raw: dict[str, Any]) -> AssignDef | None:
+        """The rule's ``assign`` (checked again once every entity is built)."""
+        assign = parse_assign(
+            raw,
+            _listed(raw.get("on", ["create"])),
+            self.fields,
+            self.scope,
+            lambda path, message: self.error((index, *path), message),
+        )
+        if assign is not None:
+            at = (*self.base, index, "assign")
+            self.pending_assigns.append(PendingAssign(self.document, at, self.entity, assign))
+        return assign
 
     def _assert_keys_ok(self, index: int, raw: dict[str, Any]) -> bool:
         """``code`` and ``status`` describe a failed ``assert``: none without one."""
@@ -380,3 +401,7 @@ def check_line_rules(
                 "as they were",
                 key=True,
             )
+
+
+def _listed(events: str | list[str]) -> list[str]:
+    return [events] if isinstance(events, str) else list(events)

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 from typing import TYPE_CHECKING, Any
 
+from engine.assignment import Assigner
 from engine.audit import AuditAction, changes_between
 from engine.database import IntegrityViolation
 from engine.effects.triggers import RuleEffects
@@ -120,6 +121,7 @@ class EntityStore:
             children={name: child.records for name, child in self.children.items()},
         )
         records = self.records
+        self.assigner = Assigner(entity, table, records, dialect, dialect_name)
         self.stored_fields = records.stored_fields
         self.columns = records.columns
         self.query_columns = records.query_columns
@@ -231,6 +233,8 @@ class EntityStore:
         values = prepared.values
         if self.dialect_name != "postgresql":
             return False  # the audit row is a second statement (PostgreSQL writes it in a CTE)
+        if self.assigner.runs_on(RuleEvent.CREATE):
+            return False  # the assignment locks its rule's cursor until the create commits
         if self.rollups is not None:
             return False  # the records it keeps are updated in the same transaction
         if self.records.autonumbers or any(name in values for name in self.children):
@@ -355,6 +359,8 @@ class EntityStore:
                 check(values)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
+        if self.assigner.runs_on(RuleEvent.CREATE):
+            await self.assigner.assign(conn, values, None, ctx)
         if (
             key is None
             and prepared.triggers_due
@@ -590,6 +596,7 @@ class EntityStore:
                 view = self.references.view
                 scope = scope or Scope(view({**old, **values}, ctx), view(old, ctx), ctx.user)
                 workflow.check_move(before, after, scope, ctx.roles)
+        await self.assigner.on_update(conn, values, old, ctx)
         children = {name: values.pop(name) for name in self.children if name in values}
         record = await rows.update(
             self.records, conn, record_id, values, ctx.user_id, expected_version
