@@ -534,12 +534,12 @@ def test_a_return_and_a_credit_note_take_back_stock_and_lifetime_value(journey: 
             "account": customer["id"],
             "is_return": True,
             "return_against": invoice["id"],
-            "sales_order": order["id"],  # not taken from return_against (yet)
             "posting_date": "2026-11-26",
             "tax_rate": "19",
             "lines": [{"item": chair["id"], "quantity": "-2", "rate": "40"}],
         },
     )
+    assert credit["sales_order"] == order["id"]  # the credited invoice's order
     credit = j.move(f"finance/sales_invoice/{credit['id']}")
     assert (credit["status"], credit["grand_total"]) == ("returned", "-95.20")
     assert j.get(f"finance/sales_invoice/{invoice['id']}")["outstanding"] == "-95.20"
