@@ -35,14 +35,15 @@ from engine.audit import AuditAction, changes_between
 from engine.database import IntegrityViolation
 from engine.fieldtypes import ReferenceByKey
 from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN, decimal_shape
+from engine.postings.book import guardable
 from engine.sql import CompiledSql, compile_sql
 from metadata import FieldType, RuleEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from engine.database import Connection
-    from engine.writes.context import PreparedCreate
+    from engine.writes.context import PreparedCreate, WriteContext
 
 BATCH = 32
 """Ledger rows per statement of ``append``."""
@@ -86,6 +87,72 @@ def appends_as_prepared(prepared: PreparedCreate) -> bool:
         and prepared.triggers_due is False
         and not any(isinstance(v, ReferenceByKey) for v in prepared.values.values())
     )
+
+
+def together(group: Sequence[Any], sign: int) -> bool:
+    """Whether the increments of one table (``engine.postings.voucher``, sorted by id) can
+    be one statement (``move``): more than one, of distinct rows, all of one kind (and for
+    records of one writer), each within its fields' scales, of a table whose writes do
+    nothing else (``moves_together``)."""
+    if len(group) < 2:
+        return False
+    first = group[0]
+    records = first.kind == "record"
+    if any(inc.kind != first.kind for inc in group):
+        return False
+    if len({inc.id for inc in group}) < len(group):
+        return False  # a row moved twice: each move checked on its own, one after the other
+    if records and len({inc.ctx.user_id for inc in group}) > 1:
+        return False
+    if not moves_together(first.store, records=records):
+        return False
+    return all(
+        guardable(inc.store, {name: delta * sign for name, delta in inc.deltas.items()})
+        for inc in group
+    )
+
+
+async def move_together(
+    conn: Connection,
+    group: Sequence[Any],
+    ctx: WriteContext,
+    sign: int,
+    one_by_one: Callable[[Connection, Any, WriteContext, int], Awaitable[None]],
+    fill_after: Callable[[Any, Mapping[str, Any]], None],
+) -> None:
+    """The increments of ``group`` (``together``) as one ``move``; a record's update then
+    checked (its document's status, its rules on the record as stored, ``old`` too) and
+    audited as ``EntityStore.update`` does, the audit rows written together; ``fill_after``
+    given each row as moved. An increment the statement refused (a limit, a column's size,
+    a missing row) goes ``one_by_one``, in its place in the order, which says why."""
+    from engine.writes import documents  # the pipeline imports postings
+
+    store = group[0].store
+    records = group[0].kind == "record"
+    user_id = group[0].ctx.user_id if records else ctx.user_id
+    moves = [(inc.id, {name: d * sign for name, d in inc.deltas.items()}) for inc in group]
+    moved = await move(conn, store, moves, user_id, with_old=records)
+    audit = store.registry.audit
+    audits: list[dict[str, Any]] = []
+    for inc in group:
+        found = moved.get(inc.id)
+        if found is None:
+            await audit.add_many(conn, audits)  # the audit rows in the one-by-one order
+            audits.clear()
+            await one_by_one(conn, inc, ctx, sign)
+            continue
+        stored, old = found
+        if old is not None:  # a record: what EntityStore.update checks and writes besides
+            documents.check_update(store.entity, old, {}, inc.ctx)
+            store._check_rules(RuleEvent.UPDATE, stored, old, inc.ctx, [])
+            changes = changes_between(old, stored, stored.keys())
+            if changes:
+                name = store.entity.qualified_name
+                audits.append(
+                    audit.row(name, str(inc.id), AuditAction.UPDATE, changes, inc.ctx.user_id)
+                )
+        fill_after(inc, stored)
+    await audit.add_many(conn, audits)
 
 
 # -- move ------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from engine.audit import AuditAction, changes_between
 from engine.errors import Conflict, FieldError, RecordNotFound, ValidationFailed
 from engine.fieldtypes import InvalidValue, kind_of
 from engine.postings import batch, book
@@ -364,8 +363,8 @@ async def _apply(
     if not unsettled:  # each table's moves in one statement where they can be
         for _, run in itertools.groupby(ordered, key=lambda i: i.store.table.name):
             group = list(run)
-            if _together(group, sign):
-                await _move_together(conn, group, ctx, sign)
+            if batch.together(group, sign):
+                await batch.move_together(conn, group, ctx, sign, _move, _fill_after)
             else:
                 for inc in group:
                     await _move(conn, inc, ctx, sign)
@@ -408,66 +407,6 @@ async def _settle(
 
 def _key_order(key: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(value) for value in key.values())
-
-
-def _together(group: list[_Increment], sign: int) -> bool:
-    """Whether the increments of one table (sorted by id) can be one statement
-    (``batch.move``): more than one, of distinct rows, all of one kind (and for records of
-    one writer), each within its fields' scales, of a table whose writes do nothing else."""
-    if len(group) < 2:
-        return False
-    first = group[0]
-    records = first.kind == "record"
-    if any(inc.kind != first.kind for inc in group):
-        return False
-    if len({inc.id for inc in group}) < len(group):
-        return False  # a row moved twice: each move checked on its own, one after the other
-    if records and len({inc.ctx.user_id for inc in group}) > 1:
-        return False
-    if not batch.moves_together(first.store, records=records):
-        return False
-    return all(
-        book.guardable(inc.store, {name: delta * sign for name, delta in inc.deltas.items()})
-        for inc in group
-    )
-
-
-async def _move_together(
-    conn: Connection, group: list[_Increment], ctx: WriteContext, sign: int
-) -> None:
-    """``_move`` of each increment of ``group`` (``_together``), as one statement; a
-    record's update then checked (its document's status, its rules on the record as stored)
-    and audited as ``EntityStore.update`` does, the audit rows written together. An
-    increment the statement refused (a limit, a column's size, a missing row) goes the
-    one-by-one way, in its place in the order, which says why."""
-    from engine.writes import documents  # the pipeline imports postings
-
-    store = group[0].store
-    records = group[0].kind == "record"
-    user_id = group[0].ctx.user_id if records else ctx.user_id
-    moves = [(inc.id, {name: d * sign for name, d in inc.deltas.items()}) for inc in group]
-    moved = await batch.move(conn, store, moves, user_id, with_old=records)
-    audit = store.registry.audit
-    audits: list[dict[str, Any]] = []
-    for inc in group:
-        found = moved.get(inc.id)
-        if found is None:
-            await audit.add_many(conn, audits)  # the audit rows in the one-by-one order
-            audits.clear()
-            await _move(conn, inc, ctx, sign)
-            continue
-        stored, old = found
-        if old is not None:  # a record: what EntityStore.update checks and writes besides
-            documents.check_update(store.entity, old, {}, inc.ctx)
-            store._check_rules(RuleEvent.UPDATE, stored, old, inc.ctx, [])
-            changes = changes_between(old, stored, stored.keys())
-            if changes:
-                name = store.entity.qualified_name
-                audits.append(
-                    audit.row(name, str(inc.id), AuditAction.UPDATE, changes, inc.ctx.user_id)
-                )
-        _fill_after(inc, stored)
-    await audit.add_many(conn, audits)
 
 
 async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int) -> None:
