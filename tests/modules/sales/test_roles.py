@@ -53,9 +53,13 @@ def test_reps_work_their_own_records_and_managers_all(sales: Instance) -> None:
         assert client.get(f"{SALES}/opportunity/{deal['id']}", headers=sam).status_code == 404
         stolen = client.patch(f"{SALES}/lead/{lead['id']}", json={"status": "lost"}, headers=sam)
         assert stolen.status_code == 404
-        # nor give a record away, nor create one for somebody else
+        # nor give a record away (the lead is also assigned to rita: she was the next rep in
+        # turn), nor create one for somebody else
+        assert lead["assigned_to"] == rita_id
         given = client.patch(
-            f"{SALES}/lead/{lead['id']}", json={"owner": "someone-else"}, headers=rita
+            f"{SALES}/lead/{lead['id']}",
+            json={"owner": "someone-else", "assigned_to": None},
+            headers=rita,
         )
         assert given.status_code == 403, given.text
         other = client.post(
