@@ -1,7 +1,7 @@
 """A scheduled rule's run costs what it matches, not the size of the table (issue 19, item
 2): one run of ``remind_overdue`` (``where: "not paid and due_date is not none and due_date
 < today()"``) over 1,000,000 invoices of which 10 are overdue, with the ``where`` compiled
-to SQL (``engine.effects.selection``) against the old way (every id paged through and each
+to SQL (``engine.effects._selection``) against the old way (every id paged through and each
 record judged in Python, still the path of a ``where`` SQL cannot say), measured in the
 same run on the same database.
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from engine.access import Caller
 from engine.database import IntegrityViolation
 from engine.effects import ActionHandler, ActionRun, handler_for
+from engine.effects._selection import Selection, selection
 from engine.effects._values import bound, lines_of
-from engine.effects.selection import Selection, selection
 from engine.errors import EngineError, FieldError, ValidationFailed
 from engine.expressions import Actor, Expression, Scope, compile_any, compile_expression
 from engine.writes.context import NO_USER, CascadeStep, cascade_error
@@ -333,7 +333,7 @@ class RuleEffects:
     ) -> int:
         """Run the scheduled rule ``name`` on every record its filter selects, each in a
         savepoint: a record whose actions fail is logged and left out, the others go on.
-        The records are found by the rule's query (``engine.effects.selection``), or, when
+        The records are found by the rule's query (``engine.effects._selection``), or, when
         its filter is no record filter (or ``read_all``), by reading every record. The
         number of records acted on."""
         chosen = None if read_all else self.selections.get(name)
