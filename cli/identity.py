@@ -266,10 +266,40 @@ def revoke_token_command(config: str | None, token_id: int) -> None:
     settings = _context.load_settings(config)
 
     async def work(identity: Identity, conn: Connection) -> Any:
-        return await identity.revoke_token(conn, token_id)
+        if not await identity.revoke_token(conn, token_id):
+            return None
+        return await identity.token_digest_of(conn, token_id)
 
-    if not _run(settings, work):
+    digest = _run(settings, work)
+    if digest is None:
         _context.fail(f"no live token with id {token_id}")
+    if settings.broker_url and _tell_servers(settings, digest):
+        click.echo(f"token {token_id} revoked (servers refuse it from now on)")
+        return
     click.echo(
         f"token {token_id} revoked (servers stop accepting it within their token cache time)"
     )
+
+
+def _tell_servers(settings: Settings, digest: str) -> bool:
+    """Mark the token revoked in Redis, for every server process at once; False when Redis
+    cannot be reached (the servers then see it within their token cache time)."""
+    from runtime.shared_auth import SharedAuth, SharedUnavailable
+
+    async def mark() -> bool:
+        shared = SharedAuth(
+            settings.broker_url or "",
+            settings.database_url,
+            attempts=settings.auth.login_attempts,
+            window_seconds=settings.auth.login_window_seconds,
+            cache_seconds=settings.auth.token_cache_seconds,
+        )
+        try:
+            await shared.mark_revoked(digest)
+        except SharedUnavailable:
+            return False
+        finally:
+            await shared.close()
+        return True
+
+    return asyncio.run(mark())

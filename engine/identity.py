@@ -355,6 +355,17 @@ class Identity:
         sql = self._revoke
         return await conn.execute(sql.sql, sql.args({"token_id": token_id, "now": time.time()})) > 0
 
+    async def token_digest_of(self, conn: Connection, token_id: int) -> str | None:
+        """The digest a token is known by (``token_digest`` of its text), from its id."""
+        sql = self._digest_of
+        row = await conn.fetchrow(sql.sql, sql.args({"token_id": token_id}))
+        return str(row[0]) if row is not None else None
+
+    @functools.cached_property
+    def _digest_of(self) -> CompiledSql:
+        t = token_table.c
+        return compile_sql(select(t.token_hash).where(t.id == bindparam("token_id")), self.dialect)
+
     async def revoke_token_text(self, conn: Connection, token: str) -> bool:
         sql = self._revoke_by_hash
         params = {"token_hash": token_digest(token), "now": time.time()}

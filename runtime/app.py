@@ -229,7 +229,20 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             holder.database = None
 
     dialect = dialect_for_url(settings.database_url)[1]
-    authenticator = Authenticator(settings.auth, Identity(dialect), holder, AuditLog(dialect))
+    shared = None
+    if settings.broker_url:  # several server processes throttle and revoke as one
+        from runtime.shared_auth import SharedAuth
+
+        shared = SharedAuth(
+            settings.broker_url,
+            settings.database_url,
+            attempts=settings.auth.login_attempts,
+            window_seconds=settings.auth.login_window_seconds,
+            cache_seconds=settings.auth.token_cache_seconds,
+        )
+    authenticator = Authenticator(
+        settings.auth, Identity(dialect), holder, AuditLog(dialect), shared
+    )
     app = TesseraApp(
         live,
         authenticator,

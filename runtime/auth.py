@@ -3,7 +3,8 @@
 Every path under ``/api/`` needs ``Authorization: Bearer <token>`` except the token issue
 itself; ``/healthz`` and the API documentation are open. The user a token belongs to is
 checked against the database and then trusted for ``token_cache_seconds`` (never past the
-token's expiry), so a request costs a dictionary lookup, not a query.
+token's expiry), so a request costs a dictionary lookup, not a query. With a broker the
+throttle counts and revocations are shared by every process (``runtime.shared_auth``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.requests import Request  # noqa: TC002 - FastAPI reads the annota
 from engine.audit import AuditAction
 from engine.identity import IssuedToken, User, printable_name, token_digest
 from runtime.api.problems import ApiProblem
+from runtime.shared_auth import SharedUnavailable
 
 if TYPE_CHECKING:
     from starlette.types import Scope
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from engine.identity import Identity
     from runtime.plumbing import DatabaseHolder
     from runtime.settings import AuthSettings
+    from runtime.shared_auth import SharedAuth
 
 log = logging.getLogger("tessera.security")
 
@@ -74,8 +77,11 @@ class Authenticator:
         identity: Identity,
         database: DatabaseHolder,
         audit: AuditLog,
+        shared: SharedAuth | None = None,
     ) -> None:
         self.settings = settings
+        self.shared = shared
+        """Redis, with a broker: throttle counts and revocations of every process."""
         self.identity = identity
         self.database = database
         self.audit = audit
@@ -98,7 +104,7 @@ class Authenticator:
         now = time.time()
         if now >= self._next_sweep:
             await self._sweep_refusals(now)
-        refusal = self.throttle.attempt(username, address, now)
+        refusal, ticket = await self._attempt(username, address, now)
         if refusal is not None:
             await self._refused(refusal, username, address, now)
             raise ApiProblem(
@@ -118,8 +124,29 @@ class Authenticator:
         async with self.database.get().transaction() as conn:
             lifetime = self.settings.token_hours * 3600
             issued = await self.identity.issue_token(conn, user, purpose, lifetime_seconds=lifetime)
-        self.throttle.succeeded(username, address, now)
+        await self._succeeded(username, address, now, ticket)
         return issued
+
+    async def _attempt(
+        self, username: str, address: str, now: float
+    ) -> tuple[Refusal | None, str | None]:
+        """The throttle's judgement of an attempt: the shared one's (with its ticket), or,
+        without a broker or while Redis is down, this process's (no ticket)."""
+        if self.shared is not None:
+            try:
+                refused, ticket = await self.shared.attempt(username, address, now)
+            except SharedUnavailable:
+                pass
+            else:
+                return (Refusal(*refused) if refused is not None else None), ticket
+        return self.throttle.attempt(username, address, now), None
+
+    async def _succeeded(self, username: str, address: str, now: float, ticket: str | None) -> None:
+        if ticket is not None and self.shared is not None:
+            with contextlib.suppress(SharedUnavailable):
+                await self.shared.succeeded(username, address, ticket)
+            return
+        self.throttle.succeeded(username, address, now)
 
     async def _refused(self, refusal: Refusal, username: str, address: str, now: float) -> None:
         """A throttled attempt, in the audit trail and the log without flooding them: the
@@ -165,12 +192,19 @@ class Authenticator:
         """At shutdown: write the refused attempts not written yet."""
         self._next_sweep = 0.0
         await self._sweep_refusals(float("inf"))
+        if self.shared is not None:
+            await self.shared.close()
 
     async def sign_out(self, token: str) -> None:
-        """Revoke ``token`` and stop trusting it in this process."""
+        """Revoke ``token`` and stop trusting it in this process, and, with a broker, in
+        every other at once."""
         async with self.database.get().connection() as conn:
             await self.identity.revoke_token_text(conn, token)
         self.forget(token)
+        if self.shared is not None:
+            # Redis down: the others stop trusting it within token_cache_seconds
+            with contextlib.suppress(SharedUnavailable):
+                await self.shared.mark_revoked(token_digest(token))
 
     async def record_event(
         self,
@@ -215,7 +249,9 @@ class Authenticator:
         digest = token_digest(token)
         trusted = self._trusted.get(digest)
         if trusted is not None and trusted[1] > now:
-            return trusted[0]
+            if self.shared is None or not await self._revoked_elsewhere(digest):
+                return trusted[0]
+            self._trusted.pop(digest, None)
         async with self.database.get().connection() as conn:
             found = await self.identity.user_for_token(conn, token, now)
         if found is None:
@@ -229,6 +265,14 @@ class Authenticator:
             self._trusted.clear()
         self._trusted[digest] = (user, until)
         return user
+
+    async def _revoked_elsewhere(self, digest: str) -> bool:
+        """Whether another process marked the token revoked (Redis down: not known)."""
+        assert self.shared is not None
+        try:
+            return await self.shared.is_revoked(digest)
+        except SharedUnavailable:
+            return False
 
     def forget(self, token: str | None = None) -> None:
         """Stop trusting one token (or all): after a revocation through this process."""
@@ -262,9 +306,10 @@ class LoginThrottle:
 
     An attempt counts from the moment it starts (before its password is checked), so that
     attempts in parallel cannot pass the limit; a successful one is taken back, and clears
-    its user name's count. Kept in the server process: with several worker processes each
-    counts on its own, so the effective limit is multiplied by their number (documented in
-    docs/security.md).
+    its user name's count. Kept in the server process: without a broker, several worker
+    processes each count on their own, so the effective limit is multiplied by their number
+    (docs/security.md); with one, ``runtime.shared_auth`` counts for all of them and this
+    one only stands in while Redis is down.
     """
 
     def __init__(self, attempts: int, window_seconds: float) -> None:

@@ -80,8 +80,9 @@ class AuthSettings:
     within ``login_window_seconds``; more get 429 until the window has passed."""
     login_window_seconds: float = 900.0
     token_cache_seconds: float = 5.0
-    """How long a server process trusts a token it has checked; a token revoked from
-    another process (the command line) stops working within this time."""
+    """How long a server process trusts a token it has checked; without a broker, a token
+    revoked from another process (the command line) stops working within this time (with
+    one, at once: ``runtime.shared_auth``)."""
 
 
 @dataclass(frozen=True, slots=True)
