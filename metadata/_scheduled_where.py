@@ -155,6 +155,8 @@ class _Translator:
         return FieldComparison(left.name, name, value)  # type: ignore[attr-defined]
 
     def field(self, node: nodes.Node, op: str | None) -> FieldType:
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            raise NotSql(f"'{node.node.name}.{node.attr}' reads another record")
         if not isinstance(node, nodes.Name):
             raise NotSql("a comparison without a field of the record on one side")
         found = self.entity.fields.get(node.name)
