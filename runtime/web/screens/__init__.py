@@ -28,6 +28,7 @@ from runtime.web.screens.dashboards import Dashboards
 from runtime.web.screens.documents import Documents
 from runtime.web.screens.forms import Forms
 from runtime.web.screens.lists import Lists
+from runtime.web.screens.people import People
 from runtime.web.screens.related import Related
 from runtime.web.screens.signin import SignIn
 
@@ -40,6 +41,7 @@ __all__ = ["Family", "Screen", "WebUI", "register", "unregister", "web_router"]
 
 BUILT_IN: tuple[type[Family], ...] = (
     SignIn,
+    People,
     Dashboards,
     Lists,
     Boards,

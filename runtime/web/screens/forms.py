@@ -20,6 +20,7 @@ from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens import lifecycle
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
+from runtime.web.screens.people import user_titles
 from runtime.web.session import CSRF_FIELD
 from runtime.web.widgets import Widget, is_writable, record_from_form, typed_lines, widget_for
 
@@ -307,6 +308,7 @@ class Forms(Family):
                         title = None
                     found[(field.to or "", str(value))] = str(title or f"#{value}")
                 titles[key] = found[(field.to or "", str(value))]
+            titles.update(await user_titles(conn, self.database.get().sa_dialect, record, sections))
         return titles
 
     @screen
