@@ -15,6 +15,7 @@ from metadata import FieldType, Permission
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, form_text, list_params, parse_record_id, visible_sort
 from runtime.web.screens.boards import board_fields
+from runtime.web.screens.people import show_user_names
 from runtime.web.widgets import list_columns
 
 PAGE_SIZE = 25
@@ -57,6 +58,7 @@ class Lists(Family):
         query = screen.store.parser.parse(query_pairs)
         async with self.database.get().connection() as conn:
             result = await screen.guard.list_page(conn, query)
+            await show_user_names(conn, self.database.get().sa_dialect, result.records, columns)
         self.ui.add_titles(result.records, screen.store, expandable)
         filters = dict(params)
         return await self.render(

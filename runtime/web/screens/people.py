@@ -15,6 +15,7 @@ from starlette.responses import Response  # noqa: TC002 - FastAPI reads the anno
 from engine.operators.text import like_escape
 from engine.sql import compile_sql, id_list_condition, id_list_param
 from engine.tables import user_table
+from metadata import FieldType
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family
 
@@ -73,6 +74,22 @@ async def user_titles(
         return {}
     names = await user_names(conn, dialect, [record.get(n) for n in fields])
     return {n: names[str(record[n])] for n in fields if str(record.get(n)) in names}
+
+
+async def show_user_names(
+    conn: Connection, dialect: Dialect, records: list[dict[str, Any]], columns: Iterable[Any]
+) -> None:
+    """In ``records`` as a list screen shows them: each user column's id replaced by the
+    user's name."""
+    fields = [c.name for c in columns if c.type is FieldType.USER]
+    if not fields or not records:
+        return
+    names = await user_names(conn, dialect, [r.get(n) for r in records for n in fields])
+    for record in records:
+        for name in fields:
+            value = record.get(name)
+            if value is not None:
+                record[name] = names.get(str(value), f"#{value}")
 
 
 class People(Family):

@@ -63,3 +63,22 @@ def test_the_picker_offers_users_by_name(browser: TestClient) -> None:
     )
     assert refused.status_code == 422, refused.text[:500]
     assert "no active user named" in refused.text
+
+
+def test_the_list_shows_and_filters_users_by_name(browser: TestClient) -> None:
+    users = _options(browser)
+    token = csrf_of(browser.get("/app/work/task/new"))
+    for title, who in [("For Ann", "ann"), ("For Bob", "bob")]:
+        made = browser.post(
+            "/app/work/task/new",
+            data={"csrf_token": token, "title": title, "assigned_to": users[who]},
+            follow_redirects=False,
+        )
+        assert made.status_code == 303, made.text
+    listed = browser.get("/app/work/task")
+    assert 'name="assigned_to"' in listed.text  # the filter takes a user name
+    assert re.search(r'data-label="Assigned to">\s*ann\s*<', listed.text), listed.text[-3000:]
+    filtered = browser.get("/app/work/task", params={"assigned_to": "bob"})
+    assert filtered.status_code == 200
+    assert "For Bob" in filtered.text
+    assert "For Ann" not in filtered.text
