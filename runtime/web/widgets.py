@@ -137,10 +137,14 @@ def input_value(value: Any, field: FieldDef) -> str:
     return str(value)
 
 
-def record_from_form(form: Submitted, widgets: Iterable[Widget]) -> dict[str, Any]:
+def record_from_form(
+    form: Submitted, widgets: Iterable[Widget], *, new: bool = False
+) -> dict[str, Any]:
     """The values a submitted form sets, typed enough for the engine's validation (which
     reports what is still wrong at its field). An emptied input clears its field, except
-    one with a ``lookup``: left empty, it is not sent, so that the engine looks it up."""
+    one with a ``lookup``: left empty, it is not sent, so that the engine looks it up; and,
+    in a ``new`` record (a line added on the form), one with a ``default``, so
+    that the engine computes it (an opportunity line's rate from its item)."""
     values: dict[str, Any] = {}
     for widget in widgets:
         if not widget.editable:
@@ -158,7 +162,7 @@ def record_from_form(form: Submitted, widgets: Iterable[Widget]) -> dict[str, An
         if field.type is FieldType.BOOLEAN:
             values[field.name] = text == "true"
         elif text.strip() == "":
-            if field.lookup is None:
+            if field.lookup is None and not (new and field.default is not None):
                 values[field.name] = None
         elif field.type is FieldType.DATETIME:
             values[field.name] = _utc_datetime(text.strip())
@@ -205,7 +209,7 @@ def lines_from_form(form: Submitted, widget: Widget) -> list[dict[str, Any]]:
         if sent.get("id"):
             line["id"] = sent["id"]
         fake = FormDataLike(sent)
-        line.update(record_from_form(fake, widget.columns))
+        line.update(record_from_form(fake, widget.columns, new="id" not in line))
         if "id" not in line and all(v in (None, False) for v in line.values()):
             continue
         lines.append(line)

@@ -71,6 +71,13 @@ class Boards(Family):
                 for c in list_columns(screen.store.entity, screen.access)
                 if c.name not in {field.name, title}
             ][:2]
+        # a card's references show their record's title, as the list's cells do
+        expandable = [
+            c.name
+            for c in others
+            if c.type is FieldType.REFERENCE
+            and self.ui.readable(screen.session, screen.store, c.name)
+        ]
         columns = []
         async with self.database.get().connection() as conn:
             for value in values:
@@ -82,8 +89,10 @@ class Boards(Family):
                     ("limit", str(KANBAN_CARDS)),
                     ("count", "true"),
                     ("sort", visible_sort(title, screen.access)),
+                    *([("expand", ",".join(expandable))] if expandable else []),
                 ]
                 result = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
+                self.ui.add_titles(result.records, screen.store, expandable)
                 if value is None and not result.count:
                     continue  # an "(empty)" column only for records that have no value
                 columns.append(

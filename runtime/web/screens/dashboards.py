@@ -10,7 +10,7 @@ from starlette.responses import Response  # noqa: TC002 - FastAPI reads the anno
 
 from engine.access import Forbidden
 from engine.errors import BadQuery, UnknownEntity
-from metadata import TileKind
+from metadata import FieldType, TileKind
 from runtime.web.charts import bar_chart, line_chart
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family
@@ -83,12 +83,42 @@ class Dashboards(Family):
         if tile.kind is TileKind.TABLE:
             shown.update(_grid(result.rows, tile, entity))
             return shown
-        rows = [(row[tile.group_by], row[tile.measure]) for row in result.rows]
+        group_field = entity.fields.get(tile.group_by.partition("__")[0])
+        titles: dict[Any, str] = {}
+        if group_field is not None and group_field.type is FieldType.REFERENCE:
+            # a reference's bars are labelled by the titles of the records, as lists show them
+            keys = [row[tile.group_by] for row in result.rows if row[tile.group_by] is not None]
+            titles = await self._titles(conn, session, group_field.to or "", keys)
+        rows = [
+            (titles.get(row[tile.group_by], row[tile.group_by]), row[tile.measure])
+            for row in result.rows
+        ]
         shown["rows"] = rows
         shown["chart"] = bar_chart(rows) if tile.kind is TileKind.BAR else line_chart(rows)
-        group_field = entity.fields.get(tile.group_by.partition("__")[0])
         shown["group_label"] = group_field.label if group_field else tile.group_by
         return shown
+
+    async def _titles(
+        self, conn: Any, session: Session, target: str, keys: list[Any]
+    ) -> dict[Any, str]:
+        """The titles of the records ``keys`` of ``target`` the user may read (by id)."""
+        pack, _, name = target.partition(".")
+        try:
+            screen = self.ui.screen_for(session, pack, name)
+            title = screen.store.entity.title
+            if not keys or not title or title in screen.access.hidden:
+                return {}
+            ids = ",".join(str(key) for key in keys)
+            pairs = [("id__in", ids), ("fields", f"id,{title}"), ("limit", str(len(keys)))]
+            found = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
+        except (Forbidden, BadQuery, UnknownEntity):  # not readable, or a line entity
+            return {}
+        return {
+            key: str(record[title])
+            for record in found.records
+            for key in keys
+            if str(key) == str(record["id"]) and record.get(title) is not None
+        }
 
 
 def _grid(rows: list[dict[str, Any]], tile: TileDef, entity: Any) -> dict[str, Any]:

@@ -323,7 +323,8 @@ class Forms(Family):
             state = lifecycle.status(screen.store.entity, await self.ui.stored(screen, record_id))
         sections = self._sections(screen, creating=record_id is None, state=state)
         widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
-        values = record_from_form(form, widgets)  # what the document's state lets change
+        # what the document's state lets change; a new record's emptied defaults are computed
+        values = record_from_form(form, widgets, new=record_id is None)
         ctx = self.ui.write_context(session)
         try:
             async with self.database.write(ctx) as conn:
