@@ -284,16 +284,12 @@ def revoke_token_command(config: str | None, token_id: int) -> None:
 def _tell_servers(settings: Settings, digest: str) -> bool:
     """Mark the token revoked in Redis, for every server process at once; False when Redis
     cannot be reached (the servers then see it within their token cache time)."""
-    from runtime.shared_auth import SharedAuth, SharedUnavailable
+    from runtime.shared_auth import SharedUnavailable, shared_auth_for
 
     async def mark() -> bool:
-        shared = SharedAuth(
-            settings.broker_url or "",
-            settings.database_url,
-            attempts=settings.auth.login_attempts,
-            window_seconds=settings.auth.login_window_seconds,
-            cache_seconds=settings.auth.token_cache_seconds,
-        )
+        shared = shared_auth_for(settings)
+        if shared is None:
+            return False
         try:
             await shared.mark_revoked(digest)
         except SharedUnavailable:

@@ -36,6 +36,7 @@ from runtime.live import LiveDefinitions, load_definitions, watching
 from runtime.plumbing import DatabaseHolder
 from runtime.schedules import ScheduleRunner
 from runtime.settings import Settings
+from runtime.shared_auth import shared_auth_for
 from runtime.web import install_web
 
 if TYPE_CHECKING:
@@ -229,17 +230,8 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
             holder.database = None
 
     dialect = dialect_for_url(settings.database_url)[1]
-    shared = None
-    if settings.broker_url:  # several server processes throttle and revoke as one
-        from runtime.shared_auth import SharedAuth
-
-        shared = SharedAuth(
-            settings.broker_url,
-            settings.database_url,
-            attempts=settings.auth.login_attempts,
-            window_seconds=settings.auth.login_window_seconds,
-            cache_seconds=settings.auth.token_cache_seconds,
-        )
+    # with a Redis broker, several server processes throttle and revoke as one
+    shared = shared_auth_for(settings)
     authenticator = Authenticator(
         settings.auth, Identity(dialect), holder, AuditLog(dialect), shared
     )

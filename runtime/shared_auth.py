@@ -23,10 +23,13 @@ import logging
 import math
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import asyncio as redis_asyncio
 from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 log = logging.getLogger("tessera.security")
 
@@ -57,6 +60,27 @@ return {0, '0'}
 """
 """Both locks of one attempt judged and counted at once: attempts in parallel on several
 processes cannot pass the limit between a count and a check."""
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def shared_auth_for(settings: Settings) -> SharedAuth | None:
+    """The shared state of the instance's server processes: in its broker, when that is a
+    Redis (another broker, such as RabbitMQ, leaves them per process, as without one)."""
+    url = settings.broker_url
+    if not url:
+        return None
+    if not url.startswith(REDIS_SCHEMES):
+        log.info("the broker is not Redis: sign-in throttle and revocations stay per process")
+        return None
+    return SharedAuth(
+        url,
+        settings.database_url,
+        attempts=settings.auth.login_attempts,
+        window_seconds=settings.auth.login_window_seconds,
+        cache_seconds=settings.auth.token_cache_seconds,
+    )
 
 
 class SharedUnavailable(Exception):

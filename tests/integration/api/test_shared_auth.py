@@ -6,12 +6,14 @@ a 500. On SQLite and PostgreSQL, with a real Redis."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from runtime.shared_auth import shared_auth_for
 from tests.conftest import Instance, write_instance
 from tests.support.cli import tessera
 from tests.support.identity import bearer, issue_token
@@ -169,3 +171,9 @@ def test_without_a_broker_each_process_counts_alone(db_url: str, tmp_path: Path)
             assert sign_in(first, "bob", "wrong").status_code == 401
         assert sign_in(first, "bob", PASSWORD).status_code == 429
         assert sign_in(second, "bob", PASSWORD).status_code == 200
+
+
+def test_a_broker_that_is_not_redis_leaves_them_per_process(instance: Instance) -> None:
+    settings = dataclasses.replace(instance.settings, broker_url="amqp://guest@127.0.0.1//")
+    assert shared_auth_for(settings) is None
+    assert shared_auth_for(instance.settings) is not None
