@@ -34,6 +34,8 @@ def test_metadata_exports() -> None:
         "GrantDef",
         "NoneOf",
         "NumberAssign",
+        "AssignDef",
+        "AssignStrategy",
         "Permission",
         "RecordFilter",
         "RoleDef",
