@@ -173,3 +173,21 @@ def test_a_migration_adds_a_user_field_to_rows(db_url: str, tmp_path: Path) -> N
         patched = client.patch(f"{URL}/{old['id']}", json={"assigned_to": "ann"})
         assert patched.status_code == 200, patched.text
         assert client.get(URL, params={"assigned_to": "ann"}).json()["data"][0]["title"] == "old"
+
+
+def test_bulk_and_upsert_resolve_names_all_or_nothing(
+    instance: Instance, client: TestClient
+) -> None:
+    ann = _user_id(instance, "ann")
+    bad = client.post(
+        f"{URL}/_bulk",
+        json=[{"title": "ok", "assigned_to": "ann"}, {"title": "no", "assigned_to": "zed"}],
+    )
+    assert bad.status_code == 422, bad.text
+    assert [(e["index"], e["field"], e["code"]) for e in bad.json()["errors"]] == [
+        (1, "assigned_to", "user")
+    ]
+    assert client.get(URL).json()["data"] == []
+    good = client.post(f"{URL}/_bulk", json=[{"title": "a", "assigned_to": "ann"}])
+    assert good.status_code in {200, 201}, good.text
+    assert client.get(URL, params={"assigned_to": "ann"}).json()["data"][0]["assigned_to"] == ann
