@@ -301,6 +301,9 @@ class _FilterParser:
             spec = FILTER_OPERATORS[spec.mirror]
         name = self.field(left, spec)
         value = self.value(right, many=spec.arity is Arity.MANY)
+        found = self.entity.fields.get(name)
+        if found is not None and found.type is FieldType.USER and value == UserValue("username"):
+            value = UserValue("id")  # a user field holds the id: the same user
         return FieldComparison(name, spec.name, value)
 
     def test(self, node: nodes.Test) -> FieldComparison:

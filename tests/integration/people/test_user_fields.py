@@ -35,6 +35,7 @@ roles:
   worker:
     grants:
       - {entity: task, actions: [read, update], where: "assigned_to == user"}
+      - {entity: task, actions: [read], where: "reviewer == user.username"}
 """
 FILES = {
     "module.yaml": 'name: work\nversion: "1.0.0"\n',
@@ -148,6 +149,9 @@ def test_a_grant_compares_the_field_with_the_user(instance: Instance, client: Te
     assert sorted(t["title"] for t in mine) == ["a1", "a2"]
     bobs = client.get(URL, params={"title": "b1"}).json()["data"][0]
     assert client.get(f"{URL}/{bobs['id']}", headers=ann).status_code == 404
+    # user.username compares a user field with the same user
+    reviewed = client.post(URL, json={"title": "r", "reviewer": "ann"}).json()["data"]
+    assert client.get(f"{URL}/{reviewed['id']}", headers=ann).status_code == 200
     # an update may not hand one's own task to somebody else's reach
     own = mine[0]
     moved = client.patch(f"{URL}/{own['id']}", json={"assigned_to": "bob"}, headers=ann)
