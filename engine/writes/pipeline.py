@@ -368,9 +368,13 @@ class EntityStore:
             and self.writes_one_statement(prepared)
         ):
             return await self._create_with_triggered(conn, values, ctx)
-        numbered = key is not None and bool(self.records.autonumbers)
+        assigns = self.assigner.runs_on(RuleEvent.CREATE)
+        # a create that gives way gives back the numbers it drew and the turn it took
+        numbered = key is not None and (bool(self.records.autonumbers) or assigns)
         try:
             async with conn.savepoint() if numbered else contextlib.nullcontext():
+                if assigns:
+                    await self.assigner.assign(conn, values, None, ctx)
                 row, audit = await rows.insert(
                     self.records, conn, values, children, ctx.user_id, key
                 )

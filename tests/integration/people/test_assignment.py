@@ -40,7 +40,7 @@ fields:
   region: {type: string}
   active: {type: boolean, default: true}
 """,
-    "entities/lead.yaml": "fields:\n  name: {type: string}\n  owner: {type: user}\n",
+    "entities/lead.yaml": "fields:\n  name: {type: string, unique: true}\n  owner: {type: user}\n",
     "entities/ticket.yaml": """\
 fields:
   title: {type: string}
@@ -133,6 +133,18 @@ def test_round_robin_gives_each_rep_a_turn(instance: Instance, client: TestClien
     assert given["owner"] == bob_id
     after = client.post(f"{API}/lead", json={"name": "next"}).json()["data"]
     assert _user_names(client, {after["owner"]}) == {after["owner"]: "ann"}
+
+
+def test_an_upsert_that_updates_takes_no_turn(instance: Instance, client: TestClient) -> None:
+    _users(instance, ["ann", "bob"], "rep")
+    first = client.put(f"{API}/lead/by/name/one", json={"name": "one"})
+    assert first.status_code in {200, 201}, first.text
+    again = client.put(f"{API}/lead/by/name/one", json={"name": "one"})
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["owner"] == first.json()["data"]["owner"]
+    second = client.post(f"{API}/lead", json={"name": "two"}).json()["data"]
+    assert _owner_names(client, "lead", "owner") == ["ann", "bob"]
+    assert second["owner"] != first.json()["data"]["owner"]
 
 
 def test_least_load_counts_only_open_records(instance: Instance, client: TestClient) -> None:
