@@ -359,8 +359,6 @@ class EntityStore:
                 check(values)
         children = {name: values.pop(name) for name in self.children if name in values}
         await self.references.resolve(conn, values, ctx)
-        if self.assigner.runs_on(RuleEvent.CREATE):
-            await self.assigner.assign(conn, values, None, ctx)
         if (
             key is None
             and prepared.triggers_due
