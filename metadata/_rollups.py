@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from metadata._errors import did_you_mean
 from metadata._fieldkeys import TYPE_TRAITS
+from metadata._lookups import _with_indexes
 from metadata._model import FieldType, frozen_mapping
 from metadata._operators import FILTER_OPERATORS, Arity
 from metadata._rollup_model import PARENT, RollupDef, RollupFunction
@@ -325,7 +326,16 @@ class _Checker:
             fields = {**target.fields, rollup.field: made}
             entities[rollup.target] = replace(target, fields=frozen_mapping(fields))
         for source, rollups in by_source.items():
-            entities[source] = replace(entities[source], rollups=tuple(rollups))
+            entities[source] = _with_indexes(
+                replace(entities[source], rollups=tuple(rollups)),
+                [
+                    (r.via, r.of)
+                    for r in rollups
+                    if r.of is not None
+                    and r.via != PARENT
+                    and r.function in {RollupFunction.MIN, RollupFunction.MAX}
+                ],
+            )
         return entities
 
     def _cycles(self) -> None:

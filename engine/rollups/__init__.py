@@ -4,8 +4,10 @@ kept, in each write's transaction, by the writes of the records that point at th
 ``compile_rollups`` runs once per ``EngineModel``: it groups the rollups (source, via,
 target), compiles their statements (``_group``) and gives a ``Keeper`` to each store whose
 writes can change one (``_keep``); the pipeline calls ``store.rollups.after_write`` after
-each create, update, delete, submit and cancel. ``drift`` (``recompute``) compares every
-kept value with its source records, for ``tessera recompute`` and tests.
+each create, update, delete, submit and cancel, which moves the kept values by the write's
+delta (``_delta``) or, when it cannot prove one, recomputes them. ``drift``
+(``recompute``) compares every kept value with its source records, for ``tessera
+recompute`` and tests.
 """
 
 from __future__ import annotations

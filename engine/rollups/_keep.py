@@ -14,10 +14,12 @@ the rows that changed (an order line's billed amount feeding its order's).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 
+from engine.rollups._delta import same_values
 from engine.sql import compile_sql
 from engine.tables import PARENT_COLUMN
 from metadata._rollup_model import PARENT
@@ -26,11 +28,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from engine.database import Connection
+    from engine.rollups._delta import Delta
     from engine.rollups._group import Change, RollupGroup
     from engine.sql import CompiledSql
     from engine.store import RecordStore
 
 Due = dict["RollupGroup", set[int]]
+Deltas = dict["RollupGroup", dict[int, "Delta"]]
 
 
 class RollupPlan:
@@ -49,23 +53,83 @@ class RollupPlan:
             )
 
     async def refresh(
-        self, conn: Connection, due: Mapping[RollupGroup, Iterable[int]]
+        self,
+        conn: Connection,
+        due: Mapping[RollupGroup, Iterable[int]],
+        deltas: Mapping[RollupGroup, Mapping[int, Delta]] | None = None,
     ) -> dict[tuple[str, int], dict[str, Any]]:
-        """Refresh the target rows ``due`` (and what depends on them); the values written,
-        by (target entity, id), with ``version`` counting the updates of each row."""
+        """Keep the target rows ``due`` (recomputed from their sources) and those of
+        ``deltas`` (moved by what the write changed), and what depends on them; the values
+        written, by (target entity, id), with ``version`` counting the updates of each row."""
         written: dict[tuple[str, int], dict[str, Any]] = {}
+        recomputed = _recomputed(conn)
         pending = {group: set(ids) for group, ids in due.items() if ids}
-        while pending:
-            following: dict[RollupGroup, set[int]] = {}
-            for group in sorted(pending, key=lambda g: g.order):
-                await group.lock_downstream(conn, sorted(pending[group]))
-                changes = await group.refresh(conn, sorted(pending[group]))
+        moved = {group: dict(d) for group, d in (deltas or {}).items() if d}
+        while pending or moved:
+            following: Due = {}
+            following_moved: Deltas = {}
+            for group in sorted(set(pending) | set(moved), key=lambda g: g.order):
+                recompute = pending.get(group, set()) | {
+                    i for i in moved.get(group, {}) if (group, i) in recomputed
+                }
+                delta = {
+                    i: d
+                    for i, d in moved.get(group, {}).items()
+                    if i not in recompute and not same_values(group.rollups, d)
+                }
+                every = sorted(recompute | set(delta))
+                if not every:
+                    continue
+                await group.lock_downstream(conn, every)
+                changes: list[Change] = []
+                if recompute and delta:
+                    await group.lock(conn, every)  # in id order, before either path
+                if recompute:
+                    changes += await group.refresh(conn, sorted(recompute))
+                    recomputed.update((group, i) for i in recompute)
+                if delta:
+                    changes += await group.apply(conn, delta)
                 _record(written, group, changes)
                 for downstream in group.downstream:
-                    ids = {_via_id(c, downstream) for c in changes}
-                    following.setdefault(downstream, set()).update(i for i in ids if i)
+                    _cascade(downstream, changes, following, following_moved)
             pending = {group: ids for group, ids in following.items() if ids}
+            moved = {group: d for group, d in following_moved.items() if d}
         return written
+
+
+_RECOMPUTED: ContextVar[tuple[object, set[tuple[RollupGroup, int]]] | None] = ContextVar(
+    "tessera_rollups_recomputed", default=None
+)
+
+
+def _recomputed(conn: Connection) -> set[tuple[RollupGroup, int]]:
+    """The (group, target) rows recomputed so far in ``conn``'s transaction. Once a row was
+    recomputed, it is recomputed for the rest of the transaction: the recompute may have
+    counted a record whose write has not yet moved its delta (the record a trigger or a
+    posting ran for, kept after them), which a delta would then count twice."""
+    held = _RECOMPUTED.get()
+    if held is None or held[0] is not conn:
+        held = (conn, set())
+        _RECOMPUTED.set(held)
+    return held[1]
+
+
+def _cascade(
+    downstream: RollupGroup, changes: list[Change], following: Due, following_moved: Deltas
+) -> None:
+    """What the target rows ``changes`` change of the rollups ``downstream`` keeps from them:
+    a delta from the rows before and after (read under their lock), or a recompute when
+    the downstream ``where`` reads their parent."""
+    if downstream.incremental and not downstream.parent_reads:
+        deltas = following_moved.setdefault(downstream, {})
+        for change in changes:
+            target = _via_id(change, downstream)
+            before = {**change.row, **change.before}
+            after = {**change.row, **change.after}
+            downstream.contributions(deltas, (target, before, None), (target, after, None))
+        return
+    ids = {_via_id(c, downstream) for c in changes}
+    following.setdefault(downstream, set()).update(i for i in ids if i)
 
 
 def _record(
@@ -121,22 +185,43 @@ class Keeper:
         conn: Connection,
         old: Mapping[str, Any] | None,
         new: dict[str, Any] | None,
+        *,
+        deleted_as_read: bool = False,
     ) -> None:
         """Keep the rollups a write of one record changed (``old`` None: a create; ``new``
         None: a delete), in the write's transaction. When the record written is itself
-        a target that changed, ``new`` gets the values (and version) written."""
+        a target that changed, ``new`` gets the values (and version) written.
+
+        The write's delta keeps them when ``old`` is known to be the row the write replaced
+        (``_exact``); ``deleted_as_read``: a delete that was conditional on ``old``'s
+        version. Otherwise their targets are recomputed from the sources."""
         due: Due = {}
+        deltas: Deltas = {}
+        exact = _exact(old, new, deleted_as_read)
         parent = await self._parent_id(conn, new or old) if self._parent_of is not None else None
         for group in self.own:
-            if _changed(group.reads, old, new):
-                targets = {parent} if group.via == PARENT else _vias(group.via, old, new)
-                due.setdefault(group, set()).update(t for t in targets if t is not None)
+            if not _changed(group.reads, old, new):
+                continue
+            if group.via == PARENT:
+                before = after = parent
+            else:
+                before = _id(old.get(group.via)) if old is not None else None
+                after = _id(new.get(group.via)) if new is not None else None
+            if exact and group.incremental and not group.parent_reads:
+                group.contributions(
+                    deltas.setdefault(group, {}), (before, old, None), (after, new, None)
+                )
+            else:
+                due.setdefault(group, set()).update(t for t in (before, after) if t is not None)
         for name, groups in self.lines.items():
             for group in groups:
-                due.setdefault(group, set()).update(_line_targets(group, name, old, new))
-        if not any(due.values()):
+                if exact and group.incremental:
+                    _line_deltas(group, name, old, new, deltas.setdefault(group, {}))
+                else:
+                    due.setdefault(group, set()).update(_line_targets(group, name, old, new))
+        if not any(due.values()) and not any(deltas.values()):
             return
-        written = await self.plan.refresh(conn, due)
+        written = await self.plan.refresh(conn, due, deltas)
         if new is not None and new.get("id") is not None:
             mine = written.get((self.entity, int(new["id"])))
             if mine:
@@ -190,3 +275,49 @@ def _line_targets(
         parent = new if new is not None else None
         return {int(parent["id"])} if parent is not None else set()
     return {i for i in (_id(line.get(group.via)) for line in touched) if i is not None}
+
+
+def _exact(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, deleted_as_read: bool
+) -> bool:
+    """Whether ``old`` is the row the write replaced and ``new`` the row it left: a create
+    at version 1, an update one version on (the UPDATE held the row from then on, so no
+    other write came between), a delete conditional on ``old``'s version. A balance moved
+    by a posting (no ``old``), a record written again by its own triggers, a delete of
+    whatever the row was: recomputed."""
+    if new is None:
+        return old is not None and deleted_as_read
+    version = new.get("version")
+    if version is None:
+        return False
+    if old is None:
+        return int(version) == 1
+    was = old.get("version")
+    return was is not None and int(version) == int(was) + 1
+
+
+def _line_deltas(
+    group: RollupGroup,
+    name: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    deltas: dict[int, Delta],
+) -> None:
+    """The contributions a parent's write moved through its lines ``name``: of lines
+    added, removed or changed on a field the group reads; of every line when a parent
+    field the ``where`` reads changed (a submit: each line of the invoice now counts)."""
+    before = {str(line["id"]): line for line in (old or {}).get(name) or ()}
+    after = {str(line["id"]): line for line in (new or {}).get(name) or ()}
+    every = bool(group.parent_reads) and _changed(group.parent_reads, old, new)
+    holder = new if new is not None else old
+    parent_id = _id(holder.get("id")) if holder is not None else None
+    for key in before.keys() | after.keys():
+        was, now = before.get(key), after.get(key)
+        if not (every or was is None or now is None or _changed(group.reads, was, now)):
+            continue
+        if group.via == PARENT:
+            target_was = target_now = parent_id
+        else:
+            target_was = _id(was.get(group.via)) if was is not None else None
+            target_now = _id(now.get(group.via)) if now is not None else None
+        group.contributions(deltas, (target_was, was, old), (target_now, now, new))

@@ -654,8 +654,9 @@ class EntityStore:
         await rows.delete(self.records, conn, record_id, old, ctx.user_id, expected_version)
         if self.triggers.runs_on(RuleEvent.DELETE):
             await self.effects.after_write(conn, RuleEvent.DELETE, old, old, ctx)
-        if self.rollups is not None:
-            await self.rollups.after_write(conn, old, None)
+        if self.rollups is not None:  # a versioned delete removed ``old`` as read: its delta
+            exact = expected_version is not None and expected_version == int(old["version"])
+            await self.rollups.after_write(conn, old, None, deleted_as_read=exact)
 
     # -- upsert ----------------------------------------------------------------------------
 
