@@ -124,7 +124,9 @@ def test_each_mistake_is_reported_at_its_key() -> None:
         p.endswith(f"{RULES}:8:3: scheduled rule 'with_schedule' needs 'actions'") for p in found
     ), found
     assert any(
-        p.endswith(f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression, 'actions' or 'assign'")
+        p.endswith(
+            f"{RULES}:11:3: rule 'no_assert' needs an 'assert' expression, 'actions' or 'assign'"
+        )
         for p in found
     ), found
     assert any(f"{RULES}:12:9: rule 'typo' is already declared in" in p for p in found), found
