@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from runtime.web.widgets import display, input_value
+from runtime.web.widgets import choice, display, input_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,6 +49,7 @@ class Pages:
         )
         self.environment.globals.update(
             display=display,
+            choice=choice,
             input_value=input_value,
             with_params=_with_params,
             field_id=_field_id,

@@ -124,6 +124,12 @@ def display(value: Any, field: FieldDef | None = None) -> str:
     return str(value)
 
 
+def choice(value: Any) -> str:
+    """An enum value as the screens show it: ``closed_won`` reads "closed won" (the value
+    sent and stored stays ``closed_won``)."""
+    return "" if value is None else str(value).replace("_", " ")
+
+
 def input_value(value: Any, field: FieldDef) -> str:
     """A stored value as an input's ``value`` attribute."""
     if value is None:

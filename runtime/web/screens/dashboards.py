@@ -14,7 +14,7 @@ from metadata import FieldType, TileKind
 from runtime.web.charts import bar_chart, line_chart
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family
-from runtime.web.widgets import display
+from runtime.web.widgets import choice, display
 
 if TYPE_CHECKING:
     from metadata import TileDef
@@ -89,6 +89,8 @@ class Dashboards(Family):
             # a reference's bars are labelled by the titles of the records, as lists show them
             keys = [row[tile.group_by] for row in result.rows if row[tile.group_by] is not None]
             titles = await self._titles(conn, session, group_field.to or "", keys)
+        elif group_field is not None and group_field.type is FieldType.ENUM:
+            titles = {value: choice(value) for value in group_field.values}
         rows = [
             (titles.get(row[tile.group_by], row[tile.group_by]), row[tile.measure])
             for row in result.rows

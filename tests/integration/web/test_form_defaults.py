@@ -1,7 +1,8 @@
 """What the screens send and show for defaults and references, on SQLite and PostgreSQL: a
 new record's or a new line's input left empty lets the engine compute its ``default``
 (today's date, the product's rate), where an emptied input of a stored line still clears
-it; a kanban card and a dashboard's bars show a reference by its record's title."""
+it; a kanban card and a dashboard's bars show a reference by its record's title; an enum's
+value reads with spaces for its underscores (the value sent stays as defined)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ title: ref
 fields:
   ref:    {type: string, required: true}
   placed: {type: date, required: true, default: "{{ today() }}"}
-  stage:  {type: enum, values: [open, shipped], default: open}
+  stage:  {type: enum, values: [open, on_hold], default: open}
   buyer:  {type: reference, to: product}
   lines:  {type: children, entity: order_line}
 """,
@@ -140,6 +141,10 @@ def test_kanban_cards_and_dashboard_bars_show_a_references_title(shop: TestClien
     assert board.status_code == 200
     assert board.text.count("Buyer: Chair") == 2
     assert f"Buyer: {chair}<" not in board.text
+    assert '<option value="on_hold">on hold</option>' in board.text  # the card's move
+    assert re.search(r'<h2 id="col-2">on hold <span class="count">0</span>', board.text)
+    form = shop.get("/app/shop/order/new").text
+    assert '<option value="on_hold">on hold</option>' in form
 
     dashboard = shop.get("/app/_dashboards/shop/orders")
     assert dashboard.status_code == 200
