@@ -68,7 +68,7 @@ def load_definitions(settings: Settings, fixture_folders: Sequence[str] = ()) ->
             config_name=str(settings.config_path or "tessera.yaml"),
             customizations=settings.customizations,
             fixture_folders=fixture_folders,
-            instance_names=settings.company.instance_names(),
+            instance_names=settings.instance_names(),
         )
     except DefinitionError as exc:
         report(exc)

@@ -191,7 +191,7 @@ def _load(settings: Settings, modules: tuple[str, ...]) -> ProjectDef:
         settings.search_paths,
         config_name=str(settings.config_path or "tessera.yaml"),
         customizations=settings.customizations,
-        instance_names=settings.company.instance_names(),
+        instance_names=settings.instance_names(),
     )
 
 

@@ -22,6 +22,7 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine import dates
 from engine.references import ComparesAsId, RecordRef
 from metadata import INSTANCE_NAMES
 
@@ -78,6 +79,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             (type(__obj) is types.BuiltinMethodType and type(__obj.__self__) in _PLAIN_VALUES)
             or __obj is _today
             or __obj is _now
+            or (type(__obj) is types.FunctionType and __obj in _DATE_FUNCTIONS)
         ):
             return __obj(*args, **kwargs)
         return super().call(__context, __obj, *args, **kwargs)
@@ -100,6 +102,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+_DATE_FUNCTIONS = frozenset(dates.FUNCTIONS.values())
+"""``add_days``, ``add_business_hours``, …: called directly, like ``today``."""
+
 _NUMBERS = frozenset({int, float, Decimal})
 """Exact types whose product is a number of the size of its operands (no repetition)."""
 
@@ -110,8 +115,12 @@ def _number(value: Any) -> bool:
 
 @functools.cache
 def environment() -> BoundedSandbox:
-    """One environment per process: it holds no state that a definition could change."""
-    return BoundedSandbox()
+    """One environment per process: it holds no state that a definition could change.
+    The date functions (``add_days``, …) are globals: every expression and template sees
+    them."""
+    env = BoundedSandbox()
+    env.globals.update(dates.FUNCTIONS)
+    return env
 
 
 _RESULT = "_tessera_value"
@@ -262,6 +271,7 @@ def use_instance_names(values: Mapping[str, Any]) -> None:
     _INSTANCE.clear()
     _INSTANCE.update(dict.fromkeys(INSTANCE_NAMES))
     _INSTANCE.update((name, values[name]) for name in INSTANCE_NAMES if name in values)
+    dates.use_timezone(values.get("timezone"))  # today()'s date (tessera.yaml, else UTC)
     _globals.cache_clear()
 
 
@@ -321,9 +331,6 @@ def _add_names(
     names["now"] = _now
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+_today = dates.today
+"""The current date in the instance time zone (``timezone:`` in ``tessera.yaml``)."""
+_now = dates.now

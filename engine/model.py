@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from engine.access import AccessPolicy
 from engine.audit import AuditLog
+from engine.dates import use_calendars
 from engine.errors import UnknownEntity
 from engine.expressions import use_instance_names
 from engine.outbox import Outbox
@@ -38,6 +39,7 @@ class EngineModel(StoreRegistry):
     def __init__(self, project: ProjectDef, dialect_name: str, dialect: Dialect) -> None:
         self.project = project
         use_instance_names(project.instance_names)  # company_currency, … (tessera.yaml)
+        use_calendars(project.calendars)  # add_business_hours(…, 'support')
         self.dialect_name = dialect_name
         self.entity_tables = build_tables(project)
         self.dialect = dialect

@@ -23,6 +23,7 @@ from metadata._aggregates import (
     UNGROUPABLE,
     measurable,
 )
+from metadata._calendars import CalendarDef, timezone_problem
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import COMPANY_KEYS, INSTANCE_NAMES, expression_names
@@ -88,6 +89,8 @@ __all__ = [
     "DOCUMENT_FIELDS",
     "FILTER_OPERATORS",
     "INSTANCE_NAMES",
+    "CalendarDef",
+    "timezone_problem",
     "LEDGER_FIELDS",
     "LOOKUP_PARENT",
     "MEASURE_FUNCTIONS",

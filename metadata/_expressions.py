@@ -33,7 +33,20 @@ COMPANY_KEYS: tuple[str, ...] = ("name", "currency")
 expressions (``company_currency``), empty (``none``) when the instance does not set it."""
 INSTANCE_NAMES: frozenset[str] = frozenset(f"company_{key}" for key in COMPANY_KEYS)
 """Names whose values the instance sets, not the definitions."""
-SCOPE_NAMES: frozenset[str] = frozenset({"old", "user", "changed", "today", "now"}) | INSTANCE_NAMES
+DATE_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "add_days",
+        "add_hours",
+        "add_months",
+        "days_between",
+        "business_hours_between",
+        "add_business_hours",
+    }
+)
+"""The date and working-time functions (``engine.dates``; docs/rules.md)."""
+SCOPE_NAMES: frozenset[str] = (
+    frozenset({"old", "user", "changed", "today", "now"}) | INSTANCE_NAMES | DATE_FUNCTIONS
+)
 """Names every rule expression may use besides the record's fields (SPEC §3.2)."""
 
 

@@ -21,6 +21,7 @@ from metadata._action_checks import ActionChecks
 from metadata._assignments import PendingAssign, check_assignments
 from metadata._autonumbers import check_autonumbers
 from metadata._building import PackSource
+from metadata._calendars import load_calendars
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
@@ -137,7 +138,10 @@ def load_project(
     project = ProjectBuilder(packs, problems, overlays, instance_roles, pack_overlays).build()
     for folder in fixture_folders:
         check_fixture_files(project, folder, problems)
+    calendars = load_calendars(((p.name, p.path) for p in packs.values()), problems)
     problems.raise_if_any()
+    if calendars:
+        project = replace(project, calendars=frozen_mapping(calendars))
     if instance_names:
         project = replace(project, instance_names=frozen_mapping(instance_names))
     return project

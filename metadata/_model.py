@@ -545,6 +545,8 @@ class ProjectDef:
     roles: Mapping[str, RoleDef] = field(default_factory=lambda: MappingProxyType({}))
     dashboards: Mapping[str, DashboardDef] = field(default_factory=lambda: MappingProxyType({}))
     """By qualified name (``pack.name``), in pack order."""
+    calendars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Working calendars by name (``CalendarDef``: ``calendars/<name>.yaml`` of the packs)."""
     instance_names: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Names every expression sees whose values the instance sets (``company_currency``
     from ``company: {currency: …}`` in ``tessera.yaml``); see ``INSTANCE_NAMES``."""

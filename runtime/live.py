@@ -44,7 +44,7 @@ def load_definitions(settings: Settings) -> ProjectDef:
         settings.search_paths,
         config_name=str(settings.config_path or "tessera.yaml"),
         customizations=settings.customizations,
-        instance_names=settings.company.instance_names(),
+        instance_names=settings.instance_names(),
     )
 
 

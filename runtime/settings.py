@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from metadata import COMPANY_KEYS, DefinitionError, DefinitionProblem
+from metadata import COMPANY_KEYS, DefinitionError, DefinitionProblem, timezone_problem
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ALLOWED_KEYS = frozenset(
@@ -33,6 +33,7 @@ ALLOWED_KEYS = frozenset(
         "auth",
         "trusted_proxies",
         "company",
+        "timezone",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -176,6 +177,9 @@ class Settings:
     """How often schedulers look for due slots of scheduled rules."""
     auth: AuthSettings = field(default_factory=AuthSettings)
     company: CompanySettings = field(default_factory=CompanySettings)
+    timezone: str = "UTC"
+    """The instance time zone (IANA name): the date ``today()`` gives and the calendar days
+    of the date functions (docs/rules.md, "Dates and working time")."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or networks: ``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
     and ``X-Forwarded-Proto`` are believed; from any other peer they are ignored. None by
@@ -237,11 +241,25 @@ class Settings:
             auth=AuthSettings(**_section(path, data, "auth", _AUTH_KEYS)),
             trusted_proxies=_trusted_proxies(path, data.get("trusted_proxies")),
             company=_company(path, data),
+            timezone=_timezone(path, data.get("timezone")),
         )
+
+    def instance_names(self) -> dict[str, Any]:
+        """What the instance gives the expressions: ``company_*`` and the time zone."""
+        return {**self.company.instance_names(), "timezone": self.timezone}
 
     @property
     def signing_key(self) -> str | None:
         return self.webhook_secret or self.secret_key
+
+
+def _timezone(path: Path, value: Any) -> str:
+    if value is None:
+        return "UTC"
+    problem = timezone_problem(value)
+    if problem is not None:
+        raise DefinitionError([DefinitionProblem(str(path), 1, 1, f"timezone: {problem}")])
+    return str(value)
 
 
 def _company(path: Path, data: dict[str, Any]) -> CompanySettings:

@@ -47,6 +47,7 @@ def test_metadata_exports() -> None:
         "ActionDef",
         "AdjustAction",
         "BalanceDef",
+        "CalendarDef",
         "LEDGER_FIELDS",
         "LedgerDef",
         "LimitDef",
@@ -86,6 +87,7 @@ def test_metadata_exports() -> None:
         "expression_names",
         "load_fixture_files",
         "load_project",
+        "timezone_problem",
         "schema_document",
     }
     for name in metadata.__all__:
