@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install system-packages run test test-sqlite test-postgres lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(BIN)/.installed node_modules/.installed
+# WeasyPrint (PDF print formats, docs/print.md) needs Pango: installed with apt-get when
+# missing (Debian, Ubuntu); elsewhere the message says what to install
+system-packages:
+	@PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0' || { \
+	  command -v apt-get >/dev/null || { echo "install Pango (libpango) for PDF printing"; exit 1; }; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Pango for WeasyPrint (PDF print formats)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core >/dev/null; }
+
+install: system-packages $(BIN)/.installed node_modules/.installed
 
 # every pack shipped in modules/ (quote_to_cash wires sales, orders and finance together);
 # tests/integration/test_demo_all_packs.py loads the same demo

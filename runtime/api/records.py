@@ -27,11 +27,13 @@ from engine import (
 from engine.errors import BadQuery, UnknownEntity
 from engine.fieldtypes import InvalidValue, parse_id
 from metadata import RESERVED_PACK_NAMES, RuleEvent
+from runtime.api import printing
 from runtime.api.bodies import read_json
 from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
 from runtime.dataio import csv_text, export_columns, export_records
 from runtime.plumbing import actor_of, guard_for, write_context
+from runtime.printing import PrintFormats
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,10 +116,16 @@ class RecordApi:
         self.model = model
         self.database = database
         self.max_body = max_body
+        self.print_formats = PrintFormats(model.project)
         self._collection_actions: dict[str, tuple[Handler, frozenset[str]]] = {
             "_aggregate": (self.aggregate, _READ_METHODS),
             "_export": (self.export, _READ_METHODS),
             "_bulk": (self.bulk, _BULK_METHODS),
+        }
+        self._item_reads: dict[str, Handler] = {
+            "_transitions": self.transitions,
+            "_history": self.history,
+            "_print": self.print_record,
         }
 
     def match(self, scope: Scope) -> Handler | None:
@@ -145,11 +153,8 @@ class RecordApi:
         elif count == 3 and parts[2]:
             handler, allowed = self.item, _ITEM_METHODS
             params["id"] = parts[2]
-        elif count == 4 and parts[2] and parts[3] == "_transitions":
-            handler, allowed = self.transitions, _READ_METHODS
-            params["id"] = parts[2]
-        elif count == 4 and parts[2] and parts[3] == "_history":
-            handler, allowed = self.history, _READ_METHODS
+        elif count == 4 and parts[2] and parts[3] in self._item_reads:
+            handler, allowed = self._item_reads[parts[3]], _READ_METHODS
             params["id"] = parts[2]
         elif count == 4 and parts[2] and parts[3] in _DOCUMENT_ACTIONS:
             handler, allowed = self.document_action, _BULK_METHODS
@@ -312,6 +317,16 @@ class RecordApi:
         if query is not None and query.fields is not None:
             record = {k: v for k, v in record.items() if k in query.fields or k == "id"}
         return json_response({"data": record}, headers={"ETag": f'"{record.get("version", "")}"'})
+
+    async def print_record(self, request: Request) -> Response:
+        """The record through a print format, as HTML or PDF (``runtime.api.printing``)."""
+        store = self._store(request)
+        record_id = _record_id(request.path_params["id"], store)
+        fmt, name = printing.parse_request(request.query_params.multi_items())
+        guard = self._guard(request, store)
+        async with self.database.get().connection() as conn:
+            record = await printing.printable(conn, guard, record_id)
+        return await printing.render(self.print_formats, guard, record, fmt, name)
 
     async def transitions(self, request: Request) -> Response:
         """The workflow moves out of the record's current state, each with whether the

@@ -1,0 +1,217 @@
+"""Print formats: a record rendered by a Jinja2 template to HTML, and by WeasyPrint to PDF.
+
+A pack's ``templates/`` folder holds its print formats, files named ``<name>.print.html``.
+They are read and compiled once, when the definitions are (a template that does not parse
+stops the load with ``file:line:col: message``), in the same bounded sandbox as the rules'
+templates, with HTML autoescaping: a record's values can never become markup.
+
+The template sees the record's fields as names (``number``, ``lines``, ``account.name``),
+``record`` (the same mapping), ``entity`` (label and field labels), ``labels`` and the
+instance's names (``company_name``...). An entity without a template of its own
+(``<entity>.print.html``) prints with a generic layout: its fields, then its lines.
+
+WeasyPrint (HTML and CSS to PDF, with Pango for text) is used because it lays out print CSS
+(``@page``, page numbers, tables split across pages) better than the pure-Python libraries;
+its fetcher here refuses every URL but ``data:``, so printing never reaches the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateSyntaxError
+
+from engine.expressions import BoundedSandbox
+from metadata import DefinitionError, DefinitionProblem, FieldType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from jinja2 import Template
+
+    from metadata import EntityDef, ProjectDef
+
+SUFFIX = ".print.html"
+MAX_TEMPLATE_NAME = 200
+
+GENERIC = """\
+<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ entity.label }} {{ title }}</title>
+<style>
+@page { size: A4; margin: 18mm 16mm; }
+body { font-family: sans-serif; font-size: 10pt; color: #222; }
+h1 { font-size: 16pt; margin: 0 0 8mm; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 6mm; }
+th, td { text-align: left; padding: 1.5mm 2mm; border-bottom: 0.3pt solid #bbb;
+  vertical-align: top; }
+th { color: #555; font-weight: normal; width: 35%; }
+thead th { width: auto; border-bottom: 0.8pt solid #555; }
+</style></head>
+<body>
+<h1>{{ entity.label }} {{ title }}</h1>
+<table>
+{% for name, label in entity.scalars %}
+<tr><th>{{ label }}</th><td>{{ show(record[name]) }}</td></tr>
+{% endfor %}
+</table>
+{% for name, label, columns in entity.children %}
+<h2>{{ label }}</h2>
+<table><thead><tr>
+{% for column, heading in columns %}<th>{{ heading }}</th>{% endfor %}
+</tr></thead>
+<tbody>{% for line in record[name] or [] %}<tr>
+{% for column, heading in columns %}<td>{{ show(line[column]) }}</td>{% endfor %}
+</tr>{% endfor %}</tbody></table>
+{% endfor %}
+</body></html>
+"""
+
+_SYSTEM = frozenset({"id", "version", "created_at", "updated_at", "created_by", "updated_by"})
+
+
+class UnknownTemplate(LookupError):
+    """No print format of that name for the entity."""
+
+
+class PrintFailed(ValueError):
+    """The template raised while rendering (a missing name, a sandbox refusal...)."""
+
+
+def _show(value: Any) -> Any:
+    """A value as the generic layout shows it: a linked record by its title or name."""
+    if isinstance(value, dict):
+        for key in ("_title", "title", "name", "number", "code"):
+            if value.get(key):
+                return value[key]
+        return value.get("id", "")
+    return "" if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class EntityLayout:
+    """What a template knows of the entity: labels, and (generic layout) what to list."""
+
+    label: str
+    labels: Mapping[str, str]
+    scalars: tuple[tuple[str, str], ...]
+    children: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+
+
+class PrintFormats:
+    """Every pack's print formats, compiled once per set of definitions."""
+
+    def __init__(self, project: ProjectDef) -> None:
+        self.project = project
+        self.environment = BoundedSandbox()
+        self.environment.autoescape = True
+        self.environment.globals["show"] = _show
+        self.generic = self.environment.from_string(GENERIC)
+        self.templates: dict[str, dict[str, Template]] = {}
+        """Per pack, per template name (``sales_invoice.print.html``)."""
+        problems: list[DefinitionProblem] = []
+        for module in project.modules.values():
+            folder = module.path / "templates"
+            if not folder.is_dir():
+                continue
+            compiled: dict[str, Template] = {}
+            for path in sorted(folder.glob(f"*{SUFFIX}")):
+                try:
+                    source = path.read_text("utf-8")
+                    compiled[path.name] = self.environment.from_string(source)
+                except TemplateSyntaxError as exc:
+                    problems.append(DefinitionProblem(str(path), exc.lineno, 1, str(exc.message)))
+                except (OSError, UnicodeDecodeError) as exc:
+                    problems.append(DefinitionProblem(str(path), 1, 1, str(exc)))
+            self.templates[module.name] = compiled
+        if problems:
+            raise DefinitionError(problems)
+
+    def names(self, entity: EntityDef) -> list[str]:
+        """The print formats an entity's record may use: its pack's, then the others'."""
+        found: list[str] = []
+        for pack in (entity.pack, *self.templates):
+            found.extend(n for n in self.templates.get(pack, {}) if n not in found)
+        return found
+
+    def template(self, entity: EntityDef, name: str | None) -> Template:
+        """``name`` (a file name of a pack's templates/, never a path), or by default
+        ``<entity>.print.html`` if a pack has it, else the generic layout."""
+        if name is None or name == "":
+            default = f"{entity.name}{SUFFIX}"
+            return self._find(entity, default) or self.generic
+        if len(name) > MAX_TEMPLATE_NAME:
+            raise UnknownTemplate("the template name is too long")
+        found = self._find(entity, name)
+        if found is None:
+            raise UnknownTemplate(f"no print format '{name}' for {entity.qualified_name}")
+        return found
+
+    def _find(self, entity: EntityDef, name: str) -> Template | None:
+        for pack in (entity.pack, *self.templates):
+            template = self.templates.get(pack, {}).get(name)
+            if template is not None:
+                return template
+        return None
+
+    def layout(self, entity: EntityDef) -> EntityLayout:
+        labels = {name: f.label for name, f in entity.fields.items()}
+        scalars: list[tuple[str, str]] = []
+        children: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+        for name, f in entity.fields.items():
+            if name in _SYSTEM:
+                continue
+            if f.entity is not None and f.type is FieldType.CHILDREN:
+                child = self.project.entities.get(f.entity)
+                columns = (
+                    tuple(
+                        (c, cf.label)
+                        for c, cf in child.fields.items()
+                        if c not in _SYSTEM and cf.type is not FieldType.CHILDREN
+                    )
+                    if child is not None
+                    else ()
+                )
+                children.append((name, f.label, columns))
+            else:
+                scalars.append((name, f.label))
+        return EntityLayout(entity.label, labels, tuple(scalars), tuple(children))
+
+    def render_html(self, entity: EntityDef, template: Template, record: Mapping[str, Any]) -> str:
+        """The record (fields the caller may not see already removed) through ``template``."""
+        layout = self.layout(entity)
+        visible = dict(record)
+        names: dict[str, Any] = {**self.project.instance_names, **visible}
+        title_field = entity.title
+        names.update(
+            record=visible,
+            entity=layout,
+            labels=layout.labels,
+            title=_show(visible.get(title_field)) if title_field else visible.get("id"),
+        )
+        layout_scalars = tuple((n, label) for n, label in layout.scalars if n in visible)
+        names["entity"] = EntityLayout(layout.label, layout.labels, layout_scalars, layout.children)
+        try:
+            return template.render(names)
+        except Exception as exc:  # the sandbox, a missing name, a bad filter argument...
+            raise PrintFailed(f"the print format failed: {exc}") from exc
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """WeasyPrint's URL fetcher: only inline ``data:`` URLs; nothing leaves the machine."""
+    if url.startswith("data:"):
+        from weasyprint.urls import default_url_fetcher
+
+        result: dict[str, Any] = default_url_fetcher(url)
+        return result
+    raise ValueError(f"print formats load no external resources ({url[:60]})")
+
+
+def html_to_pdf(html: str) -> bytes:
+    """The PDF of ``html`` (blocking: call it in a worker thread)."""
+    from weasyprint import HTML
+
+    pdf = HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+    if pdf is None:  # pragma: no cover - only without a target it returns bytes
+        raise PrintFailed("the PDF could not be written")
+    return bytes(pdf)
