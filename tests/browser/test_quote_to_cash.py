@@ -107,6 +107,15 @@ def cells(page: Page, row: int = 0) -> dict[str, str]:
     return dict(zip(headings, values, strict=False))
 
 
+def list_row(page: Page, text: str) -> dict[str, str]:
+    """The list's row that contains ``text``: its cells by column heading."""
+    headings = [h.strip() for h in page.locator("table.records thead th").all_inner_texts()]
+    row = page.locator("table.records tbody tr", has_text=text)
+    assert row.count() == 1, text
+    values = [c.strip() for c in row.locator("td").all_inner_texts()]
+    return dict(zip(headings, values, strict=True))
+
+
 def save(page: Page) -> None:
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r".*/\d+\?saved=1$"))
@@ -229,6 +238,9 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     assert re.fullmatch(r"SO-\d{4}-00001", order), order
     assert shown(page, "status") == "to deliver and bill"  # to_deliver_and_bill
     assert shown(page, "submitted_qty") == "12.000"
+    navigate(page, "Bins")
+    bin_row = list_row(page, "Main")
+    assert (bin_row["Actual qty"], bin_row["Reserved qty"]) == ("20.000", "12.000")
 
     # -- a delivery of the twelve chairs: the stock leaves, the order is delivered -----------
     navigate(page, "Deliveries")
@@ -245,8 +257,8 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     snap("delivery")
 
     navigate(page, "Bins")
-    row = page.locator("table.records tbody tr", has_text="Main")
-    assert "8.000" in row.inner_text()  # 20 received, 12 delivered
+    bin_row = list_row(page, "Main")  # 20 received, 12 delivered, nothing left to ship
+    assert (bin_row["Actual qty"], bin_row["Reserved qty"]) == ("8.000", "0.000")
     navigate(page, "Sales orders")
     page.locator("table.records tbody tr", has_text=order).get_by_role("link").first.click()
     assert shown(page, "status") == "to bill"
