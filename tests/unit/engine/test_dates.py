@@ -53,7 +53,8 @@ def test_days_and_months() -> None:
     assert dates.add_months(dt.date(2026, 5, 15), 12) == dt.date(2027, 5, 15)
     assert dates.days_between(dt.date(2026, 1, 1), dt.date(2026, 3, 1)) == 59
     assert dates.days_between(dt.date(2026, 3, 1), dt.date(2026, 1, 1)) == -59
-    assert dates.add_days(None, 1) is None and dates.days_between(None, dt.date.today()) is None
+    assert dates.add_days(None, 1) is None
+    assert dates.days_between(None, dt.date(2026, 1, 1)) is None
 
 
 def test_calendar_days_of_datetimes_follow_the_instance_time_zone_across_summer_time() -> None:
@@ -132,7 +133,8 @@ def test_what_cannot_be_computed_is_refused_with_a_message(call: object, message
 def test_the_largest_count_allowed_is_quick() -> None:
     started = time.monotonic()
     result = dates.add_business_hours(utc(2026, 1, 1), dates.MAX_BUSINESS_HOURS, "support")
-    assert result is not None and result.year > 2070
+    assert result is not None
+    assert result.year > 2070
     assert time.monotonic() - started < 5
 
 
