@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.dates import instance_zone, today
 from engine.errors import FieldError, ValidationFailed
 from metadata._autonumbers import AUTONUMBER_MAX_LENGTH, AUTONUMBER_TOKEN, DATE_TOKEN_WIDTHS
 
@@ -114,10 +115,10 @@ async def next_number(
 
 
 def _date_of(number: NumberFormat, record: Mapping[str, Any]) -> dt.date:
-    """The date the tokens show: the record's ``date_field`` (a datetime's UTC date), or
-    today (UTC)."""
+    """The date the tokens show: the record's ``date_field`` (a datetime's date in the
+    instance time zone), or today (there)."""
     if number.date_field is None:
-        return dt.datetime.now(dt.UTC).date()
+        return today()
     value = record.get(number.date_field)
     if isinstance(value, str):
         try:
@@ -127,7 +128,7 @@ def _date_of(number: NumberFormat, record: Mapping[str, Any]) -> dt.date:
         except ValueError:
             value = None
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
+        return value.astimezone(instance_zone()).date() if value.tzinfo else value.date()
     if isinstance(value, dt.date):
         return value
     raise ValidationFailed([_needed(number, number.date_field)])

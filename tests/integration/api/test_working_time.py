@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from engine import dates
 from metadata import DefinitionError, load_project
 from tests.conftest import pack_instance
 
@@ -50,6 +51,7 @@ fields:
 def api(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with pack_instance(tmp_path, db_url, "service", PACK, timezone="Europe/Berlin").client() as c:
         yield c
+    dates.use_timezone(None)  # the process's other tests: UTC, as without tessera.yaml
 
 
 def post(api: TestClient, body: dict[str, Any]) -> Any:

@@ -145,3 +145,13 @@ def test_expressions_call_them_by_name() -> None:
     assert compile_expression("add_months(d, 1)")(Scope({"d": dt.date(2026, 1, 31)})) == (
         dt.date(2026, 2, 28)
     )
+
+
+def test_scheduled_rules_today_follows_the_instance_time_zone() -> None:
+    """A scheduled rule's SQL binds ``today()`` from the names of a scope (engine/effects/
+    _selection.py): the same date as expressions see."""
+    from engine.expressions import scope_names
+
+    dates.use_timezone("Pacific/Kiritimati")
+    assert scope_names({}, None, None)["today"]() == dates.today()
+    assert dates.today() == dt.datetime.now(UTC).astimezone(dates.instance_zone()).date()
