@@ -89,8 +89,6 @@ __all__ = [
     "DOCUMENT_FIELDS",
     "FILTER_OPERATORS",
     "INSTANCE_NAMES",
-    "CalendarDef",
-    "timezone_problem",
     "LEDGER_FIELDS",
     "LOOKUP_PARENT",
     "MEASURE_FUNCTIONS",
@@ -108,6 +106,7 @@ __all__ = [
     "AssignDef",
     "AssignStrategy",
     "BalanceDef",
+    "CalendarDef",
     "CompareOp",
     "Constant",
     "CreateAction",
@@ -160,4 +159,5 @@ __all__ = [
     "load_project",
     "measurable",
     "schema_document",
+    "timezone_problem",
 ]
