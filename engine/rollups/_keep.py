@@ -187,6 +187,7 @@ class Keeper:
         new: dict[str, Any] | None,
         *,
         deleted_as_read: bool = False,
+        written: Mapping[str, Any] | None = None,
     ) -> None:
         """Keep the rollups a write of one record changed (``old`` None: a create; ``new``
         None: a delete), in the write's transaction. When the record written is itself
@@ -194,40 +195,62 @@ class Keeper:
 
         The write's delta keeps them when ``old`` is known to be the row the write replaced
         (``_exact``); ``deleted_as_read``: a delete that was conditional on ``old``'s
-        version. Otherwise their targets are recomputed from the sources."""
+        version. Otherwise their targets are recomputed from the sources. ``written``: the
+        record as the write itself left it, when its triggers wrote it again since (each of
+        those writes kept its own change: the delta here is the write's, ``old`` to it)."""
         due: Due = {}
         deltas: Deltas = {}
-        exact = _exact(old, new, deleted_as_read)
+        left = written if written is not None and new is not None else new
+        exact = _exact(old, left, deleted_as_read)
         parent = await self._parent_id(conn, new or old) if self._parent_of is not None else None
-        for group in self.own:
-            if not _changed(group.reads, old, new):
-                continue
-            if group.via == PARENT:
-                before = after = parent
-            else:
-                before = _id(old.get(group.via)) if old is not None else None
-                after = _id(new.get(group.via)) if new is not None else None
-            if exact and group.incremental and not group.parent_reads:
-                group.contributions(
-                    deltas.setdefault(group, {}), (before, old, None), (after, new, None)
-                )
-            else:
-                due.setdefault(group, set()).update(t for t in (before, after) if t is not None)
+        self._own(parent, old, left, new, exact, due, deltas)
         for name, groups in self.lines.items():
             for group in groups:
                 if exact and group.incremental:
-                    _line_deltas(group, name, old, new, deltas.setdefault(group, {}))
+                    _line_deltas(group, name, old, left, deltas.setdefault(group, {}))
                 else:
-                    due.setdefault(group, set()).update(_line_targets(group, name, old, new))
+                    targets = _line_targets(group, name, old, new)
+                    if left is not new:
+                        targets |= _line_targets(group, name, old, left)
+                    due.setdefault(group, set()).update(targets)
         if not any(due.values()) and not any(deltas.values()):
             return
-        written = await self.plan.refresh(conn, due, deltas)
+        kept = await self.plan.refresh(conn, due, deltas)
         if new is not None and new.get("id") is not None:
-            mine = written.get((self.entity, int(new["id"])))
+            mine = kept.get((self.entity, int(new["id"])))
             if mine:
                 bumps = mine.pop("version")
                 new.update(mine)
                 new["version"] = int(new["version"]) + bumps
+
+    def _own(
+        self,
+        parent: int | None,
+        old: Mapping[str, Any] | None,
+        left: Mapping[str, Any] | None,
+        new: Mapping[str, Any] | None,
+        exact: bool,
+        due: Due,
+        deltas: Deltas,
+    ) -> None:
+        """The groups of the record's own entity: its delta from ``old`` to ``left`` (the
+        write's), or its targets (``new``'s too) recomputed."""
+        for group in self.own:
+            if group.via == PARENT:
+                before = after = parent
+                final = None
+            else:
+                before = _id(old.get(group.via)) if old is not None else None
+                after = _id(left.get(group.via)) if left is not None else None
+                final = _id(new.get(group.via)) if new is not None else None
+            if exact and group.incremental and not group.parent_reads:
+                if _changed(group.reads, old, left):
+                    group.contributions(
+                        deltas.setdefault(group, {}), (before, old, None), (after, left, None)
+                    )
+            elif _changed(group.reads, old, left) or _changed(group.reads, old, new):
+                targets = (before, after, final)
+                due.setdefault(group, set()).update(t for t in targets if t is not None)
 
     async def _parent_id(self, conn: Connection, record: Mapping[str, Any] | None) -> int | None:
         if record is None or self._parent_of is None:

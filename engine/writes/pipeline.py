@@ -389,10 +389,12 @@ class EntityStore:
                 )
             record = self.records.ordered(record)
         self._check_rules(RuleEvent.CREATE, record, None, ctx, errors)
+        written = record  # as this write left it, before its triggers wrote again
         if prepared.triggers_due is not False:
+            written = dict(record) if self.rollups is not None else record
             record = await self.effects.after_write(conn, RuleEvent.CREATE, record, None, ctx)
         if self.rollups is not None:
-            await self.rollups.after_write(conn, None, record)
+            await self.rollups.after_write(conn, None, record, written=written)
         return record
 
     async def _create_with_triggered(
@@ -519,11 +521,13 @@ class EntityStore:
             await self.load_references(conn, [old, record], ctx)
         lines = await documents.line_failures(conn, self.children, record, event, ctx)
         self._check_rules(event, record, old, ctx, lines)
+        written = record  # as this write left it, before its triggers wrote again
         if self.triggers.runs_on(event):
+            written = dict(record) if self.rollups is not None else record
             record = await self.effects.after_write(conn, event, record, old, ctx)
         await postings_settle(conn, self, record_id, event, ctx)  # ledgers, balances
         if self.rollups is not None:
-            await self.rollups.after_write(conn, old, record)
+            await self.rollups.after_write(conn, old, record, written=written)
         return record
 
     async def amend(
@@ -618,17 +622,24 @@ class EntityStore:
                 self.records, conn, record_id, AuditAction.UPDATE, changes, ctx.user_id
             )
         self._check_rules(RuleEvent.UPDATE, record, old, ctx, errors)
+        written = record  # as this write left it, before its triggers wrote again
         if self.triggers.runs_on(RuleEvent.UPDATE):
+            written = dict(record) if self.rollups is not None else record
             record = await self.effects.after_write(conn, RuleEvent.UPDATE, record, old, ctx)
-        await self._keep_rollups(conn, old, record)
+        await self._keep_rollups(conn, old, record, written)
         return record
 
     async def _keep_rollups(
-        self, conn: Connection, old: Mapping[str, Any] | None, new: dict[str, Any] | None
+        self,
+        conn: Connection,
+        old: Mapping[str, Any] | None,
+        new: dict[str, Any] | None,
+        written: Mapping[str, Any] | None = None,
     ) -> None:
-        """The rollups this write changed, kept in its transaction (``engine.rollups``)."""
+        """The rollups this write changed, kept in its transaction (``engine.rollups``);
+        ``written``: the record as the write left it, before its triggers (see there)."""
         if self.rollups is not None:
-            await self.rollups.after_write(conn, old, new)
+            await self.rollups.after_write(conn, old, new, written=written)
 
     # -- delete ----------------------------------------------------------------------------
 

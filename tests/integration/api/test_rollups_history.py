@@ -227,3 +227,38 @@ def test_re_parenting_editing_and_deleting_move_deltas_without_aggregating(
     assert (api.get(f"{ACCOUNTS}/{acme}").json()["data"]["invoice_count"]) == 2
     assert (api.get(f"{ACCOUNTS}/{globex}").json()["data"]["invoice_count"]) == 0
     assert_no_drift(books.settings)
+
+
+STAMPED = {
+    **FILES,
+    "rules/invoice.yaml": """\
+- name: stamp
+  on: [submit]
+  actions:
+    - update: {values: {posting_date: "2026-06-30"}}
+""",
+}
+
+
+def test_a_submit_whose_rule_writes_the_invoice_again_keeps_both_writes_by_delta(
+    db_url: str, tmp_path: Path, statements: list[str]
+) -> None:
+    """The submit's own change (old → as the submit left it) and its rule's update (each a
+    delta of its own) add up to the invoice as it ends, without a sum over the invoices."""
+    instance = pack_instance(tmp_path, db_url, "books", STAMPED)
+    with instance.client() as api:
+        acme = made(api, ACCOUNTS, {"name": "Acme"})["id"]
+        ids = [
+            made(api, INVOICES, {"account": acme, "posting_date": "2026-01-01", "grand_total": t})
+            for t in ("4.00", "6.00")
+        ]
+        move(api, ids[0]["id"], "submit")
+        statements.clear()
+        submitted = move(api, ids[1]["id"], "submit")
+        assert submitted["posting_date"] == "2026-06-30"
+        sums = [s for s in statements if re.search(r"\b(sum|count)\s*\(|group by", s, re.I)]
+        assert not sums, sums
+        data = api.get(f"{ACCOUNTS}/{acme}").json()["data"]
+        assert Decimal(data["lifetime_value"]) == Decimal("10.00")
+        assert data["last_invoice"] == "2026-06-30"
+    assert_no_drift(instance.settings)
