@@ -351,6 +351,20 @@ class EmailAction(ActionDef):
                 "description": "A Jinja2 template file in the pack's templates/ folder, "
                 "rendered over the record.",
             },
+            "attach": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["print"],
+                "description": "Attach the record printed as a PDF (docs/print.md).",
+                "properties": {
+                    "print": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]*\\.print\\.html$",
+                        "description": "A print format of the pack's templates/ folder, "
+                        "e.g. sales_invoice.print.html.",
+                    }
+                },
+            },
         },
     }
     to: str
@@ -361,6 +375,9 @@ class EmailAction(ActionDef):
     """An e-mail's template file, relative to the pack's ``templates/`` folder."""
     template_source: str | None = None
     """That file's text, read at load time so that a running server needs no pack files."""
+    attach_print: str | None = None
+    """``attach: {print: <name>}``: the record printed with that print format, attached as
+    a PDF when the e-mail is sent."""
 
     @property
     def parts(self) -> dict[str, str]:
@@ -382,9 +399,12 @@ class EmailAction(ActionDef):
         if template is not None:
             source = checker.template_source((*where, "template"), template)
             ok = ok and source is not None
+        attach = body.get("attach", {}).get("print")
+        if attach is not None:
+            ok = checker.print_template((*where, "attach", "print"), attach) and ok
         if not ok:
             return None
-        return cls(**parts, template=template, template_source=source)
+        return cls(**parts, template=template, template_source=source, attach_print=attach)
 
     def templates(self) -> Iterator[str]:
         yield from _strings(self.parts)

@@ -170,6 +170,9 @@ class ActionChecker(Protocol):
     def template_source(self, where: tuple[PathItem, ...], name: str) -> str | None:
         """The text of the pack's template file ``name`` (checked), or None (reported)."""
 
+    def print_template(self, where: tuple[PathItem, ...], name: str) -> bool:
+        """Whether ``name`` is a print format file of the pack's templates/ (reported if not)."""
+
     def target_later(self, where: tuple[PathItem, ...], action: ActionDef) -> None:
         """Check ``action``'s target entity and the fields it sets once every entity is
         built (``where``: the action, without its kind)."""

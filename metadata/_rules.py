@@ -355,6 +355,13 @@ class RuleChecker:
             return None
         return source
 
+    def print_template(self, where: tuple[PathItem, ...], name: str) -> bool:
+        folder = self.templates
+        if folder is None or not (folder / name).is_file() or "/" in name:
+            self.error(where, f"print format '{name}' not found in the pack's templates/ folder")
+            return False
+        return True
+
     def _expression_ok(self, where: tuple[PathItem, ...], source: str) -> bool:
         scope = self.scope | {"line"} if self._line else self.scope
         problems = expression_problems(source, scope)

@@ -17,19 +17,24 @@ its fetcher here refuses every URL but ``data:``, so printing never reaches the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from jinja2 import TemplateSyntaxError
 
 from engine.expressions import BoundedSandbox
 from metadata import DefinitionError, DefinitionProblem, FieldType
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from jinja2 import Template
 
+    from engine.database import Database
+    from engine.model import EngineModel
+    from engine.outbox import OutboxEvent
     from metadata import EntityDef, ProjectDef
 
 SUFFIX = ".print.html"
@@ -215,3 +220,44 @@ def html_to_pdf(html: str) -> bytes:
     if pdf is None:  # pragma: no cover - only without a target it returns bytes
         raise PrintFailed("the PDF could not be written")
     return bytes(pdf)
+
+
+class AttachmentPrinter:
+    """Prints the PDFs an e-mail event attaches (``attach: {print: <name>}``), when the
+    deliverer sends it: the event's record as it is then, with full rights (the rule, not a
+    user, sends it), its lines and references expanded."""
+
+    def __init__(self, database: Database, models: Callable[[], EngineModel]) -> None:
+        self.database = database
+        self.models = models
+        self._formats: tuple[EngineModel, PrintFormats] | None = None
+
+    def formats(self, model: EngineModel) -> PrintFormats:
+        if self._formats is None or self._formats[0] is not model:
+            self._formats = (model, PrintFormats(model.project))
+        return self._formats[1]
+
+    async def __call__(self, event: OutboxEvent) -> list[tuple[str, bytes]]:
+        names = [str(item["print"]) for item in event.payload.get("attach") or ()]
+        if not names:
+            return []
+        model = self.models()
+        store = model.store_for(event.entity)
+        formats = self.formats(model)
+        async with self.database.connection() as conn:
+            record = await store.get(conn, int(event.record_id))
+            for name, field in store.entity.fields.items():
+                if field.type is not FieldType.REFERENCE or field.to is None:
+                    continue
+                if record.get(name) is None:
+                    continue
+                found = await model.store_for(field.to).get_many(conn, [int(record[name])])
+                record[name] = found.get(str(record[name]), record[name])
+        files = []
+        for name in names:
+            html = formats.render_html(store.entity, formats.template(store.entity, name), record)
+            pdf = await anyio.to_thread.run_sync(html_to_pdf, html)
+            number = record.get(store.entity.title or "id") or record.get("id")
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(number))[:80]
+            files.append((f"{store.entity.name}-{safe}.pdf", pdf))
+        return files

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class EmailHandler:
     def __init__(self, action: EmailAction) -> None:
         self.values = compile_values(action.parts)
+        self.attach = action.attach_print
         self.template = (
             environment().from_string(action.template_source)
             if action.template_source is not None
@@ -29,7 +30,11 @@ class EmailHandler:
 
     def resolve(self, scope: Scope) -> Any:
         resolved = resolve_values(self.values, scope)
-        return _message(resolved, self.template.render(scope.names) if self.template else None)
+        message = _message(resolved, self.template.render(scope.names) if self.template else None)
+        if self.attach is not None:
+            # printed when sent, by the deliverer (runtime.delivery), from the event's record
+            message["attach"] = [{"print": self.attach}]
+        return message
 
     async def run(self, run: ActionRun, resolved: Any) -> bool:
         await run.queue(EmailAction.kind, resolved)

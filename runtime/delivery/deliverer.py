@@ -62,6 +62,10 @@ class Deliverer:
         self.senders = senders
         self.models = models
         """The current definitions, for applying deferred (``async: true``) actions."""
+        if models is not None:
+            from runtime.printing import AttachmentPrinter
+
+            senders.attachments = AttachmentPrinter(database, models)
         config = settings.outbox
         self.lease = config.lease_seconds
         self.policy = RetryPolicy(

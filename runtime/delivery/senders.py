@@ -87,6 +87,9 @@ class Senders:
         self.smtp = smtp
         self.signing_key = signing_key
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self.attachments: Callable[[OutboxEvent], Awaitable[list[tuple[str, bytes]]]] | None = None
+        """Prints an e-mail's ``attach`` PDFs (``runtime.printing.AttachmentPrinter``); set
+        by a deliverer that has the definitions."""
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -118,7 +121,7 @@ class Senders:
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
 
-    def send_email(self, event: OutboxEvent) -> None:
+    def send_email(self, event: OutboxEvent, files: list[tuple[str, bytes]] | None = None) -> None:
         payload = event.payload
         message = EmailMessage()
         message["From"] = self.smtp.sender
@@ -129,6 +132,10 @@ class Senders:
         message["Message-ID"] = f"<{event.event_key}@tessera>"
         message[EVENT_HEADER] = event.event_key
         message.set_content(payload.get("body") or "")
+        for filename, content in files or ():
+            message.add_attachment(
+                content, maintype="application", subtype="pdf", filename=filename
+            )
         settings = self.smtp
         client_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
         try:
@@ -145,7 +152,15 @@ class Senders:
 
 @sends(EmailAction.kind)
 async def _email(senders: Senders, event: OutboxEvent) -> None:
-    await asyncio.to_thread(senders.send_email, event)
+    files: list[tuple[str, bytes]] = []
+    if event.payload.get("attach"):
+        if senders.attachments is None:
+            raise DeliveryError("this deliverer has no definitions to print the attachments")
+        try:
+            files = await senders.attachments(event)
+        except Exception as exc:  # a record gone, a print format that fails: retried, kept
+            raise DeliveryError(f"printing the attachment failed: {exc}") from exc
+    await asyncio.to_thread(senders.send_email, event, files)
 
 
 @sends(WebhookAction.kind)
