@@ -7,8 +7,9 @@ whose expression does not parse is rejected at load time, with its position.
 from __future__ import annotations
 
 import functools
+from contextvars import ContextVar
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from metadata._errors import did_you_mean
@@ -50,6 +51,32 @@ SCOPE_NAMES: frozenset[str] = (
 """Names every rule expression may use besides the record's fields (SPEC §3.2)."""
 
 
+CALENDARS: ContextVar[frozenset[str] | None] = ContextVar("calendars", default=None)
+"""The calendars of the project being loaded (``calendars/<name>.yaml``), while it is."""
+_CALENDAR_ARGUMENT = {"business_hours_between": 2, "add_business_hours": 2}
+"""The date functions that name a calendar, and the position of its argument."""
+
+
+def calendar_problems(source: str, *, template: bool = False) -> list[str]:
+    """A calendar named by a constant (``add_business_hours(t, 8, 'suport')``) that the
+    project being loaded does not define; ``source`` must parse."""
+    known = CALENDARS.get()
+    if known is None:
+        return []
+    tree = _environment().parse(source if template else "{{ (" + source + ") }}")
+    found = []
+    for call in tree.find_all(nodes.Call):
+        if not isinstance(call.node, nodes.Name) or call.node.name not in _CALENDAR_ARGUMENT:
+            continue
+        index = _CALENDAR_ARGUMENT[call.node.name]
+        argument = call.args[index] if len(call.args) > index else None
+        name = argument.value if isinstance(argument, nodes.Const) else None
+        if isinstance(name, str) and name not in known:
+            hint = did_you_mean(name, known)
+            found.append(f"no calendar '{name}' (calendars/<name>.yaml){hint}")
+    return found
+
+
 def expression_names(source: str) -> set[str]:
     """The top-level names ``source`` reads (``account`` for ``account.name``), minus Jinja's
     own globals; ``source`` must parse."""
@@ -67,7 +94,7 @@ def expression_problems(source: str, scope: set[str]) -> list[str]:
     return [
         f"unknown name '{name}' in expression{did_you_mean(name, scope)}"
         for name in sorted(expression_names(source) - scope)
-    ]
+    ] + calendar_problems(source)
 
 
 def is_template(value: object) -> bool:
@@ -93,4 +120,5 @@ def template_problem(source: str, scope: set[str]) -> str | None:
     unknown = sorted(set(meta.find_undeclared_variables(tree)) - set(environment.globals) - scope)
     if unknown:
         return f"unknown name '{unknown[0]}' in template"
-    return None
+    calendars = calendar_problems(source, template=True)
+    return calendars[0] if calendars else None

@@ -25,7 +25,13 @@ from metadata._calendars import load_calendars
 from metadata._dashboards import DashboardChecker, load_dashboard_documents
 from metadata._documents import YAML_SUFFIXES, display_name, load_document
 from metadata._errors import ProblemCollector, did_you_mean
-from metadata._expressions import SCOPE_NAMES, expression_names, template_problem
+from metadata._expressions import (
+    CALENDARS,
+    SCOPE_NAMES,
+    calendar_problems,
+    expression_names,
+    template_problem,
+)
 from metadata._fields import FieldChecker
 from metadata._forms import FormChecker
 from metadata._lookups import check_lookups
@@ -135,10 +141,14 @@ def load_project(
         if customizations is not None
         else None
     )
-    project = ProjectBuilder(packs, problems, overlays, instance_roles, pack_overlays).build()
+    calendars = load_calendars(((p.name, p.path) for p in packs.values()), problems)
+    known = CALENDARS.set(frozenset(calendars))  # expressions naming one are checked
+    try:
+        project = ProjectBuilder(packs, problems, overlays, instance_roles, pack_overlays).build()
+    finally:
+        CALENDARS.reset(known)
     for folder in fixture_folders:
         check_fixture_files(project, folder, problems)
-    calendars = load_calendars(((p.name, p.path) for p in packs.values()), problems)
     problems.raise_if_any()
     if calendars:
         project = replace(project, calendars=frozen_mapping(calendars))
@@ -577,12 +587,12 @@ class ProjectBuilder(ActionChecks):
             if document is None:
                 continue
             names = expression_names(field_def.computed or "")
-            for unknown in sorted(names - scope):
-                self.problems.at(
-                    document,
-                    ("fields", name, "computed"),
-                    f"unknown name '{unknown}' in expression{did_you_mean(unknown, scope)}",
-                )
+            messages = [
+                f"unknown name '{unknown}' in expression{did_you_mean(unknown, scope)}"
+                for unknown in sorted(names - scope)
+            ]
+            for message in messages + calendar_problems(field_def.computed or ""):
+                self.problems.at(document, ("fields", name, "computed"), message)
             reads[name] = names & computed.keys()
         for name, field_def in entity.fields.items():
             document = documents.get(field_def.origin)

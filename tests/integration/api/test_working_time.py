@@ -120,3 +120,25 @@ def test_the_instance_time_zone_is_checked(tmp_path: Path) -> None:
     config.write_text("timezone: Mars/Olympus\n", encoding="utf-8")
     with pytest.raises(DefinitionError, match="'Mars/Olympus' is not a time zone"):
         Settings.load(config)
+
+
+def test_a_calendar_an_expression_names_must_exist(tmp_path: Path) -> None:
+    files = {
+        **PACK,
+        "entities/ticket.yaml": PACK["entities/ticket.yaml"].replace("'support'", "'suport'", 1),
+        "rules/ticket.yaml": """\
+- name: answered_in_time
+  assert: "closed_at is none or business_hours_between(opened_at, closed_at, 'desk') < 40"
+  message: Too slow
+""",
+    }
+    for relative, text in files.items():
+        path = tmp_path / "service" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as raised:
+        load_project(["service"], [tmp_path])
+    text = str(raised.value)
+    assert "ticket.yaml:7:43: no calendar 'suport'" in text
+    assert "did you mean 'support'?" in text
+    assert "rules/ticket.yaml:2:11: no calendar 'desk'" in text
