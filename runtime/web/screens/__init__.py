@@ -29,6 +29,7 @@ from runtime.web.screens.documents import Documents
 from runtime.web.screens.forms import Forms
 from runtime.web.screens.lists import Lists
 from runtime.web.screens.people import People
+from runtime.web.screens.printing import Printing
 from runtime.web.screens.related import Related
 from runtime.web.screens.signin import SignIn
 
@@ -48,6 +49,7 @@ BUILT_IN: tuple[type[Family], ...] = (
     Forms,
     Documents,
     Related,
+    Printing,
 )
 """In routing order: a family's literal paths (``/app/_dashboards/...``, ``.../kanban``)
 come before the ones of a later family whose ``{parameter}`` would match them too."""

@@ -193,3 +193,25 @@ def test_a_template_that_does_not_parse_stops_the_load(db_url: str, tmp_path: Pa
     instance = pack_instance(tmp_path, db_url, "shop", files)
     with pytest.raises(DefinitionError, match=r"bad\.print\.html:2:1: "):
         PrintFormats(load_definitions(instance.settings))
+
+
+def test_the_forms_print_button_opens_the_pdf(shop: Instance) -> None:
+    from tests.support.identity import issue_token
+    from tests.support.web import signed_in
+
+    with shop.client() as admin:
+        order = _order(admin)
+        secret = _order(admin, status="secret")
+    issue_token(shop.settings.database_url, "clara", ("clerk",), password="clara-secret-pw")
+    with signed_in(shop, "clara", "clara-secret-pw") as client:
+        form = client.get(f"/app/shop/order/{order}")
+        assert form.status_code == 200, form.text
+        assert f'href="/app/shop/order/{order}/print"' in form.text
+        pdf = client.get(f"/app/shop/order/{order}/print")
+        assert pdf.status_code == 200, pdf.text
+        assert pdf.headers["content-type"] == "application/pdf"
+        text = _pdf_text(pdf.content)
+        assert "Order SO-0042" in text
+        assert "12.34" not in text
+        assert client.get(f"/app/shop/order/{secret}/print").status_code == 404
+        assert client.get(f"/app/shop/order/{order}/print?template=../x").status_code == 404
