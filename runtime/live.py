@@ -99,7 +99,13 @@ class LiveDefinitions:
             if generation is not None:
                 self.generation = generation
             return False
-        await self.install(project, generation)
+        try:
+            await self.install(project, generation)
+        except DefinitionError as exc:  # found when compiling (a print format that does not parse)
+            log.error("definitions changed but do not compile; keeping the previous ones:\n%s", exc)
+            if generation is not None:
+                self.generation = generation
+            return False
         log.info("definitions reloaded (migration %s)", generation)
         return True
 
