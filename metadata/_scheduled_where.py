@@ -31,9 +31,25 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Moment:
-    """``today()`` or ``now()`` in a scheduled rule's filter: its value when the rule runs."""
+    """``today()`` or ``now()`` in a scheduled rule's filter: its value when the rule runs,
+    maybe shifted by a date function (``add_days(today(), -30)``)."""
 
     name: str
+    shift: str | None = None
+    """``add_days``, ``add_months`` or ``add_hours``, applied with ``by``."""
+    by: int = 0
+
+    @property
+    def key(self) -> str:
+        """A name for the value in the query (``today``, ``today_add_days_m30``)."""
+        if self.shift is None:
+            return self.name
+        return f"{self.name}_{self.shift}_{'m' if self.by < 0 else ''}{abs(self.by)}"
+
+
+_SHIFTS = {"add_days": 36_600, "add_months": 1_200, "add_hours": 878_400}
+"""The date functions a scheduled filter may shift ``today()``/``now()`` by, and the
+largest count (a century): the moment stays a date of the calendar."""
 
 
 _TEXTUAL = frozenset(
@@ -100,7 +116,8 @@ def scheduled_where_advice(entities: Any) -> list[str]:
                     f"{rule.origin}: scheduled rule '{rule.name}' of {entity.qualified_name}: "
                     f"its where cannot run as SQL ({exc}); every run reads all the records "
                     "of the entity to judge it. Compare fields with constants, today() or "
-                    "now(), joined by and/or/not, to select them in the database"
+                    "now() (or add_days(today(), -30)), joined by and/or/not, to select them "
+                    "in the database"
                 )
     return advice
 
@@ -108,6 +125,40 @@ def scheduled_where_advice(entities: Any) -> list[str]:
 class _Translator:
     def __init__(self, entity: EntityDef) -> None:
         self.entity = entity
+
+    def _moment(self, node: nodes.Call, moment: str, kind: FieldType) -> Moment:
+        """``today()``, ``now()``, or one shifted by a date function."""
+        if moment in _SHIFTS:
+            return self._shifted(node, moment, kind)
+        if node.args or node.kwargs or node.dyn_args or node.dyn_kwargs:
+            raise NotSql(f"{moment}() with arguments")
+        wanted = {"today": FieldType.DATE, "now": FieldType.DATETIME}.get(moment)
+        if wanted is None:
+            raise NotSql(f"the function {moment}()")
+        if wanted is not kind:
+            raise NotSql(f"{moment}() compared with a {kind.value} field")
+        return Moment(moment)
+
+    def _shifted(self, node: nodes.Call, shift: str, kind: FieldType) -> Moment:
+        """``add_days(today(), -30)``: a moment shifted by a constant count."""
+        if len(node.args) != 2 or node.kwargs or node.dyn_args or node.dyn_kwargs:
+            raise NotSql(f"{shift}() with other arguments than today() or now() and a number")
+        inner, count = node.args
+        if isinstance(count, nodes.Neg) and isinstance(count.node, nodes.Const):
+            by = count.node.value
+            by = -by if isinstance(by, int) else by
+        else:
+            by = count.value if isinstance(count, nodes.Const) else None
+        if not isinstance(by, int) or isinstance(by, bool) or abs(by) > _SHIFTS[shift]:
+            raise NotSql(f"{shift}() by something else than a whole number up to {_SHIFTS[shift]}")
+        base = None
+        if isinstance(inner, nodes.Call) and isinstance(inner.node, nodes.Name):
+            base = self._moment(inner, inner.node.name, kind)
+        if base is None or base.shift is not None:
+            raise NotSql(f"{shift}() of something else than today() or now()")
+        if shift == "add_hours" and base.name != "now":
+            raise NotSql("add_hours() of today()")
+        return Moment(base.name, shift, by)
 
     def node(self, node: nodes.Node) -> RecordFilter:
         if isinstance(node, nodes.And):
@@ -178,15 +229,7 @@ class _Translator:
 
     def value(self, node: nodes.Node, kind: FieldType, op: str) -> Any:
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
-            moment = node.node.name
-            if node.args or node.kwargs or node.dyn_args or node.dyn_kwargs:
-                raise NotSql(f"{moment}() with arguments")
-            wanted = {"today": FieldType.DATE, "now": FieldType.DATETIME}.get(moment)
-            if wanted is None:
-                raise NotSql(f"the function {moment}()")
-            if wanted is not kind:
-                raise NotSql(f"{moment}() compared with a {kind.value} field")
-            return Moment(moment)
+            return self._moment(node, node.node.name, kind)
         if isinstance(node, nodes.Neg) and isinstance(node.node, nodes.Const):
             number = node.node.value
             if isinstance(number, int | float) and not isinstance(number, bool):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, false, not_, or_, select, true
 
+from engine import dates
 from engine.access import _scaled
 from engine.expressions import scope_names
 from engine.sql import CompiledSql, compile_sql
@@ -39,7 +40,9 @@ class Selection:
     """One scheduled rule's query: ids of the records its filter holds, a page at a time
     (``after``, ``limit``), plus the moments (``m_today``, ``m_now``) bound at run time."""
 
-    def __init__(self, sql: CompiledSql, moments: Mapping[str, Callable[[Any], Any] | None]):
+    def __init__(
+        self, sql: CompiledSql, moments: Mapping[str, tuple[Moment, Callable[[Any], Any] | None]]
+    ):
         self.sql = sql
         self.moments = dict(moments)
         """The moments the query reads, with the conversion of their value for the column."""
@@ -48,9 +51,11 @@ class Selection:
         params: dict[str, Any] = {"after": after, "limit": limit}
         if self.moments:
             names = scope_names({}, None, None)
-            for moment, to_db in self.moments.items():
-                value = names[moment]()
-                params[f"m_{moment}"] = to_db(value) if to_db is not None else value
+            for key, (moment, to_db) in self.moments.items():
+                value = names[moment.name]()
+                if moment.shift is not None:  # add_days(today(), -30)
+                    value = dates.FUNCTIONS[moment.shift](value, moment.by)
+                params[f"m_{key}"] = to_db(value) if to_db is not None else value
         return self.sql.args(params)
 
 
@@ -81,7 +86,7 @@ def selection(
         .order_by(table.c.id)
         .limit(bindparam("limit"))
     )
-    moments = {name: clauses.moment_to_db[name] for name in clauses.moments}
+    moments = {key: (clauses.moments[key], clauses.moment_to_db[key]) for key in clauses.moments}
     return Selection(compile_sql(statement, dialect), moments)
 
 
@@ -97,7 +102,7 @@ class _Clauses:
         self.table = table
         self.to_db = to_db
         self.sqlite = sqlite
-        self.moments: list[str] = []
+        self.moments: dict[str, Moment] = {}
         self.moment_to_db: dict[str, Callable[[Any], Any] | None] = {}
         self._count = 0
 
@@ -137,10 +142,10 @@ class _Clauses:
     def operand(self, name: str, value: Any) -> Any:
         convert = self.to_db.get(name)
         if isinstance(value, Moment):
-            if value.name not in self.moments:
-                self.moments.append(value.name)
-                self.moment_to_db[value.name] = convert
-            return bindparam(f"m_{value.name}")
+            if value.key not in self.moments:
+                self.moments[value.key] = value
+                self.moment_to_db[value.key] = convert
+            return bindparam(f"m_{value.key}")
         self._count += 1
         if self.entity.fields[name].type is FieldType.DECIMAL:
             column_type: Any = self.table.c[name].type

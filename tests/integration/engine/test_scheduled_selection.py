@@ -50,6 +50,11 @@ SQL_WHERES = [
     "due == today()",
     "today() >= due",
     "at is not none and at < now()",
+    "due is not none and due < add_days(today(), 1)",
+    "due >= add_days(today(), -1)",
+    "due <= add_months(today(), -1) or due > add_months(today(), 1)",
+    "at is not none and at > add_hours(now(), -24)",
+    "at < add_days(now(), 2)",
     "not (title == 'a' or qty == 1)",
     "true",
     "false or done",
@@ -59,6 +64,7 @@ FALLBACK_WHERES = [
     "title | length > 1",
     "(title or '') < 'b'",
     "due is not none and due < today() - 0",
+    "due is not none and qty is not none and due < add_days(today(), qty)",
 ]
 
 TODAY = dt.datetime.now(dt.UTC).date()
