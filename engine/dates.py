@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,8 @@ def now() -> dt.datetime:
 def _count(value: Any, limit: int, function: str, *, whole: bool = True) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
         raise DateError(f"{function}(): the count must be a number, not {type(value).__name__}")
+    if not isinstance(value, int) and not math.isfinite(value):
+        raise DateError(f"{function}(): the count must be a finite number, not {value}")
     if whole and isinstance(value, Decimal | float):
         if value != int(value):
             raise DateError(f"{function}(): the count must be a whole number, not {value}")
@@ -281,12 +284,31 @@ def add_business_hours(value: Any, hours: Any, calendar: Any) -> dt.datetime | N
     raise DateError(f"{function}(): not reached within {MAX_WALK_DAYS:,} days of the calendar")
 
 
+def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` whose arithmetic past the calendar's ends (the year 1 or 9999, or a
+    time zone moving a moment past them) is a ``DateError`` saying so."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DateError:
+            raise
+        except (OverflowError, ValueError):
+            raise _out_of_range(function.__name__) from None
+
+    return guarded
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "add_days": add_days,
-    "add_hours": add_hours,
-    "add_months": add_months,
-    "days_between": days_between,
-    "business_hours_between": business_hours_between,
-    "add_business_hours": add_business_hours,
+    function.__name__: _guarded(function)
+    for function in (
+        add_days,
+        add_hours,
+        add_months,
+        days_between,
+        business_hours_between,
+        add_business_hours,
+    )
 }
 """The date functions expressions see by name."""

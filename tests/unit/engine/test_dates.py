@@ -113,7 +113,7 @@ def test_zero_and_negative_business_hours() -> None:
         (lambda: dates.add_days(dt.date(2026, 1, 1), 10**12), "too far"),
         (lambda: dates.add_days(dt.date(9999, 12, 31), 1), "outside the calendar"),
         (lambda: dates.add_months(dt.date(1, 1, 1), -1), "outside the calendar"),
-        (lambda: dates.add_hours(utc(2026, 1, 1), float("nan")), "too far"),
+        (lambda: dates.add_hours(utc(2026, 1, 1), float("nan")), "finite"),
         (lambda: dates.add_days(dt.date(2026, 1, 1), "3"), "must be a number"),
         (lambda: dates.add_days(dt.date(2026, 1, 1), 1.5), "whole number"),
         (lambda: dates.add_days("2026-01-01", 1), "takes a date"),
@@ -155,3 +155,22 @@ def test_scheduled_rules_today_follows_the_instance_time_zone() -> None:
     dates.use_timezone("Pacific/Kiritimati")
     assert scope_names({}, None, None)["today"]() == dates.today()
     assert dates.today() == dt.datetime.now(UTC).astimezone(dates.instance_zone()).date()
+
+
+def test_the_ends_of_the_calendar_and_odd_counts_are_refused_not_crashes() -> None:
+    """What expressions call (``FUNCTIONS``): every failure is a ``DateError``."""
+    functions = dates.FUNCTIONS
+    dates.use_timezone("Pacific/Kiritimati")  # UTC+14: 9999-12-31 23:00 UTC is past 9999
+    last = utc(9999, 12, 31, 23)
+    with pytest.raises(dates.DateError, match="outside the calendar"):
+        functions["days_between"](last, dt.date(2026, 1, 1))
+    with pytest.raises(dates.DateError, match="outside the calendar"):
+        functions["add_days"](last, 0)
+    dates.use_timezone("Asia/Tokyo")  # the start of 1 January of the year 1 is in the year 0
+    with pytest.raises(dates.DateError, match="outside the calendar"):
+        functions["business_hours_between"](dt.date(1, 1, 1), utc(1, 1, 3), "support")
+    with pytest.raises(dates.DateError, match="finite"):
+        functions["add_months"](dt.date(2026, 1, 1), Decimal("NaN"))
+    with pytest.raises(dates.DateError, match="finite"):
+        functions["add_business_hours"](utc(2026, 1, 1), float("inf"), "support")
+    assert functions["add_days"](dt.date(2026, 1, 1), days=2) == dt.date(2026, 1, 3)
