@@ -142,3 +142,14 @@ def test_a_calendar_an_expression_names_must_exist(tmp_path: Path) -> None:
     assert "ticket.yaml:7:43: no calendar 'suport'" in text
     assert "did you mean 'support'?" in text
     assert "rules/ticket.yaml:2:11: no calendar 'desk'" in text
+
+
+@pytest.mark.parametrize(
+    ("opened_at", "status"),
+    [("9999-12-31T23:59:59Z", 422), ("0001-01-01T00:00:00Z", 201), ("2026-03-29T01:30:00Z", 201)],
+)
+def test_moments_at_the_ends_of_the_calendar(api: TestClient, opened_at: str, status: int) -> None:
+    response = post(api, {"opened_at": opened_at, "start": "2026-01-01", "extra_days": 0})
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "add_business_hours" in response.text
