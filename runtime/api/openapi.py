@@ -601,6 +601,33 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 },
             },
         },
+        f"{base}/{{id}}/_print": {
+            "parameters": [id_param],
+            "get": {
+                "tags": [tag],
+                "summary": f"A {noun} printed through a print format, as PDF or HTML",
+                "operationId": f"print_{op}",
+                "parameters": [
+                    _query("format", {"type": "string", "enum": ["pdf", "html"]}, "Default: pdf."),
+                    _query(
+                        "template",
+                        {"type": "string"},
+                        "A print format (<name>.print.html) of the packs' templates/; "
+                        "default: <entity>.print.html if there is one, else a generic layout.",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The printed record (docs/print.md)",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_problems("400", "403", "404", "422", "503"),
+                },
+            },
+        },
     }
     if store.workflow is not None:
         paths[f"{base}/{{id}}/_transitions"] = {

@@ -50,7 +50,8 @@ def parse_request(params: list[tuple[str, str]]) -> tuple[str, str | None]:
     for key, _ in params:
         if key not in {"format", "template"}:
             raise BadQuery(f"unknown parameter '{key}' for _print (format, template)")
-    fmt = _one(params, "format") or "pdf"
+    fmt = _one(params, "format")
+    fmt = "pdf" if fmt is None else fmt
     if fmt not in FORMATS:
         raise BadQuery(f"'format' must be one of {', '.join(FORMATS)}")
     return fmt, _one(params, "template")

@@ -166,6 +166,7 @@ def test_prints_honour_the_callers_grants(shop: Instance) -> None:
         ("template=" + "a" * 5000, 404),
         ("template=/etc/passwd", 404),
         ("format=docx", 400),
+        ("format=", 400),
         ("format=html&format=pdf", 400),
         ("format=html%00", 400),
         ("colour=red", 400),
