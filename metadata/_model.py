@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
     from pathlib import Path
 
+    from metadata._calendars import CalendarDef
     from metadata._errors import PathItem
     from metadata._ledger_model import BalanceDef, LedgerDef
     from metadata._lookup_model import LookupDef
@@ -548,8 +549,8 @@ class ProjectDef:
     roles: Mapping[str, RoleDef] = field(default_factory=lambda: MappingProxyType({}))
     dashboards: Mapping[str, DashboardDef] = field(default_factory=lambda: MappingProxyType({}))
     """By qualified name (``pack.name``), in pack order."""
-    calendars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """Working calendars by name (``CalendarDef``: ``calendars/<name>.yaml`` of the packs)."""
+    calendars: Mapping[str, CalendarDef] = field(default_factory=lambda: MappingProxyType({}))
+    """Working calendars by name (``calendars/<name>.yaml`` of the packs)."""
     instance_names: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Names every expression sees whose values the instance sets (``company_currency``
     from ``company: {currency: …}`` in ``tessera.yaml``); see ``INSTANCE_NAMES``."""
