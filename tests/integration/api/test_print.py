@@ -216,3 +216,20 @@ def test_the_forms_print_button_opens_the_pdf(shop: Instance) -> None:
         assert "12.34" not in text
         assert client.get(f"/app/shop/order/{secret}/print").status_code == 404
         assert client.get(f"/app/shop/order/{order}/print?template=../x").status_code == 404
+
+
+def test_a_print_format_broken_on_disk_keeps_the_served_definitions(
+    shop: Instance, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from runtime.live import LiveDefinitions, load_definitions
+    from runtime.plumbing import DatabaseHolder
+
+    live = LiveDefinitions(shop.settings, load_definitions(shop.settings), DatabaseHolder())
+    served = live.current
+    template = tmp_path / "packs" / "shop" / "templates" / "order.print.html"
+    template.write_text("{% for x in %}", encoding="utf-8")
+    assert asyncio.run(live.reload(7)) is False
+    assert live.current is served
+    assert live.generation == 7
