@@ -23,7 +23,8 @@ from metadata._aggregates import (
     UNGROUPABLE,
     measurable,
 )
-from metadata._calendars import CalendarDef, timezone_problem
+from metadata._calendar_model import CalendarDef
+from metadata._calendars import timezone_problem
 from metadata._cron import CronError, CronSchedule
 from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import COMPANY_KEYS, INSTANCE_NAMES, expression_names

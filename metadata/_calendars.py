@@ -19,11 +19,11 @@ import datetime as dt
 import functools
 import re
 import zoneinfo
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import holidays as holiday_data
 
+from metadata._calendar_model import CalendarDef
 from metadata._documents import YAML_SUFFIXES, parse_document
 from metadata._errors import did_you_mean
 from metadata._names import is_snake_case
@@ -39,22 +39,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})")
 _KEYS = frozenset({"timezone", "working_days", "hours", "holidays", "label"})
 _HOLIDAY_KEYS = frozenset({"country", "subdivision", "dates"})
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarDef:
-    """A working calendar: days of the week worked, one span of hours, holidays."""
-
-    pack: str
-    name: str
-    timezone: str
-    weekdays: tuple[int, ...]
-    """0 = Monday ... 6 = Sunday."""
-    start: dt.time
-    end: dt.time
-    holidays: tuple[dt.date, ...] = ()
-    countries: tuple[tuple[str, str | None], ...] = ()
-    """``(country, subdivision)`` whose public holidays are days off."""
 
 
 @functools.cache

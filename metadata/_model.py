@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
     from pathlib import Path
 
-    from metadata._calendars import CalendarDef
+    from metadata._calendar_model import CalendarDef
     from metadata._errors import PathItem
     from metadata._ledger_model import BalanceDef, LedgerDef
     from metadata._lookup_model import LookupDef
