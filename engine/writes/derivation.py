@@ -57,9 +57,7 @@ class Derivation:
         self.defaulted_references = frozenset(
             name
             for name, field in entity.fields.items()
-            if name in references.traversed
-            and isinstance(field.default, str)
-            and "{{" in field.default
+            if name in references.traversed and field.default_is_expression
         )
         """Traversed reference fields that a template default may fill (a return's order,
         from the delivery it returns): read, on create, before the record's expressions."""
