@@ -40,6 +40,7 @@ from engine.fieldtypes import InvalidValue, kind_of
 from engine.fieldtypes.structured import id_text, parse_id
 from engine.references import RecordRef, reference_id
 from engine.sql import compile_sql
+from engine.tables import PARENT_COLUMN
 from metadata import DOCSTATUS, LOOKUP_PARENT, FieldType
 
 if TYPE_CHECKING:
@@ -277,7 +278,7 @@ def _statement(
 def _key_converter(target: EntityDef, name: str, dialect_name: str) -> Callable[[Any], Any]:
     """A ``where`` value → the parameter compared with the column ``name`` of ``target``
     (``_EMPTY`` for an empty value, or one that no record can hold: its field refuses it)."""
-    if name == "id" or target.fields[name].type is FieldType.REFERENCE:
+    if name in ("id", PARENT_COLUMN) or target.fields[name].type is FieldType.REFERENCE:
         return _id_param
     field_def = target.fields[name]
     convert = kind_of(field_def).computed_converter(field_def)

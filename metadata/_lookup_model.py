@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LOOKUP_PARENT = "parent"
+LINE_PARENT_KEY = "_parent"
+"""A ``where`` key of a lookup that reads a line item entity: the line's parent record."""
 """The name a line entity's lookup expressions read their parent record by
 (``parent.account.price_list``)."""
 
@@ -35,6 +37,11 @@ class LookupDef:
     """The error code of a required field for which no record matches."""
     message: str | None = None
     """The error message then (default: says what was looked for)."""
+
+    @property
+    def selects_by_parent(self) -> bool:
+        """Whether it reads the lines of one record (``where: {_parent: …}``)."""
+        return any(key == LINE_PARENT_KEY for key, _ in self.where)
 
     def sources(self) -> tuple[str, ...]:
         """Every expression of the lookup."""

@@ -31,7 +31,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from metadata._errors import did_you_mean
 from metadata._expressions import SCOPE_NAMES, expression_names, expression_syntax_error
 from metadata._fieldkeys import TEXTUAL_TYPES
-from metadata._lookup_model import DEFAULT_LOOKUP_CODE, LOOKUP_PARENT, LookupDef
+from metadata._lookup_model import (
+    DEFAULT_LOOKUP_CODE,
+    LINE_PARENT_KEY,
+    LOOKUP_PARENT,
+    LookupDef,
+)
 from metadata._model import SYSTEM_FIELDS, FieldType, frozen_mapping
 
 if TYPE_CHECKING:
@@ -136,17 +141,19 @@ def check_lookups(
             if target is None:
                 continue
             checker = _Checker(entity, field_def, target, document, problems, entities)
-            if checker.check(lookup):
-                columns = tuple(key for key, _ in lookup.where)
-                if lookup.latest_by is not None:
-                    columns += (lookup.latest_by,)
-                indexes.setdefault(target.qualified_name, []).append(columns)
-            else:
+            if not checker.check(lookup):
                 fields = dict(checked[entity.qualified_name].fields)
                 fields[field_def.name] = replace(field_def, lookup=None)
                 checked[entity.qualified_name] = replace(
                     checked[entity.qualified_name], fields=frozen_mapping(fields)
                 )
+            elif not lookup.selects_by_parent:
+                # a lookup by a line's parent reads the few lines of one record, through
+                # the parent column's own index
+                columns = tuple(key for key, _ in lookup.where)
+                if lookup.latest_by is not None:
+                    columns += (lookup.latest_by,)
+                indexes.setdefault(target.qualified_name, []).append(columns)
     for name, wanted in indexes.items():
         checked[name] = _with_indexes(checked[name], wanted)
     return checked
@@ -232,6 +239,15 @@ class _Checker:
             )
 
     def _where_field(self, name: str) -> None:
+        if name == LINE_PARENT_KEY:
+            if self.target.parent is None:
+                self.problem(
+                    ("where", name),
+                    f"'{LINE_PARENT_KEY}' selects the lines of a record: "
+                    f"{self.target.qualified_name} is not a line item entity",
+                    key=True,
+                )
+            return
         found = self._target_field(name, ("where", name), key=True)
         if found is not None and found.type in _NOT_LOOKED_UP:
             self.problem(

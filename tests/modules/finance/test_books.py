@@ -237,3 +237,25 @@ def test_invoice_lines_bill_the_order_lines(books: Books) -> None:
     books.move("sales_invoice", invoice["id"], "cancel")
     billed = books.get(f"{ORDERS}/sales_order/{order['id']}")
     assert billed["lines"][0]["billed_amount"] == "0.00"
+
+    # a line that does not name its order line bills the order's line of the same item
+    # (the lookup of sales_invoice_line.sales_order_line), as the web form's lines do
+    unnamed = books.made(
+        f"{FINANCE}/sales_invoice",
+        {
+            "account": acme,
+            "sales_order": order["id"],
+            "posting_date": "2026-02-11",
+            "lines": [{"item": chair, "quantity": "5", "rate": "40.00"}],
+        },
+    )
+    assert unnamed["lines"][0]["sales_order_line"] == line
+    books.move("sales_invoice", unnamed["id"])
+    billed = books.get(f"{ORDERS}/sales_order/{order['id']}")
+    assert billed["lines"][0]["billed_amount"] == "200.00"
+    assert billed["per_billed"] == "100.00"
+    without_order = books.made(
+        f"{FINANCE}/sales_invoice",
+        {"account": acme, "posting_date": "2026-02-12", "lines": [{"item": chair}]},
+    )
+    assert without_order["lines"][0]["sales_order_line"] is None

@@ -192,6 +192,12 @@ def test_a_lookup_loads_and_indexes_the_columns_it_selects_by() -> None:
             "  doc:\n    type: json\n    lookup: {entity: item_price, field: rate}\n",
             "10:5: key 'lookup' does not apply to a field of type json",
         ),
+        (
+            "  price:\n    type: reference\n    to: item_price\n"
+            "    lookup: {entity: item_price, field: id, where: {_parent: id, item: label}}\n",
+            "11:53: '_parent' selects the lines of a record: books.item_price is not a line "
+            "item entity",
+        ),
     ],
 )
 def test_mistakes_are_reported_at_their_place(field: str, expected: str) -> None:
