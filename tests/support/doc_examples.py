@@ -179,3 +179,17 @@ def replay(http: TestClient, call: Call, names: dict[str, str]) -> None:
     assert response.status_code == call.status, f"{call.command}\n→ {response.text}"
     if call.shown is not None:
         assert contains(response.json(), call.shown), f"{call.command}\n→ {response.text}"
+
+
+def replay_example(
+    example: Path, db_url: str, folder: Path, modules: list[str], sh_blocks: list[str]
+) -> None:
+    """A page's worked example end to end: the instance of ``example`` with ``modules``, the
+    first block's setup commands (which name ``API`` and ``TOKEN``), then every ``curl`` of
+    the other blocks replayed in order against what the page shows."""
+    folder = instance(example, db_url, folder, modules)
+    names = run_setup(sh_blocks[0], folder)
+    assert {"API", "TOKEN"} <= set(names), names
+    with client(folder) as http:
+        for call in calls(sh_blocks[1:]):
+            replay(http, call, names)
