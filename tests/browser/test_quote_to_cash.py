@@ -18,7 +18,7 @@ import pytest
 from tests.browser.test_web import open_page, served, sign_in
 from tests.conftest import REPO, Instance, write_instance
 from tests.integration.web.test_screens import PASSWORD
-from tests.modules.finance.conftest import load_fixtures
+from tests.support.fixture_records import load_fixtures
 from tests.support.identity import issue_token
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, Instance, write_instance
-from tests.modules.finance.conftest import load_fixtures
+from tests.support.fixture_records import load_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:

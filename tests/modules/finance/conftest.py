@@ -4,16 +4,13 @@ helper that drives it through the HTTP API as an accountant would."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine import EngineModel, open_database
-from runtime.app import load_definitions
-from runtime.dataio import load_fixture_records
 from tests.conftest import REPO, Instance, write_instance
+from tests.support.fixture_records import load_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:
@@ -26,24 +23,6 @@ FINANCE = "/api/v1/finance"
 CONTACTS = "/api/v1/contacts"
 INVENTORY = "/api/v1/inventory"
 ORDERS = "/api/v1/orders"
-
-
-def load_fixtures(instance: Instance, folder: str = "data") -> int:
-    """What `tessera migrate` (data/) or `tessera demo` (demo/) loads after migrating."""
-    settings = instance.settings
-    project = load_definitions(settings)
-    model = EngineModel.for_url(project, settings.database_url)
-
-    async def run() -> int:
-        database = await open_database(settings.database_url, pool_size=1)
-        try:
-            count, errors = await load_fixture_records(database, model, project, folder)
-        finally:
-            await database.close()
-        assert not errors, errors
-        return count
-
-    return asyncio.run(run())
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tests.modules.finance.conftest import CONTACTS, FINANCE, Books, load_fixtures
+from tests.modules.finance.conftest import CONTACTS, FINANCE, Books
+from tests.support.fixture_records import load_fixtures
 
 if TYPE_CHECKING:
     from tests.conftest import Instance

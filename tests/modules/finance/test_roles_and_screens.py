@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from fastapi.testclient import TestClient
 
 from runtime.app import build_app
-from tests.modules.finance.conftest import FINANCE, Books, load_fixtures
+from tests.modules.finance.conftest import FINANCE, Books
+from tests.support.fixture_records import load_fixtures
 from tests.support.identity import bearer, issue_token
 from tests.support.web import signed_in
 

@@ -9,7 +9,8 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tests.modules.orders.conftest import INVENTORY, ORDERS, Shop, load_fixtures
+from tests.modules.orders.conftest import INVENTORY, ORDERS, Shop
+from tests.support.fixture_records import load_fixtures
 
 if TYPE_CHECKING:
     from tests.conftest import Instance

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.modules.orders.conftest import load_fixtures
+from tests.support.fixture_records import load_fixtures
 from tests.support.identity import issue_token
 from tests.support.web import signed_in
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, write_instance
-from tests.modules.orders.conftest import CONTACTS, INVENTORY, ORDERS, Shop, load_fixtures
+from tests.modules.orders.conftest import CONTACTS, INVENTORY, ORDERS, Shop
+from tests.support.fixture_records import load_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:

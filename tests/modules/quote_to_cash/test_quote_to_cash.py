@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, Instance, write_instance
-from tests.modules.finance.conftest import load_fixtures
+from tests.support.fixture_records import load_fixtures
 from tests.support.receivers import Mailbox, smtp_server
 from tests.support.rollups import assert_no_drift
 

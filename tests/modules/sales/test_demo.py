@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.modules.finance.conftest import load_fixtures
 from tests.modules.sales.conftest import CONTACTS, SALES, Api
+from tests.support.fixture_records import load_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:
