@@ -21,58 +21,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.aggregate import MAX_GROUPS
-from engine.audit import WRITES
-from engine.fieldtypes import ID_SCHEMA, kind_of_type
+from engine.fieldtypes import ID_SCHEMA
 from engine.jsonschema import record_schema
-from engine.query import DEFAULT_LIMIT, MAX_LIMIT, MAX_SORT_KEYS
-from metadata import FILTER_OPERATORS, FieldType
+from metadata import FieldType
+from runtime.api.openapi_queries import (
+    aggregate_parameters,
+    export_parameters,
+    list_parameters,
+    query_parameter,
+)
+from runtime.api.openapi_schemas import (
+    AGGREGATE_SCHEMA,
+    HISTORY_ENTRY_SCHEMA,
+    PROBLEM_ERROR_SCHEMA,
+    PROBLEM_SCHEMA,
+    TRANSITION_SCHEMA,
+)
 from runtime.auth import needs_authentication
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from engine import EngineModel, EntityStore
     from metadata import EntityDef, ProjectDef
 
-INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
-MAX_OFFSET = 10**9
 MAX_HISTORY_NUMBER = 10**18 - 1
 """``after`` and ``limit`` of a history: at most 18 digits (runtime/api/records.py)."""
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "Problem",
-    "description": "RFC 9457 problem details.",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {
-            "type": "string",
-            "description": "The type's last segment, e.g. submitted (a frozen document).",
-        },
-        "errors": {
-            "type": "array",
-            "items": {"$ref": "#/components/schemas/ProblemError"},
-        },
-    },
-    "required": ["type", "title", "status"],
-}
-PROBLEM_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "ProblemError",
-    "description": "One invalid field: ``field`` is a path (``lines[0].qty``); ``index`` "
-    "the record's position in a _bulk request.",
-    "properties": {
-        "field": {"type": "string"},
-        "code": {"type": "string"},
-        "message": {"type": "string"},
-        "index": {"type": "integer"},
-        "rule": {"type": "string"},
-    },
-}
 
 _HEADER_TEXT = {"schema": {"type": "string"}, "required": True}
 _PROBLEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -147,196 +119,6 @@ def _envelope(schema: dict[str, Any], *, many: bool = False) -> dict[str, Any]:
             "required": ["data", "meta"],
         }
     return {"type": "object", "properties": {"data": schema}, "required": ["data"]}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _filter_schema(store: EntityStore, name: str, column_type: FieldType | None) -> dict[str, Any]:
-    """What the list parser accepts as ``name=value`` (engine/query.py): typed values,
-    decimals that fit the column, any text; each field type says (``filter_schema``)."""
-    if column_type is None:
-        return dict(ID_SCHEMA)
-    return kind_of_type(column_type).filter_schema(store.entity.fields.get(name))
-
-
-def _operators_of(column_type: FieldType | None) -> list[str]:
-    """The operators a filter of ``column_type`` takes (besides ``eq``, which is bare), from
-    the registry: those of every field first, then those of some types only."""
-    specs = [s for s in FILTER_OPERATORS.values() if s.name != "eq" and s.applies_to(column_type)]
-    return [s.name for s in specs if s.types is None] + [
-        s.name for s in specs if s.types is not None
-    ]
-
-
-def _names_pattern(names: Iterable[str]) -> str:
-    """Comma-separated ``names`` (``fields``, ``expand``)."""
-    name = f"({'|'.join(names)})"
-    return f"^{name}(,{name})*$"
-
-
-def _sort_pattern(names: Iterable[str]) -> str:
-    """Empty, or up to ``MAX_SORT_KEYS`` comma-separated ``names``, each with an optional
-    leading -, none twice (the lookahead)."""
-    name = f"-?({'|'.join(names)})"
-    twice = r"(?!(.*,)?-?([a-z0-9_]+),(.*,)?-?\2(,|$))"
-    return f"^{twice}({name}(,{name}){{0,{MAX_SORT_KEYS - 1}}})?$"
-
-
-def _list_parameters(store: EntityStore) -> list[dict[str, Any]]:
-    columns = store.query_columns
-    parameters = [
-        _query(
-            "limit",
-            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-            "Page size.",
-        ),
-        _query(
-            "offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, "Records to skip."
-        ),
-        _query("cursor", {"type": "string"}, "meta.next_cursor of the previous page."),
-        _query(
-            "sort",
-            {"type": "string", "pattern": _sort_pattern(columns.columns)},
-            f"Up to {MAX_SORT_KEYS} comma-separated fields, each once; a leading - sorts "
-            f"descending. Sortable: {', '.join(columns.columns)}.",
-        ),
-        _query(
-            "fields",
-            {"type": "string", "pattern": _names_pattern(columns.all_fields)},
-            f"Comma-separated fields to return: {', '.join(columns.all_fields)}.",
-        ),
-        _query("count", {"type": "boolean"}, "Add meta.count, the number of matching records."),
-        _query(
-            "q",
-            {"type": "string", "maxLength": 200},
-            f"Text search over: {', '.join(columns.search) or 'nothing'}.",
-        ),
-    ]
-    if columns.expandable:
-        parameters.append(
-            _query(
-                "expand",
-                {"type": "string", "pattern": _names_pattern(columns.expandable)},
-                "Comma-separated reference fields to return as the records they name: "
-                f"{', '.join(columns.expandable)}.",
-            )
-        )
-    for name, column in columns.columns.items():
-        parameters.append(
-            _query(
-                name,
-                _filter_schema(store, name, column.type),
-                f"Records whose {name} equals this. Operators: {name}__"
-                + ", __".join(_operators_of(column.type))
-                + ".",
-            )
-        )
-    return parameters
-
-
-AGGREGATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "data": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"count": {"type": "integer"}},
-                "additionalProperties": True,
-            },
-        },
-        "meta": {
-            "type": "object",
-            "properties": {
-                "group_by": {"type": "array", "items": {"type": "string"}},
-                "measures": {"type": "array", "items": {"type": "string"}},
-                "limit": {"type": "integer"},
-                "truncated": {"type": "boolean"},
-            },
-        },
-    },
-    "required": ["data", "meta"],
-}
-
-HISTORY_ENTRY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "HistoryEntry",
-    "description": "One change of a record: when, by whom (the user's id and name; null "
-    "for the system's own writes), what, and each changed field's old and new values "
-    "(fields your roles hide left out).",
-    "properties": {
-        "id": {"type": "string", "description": "The entry's id; pass it as after."},
-        "at": {"type": "string", "format": "date-time"},
-        "user_id": {"type": ["string", "null"]},
-        "username": {"type": ["string", "null"]},
-        "action": {"type": "string", "enum": [action.value for action in WRITES]},
-        "changes": {
-            "type": "object",
-            "description": "Field name → [old value, new value].",
-            "additionalProperties": True,
-        },
-    },
-    "required": ["id", "at", "action", "changes"],
-    "additionalProperties": True,
-}
-
-TRANSITION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "Transition",
-    "description": "A workflow move out of the record's current state.",
-    "properties": {
-        "to": {"type": "string"},
-        "label": {"type": "string"},
-        "allowed": {"type": "boolean", "description": "Whether you may take it now."},
-        "reason": {"type": ["string", "null"], "description": "Why not, when not allowed."},
-    },
-    "required": ["to", "label", "allowed", "reason"],
-}
-
-
-def _aggregate_parameters(store: EntityStore) -> list[dict[str, Any]]:
-    """The list's filters, ``q`` and ``limit`` (of groups), plus the aggregate's own."""
-    own = {"offset", "cursor", "fields", "expand", "count", "sort"}
-    parameters = [p for p in _list_parameters(store) if p["name"] not in own]
-    text = {"type": "string"}
-    for name, description in [
-        (
-            "group_by",
-            f"Up to {MAX_GROUPS} comma-separated fields; a date or datetime may be bucketed: "
-            "close_date__month (year, month, day).",
-        ),
-        (
-            "measures",
-            "Comma-separated FIELD__FUNCTION (sum, avg, min, max), e.g. amount__sum; "
-            "count is always returned.",
-        ),
-        ("sort", "Comma-separated group keys or measures; a leading - sorts descending."),
-    ]:
-        parameters.append(_query(name, text, description))
-    return parameters
-
-
-def _export_parameters(store: EntityStore) -> list[dict[str, Any]]:
-    """The list's filters, ``q``, ``sort`` and ``fields`` (every page: no paging), plus
-    ``format``."""
-    paging = {"limit", "offset", "cursor", "expand", "count"}
-    parameters = [p for p in _list_parameters(store) if p["name"] not in paging]
-    parameters.append(
-        _query(
-            "format",
-            {"type": "string", "enum": ["csv", "jsonl"], "default": "csv"},
-            "csv (a header line, then one line per record) or jsonl.",
-        )
-    )
-    return parameters
 
 
 _ETAG = {"ETag": {**_HEADER_TEXT, "description": 'The record\'s version, quoted: "3"'}}
@@ -476,7 +258,7 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"List {tag.lower()}",
                 "operationId": f"list_{op}",
-                "parameters": _list_parameters(store),
+                "parameters": list_parameters(store),
                 "responses": {
                     "200": {"description": "A page of records", **many},
                     **_problems("400", "403", "503"),
@@ -498,7 +280,7 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"Grouped counts and sums of {tag.lower()}",
                 "operationId": f"aggregate_{op}",
-                "parameters": _aggregate_parameters(store),
+                "parameters": aggregate_parameters(store),
                 "responses": {
                     "200": {
                         "description": "One row per group: its keys, count and measures",
@@ -513,7 +295,7 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"Export {tag.lower()} as CSV or JSON lines",
                 "operationId": f"export_{op}",
-                "parameters": _export_parameters(store),
+                "parameters": export_parameters(store),
                 "responses": {
                     "200": {
                         "description": "Every matching record the caller may read",
@@ -546,7 +328,7 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "tags": [tag],
                 "summary": f"Read a {noun}",
                 "operationId": f"get_{op}",
-                "parameters": [p for p in _list_parameters(store) if p["name"] in _READ_PARAMS],
+                "parameters": [p for p in list_parameters(store) if p["name"] in _READ_PARAMS],
                 "responses": {
                     "200": {"description": "The record", "headers": _ETAG, **one},
                     **_problems("400", "403", "404", "503"),
@@ -581,12 +363,12 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "summary": f"The history of a {noun}: who changed what, when",
                 "operationId": f"history_{op}",
                 "parameters": [
-                    _query(
+                    query_parameter(
                         "after",
                         {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_NUMBER},
                         "Entries after this entry id (meta.next_after of the previous page).",
                     ),
-                    _query(
+                    query_parameter(
                         "limit",
                         {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_NUMBER},
                         "Entries per page: default 100, at most 1000.",
@@ -608,8 +390,10 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
                 "summary": f"A {noun} printed through a print format, as PDF or HTML",
                 "operationId": f"print_{op}",
                 "parameters": [
-                    _query("format", {"type": "string", "enum": ["pdf", "html"]}, "Default: pdf."),
-                    _query(
+                    query_parameter(
+                        "format", {"type": "string", "enum": ["pdf", "html"]}, "Default: pdf."
+                    ),
+                    query_parameter(
                         "template",
                         {"type": "string"},
                         "A print format (<name>.print.html) of the packs' templates/; "
