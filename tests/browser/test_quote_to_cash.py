@@ -70,10 +70,15 @@ def shop(db_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def navigate(page: Page, entities: str) -> None:
-    """Follow a link of the side bar."""
-    page.get_by_role("navigation", name="Packs and entities").get_by_role(
+    """Follow a link of the side bar, and wait for the page it opens (read before that, a
+    list's headings could still be the previous page's)."""
+    link = page.get_by_role("navigation", name="Packs and entities").get_by_role(
         "link", name=entities, exact=True
-    ).click()
+    )
+    target = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{target}")
+    page.wait_for_load_state()
 
 
 def choose(page: Page, label: str, typed: str, title: str) -> None:
