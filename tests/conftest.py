@@ -49,6 +49,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         choice = metafunc.config.getoption("--db")
         backends = ["sqlite", "postgresql"] if choice == "all" else [choice]
+        only_on = metafunc.definition.get_closest_marker("only_on")
+        if only_on is not None:  # a behaviour that exists on one database only
+            backends = [b for b in backends if b in only_on.args]
         marks = {"postgresql": [pytest.mark.postgres]}
         metafunc.parametrize(
             "backend",

@@ -277,6 +277,7 @@ def test_a_payment_cannot_adjust_a_cancelled_invoice(api: TestClient) -> None:
 
 
 @pytest.mark.parametrize("api", [PLAIN], indirect=True, ids=["plain_bins"])
+@pytest.mark.only_on("postgresql")  # SQLite writes one row at a time
 def test_on_postgresql_a_delivery_takes_a_fixed_number_of_statements(
     api: TestClient, world: dict[str, Any], backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,8 +285,6 @@ def test_on_postgresql_a_delivery_takes_a_fixed_number_of_statements(
     one SELECT finding the bins, one UPDATE moving them, one UPDATE of the order lines and
     one INSERT of their audit rows, one INSERT of the ledger rows with theirs, one of the
     journal."""
-    if backend != "postgresql":
-        pytest.skip("SQLite writes one row at a time")
     import engine.database as database
 
     statements: list[str] = []

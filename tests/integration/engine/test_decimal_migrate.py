@@ -53,9 +53,8 @@ def test_a_decimal_becomes_text_only_on_postgresql(evo: Evolving) -> None:
         assert evo.rows()[0]["price"] == "1.25"
 
 
+@pytest.mark.only_on("sqlite")  # PostgreSQL's numeric was always exact
 def test_sqlite_doubles_are_converted_once(evo: Evolving) -> None:
-    if not evo.db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's numeric was always exact")
     path = evo.db_url.split("///", 1)[1]
     with sqlite3.connect(path) as connection:  # as an older Tessera wrote them
         connection.execute("UPDATE evo_thing SET price = 12.25 WHERE id = 1")

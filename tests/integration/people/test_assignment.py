@@ -202,9 +202,8 @@ async def _race(base: str, token: str, count: int) -> list[httpx.Response]:
         )
 
 
+@pytest.mark.only_on("postgresql")  # SQLite serialises writes: the race is PostgreSQL's
 def test_parallel_creates_share_the_turns(instance: Instance, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises writes: the race is PostgreSQL's")
     _users(instance, ["ann", "bob", "cy", "dan"], "rep")
     token = instance.token()
     with serving(instance.path) as base:
