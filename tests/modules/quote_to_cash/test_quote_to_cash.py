@@ -171,6 +171,59 @@ def test_won_makes_a_draft_order_with_its_lines_and_a_welcome_email(
     assert len(flow.get(f"{ORDERS}/sales_order")) == 1
 
 
+def test_the_won_order_carries_the_latest_submitted_quotation(flow: Flow) -> None:
+    bolt, _nut, main = setup_stock(flow)
+    acme = flow.made(f"{CONTACTS}/account", {"name": "Acme"})
+    deal = flow.made(
+        f"{SALES}/opportunity",
+        {
+            "name": "Bolts",
+            "account": acme["id"],
+            "lines": [{"item": bolt, "quantity": 5, "warehouse": main}],
+        },
+    )
+
+    def quotation(quantity: int, *, submit: bool) -> dict[str, Any]:
+        made = flow.made(
+            f"{SALES}/quotation",
+            {
+                "account": acme["id"],
+                "opportunity": deal["id"],
+                "lines": [{"item": bolt, "quantity": quantity}],
+            },
+        )
+        return flow.move(f"{SALES}/quotation/{made['id']}") if submit else made
+
+    first = quotation(4, submit=True)
+    second = quotation(5, submit=True)
+    quotation(6, submit=False)  # a draft is no quotation the customer saw
+    # an unrelated deal's quotation is not taken either
+    other = flow.made(f"{SALES}/opportunity", {"name": "Other", "account": acme["id"]})
+    unrelated = flow.made(
+        f"{SALES}/quotation",
+        {
+            "account": acme["id"],
+            "opportunity": other["id"],
+            "lines": [{"item": bolt, "quantity": 1}],
+        },
+    )
+    flow.move(f"{SALES}/quotation/{unrelated['id']}")
+    won = flow.patch(f"{SALES}/opportunity/{deal['id']}", {"stage": "closed_won"})
+    order = flow.get(f"{ORDERS}/sales_order/{won['sales_order']}")
+    assert order["quotation"] == second["id"] != first["id"]
+    # a deal won without a submitted quotation makes an order without one
+    bare = flow.made(
+        f"{SALES}/opportunity",
+        {
+            "name": "Bare",
+            "account": acme["id"],
+            "lines": [{"item": bolt, "quantity": 1, "warehouse": main}],
+        },
+    )
+    bare = flow.patch(f"{SALES}/opportunity/{bare['id']}", {"stage": "closed_won"})
+    assert flow.get(f"{ORDERS}/sales_order/{bare['sales_order']}")["quotation"] is None
+
+
 def test_a_refused_order_refuses_the_win(flow: Flow) -> None:
     bolt, _nut, _main = setup_stock(flow)
     acme = flow.made(f"{CONTACTS}/account", {"name": "Acme"})
