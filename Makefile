@@ -33,13 +33,16 @@ install: system-packages $(BIN)/.installed node_modules/.installed
 # every pack shipped in modules/ (quote_to_cash wires sales, orders and finance together);
 # tests/integration/test_demo_all_packs.py loads the same demo
 DEMO_PACKS = contacts,inventory,sales,orders,finance,quote_to_cash
+# the demo's e-mails (the welcome e-mail of a won deal) are .eml files in demo/mail, not sent
+DEMO_MAIL = mail: {transport: folder, path: mail}
 
 ## run: install, create a demo instance on SQLite with every pack, migrate, load demo data,
-## serve on :8000. A demo/ made by an older `make run` (fewer packs) gets the missing packs
+## serve on :8000 (e-mails land in demo/mail as .eml files). A demo/ made by an older `make run` (fewer packs) gets the missing packs
 ## installed (its records are kept); `make clean` removes it to start afresh.
 run: install
 	test -f demo/tessera.yaml || $(BIN)/tessera init demo --modules $(DEMO_PACKS)
 	grep -q quote_to_cash demo/tessera.yaml || (cd demo && ../$(BIN)/tessera module install quote_to_cash --yes)
+	grep -q '^mail:' demo/tessera.yaml || echo "$(DEMO_MAIL)" >> demo/tessera.yaml
 	cd demo && ../$(BIN)/tessera migrate --admin-password tessera-demo && ../$(BIN)/tessera demo && \
 		../$(BIN)/tessera serve --host $(HOST) --port $(PORT)
 

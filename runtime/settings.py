@@ -27,6 +27,7 @@ ALLOWED_KEYS = frozenset(
         "meta_api_writes",
         "reload_interval",
         "smtp",
+        "mail",
         "webhook_secret",
         "outbox",
         "schedule_check_seconds",
@@ -52,6 +53,16 @@ class SmtpSettings:
     sender: str = "tessera@localhost"
     """The From address (``from:`` in the file)."""
     timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """How e-mails leave (``mail:`` in ``tessera.yaml``): ``transport: smtp`` (the default,
+    the ``smtp:`` server) or ``transport: folder`` with a ``path`` (relative to the instance
+    folder) that receives each message as an ``.eml`` file (docs/delivery.md)."""
+
+    transport: str = "smtp"
+    path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ _SMTP_KEYS = {
     "from": str,
     "timeout": float,
 }
+_MAIL_KEYS: dict[str, type] = {"transport": str, "path": str}
 _OUTBOX_KEYS = {
     "max_attempts": int,
     "backoff_seconds": float,
@@ -170,6 +182,7 @@ class Settings:
     reload_interval: float = 2.0
     """Seconds between checks for migrations applied by other processes; 0 turns it off."""
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
     webhook_secret: str | None = None
     """Key of the webhooks' HMAC-SHA256 signature; ``secret_key`` when absent."""
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
@@ -235,6 +248,7 @@ class Settings:
             meta_api_writes=bool(data.get("meta_api_writes", False)),
             reload_interval=float(data.get("reload_interval", 2.0)),
             smtp=SmtpSettings(**_section(path, data, "smtp", _SMTP_KEYS)),
+            mail=_mail(path, data, instance_dir),
             webhook_secret=data.get("webhook_secret"),
             outbox=OutboxSettings(**_section(path, data, "outbox", _OUTBOX_KEYS)),
             schedule_check_seconds=float(data.get("schedule_check_seconds", 15.0)),
@@ -260,6 +274,29 @@ def _timezone(path: Path, value: Any) -> str:
     if problem is not None:
         raise DefinitionError([DefinitionProblem(str(path), 1, 1, f"timezone: {problem}")])
     return str(value)
+
+
+def _mail(path: Path, data: dict[str, Any], instance_dir: Path) -> MailSettings:
+    from runtime.delivery.mail import transport_names
+
+    values = _section(path, data, "mail", _MAIL_KEYS)
+    transport = values.get("transport", "smtp")
+
+    def problem(message: str) -> DefinitionError:
+        return DefinitionError([DefinitionProblem(str(path), 1, 1, f"mail: {message}")])
+
+    if transport not in transport_names():
+        raise problem(f"unknown transport '{transport}' (known: {', '.join(transport_names())})")
+    folder = values.get("path")
+    if transport == "folder" and not (folder or "").strip():
+        raise problem("transport 'folder' needs a 'path': the folder the .eml files go to")
+    if transport != "folder" and folder is not None:
+        raise problem(f"'path' is for transport 'folder', not '{transport}'")
+    if folder is not None and "\x00" in folder:
+        raise problem("path: a NUL character is not allowed in a path")
+    return MailSettings(
+        transport=transport, path=(instance_dir / folder).resolve() if folder else None
+    )
 
 
 def _company(path: Path, data: dict[str, Any]) -> CompanySettings:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from engine.outbox import Outbox
 from runtime.delivery.deliverer import Deliverer, Outcome, Result
 from runtime.delivery.dispatch import CeleryPublisher, Dispatcher, InProcessDispatcher
-from runtime.delivery.senders import DeliveryError, Senders, sign, webhook_document
+from runtime.delivery.errors import DeliveryError
+from runtime.delivery.senders import Senders, sign, webhook_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,7 +34,7 @@ __all__ = [
 def make_deliverer(
     settings: Settings, database: Database, models: Callable[[], EngineModel] | None = None
 ) -> Deliverer:
-    senders = Senders(settings.smtp, settings.signing_key, timeout=settings.outbox.timeout_seconds)
+    senders = Senders.for_settings(settings)
     return Deliverer(database, Outbox(database.sa_dialect), senders, settings, models)
 
 

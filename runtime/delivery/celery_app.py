@@ -94,9 +94,7 @@ class _ProcessState:
         settings = self.settings
         database = await open_database(settings.database_url, pool_size=2)
         _, dialect = dialect_for_url(settings.database_url)
-        senders = Senders(
-            settings.smtp, settings.signing_key, timeout=settings.outbox.timeout_seconds
-        )
+        senders = Senders.for_settings(settings)
         return Deliverer(database, Outbox(dialect), senders, settings, self.model)
 
     async def run_schedules(self) -> list[int]:

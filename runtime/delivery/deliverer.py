@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from engine.deferred import apply_deferred
 from engine.errors import EngineError, describe
 from engine.outbox import DEFERRED_ACTION, Outbox, OutboxEvent, RetryPolicy
-from runtime.delivery.senders import DeliveryError, Senders
+from runtime.delivery.errors import DeliveryError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from engine.database import Database
     from engine.model import EngineModel
+    from runtime.delivery.senders import Senders
     from runtime.settings import Settings
 
 log = logging.getLogger("tessera.delivery")

@@ -1,4 +1,6 @@
-"""Sending one outbox event to the outside world: e-mail over SMTP, webhooks over HTTP.
+"""Sending one outbox event to the outside world: e-mail through the instance's mail
+transport (an SMTP server, or a folder of .eml files: ``runtime.delivery.mail``), webhooks
+over HTTP.
 
 Each event kind has its sender, registered with ``@sends(<kind>)`` (below for ``email`` and
 ``webhook``), the way ``engine.effects`` registers the handler of each action kind; an
@@ -19,30 +21,25 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import smtplib
 import time
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
 
 from metadata import EmailAction, WebhookAction
+from runtime.delivery.errors import DeliveryError
+from runtime.delivery.mail import EVENT_HEADER, email_message, mail_transport
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from engine.outbox import OutboxEvent
-    from runtime.settings import SmtpSettings
+    from runtime.settings import MailSettings, Settings, SmtpSettings
 
 SIGNATURE_HEADER = "X-Tessera-Signature"
 TIMESTAMP_HEADER = "X-Tessera-Timestamp"
-EVENT_HEADER = "X-Tessera-Event"
 SenderT = TypeVar("SenderT", bound="Callable[[Senders, OutboxEvent], Awaitable[None]]")
-
-
-class DeliveryError(Exception):
-    """The receiver did not take the event; the message says why, for ``last_error``."""
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -81,15 +78,35 @@ def sends(kind: str) -> Callable[[SenderT], SenderT]:
 
 class Senders:
     """Sends events with the sender registered for their kind (``sends``); one per
-    deliverer, holding the SMTP settings, the signing key and the HTTP connection pool."""
+    deliverer, holding the mail transport (``mail:``, ``smtp:``), the signing key and the
+    HTTP connection pool."""
 
-    def __init__(self, smtp: SmtpSettings, signing_key: str | None, *, timeout: float) -> None:
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        signing_key: str | None,
+        *,
+        timeout: float,
+        mail: MailSettings | None = None,
+    ) -> None:
+        from runtime.settings import MailSettings
+
         self.smtp = smtp
+        self.mail = mail_transport(smtp, mail or MailSettings())
         self.signing_key = signing_key
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self.attachments: Callable[[OutboxEvent], Awaitable[list[tuple[str, bytes]]]] | None = None
         """Prints an e-mail's ``attach`` PDFs (``runtime.printing.AttachmentPrinter``); set
         by a deliverer that has the definitions."""
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Senders:
+        return cls(
+            settings.smtp,
+            settings.signing_key,
+            timeout=settings.outbox.timeout_seconds,
+            mail=settings.mail,
+        )
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -122,32 +139,7 @@ class Senders:
             raise DeliveryError(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
 
     def send_email(self, event: OutboxEvent, files: list[tuple[str, bytes]] | None = None) -> None:
-        payload = event.payload
-        message = EmailMessage()
-        message["From"] = self.smtp.sender
-        message["To"] = ", ".join(payload["to"])
-        if payload.get("cc"):
-            message["Cc"] = ", ".join(payload["cc"])
-        message["Subject"] = payload.get("subject") or f"{event.entity}: {event.rule}"
-        message["Message-ID"] = f"<{event.event_key}@tessera>"
-        message[EVENT_HEADER] = event.event_key
-        message.set_content(payload.get("body") or "")
-        for filename, content in files or ():
-            message.add_attachment(
-                content, maintype="application", subtype="pdf", filename=filename
-            )
-        settings = self.smtp
-        client_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
-        try:
-            with client_class(settings.host, settings.port, timeout=settings.timeout) as client:
-                if settings.starttls:
-                    client.starttls()
-                if settings.username:
-                    client.login(settings.username, settings.password or "")
-                client.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            where = f"{settings.host}:{settings.port}"
-            raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from None
+        self.mail.send(email_message(event, self.smtp.sender, files), event=event)
 
 
 @sends(EmailAction.kind)
