@@ -6,7 +6,7 @@ same files, so an edit must leave every part of the file it does not change exac
 admin wrote it. The operations here say *what* changes (an entry of ``fields``, an item of
 a list) and refuse what must not happen (a second entry for one field, removing an entry
 that is not there); the text edits underneath, their checks, the file lock and the atomic
-write are ``metadata._roundtrip``'s.
+write are ``metadata._roundtrip``'s (the splicing itself ``metadata._splice``'s).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from metadata._roundtrip import (
     Document,
     Edit,
     OverlayEditError,
-    add_entry,
-    append_to_list,
     canon,
-    change_entry,
     check_keys,
     clean,
     clean_mapping,
@@ -31,8 +28,13 @@ from metadata._roundtrip import (
     key_position,
     parse,
     read_text,
-    remove_entry,
     render_value,
+)
+from metadata._splice import (
+    add_entry,
+    append_to_list,
+    change_entry,
+    remove_entry,
     replace_entry,
 )
 
