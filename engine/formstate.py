@@ -48,7 +48,8 @@ class FormConditions:
         self._coercers: dict[str, Callable[[Any], Any]] = {
             f.name: kind_of(f).coercer(f)
             for f in entity.fields.values()
-            if f.type not in {FieldType.CHILDREN, FieldType.REFERENCE, FieldType.JSON}
+            if f.type
+            not in {FieldType.CHILDREN, FieldType.REFERENCE, FieldType.JSON, FieldType.FILE}
         }
         self._lines = {
             name: FormConditions(line)

@@ -56,6 +56,18 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
         {"type", "label", "help", "format", "assign", "date_field", "index", "renamed_from"}
     ),
     FieldType.USER: _COMMON - {"lookup"},
+    FieldType.FILE: frozenset(
+        {
+            "type",
+            "label",
+            "help",
+            "read_only",
+            "allow_on_submit",
+            "renamed_from",
+            "accept",
+            "max_size",
+        }
+    ),
 }
 
 
@@ -129,6 +141,7 @@ TYPE_TRAITS: dict[FieldType, TypeTraits] = {
         textual=True, searched=True, default_max_length=64, literal_default=False
     ),
     FieldType.USER: TypeTraits(literal_default=False),
+    FieldType.FILE: TypeTraits(groupable=False, scalar=False, literal_default=False),
 }
 
 

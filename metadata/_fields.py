@@ -17,6 +17,7 @@ from metadata._autonumbers import (
 )
 from metadata._expressions import expression_syntax_error, is_template, template_syntax_error
 from metadata._fieldkeys import TYPE_KEYS, TYPE_TRAITS
+from metadata._files import SIZE_HINT, content_type_problem, parse_size
 from metadata._lookups import read_lookup
 from metadata._model import (
     RESERVED_PARAMETERS,
@@ -133,11 +134,34 @@ class FieldChecker:
             assign=NumberAssign(self.raw.get("assign", NumberAssign.INSERT)),
             date_field=self.raw.get("date_field"),
             renamed_from=self._renamed_from(),
+            accept=self._accept(),
+            max_size=self._max_size(),
             lookup=read_lookup(self) if "lookup" in self.raw else None,
             origin=self.document.display_name,
         )
         self._check_ranges(built)
         return built if self.ok else None
+
+    def _accept(self) -> tuple[str, ...] | None:
+        """A file field's ``accept``: content types and ``type/*`` patterns."""
+        patterns = self.raw.get("accept")
+        if patterns is None:
+            return None
+        for pattern in patterns:
+            problem = content_type_problem(pattern)
+            if problem is not None:
+                self.error(problem, "accept")
+        return tuple(patterns)
+
+    def _max_size(self) -> int | None:
+        """A file field's ``max_size`` in bytes (``10MB``, ``512kB`` or a number)."""
+        raw = self.raw.get("max_size")
+        if raw is None:
+            return None
+        size = parse_size(raw)
+        if size is None:
+            self.error(f"max_size must be {SIZE_HINT}, not '{raw}'", "max_size")
+        return size
 
     def _check_name(self) -> None:
         if not is_snake_case(self.name):

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from metadata._model import EntityDef, FieldDef
     from metadata._yaml import SourceDocument
 
-_NOT_LOOKED_UP = frozenset({FieldType.CHILDREN, FieldType.JSON, FieldType.AUTONUMBER})
+_NOT_LOOKED_UP = frozenset(
+    {FieldType.CHILDREN, FieldType.JSON, FieldType.AUTONUMBER, FieldType.FILE}
+)
 _DATES = frozenset({FieldType.DATE, FieldType.DATETIME})
 _NUMBERS = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 

@@ -40,6 +40,8 @@ class FieldType(enum.StrEnum):
     AUTONUMBER = "autonumber"
     USER = "user"
     """A user of the instance (``tessera_user``): stored as the user's id."""
+    FILE = "file"
+    """A file uploaded to the record (docs/files.md): written by its upload endpoint."""
 
 
 class NumberAssign(enum.StrEnum):
@@ -121,6 +123,10 @@ class FieldDef:
     """The date or datetime field an autonumber's date tokens come from (else today, UTC)."""
     renamed_from: str | None = None
     """The field's previous name: the schema migration renames its column and keeps the data."""
+    accept: tuple[str, ...] | None = None
+    """A file field's allowed content types (``image/*`` patterns); None: the instance's."""
+    max_size: int | None = None
+    """A file field's largest file in bytes; None: the instance's limit."""
     lookup: LookupDef | None = None
     """``lookup:``: the value read from another entity's record when a write leaves the
     field empty (docs/definitions.md#lookups)."""
@@ -139,7 +145,12 @@ class FieldDef:
 
     @property
     def is_writable(self) -> bool:
-        return not (self.read_only or self.computed or self.type is FieldType.AUTONUMBER)
+        return not (
+            self.read_only
+            or self.computed
+            or self.type is FieldType.AUTONUMBER
+            or self.type is FieldType.FILE  # uploaded, never written in a record's body
+        )
 
 
 class RuleEvent(enum.StrEnum):

@@ -215,7 +215,7 @@ class _Translator:
             raise NotSql(f"'{node.name}' is not a stored field of the record")
         kind = found.type
         if op is None:  # ``is none``: any scalar column
-            if kind in (FieldType.CHILDREN, FieldType.JSON):
+            if kind in (FieldType.CHILDREN, FieldType.JSON, FieldType.FILE):
                 raise NotSql(f"'{node.name}' ({kind.value})")
             return kind
         allowed = (

@@ -78,7 +78,12 @@ class LiveDefinitions:
         return Compiled(
             project=project,
             model=model,
-            record_api=RecordApi(model, self.database, max_body=self.settings.max_body_bytes),
+            record_api=RecordApi(
+                model,
+                self.database,
+                max_body=self.settings.max_body_bytes,
+                files=self.settings.files,
+            ),
             meta=MetaDocuments(model),
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from metadata import COMPANY_KEYS, DefinitionError, DefinitionProblem, timezone_problem
+from runtime.files_config import FileSettings, file_settings
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ALLOWED_KEYS = frozenset(
@@ -35,6 +36,7 @@ ALLOWED_KEYS = frozenset(
         "trusted_proxies",
         "company",
         "timezone",
+        "files",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -193,6 +195,8 @@ class Settings:
     timezone: str = "UTC"
     """The instance time zone (IANA name): the date ``today()`` gives and the calendar days
     of the date functions (docs/rules.md, "Dates and working time")."""
+    files: FileSettings = field(default_factory=FileSettings)
+    """Where uploaded files are kept and what is accepted (``runtime.files_config``)."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or networks: ``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
     and ``X-Forwarded-Proto`` are believed; from any other peer they are ignored. None by
@@ -256,6 +260,7 @@ class Settings:
             trusted_proxies=_trusted_proxies(path, data.get("trusted_proxies")),
             company=_company(path, data),
             timezone=_timezone(path, data.get("timezone")),
+            files=file_settings(path, data.get("files"), instance_dir),
         )
 
     def instance_names(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.fieldtypes import choice, numeric, people, structured, temporal, text
+from engine.fieldtypes import choice, files, numeric, people, structured, temporal, text
 from engine.fieldtypes._base import (
     FieldKind,
     InvalidValue,
@@ -20,6 +20,7 @@ __all__ = [
     "ReferenceByKey",
     "WidgetKind",
     "choice",
+    "files",
     "id_text",
     "kind_of",
     "kind_of_type",

@@ -52,7 +52,7 @@ def query_columns(
     stored_fields = tuple(stored_fields)
     columns: dict[str, QueryColumn] = {"id": QueryColumn("id", None, False, None)}
     for field in stored_fields:
-        if field.type is FieldType.JSON:
+        if field.type in (FieldType.JSON, FieldType.FILE):  # documents, not compared
             continue
         columns[field.name] = QueryColumn(
             field.name,

@@ -29,9 +29,11 @@ from engine.fieldtypes import InvalidValue, parse_id
 from metadata import RESERVED_PACK_NAMES, RuleEvent
 from runtime.api import printing
 from runtime.api.bodies import read_json
+from runtime.api.files import FileApi
 from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
 from runtime.dataio import csv_text, export_columns, export_records
+from runtime.files_config import FileSettings
 from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.printing import PrintFormats
 
@@ -109,13 +111,30 @@ def _if_match(request: Request) -> int | None:
     return int(text)
 
 
+def _is_file_path(parts: list[str]) -> bool:
+    """``{id}/_files/{field}``, ``{id}/_attachments`` or ``{id}/_attachments/{file_id}``."""
+    if len(parts) < 4 or not parts[2]:
+        return False
+    if parts[3] == "_files":
+        return len(parts) == 5 and bool(parts[4])
+    return parts[3] == "_attachments" and (len(parts) == 4 or (len(parts) == 5 and bool(parts[4])))
+
+
 class RecordApi:
     """Handlers for ``/api/v1/{pack}/{entity}...``; holds the compiled model, no globals."""
 
-    def __init__(self, model: EngineModel, database: DatabaseHolder, *, max_body: int) -> None:
+    def __init__(
+        self,
+        model: EngineModel,
+        database: DatabaseHolder,
+        *,
+        max_body: int,
+        files: FileSettings | None = None,
+    ) -> None:
         self.model = model
         self.database = database
         self.max_body = max_body
+        self.files = FileApi(model, database, files or FileSettings())
         self.print_formats = PrintFormats(model.project)
         self._collection_actions: dict[str, tuple[Handler, frozenset[str]]] = {
             "_aggregate": (self.aggregate, _READ_METHODS),
@@ -159,6 +178,8 @@ class RecordApi:
         elif count == 4 and parts[2] and parts[3] in _DOCUMENT_ACTIONS:
             handler, allowed = self.document_action, _BULK_METHODS
             params["id"], params["action"] = parts[2], parts[3]
+        elif _is_file_path(parts):
+            handler, allowed = self.files.route(parts, params)
         elif count == 5 and parts[2] == "by" and parts[3] and parts[4]:
             handler, allowed = self.upsert, _UPSERT_METHODS
             params["field"], params["value"] = parts[3], parts[4]
@@ -296,6 +317,8 @@ class RecordApi:
             ctx = self._write_context(request)
             async with self.database.write(ctx) as conn:
                 await guard.delete(conn, record_id, ctx, expected_version=expected)
+                stored = await self.files.on_delete(conn, store, record_id)
+            await self.files.forget(stored)  # its files' bytes, once the delete committed
             return Response(status_code=204)
         body = await read_json(request, self.max_body)
         expected = _if_match(request)

@@ -1,0 +1,39 @@
+"""What the definition language and ``tessera.yaml`` say of files: sizes (``10MB``) and
+content-type patterns (``image/*``), read the same way for a ``file`` field's ``max_size``
+and ``accept`` and for the instance's ``files:`` settings (docs/files.md)."""
+
+from __future__ import annotations
+
+import re
+
+_SIZE = re.compile(r"\s*(\d{1,12}(?:\.\d{1,6})?)\s*([kKmMgG]?)([iI]?)[bB]?\s*")
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+_BINARY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)")
+SIZE_HINT = "a size such as 10MB, 512kB, 2MiB or a number of bytes"
+
+
+def parse_size(value: object) -> int | None:
+    """Bytes from ``10MB``, ``512kB``, ``1.5GiB`` or a whole number above 0; None when it
+    is none of these (the caller says where). ``MB`` is 1,000,000 bytes, ``MiB`` 2**20."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2**63 else None
+    if not isinstance(value, str):
+        return None
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        return None
+    number, unit, binary = match.groups()
+    scale = (_BINARY_UNITS if binary else _UNITS)[unit.lower()]
+    size = int(float(number) * scale)
+    return size if size > 0 else None
+
+
+def content_type_problem(pattern: object) -> str | None:
+    """Why ``pattern`` is not a content type (``application/pdf``) or a ``type/*``
+    pattern, or None."""
+    if not isinstance(pattern, str) or not _CONTENT_TYPE.fullmatch(pattern):
+        return f"'{pattern}' is not a content type such as application/pdf or image/*"
+    return None

@@ -1,0 +1,374 @@
+"""Files of records over HTTP (docs/files.md):
+
+- ``PUT …/{pack}/{entity}/{id}/_files/{field}`` uploads a ``file`` field's file (multipart
+  or the raw body); ``GET``/``HEAD`` downloads it; ``DELETE`` clears the field.
+- ``GET …/{id}/_attachments`` lists the record's attachments; ``POST`` adds one;
+  ``GET``/``HEAD``/``DELETE …/_attachments/{file_id}`` downloads or removes one.
+
+Reading a file needs what reading its record needs (the read grant and its ``where``:
+404 otherwise; a hidden field is not there). Uploading to a field is an update of the
+record (update grant, read-only fields, a submitted document's fields frozen unless
+``allow_on_submit``, rules, audit); attaching needs the update grant only, so a submitted
+document still takes attachments, as in ERPNext. The bytes are stored before the
+transaction that makes them the record's; if it fails they are deleted, and the bytes a
+committed write replaced or removed are deleted after it commits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.access import Forbidden, matches
+from engine.audit import AuditAction
+from engine.errors import Conflict, RecordNotFound, StaleVersion
+from engine.fieldtypes import InvalidValue, parse_id
+from engine.fieldtypes.files import FileValue
+from engine.files import FileCatalog, FileTooLarge, accepted, safe_filename, sniff
+from engine.writes import documents
+from metadata import FieldType, Permission
+from runtime.api.problems import ApiProblem, json_response
+from runtime.api.uploads import download, read_upload, too_large
+from runtime.auth import current_user
+from runtime.plumbing import actor_of, guard_for, write_context
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from engine import EngineModel, EntityStore, WriteContext
+    from engine.database import Connection
+    from engine.files import FileRow, FileStorage, StoredBlob
+    from engine.guard import GuardedStore
+    from metadata import FieldDef
+    from runtime.files_config import FileSettings
+    from runtime.plumbing import DatabaseHolder
+
+    Handler = Callable[[Request], Awaitable[Response]]
+
+API_PREFIX = "/api/v1"
+FIELD_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+LIST_METHODS = frozenset({"GET", "HEAD", "POST"})
+ONE_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+ATTACHMENTS = "_attachments"
+_RETRIES = 8
+"""Attempts of an upload whose record another write changed in between (parallel uploads
+to one field): each attempt reads the record again; the last one to commit wins."""
+
+
+def _record_path(store: EntityStore, record_id: int) -> str:
+    return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record_id}"
+
+
+def attachment_json(store: EntityStore, record_id: int, row: FileRow) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "name": row.filename,
+        "size": row.size,
+        "content_type": row.content_type,
+        "sha256": row.sha256,
+        "url": f"{_record_path(store, record_id)}/{ATTACHMENTS}/{row.id}",
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+    }
+
+
+class FileApi:
+    """The handlers; ``runtime.api.records.RecordApi.match`` routes to them."""
+
+    def __init__(self, model: EngineModel, database: DatabaseHolder, files: FileSettings) -> None:
+        self.model = model
+        self.database = database
+        self.files = files
+        self.catalog = FileCatalog(model.dialect)
+
+    @property
+    def storage(self) -> FileStorage:
+        return self.files.store()
+
+    def route(self, parts: list[str], params: dict[str, str]) -> tuple[Handler, frozenset[str]]:
+        """The handler of ``{id}/_files/{field}``, ``{id}/_attachments[/{file_id}]``."""
+        params["id"] = parts[2]
+        if parts[3] == "_files" and len(parts) == 5:
+            params["field"] = parts[4]
+            return self.field_file, FIELD_METHODS
+        if len(parts) == 4:
+            return self.attachments, LIST_METHODS
+        params["file_id"] = parts[4]
+        return self.attachment, ONE_METHODS
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _target(self, request: Request) -> tuple[EntityStore, GuardedStore, int]:
+        params = request.path_params
+        store = self.model.store(params["pack"], params["entity"])
+        try:
+            record_id = parse_id(params["id"])
+        except InvalidValue:
+            raise RecordNotFound(
+                f"no {store.entity.qualified_name} record with id {params['id']}"
+            ) from None
+        actor = actor_of(current_user(request), self.model)
+        return store, guard_for(store, actor, self.model), record_id
+
+    def _field(self, store: EntityStore, guard: GuardedStore, name: str) -> FieldDef:
+        found = store.entity.fields.get(name)
+        if found is None or found.type is not FieldType.FILE or name in guard.access.hidden:
+            raise ApiProblem(
+                404, f"{store.entity.qualified_name} has no file field '{name}'", "not-found"
+            )
+        return found
+
+    @staticmethod
+    async def _writable(conn: Connection, guard: GuardedStore, record_id: int) -> dict[str, Any]:
+        """The record, if the caller may read it (404) and update it (403)."""
+        covered = guard.access.require(Permission.UPDATE)
+        record = await guard.readable(conn, record_id)
+        if not matches(covered, record, guard.caller.actor):
+            raise Forbidden(
+                f"your roles do not allow you to change this {guard.store.entity.qualified_name}"
+            )
+        return record
+
+    async def _receive(
+        self, request: Request, *, limit: int, accept: tuple[str, ...] | None
+    ) -> tuple[StoredBlob, str, str]:
+        """Store the upload; answer its blob, safe name and sniffed content type. A file
+        over ``limit`` (413) or of a type not accepted (415) is not kept."""
+        chunks, name, form = await read_upload(request, limit)
+        try:
+            blob = await self.storage.put(chunks, max_size=limit)
+        except FileTooLarge:
+            raise too_large(limit) from None
+        finally:
+            if form is not None:
+                await form.close()
+        filename = safe_filename(name)
+        content_type = sniff(blob.head, filename)
+        allowed = [p for p in (accept, self.files.content_types) if p is not None]
+        for patterns in allowed:
+            if not accepted(content_type, patterns):
+                await self.storage.delete(blob.key)
+                raise ApiProblem(
+                    415,
+                    f"the file is {content_type} (read from its bytes, whatever its name "
+                    f"says); accepted here: {', '.join(patterns)}",
+                    "unsupported-file-type",
+                )
+        return blob, filename, content_type
+
+    async def _forget(self, keys: list[str]) -> None:
+        for key in keys:
+            await self.storage.delete(key)
+
+    # -- a file field ------------------------------------------------------------------------
+
+    async def field_file(self, request: Request) -> Response:
+        store, guard, record_id = self._target(request)
+        field = self._field(store, guard, request.path_params["field"])
+        if request.method in {"GET", "HEAD"}:
+            async with self.database.get().connection() as conn:
+                record = await guard.readable(conn, record_id)
+                value = record.get(field.name)
+                row = None
+                if value is not None:
+                    row = await self.catalog.get(
+                        conn,
+                        int(value["id"]),
+                        entity=store.entity.qualified_name,
+                        record_id=record_id,
+                    )
+            if row is None:
+                raise ApiProblem(404, f"'{field.name}' holds no file", "not-found")
+            return await download(self.storage, row, head=request.method == "HEAD")
+        ctx = write_context(guard.caller.actor)
+        if field.name in guard.access.readonly or field.read_only:
+            raise Forbidden(f"'{field.name}' is read-only: no file can be uploaded to it")
+        async with self.database.get().connection() as conn:  # refuse before reading a body
+            old = await self._writable(conn, guard, record_id)
+            documents.check_update(store.entity, old, {field.name: None}, ctx)
+        if request.method == "DELETE":
+            await self._set(store, guard, record_id, field, None, ctx, request)
+            return json_response({"data": None})
+        limit = min(self.files.max_size, field.max_size or self.files.max_size)
+        blob, filename, content_type = await self._receive(
+            request, limit=limit, accept=field.accept
+        )
+        upload = (blob, filename, content_type)
+        try:
+            value = await self._set(store, guard, record_id, field, upload, ctx, request)
+        except BaseException:
+            await self.storage.delete(blob.key)
+            raise
+        assert value is not None
+        return json_response({"data": value}, 201, {"Location": value["url"]})
+
+    async def _set(
+        self,
+        store: EntityStore,
+        guard: GuardedStore,
+        record_id: int,
+        field: FieldDef,
+        upload: tuple[StoredBlob, str, str] | None,
+        ctx: WriteContext,
+        request: Request,
+    ) -> dict[str, Any] | None:
+        """Point the field at the upload (None: clear it) in an update of the record; the
+        file it held before is removed once that commits."""
+        if_match = request.headers.get("if-match")
+        for _ in range(_RETRIES):
+            try:
+                value, replaced = await self._set_once(store, guard, record_id, field, upload, ctx)
+            except StaleVersion:
+                if if_match is not None:
+                    raise
+                continue
+            await self._forget(replaced)
+            return value
+        raise Conflict(f"'{field.name}' was changed by other requests meanwhile; try again")
+
+    async def _set_once(
+        self,
+        store: EntityStore,
+        guard: GuardedStore,
+        record_id: int,
+        field: FieldDef,
+        upload: tuple[StoredBlob, str, str] | None,
+        ctx: WriteContext,
+    ) -> tuple[dict[str, Any] | None, list[str]]:
+        entity = store.entity.qualified_name
+        async with self.database.write(ctx) as conn:
+            old = await self._writable(conn, guard, record_id)
+            documents.check_update(store.entity, old, {field.name: None}, ctx)
+            value = None
+            if upload is not None:
+                blob, filename, content_type = upload
+                row = await self.catalog.add(
+                    conn,
+                    key=blob.key,
+                    filename=filename,
+                    content_type=content_type,
+                    size=blob.size,
+                    sha256=blob.sha256,
+                    entity=entity,
+                    record_id=record_id,
+                    field=field.name,
+                    created_by=ctx.user_id,
+                )
+                url = f"{_record_path(store, record_id)}/_files/{field.name}"
+                value = FileValue(row.id, filename, blob.size, content_type, url).as_value()
+            await store.update(
+                conn,
+                record_id,
+                {},
+                ctx,
+                expected_version=int(old["version"]),
+                old=old,
+                check=guard.check_updated,
+                system_values={field.name: value},
+            )
+            replaced: list[str] = []
+            before = old.get(field.name)
+            if before is not None:
+                key = await self.catalog.remove(conn, int(before["id"]))
+                replaced = [key] if key is not None else []
+        return value, replaced
+
+    # -- attachments -------------------------------------------------------------------------
+
+    async def attachments(self, request: Request) -> Response:
+        store, guard, record_id = self._target(request)
+        entity = store.entity.qualified_name
+        if request.method in {"GET", "HEAD"}:
+            async with self.database.get().connection() as conn:
+                await guard.readable(conn, record_id)
+                rows = await self.catalog.attachments(conn, entity=entity, record_id=record_id)
+            data = [attachment_json(store, record_id, row) for row in rows]
+            return json_response({"data": data, "meta": {"count": len(data)}})
+        async with self.database.get().connection() as conn:  # refuse before reading a body
+            await self._writable(conn, guard, record_id)
+        blob, filename, content_type = await self._receive(
+            request, limit=self.files.max_size, accept=None
+        )
+        ctx = write_context(guard.caller.actor)
+        try:
+            async with self.database.write(ctx) as conn:
+                await self._writable(conn, guard, record_id)
+                row = await self.catalog.add(
+                    conn,
+                    key=blob.key,
+                    filename=filename,
+                    content_type=content_type,
+                    size=blob.size,
+                    sha256=blob.sha256,
+                    entity=entity,
+                    record_id=record_id,
+                    field=None,
+                    created_by=ctx.user_id,
+                )
+                body = attachment_json(store, record_id, row)
+                await self._audit(conn, entity, record_id, [None, _audited(body)], ctx)
+        except BaseException:
+            await self.storage.delete(blob.key)
+            raise
+        return json_response({"data": body}, 201, {"Location": body["url"]})
+
+    async def attachment(self, request: Request) -> Response:
+        store, guard, record_id = self._target(request)
+        entity = store.entity.qualified_name
+        text = request.path_params["file_id"]
+        missing = ApiProblem(404, f"this record has no attachment {text}", "not-found")
+        try:
+            file_id = parse_id(text)
+        except InvalidValue:
+            raise missing from None
+        if request.method in {"GET", "HEAD"}:
+            async with self.database.get().connection() as conn:
+                await guard.readable(conn, record_id)
+                row = await self.catalog.get(conn, file_id, entity=entity, record_id=record_id)
+            if row is None or row.field is not None:
+                raise missing
+            return await download(self.storage, row, head=request.method == "HEAD")
+        ctx = write_context(guard.caller.actor)
+        async with self.database.write(ctx) as conn:
+            await self._writable(conn, guard, record_id)
+            row = await self.catalog.get(conn, file_id, entity=entity, record_id=record_id)
+            if row is None or row.field is not None:
+                raise missing
+            await self.catalog.remove(conn, file_id)
+            body = attachment_json(store, record_id, row)
+            await self._audit(conn, entity, record_id, [_audited(body), None], ctx)
+        await self._forget([row.key])
+        return json_response({"data": None}, 200)
+
+    async def _audit(
+        self,
+        conn: Connection,
+        entity: str,
+        record_id: int,
+        change: list[Any],
+        ctx: WriteContext,
+    ) -> None:
+        """An attachment added or removed, in the record's history (``_attachments``)."""
+        audit = self.model.audit
+        row = audit.row(
+            entity, str(record_id), AuditAction.UPDATE, {ATTACHMENTS: change}, ctx.user_id
+        )
+        await audit.add(conn, row)
+
+    # -- the record goes -----------------------------------------------------------------
+
+    async def on_delete(self, conn: Connection, store: EntityStore, record_id: int) -> list[str]:
+        """In a record's delete transaction: remove its file rows; answer the keys whose
+        bytes ``forget`` deletes once it has committed."""
+        return await self.catalog.remove_record(
+            conn, entity=store.entity.qualified_name, record_id=record_id
+        )
+
+    async def forget(self, keys: list[str]) -> None:
+        await self._forget(keys)
+
+
+def _audited(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("id", "name", "size", "content_type", "sha256")}
