@@ -14,6 +14,7 @@ from engine.dates import use_calendars
 from engine.errors import UnknownEntity
 from engine.expressions import use_instance_names
 from engine.outbox import Outbox
+from engine.reports import compile_reports
 from engine.rollups import compile_rollups
 from engine.tables import build_tables
 from engine.writes.pipeline import EntityStore, StoreRegistry
@@ -65,6 +66,8 @@ class EngineModel(StoreRegistry):
         writes change one holds its ``Keeper``."""
         for name, keeper in keepers.items():
             self._stores[name].rollups = keeper
+        self.reports = compile_reports(project)
+        """Every pack's reports by qualified name, their expressions compiled."""
 
     def _make_store(
         self, qualified_name: str, dialect: Dialect, children: dict[str, EntityStore]

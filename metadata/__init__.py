@@ -77,6 +77,15 @@ from metadata._model import (
     WorkflowDef,
 )
 from metadata._posting_actions import AdjustAction, PostAction
+from metadata._report_model import (
+    ParameterType,
+    ReportCheckDef,
+    ReportColumnDef,
+    ReportDef,
+    ReportParameterDef,
+    ReportSectionDef,
+    ReportTotalDef,
+)
 from metadata._schemas import all_schemas, schema_document
 from metadata.fixtures import FixtureFile, load_fixture_files
 
@@ -133,11 +142,18 @@ __all__ = [
     "NoneOf",
     "NumberAssign",
     "OnDelete",
+    "ParameterType",
     "Permission",
     "PostAction",
     "ProjectDef",
     "RecordAction",
     "RecordFilter",
+    "ReportCheckDef",
+    "ReportColumnDef",
+    "ReportDef",
+    "ReportParameterDef",
+    "ReportSectionDef",
+    "ReportTotalDef",
     "RoleDef",
     "RuleDef",
     "RuleEvent",

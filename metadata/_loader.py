@@ -59,6 +59,7 @@ from metadata._model import (
 from metadata._names import default_label, is_snake_case
 from metadata._overlays import Customizer, load_overlays, load_pack_overlays
 from metadata._postings import PostingParts, check_postings
+from metadata._reports import load_reports
 from metadata._roles import ROLES_FILE, RolesBuilder
 from metadata._rollups import check_rollups
 from metadata._rules import (
@@ -145,6 +146,7 @@ def load_project(
     known = CALENDARS.set(frozenset(calendars))  # expressions naming one are checked
     try:
         project = ProjectBuilder(packs, problems, overlays, instance_roles, pack_overlays).build()
+        reports = load_reports(((p.name, p.path) for p in packs.values()), project, problems)
     finally:
         CALENDARS.reset(known)
     for folder in fixture_folders:
@@ -152,6 +154,8 @@ def load_project(
     problems.raise_if_any()
     if calendars:
         project = replace(project, calendars=frozen_mapping(calendars))
+    if reports:
+        project = replace(project, reports=frozen_mapping(reports))
     if instance_names:
         project = replace(project, instance_names=frozen_mapping(instance_names))
     return project

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from metadata._errors import PathItem
     from metadata._ledger_model import BalanceDef, LedgerDef
     from metadata._lookup_model import LookupDef
+    from metadata._report_model import ReportDef
     from metadata._rollup_model import RollupDef
 
 
@@ -562,6 +563,8 @@ class ProjectDef:
     """By qualified name (``pack.name``), in pack order."""
     calendars: Mapping[str, CalendarDef] = field(default_factory=lambda: MappingProxyType({}))
     """Working calendars by name (``calendars/<name>.yaml`` of the packs)."""
+    reports: Mapping[str, ReportDef] = field(default_factory=lambda: MappingProxyType({}))
+    """By qualified name (``pack.name``): ``reports/<name>.yaml`` of the packs."""
     instance_names: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Names every expression sees whose values the instance sets (``company_currency``
     from ``company: {currency: …}`` in ``tessera.yaml``); see ``INSTANCE_NAMES``."""

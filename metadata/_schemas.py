@@ -27,6 +27,7 @@ SCHEMA_KINDS: tuple[str, ...] = (
     "fixture",
     "dashboard",
     "view",
+    "report",
 )
 
 

@@ -30,6 +30,7 @@ from runtime.api.methods import method_not_allowed
 from runtime.api.openapi import add_entity_paths
 from runtime.api.outbox import outbox_router
 from runtime.api.problems import install_problem_handlers, problem_response, render_exception
+from runtime.api.reports import reports_router
 from runtime.auth import Authenticator, needs_authentication, require_admin
 from runtime.delivery import make_dispatcher
 from runtime.live import LiveDefinitions, load_definitions, watching
@@ -266,6 +267,7 @@ def build_app(settings: Settings, project: ProjectDef | None = None) -> FastAPI:
     app.add_exception_handler(405, method_not_allowed)  # Allow: every method of the path
     install_web(app, live, holder, authenticator)
     app.include_router(meta_router(lambda: live.current.meta))
+    app.include_router(reports_router(live, holder))
     admin_only = [Depends(require_admin)]
     app.include_router(customize_router(live), dependencies=admin_only)
     app.include_router(outbox_router(holder), dependencies=admin_only)

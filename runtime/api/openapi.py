@@ -37,6 +37,7 @@ from runtime.api.openapi_schemas import (
     PROBLEM_SCHEMA,
     TRANSITION_SCHEMA,
 )
+from runtime.api.reports import report_paths
 from runtime.auth import needs_authentication
 
 if TYPE_CHECKING:
@@ -525,6 +526,7 @@ def add_entity_paths(document: dict[str, Any], model: EngineModel) -> dict[str, 
     for store in stores:
         paths.update(_entity_paths(store))
         _entity_schemas(store.entity, model.project, schemas, public)
+    paths.update(report_paths(model))
     _answer_bad_parameters_with_400(document)
     _document_routes(document)
     _declare_bearer_tokens(document)

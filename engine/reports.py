@@ -1,0 +1,381 @@
+"""Reports (``reports/<name>.yaml``): parameters read from a request, each section run as
+one aggregate through the caller's guard, totals computed from the subtotals.
+
+Everything a definition says is compiled once per model (``compile_reports``): parameter
+defaults, filter values and totals are sandboxed expressions compiled when the model is
+built. A section is an ``AggregateQuery`` over its entity; its SQL is compiled once per
+shape and cached by the entity's aggregate builder, like any ``_aggregate``'s, with the
+parameters bound. Running it through the ``GuardedStore`` applies the caller's row access
+and hidden fields exactly as ``GET .../_aggregate`` does: a report shows no more than the
+API would.
+
+Sections are signed here (``sign: -1`` shows credit - debit of a debit - credit sum), in
+exact decimals; a section whose groups are cut at ``limit`` takes its subtotal from a
+second, ungrouped aggregate, so that totals never miss a record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from jinja2.exceptions import SecurityError
+
+from engine.access import Forbidden
+from engine.dates import DateError
+from engine.errors import BadQuery, UnknownEntity
+from engine.expressions import Scope, ValueTemplate, compile_expression
+from engine.fieldtypes import InvalidValue, parse_id
+from engine.fieldtypes.temporal import parse_date
+from engine.query import check_parameters
+from metadata import ADMIN_ROLE, FieldType, ParameterType
+from metadata._errors import did_you_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from engine.database import Connection
+    from engine.expressions import Actor, Expression
+    from engine.guard import GuardedStore
+    from metadata import ProjectDef, ReportDef, ReportParameterDef, ReportSectionDef
+
+    GuardOf = Callable[[str], GuardedStore]
+    """The guarded store of an entity (qualified name) for the caller."""
+
+__all__ = [
+    "CompiledReport",
+    "ReportLine",
+    "ReportResult",
+    "SectionResult",
+    "TotalResult",
+    "compile_reports",
+]
+
+_EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, SecurityError, DateError)
+"""What evaluating a definition's expression may raise on unexpected values."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportLine:
+    key: Any
+    """The group's value (a reference's id, an enum's value, a date bucket)."""
+    label: str
+    values: dict[str, Any]
+    """Figures by column, signed."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SectionResult:
+    name: str
+    label: str
+    lines: list[ReportLine]
+    total: dict[str, Any]
+    truncated: bool = False
+    """More groups than the section's ``limit``: not every line is shown (the total is
+    still of every record)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TotalResult:
+    name: str
+    label: str
+    values: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportResult:
+    parameters: dict[str, Any]
+    """The values used, defaults filled in."""
+    sections: list[SectionResult]
+    totals: list[TotalResult]
+
+
+class CompiledReport:
+    """One report definition, its expressions compiled; ``run`` it for a caller."""
+
+    def __init__(self, definition: ReportDef, project: ProjectDef) -> None:
+        self.definition = definition
+        self.project = project
+        self._defaults = {
+            p.name: ValueTemplate(p.default) for p in definition.parameters if p.default is not None
+        }
+        self._filters = {
+            section.name: tuple((key, ValueTemplate(value)) for key, value in section.filter)
+            for section in definition.sections
+        }
+        self._totals: tuple[tuple[Expression, tuple[str, ...]], ...] = tuple(
+            (
+                compile_expression(total.value),
+                total.columns or tuple(c.name for c in definition.columns),
+            )
+            for total in definition.totals
+        )
+        self._checks = tuple(
+            (compile_expression(check.condition), check.message) for check in definition.checks
+        )
+
+    # -- access -------------------------------------------------------------------------
+
+    def may_run(self, roles: frozenset[str]) -> bool:
+        """Whether a caller holding ``roles`` (inherited ones included) may run it."""
+        held = self.project.role_closure(roles)
+        return ADMIN_ROLE in held or any(role in held for role in self.definition.roles)
+
+    def check_access(self, actor: Actor) -> None:
+        if not self.may_run(actor.roles):
+            raise Forbidden(f"your roles may not run the report '{self.definition.qualified_name}'")
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def parameters(self, pairs: Sequence[tuple[str, str]], actor: Actor | None) -> dict[str, Any]:
+        """The parameters of one run from query-string ``pairs``: each parsed as its type,
+        an empty or missing one given its default; then the report's checks. ``BadQuery``
+        (400) names the parameter at fault."""
+        check_parameters(pairs)
+        declared = {p.name: p for p in self.definition.parameters}
+        given: dict[str, str] = {}
+        for key, value in pairs:
+            if key not in declared:
+                hint = did_you_mean(key, declared)
+                names = ", ".join(declared) or "none"
+                raise BadQuery(f"unknown parameter '{key}'{hint}; this report takes: {names}")
+            if key in given:
+                raise BadQuery(f"'{key}' is given more than once")
+            given[key] = value
+        values: dict[str, Any] = {}
+        scope = Scope({}, user=actor)
+        for parameter in self.definition.parameters:
+            text = given.get(parameter.name, "").strip()
+            if text:
+                values[parameter.name] = _parsed(parameter, text)
+            elif parameter.name in self._defaults:
+                values[parameter.name] = self._default(parameter, scope)
+            elif parameter.required:
+                raise BadQuery(f"'{parameter.name}' is required ({parameter.label})")
+            else:
+                values[parameter.name] = None
+        self._check(values, actor)
+        return values
+
+    def _default(self, parameter: ReportParameterDef, scope: Scope) -> Any:
+        try:
+            value = self._defaults[parameter.name].resolve(scope)
+        except _EVALUATION_ERRORS as exc:
+            raise BadQuery(f"the default of '{parameter.name}' cannot be computed: {exc}") from None
+        if value is None:
+            return None
+        if parameter.type is ParameterType.DATE and isinstance(value, dt.datetime):
+            return value.date()
+        return _parsed(parameter, str(value)) if isinstance(value, str) else value
+
+    def _check(self, values: dict[str, Any], actor: Actor | None) -> None:
+        scope = Scope(values, user=actor)
+        for expression, message in self._checks:
+            try:
+                holds = expression(scope)
+            except _EVALUATION_ERRORS:
+                holds = False
+            if not holds:
+                raise BadQuery(message)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        conn: Connection,
+        *,
+        parameters: dict[str, Any],
+        guard_of: GuardOf,
+        actor: Actor | None,
+    ) -> ReportResult:
+        """Every section for the caller (``Forbidden`` when an entity is not readable to
+        them), then the totals."""
+        scope = Scope(parameters, user=actor)
+        sections = [
+            await self._section(conn, section, scope, guard_of)
+            for section in self.definition.sections
+        ]
+        return ReportResult(dict(parameters), sections, self._computed(sections, parameters))
+
+    async def _section(
+        self, conn: Connection, section: ReportSectionDef, scope: Scope, guard_of: GuardOf
+    ) -> SectionResult:
+        guard = guard_of(section.entity)
+        pairs = self._filter_pairs(section, scope)
+        measures = [m for _, m in section.measures if m != "count"]
+        if measures:
+            pairs.append(("measures", ",".join(dict.fromkeys(measures))))
+        grouped = list(pairs)
+        if section.group_by:
+            grouped += [("group_by", section.group_by), ("limit", str(section.limit))]
+        query = guard.store.aggregate_parser.parse(grouped)
+        result = await guard.aggregate(conn, query)
+        rows = result.rows
+        totals_rows = rows
+        if section.group_by and result.truncated:
+            whole = guard.store.aggregate_parser.parse(pairs)
+            totals_rows = (await guard.aggregate(conn, whole)).rows
+        labels = await self._labels(conn, section, rows, guard, guard_of)
+        lines = [
+            ReportLine(
+                key=row.get(section.group_by) if section.group_by else None,
+                label=labels.get(_label_key(row.get(section.group_by or "")))
+                or _shown(row.get(section.group_by or "")),
+                values=self._figures(section, row),
+            )
+            for row in (rows if section.group_by else [])
+        ]
+        total = {column: Decimal(0) for column, _ in section.measures}
+        for row in totals_rows:
+            for column, value in self._figures(section, row).items():
+                total[column] = _add(total[column], value)
+        return SectionResult(section.name, section.label, lines, total, truncated=result.truncated)
+
+    def _filter_pairs(self, section: ReportSectionDef, scope: Scope) -> list[tuple[str, str]]:
+        """The section's filters as query-string pairs, templates resolved with the
+        parameters; a filter whose value is empty (an optional parameter left out) is
+        dropped."""
+        pairs = []
+        for key, template in self._filters[section.name]:
+            try:
+                value = template.resolve(scope)
+            except _EVALUATION_ERRORS as exc:
+                raise BadQuery(f"the filter '{key}' cannot be computed: {exc}") from None
+            if value is None or value == "":
+                continue
+            if isinstance(value, bool):
+                pairs.append((key, "true" if value else "false"))
+            elif isinstance(value, dt.date):
+                pairs.append((key, value.isoformat()))
+            else:
+                pairs.append((key, str(value)))
+        return pairs
+
+    @staticmethod
+    def _figures(section: ReportSectionDef, row: Mapping[str, Any]) -> dict[str, Any]:
+        figures = {}
+        for column, measure in section.measures:
+            value = row.get(measure)
+            if value is not None and section.sign < 0:
+                value = -value
+            figures[column] = value
+        return figures
+
+    async def _labels(
+        self,
+        conn: Connection,
+        section: ReportSectionDef,
+        rows: list[dict[str, Any]],
+        guard: GuardedStore,
+        guard_of: GuardOf,
+    ) -> dict[str, str]:
+        """The lines' labels: a reference's record titles (those the caller may read), an
+        enum's values as words; by the group's value as text."""
+        if not section.group_by:
+            return {}
+        field = guard.store.entity.fields.get(section.group_by.partition("__")[0])
+        if field is None or section.group_by != field.name:
+            return {}
+        if field.type is FieldType.ENUM:
+            return {value: value.replace("_", " ").capitalize() for value in field.values}
+        if field.type is not FieldType.REFERENCE or not field.to:
+            return {}
+        keys = [row[field.name] for row in rows if row.get(field.name) is not None]
+        return await _titles(conn, guard_of, field.to, keys)
+
+    def _computed(
+        self, sections: list[SectionResult], parameters: dict[str, Any]
+    ) -> list[TotalResult]:
+        """Each total in its columns, over the sections' subtotals and the totals before
+        it in that column; a value it cannot compute (a division by zero) is empty."""
+        results: list[TotalResult] = []
+        for total, (expression, columns) in zip(self.definition.totals, self._totals, strict=True):
+            values: dict[str, Any] = {}
+            for column in columns:
+                names = dict(parameters)
+                names.update({s.name: s.total.get(column, Decimal(0)) for s in sections})
+                names.update({t.name: t.values.get(column) for t in results})
+                try:
+                    values[column] = expression(Scope(names))
+                except _EVALUATION_ERRORS:
+                    values[column] = None
+            results.append(TotalResult(total.name, total.label, values))
+        return results
+
+
+def _parsed(parameter: ReportParameterDef, text: str) -> Any:
+    try:
+        if parameter.type is ParameterType.DATE:
+            return parse_date(text)
+        if parameter.type is ParameterType.REFERENCE:
+            return parse_id(text)
+    except InvalidValue as exc:
+        raise BadQuery(f"'{parameter.name}' {exc.message}, not '{_clipped(text)}'") from None
+    if text not in parameter.values:
+        hint = did_you_mean(text, parameter.values)
+        raise BadQuery(
+            f"'{parameter.name}' must be one of {', '.join(parameter.values)}, "
+            f"not '{_clipped(text)}'{hint}"
+        )
+    return text
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _add(total: Any, value: Any) -> Any:
+    if value is None:
+        return total
+    try:
+        return total + value
+    except (TypeError, InvalidOperation):
+        return total
+
+
+def _label_key(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+async def _titles(
+    conn: Connection, guard_of: GuardOf, target: str, keys: list[Any]
+) -> dict[str, str]:
+    """The titles of the records ``keys`` of ``target`` that the caller may read."""
+    if not keys:
+        return {}
+    try:
+        guard = guard_of(target)
+    except UnknownEntity:
+        return {}
+    title = guard.store.entity.title
+    if not title or title in guard.access.hidden:
+        return {}
+    pairs = [
+        ("id__in", ",".join(str(key) for key in keys)),
+        ("fields", f"id,{title}"),
+        ("limit", str(len(keys))),
+    ]
+    try:
+        found = await guard.list_page(conn, guard.store.parser.parse(pairs))
+    except (Forbidden, BadQuery):
+        return {}
+    return {
+        str(record["id"]): str(record[title])
+        for record in found.records
+        if record.get(title) is not None
+    }
+
+
+def compile_reports(project: ProjectDef) -> dict[str, CompiledReport]:
+    """Every report of ``project`` compiled, by qualified name."""
+    return {name: CompiledReport(report, project) for name, report in project.reports.items()}
