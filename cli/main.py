@@ -13,6 +13,7 @@ import click
 from cli import _context
 from cli._context import CONFIG_OPTION
 from cli.data import demo_command, export_command, import_command
+from cli.files import files_group
 from cli.identity import token_group, user_group
 from cli.migrate import migrate_command
 from cli.module import module_group
@@ -174,6 +175,7 @@ main.add_command(outbox_group)
 main.add_command(user_group)
 main.add_command(token_group)
 main.add_command(recompute_command)
+main.add_command(files_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

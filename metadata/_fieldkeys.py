@@ -141,7 +141,7 @@ TYPE_TRAITS: dict[FieldType, TypeTraits] = {
         textual=True, searched=True, default_max_length=64, literal_default=False
     ),
     FieldType.USER: TypeTraits(literal_default=False),
-    FieldType.FILE: TypeTraits(groupable=False, scalar=False, literal_default=False),
+    FieldType.FILE: TypeTraits(groupable=False, scalar=False, listed=False, literal_default=False),
 }
 
 

@@ -4,7 +4,7 @@ the ``tessera_file`` catalog (docs/files.md). Nothing here knows HTTP."""
 from __future__ import annotations
 
 from engine.files.catalog import FileCatalog, FileRow, file_table
-from engine.files.checks import accepted, safe_filename, served_type, sniff
+from engine.files.checks import OCTET_STREAM, accepted, safe_filename, sniff
 from engine.files.storage import (
     FileMissing,
     FileStorage,
@@ -15,6 +15,7 @@ from engine.files.storage import (
 )
 
 __all__ = [
+    "OCTET_STREAM",
     "FileCatalog",
     "FileMissing",
     "FileRow",
@@ -26,6 +27,5 @@ __all__ = [
     "accepted",
     "file_table",
     "safe_filename",
-    "served_type",
     "sniff",
 ]

@@ -27,8 +27,7 @@ ACTIVE_TYPES = frozenset(
         "application/javascript",
     }
 )
-"""Types a browser would run if it showed them: served as ``application/octet-stream``,
-always as a download."""
+"""Types a browser would run if it showed them: never chosen by a file's name alone."""
 MAX_NAME_BYTES = 255
 
 
@@ -82,11 +81,6 @@ def _text_type(head: bytes, filename: str) -> str:
     if guessed and guessed.startswith("text/") and guessed not in ACTIVE_TYPES:
         return guessed
     return "text/plain"
-
-
-def served_type(content_type: str) -> str:
-    """The ``Content-Type`` a download is sent with: an active type never as itself."""
-    return OCTET_STREAM if content_type in ACTIVE_TYPES else content_type
 
 
 def safe_filename(name: str) -> str:

@@ -16,6 +16,7 @@ committed write replaced or removed are deleted after it commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.access import Forbidden, matches
@@ -32,7 +33,7 @@ from runtime.auth import current_user
 from runtime.plumbing import actor_of, guard_for, write_context
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from starlette.requests import Request
     from starlette.responses import Response
@@ -72,6 +73,15 @@ def attachment_json(store: EntityStore, record_id: int, row: FileRow) -> dict[st
         "created_by": row.created_by,
         "created_at": row.created_at,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A stored upload waiting to become a record's: its bytes, safe name, sniffed type."""
+
+    blob: StoredBlob
+    filename: str
+    content_type: str
 
 
 class FileApi:
@@ -133,17 +143,35 @@ class FileApi:
 
     async def _receive(
         self, request: Request, *, limit: int, accept: tuple[str, ...] | None
-    ) -> tuple[StoredBlob, str, str]:
+    ) -> Upload:
+        chunks, name, form = await read_upload(request, limit)
+        try:
+            return await self.store_upload(chunks, name, limit=limit, accept=accept)
+        finally:
+            if form is not None:
+                await form.close()
+
+    def field_limit(self, field: FieldDef) -> int:
+        """The largest file ``field`` takes: its ``max_size`` within the instance's."""
+        return min(self.files.max_size, field.max_size or self.files.max_size)
+
+    async def store_upload(
+        self,
+        chunks: AsyncIterator[bytes],
+        name: str,
+        *,
+        limit: int,
+        accept: tuple[str, ...] | None,
+    ) -> Upload:
         """Store the upload; answer its blob, safe name and sniffed content type. A file
         over ``limit`` (413) or of a type not accepted (415) is not kept."""
-        chunks, name, form = await read_upload(request, limit)
         try:
             blob = await self.storage.put(chunks, max_size=limit)
         except FileTooLarge:
             raise too_large(limit) from None
-        finally:
-            if form is not None:
-                await form.close()
+        if blob.size == 0:
+            await self.storage.delete(blob.key)
+            raise ApiProblem(400, "the upload is empty: send the file's bytes", "empty-file")
         filename = safe_filename(name)
         content_type = sniff(blob.head, filename)
         allowed = [p for p in (accept, self.files.content_types) if p is not None]
@@ -156,7 +184,7 @@ class FileApi:
                     f"says); accepted here: {', '.join(patterns)}",
                     "unsupported-file-type",
                 )
-        return blob, filename, content_type
+        return Upload(blob, filename, content_type)
 
     async def _forget(self, keys: list[str]) -> None:
         for key in keys:
@@ -168,64 +196,84 @@ class FileApi:
         store, guard, record_id = self._target(request)
         field = self._field(store, guard, request.path_params["field"])
         if request.method in {"GET", "HEAD"}:
-            async with self.database.get().connection() as conn:
-                record = await guard.readable(conn, record_id)
-                value = record.get(field.name)
-                row = None
-                if value is not None:
-                    row = await self.catalog.get(
-                        conn,
-                        int(value["id"]),
-                        entity=store.entity.qualified_name,
-                        record_id=record_id,
-                    )
-            if row is None:
-                raise ApiProblem(404, f"'{field.name}' holds no file", "not-found")
+            row = await self.field_row(store, guard, record_id, field)
             return await download(self.storage, row, head=request.method == "HEAD")
         ctx = write_context(guard.caller.actor)
-        if field.name in guard.access.readonly or field.read_only:
-            raise Forbidden(f"'{field.name}' is read-only: no file can be uploaded to it")
-        async with self.database.get().connection() as conn:  # refuse before reading a body
-            old = await self._writable(conn, guard, record_id)
-            documents.check_update(store.entity, old, {field.name: None}, ctx)
+        await self.check_uploadable(store, guard, record_id, field, ctx)
+        retry = request.headers.get("if-match") is None
         if request.method == "DELETE":
-            await self._set(store, guard, record_id, field, None, ctx, request)
+            await self.set_field(store, guard, record_id, field, None, ctx, retry=retry)
             return json_response({"data": None})
-        limit = min(self.files.max_size, field.max_size or self.files.max_size)
-        blob, filename, content_type = await self._receive(
-            request, limit=limit, accept=field.accept
-        )
-        upload = (blob, filename, content_type)
-        try:
-            value = await self._set(store, guard, record_id, field, upload, ctx, request)
-        except BaseException:
-            await self.storage.delete(blob.key)
-            raise
+        upload = await self._receive(request, limit=self.field_limit(field), accept=field.accept)
+        value = await self.set_field(store, guard, record_id, field, upload, ctx, retry=retry)
         assert value is not None
         return json_response({"data": value}, 201, {"Location": value["url"]})
 
-    async def _set(
+    async def field_row(
+        self, store: EntityStore, guard: GuardedStore, record_id: int, field: FieldDef
+    ) -> FileRow:
+        """The file ``field`` holds, if the caller may read the record (404 otherwise)."""
+        async with self.database.get().connection() as conn:
+            record = await guard.readable(conn, record_id)
+            value = record.get(field.name)
+            row = None
+            if value is not None:
+                row = await self.catalog.get(
+                    conn, int(value["id"]), entity=store.entity.qualified_name, record_id=record_id
+                )
+        if row is None:
+            raise ApiProblem(404, f"'{field.name}' holds no file", "not-found")
+        return row
+
+    async def check_uploadable(
         self,
         store: EntityStore,
         guard: GuardedStore,
         record_id: int,
         field: FieldDef,
-        upload: tuple[StoredBlob, str, str] | None,
         ctx: WriteContext,
-        request: Request,
+    ) -> None:
+        """Refuse an upload to ``field`` before its body is read: read-only for the caller
+        (403), a record they may not see (404) or change (403), a submitted document (409)."""
+        if field.name in guard.access.readonly or field.read_only:
+            raise Forbidden(f"'{field.name}' is read-only: no file can be uploaded to it")
+        async with self.database.get().connection() as conn:
+            old = await self._writable(conn, guard, record_id)
+            documents.check_update(store.entity, old, {field.name: None}, ctx)
+
+    async def set_field(
+        self,
+        store: EntityStore,
+        guard: GuardedStore,
+        record_id: int,
+        field: FieldDef,
+        upload: Upload | None,
+        ctx: WriteContext,
+        *,
+        retry: bool = True,
     ) -> dict[str, Any] | None:
-        """Point the field at the upload (None: clear it) in an update of the record; the
-        file it held before is removed once that commits."""
-        if_match = request.headers.get("if-match")
-        for _ in range(_RETRIES):
-            try:
-                value, replaced = await self._set_once(store, guard, record_id, field, upload, ctx)
-            except StaleVersion:
-                if if_match is not None:
-                    raise
-                continue
-            await self._forget(replaced)
-            return value
+        """Point the field at the stored upload (None: clear it) in an update of the record;
+        the file it held before is deleted once that commits. Without ``retry`` a
+        concurrent change is a 412; with it, the update is tried again on the new version.
+        The upload's bytes are deleted if it does not become the field's."""
+        try:
+            for _ in range(_RETRIES if retry else 1):
+                try:
+                    value, replaced = await self._set_once(
+                        store, guard, record_id, field, upload, ctx
+                    )
+                except StaleVersion:
+                    if not retry:
+                        raise
+                    continue
+                await self._forget(replaced)
+                return value
+        except BaseException:
+            if upload is not None:
+                await self.storage.delete(upload.blob.key)
+            raise
+        if upload is not None:
+            await self.storage.delete(upload.blob.key)
         raise Conflict(f"'{field.name}' was changed by other requests meanwhile; try again")
 
     async def _set_once(
@@ -234,7 +282,7 @@ class FileApi:
         guard: GuardedStore,
         record_id: int,
         field: FieldDef,
-        upload: tuple[StoredBlob, str, str] | None,
+        upload: Upload | None,
         ctx: WriteContext,
     ) -> tuple[dict[str, Any] | None, list[str]]:
         entity = store.entity.qualified_name
@@ -243,7 +291,7 @@ class FileApi:
             documents.check_update(store.entity, old, {field.name: None}, ctx)
             value = None
             if upload is not None:
-                blob, filename, content_type = upload
+                blob, filename, content_type = upload.blob, upload.filename, upload.content_type
                 row = await self.catalog.add(
                     conn,
                     key=blob.key,
@@ -279,27 +327,46 @@ class FileApi:
 
     async def attachments(self, request: Request) -> Response:
         store, guard, record_id = self._target(request)
-        entity = store.entity.qualified_name
         if request.method in {"GET", "HEAD"}:
-            async with self.database.get().connection() as conn:
-                await guard.readable(conn, record_id)
-                rows = await self.catalog.attachments(conn, entity=entity, record_id=record_id)
-            data = [attachment_json(store, record_id, row) for row in rows]
+            data = await self.attachments_of(store, guard, record_id)
             return json_response({"data": data, "meta": {"count": len(data)}})
         async with self.database.get().connection() as conn:  # refuse before reading a body
             await self._writable(conn, guard, record_id)
-        blob, filename, content_type = await self._receive(
-            request, limit=self.files.max_size, accept=None
-        )
-        ctx = write_context(guard.caller.actor)
+        upload = await self._receive(request, limit=self.files.max_size, accept=None)
+        body = await self.attach(store, guard, record_id, upload, write_context(guard.caller.actor))
+        return json_response({"data": body}, 201, {"Location": body["url"]})
+
+    async def attachments_of(
+        self, store: EntityStore, guard: GuardedStore, record_id: int
+    ) -> list[dict[str, Any]]:
+        """The record's attachments, if the caller may read it (404 otherwise)."""
+        async with self.database.get().connection() as conn:
+            await guard.readable(conn, record_id)
+            rows = await self.catalog.attachments(
+                conn, entity=store.entity.qualified_name, record_id=record_id
+            )
+        return [attachment_json(store, record_id, row) for row in rows]
+
+    async def attach(
+        self,
+        store: EntityStore,
+        guard: GuardedStore,
+        record_id: int,
+        upload: Upload,
+        ctx: WriteContext,
+    ) -> dict[str, Any]:
+        """Make the stored upload an attachment of the record (the caller may update it);
+        its bytes are deleted if that fails."""
+        blob = upload.blob
+        entity = store.entity.qualified_name
         try:
             async with self.database.write(ctx) as conn:
                 await self._writable(conn, guard, record_id)
                 row = await self.catalog.add(
                     conn,
                     key=blob.key,
-                    filename=filename,
-                    content_type=content_type,
+                    filename=upload.filename,
+                    content_type=upload.content_type,
                     size=blob.size,
                     sha256=blob.sha256,
                     entity=entity,
@@ -312,35 +379,52 @@ class FileApi:
         except BaseException:
             await self.storage.delete(blob.key)
             raise
-        return json_response({"data": body}, 201, {"Location": body["url"]})
+        return body
 
     async def attachment(self, request: Request) -> Response:
         store, guard, record_id = self._target(request)
-        entity = store.entity.qualified_name
-        text = request.path_params["file_id"]
-        missing = ApiProblem(404, f"this record has no attachment {text}", "not-found")
-        try:
-            file_id = parse_id(text)
-        except InvalidValue:
-            raise missing from None
+        file_id = request.path_params["file_id"]
         if request.method in {"GET", "HEAD"}:
-            async with self.database.get().connection() as conn:
-                await guard.readable(conn, record_id)
-                row = await self.catalog.get(conn, file_id, entity=entity, record_id=record_id)
-            if row is None or row.field is not None:
-                raise missing
+            row = await self.attachment_row(store, guard, record_id, file_id)
             return await download(self.storage, row, head=request.method == "HEAD")
         ctx = write_context(guard.caller.actor)
+        await self.detach(store, guard, record_id, file_id, ctx)
+        return json_response({"data": None}, 200)
+
+    async def attachment_row(
+        self, store: EntityStore, guard: GuardedStore, record_id: int, text: str
+    ) -> FileRow:
+        """The attachment ``text`` of the record, if the caller may read it (404)."""
+        file_id = _file_id(text)
+        async with self.database.get().connection() as conn:
+            await guard.readable(conn, record_id)
+            row = await self.catalog.get(
+                conn, file_id, entity=store.entity.qualified_name, record_id=record_id
+            )
+        if row is None or row.field is not None:
+            raise _no_attachment(text)
+        return row
+
+    async def detach(
+        self,
+        store: EntityStore,
+        guard: GuardedStore,
+        record_id: int,
+        text: str,
+        ctx: WriteContext,
+    ) -> None:
+        """Remove the attachment (the caller may update the record); its bytes go after."""
+        file_id = _file_id(text)
+        entity = store.entity.qualified_name
         async with self.database.write(ctx) as conn:
             await self._writable(conn, guard, record_id)
             row = await self.catalog.get(conn, file_id, entity=entity, record_id=record_id)
             if row is None or row.field is not None:
-                raise missing
+                raise _no_attachment(text)
             await self.catalog.remove(conn, file_id)
             body = attachment_json(store, record_id, row)
             await self._audit(conn, entity, record_id, [_audited(body), None], ctx)
         await self._forget([row.key])
-        return json_response({"data": None}, 200)
 
     async def _audit(
         self,
@@ -368,6 +452,17 @@ class FileApi:
 
     async def forget(self, keys: list[str]) -> None:
         await self._forget(keys)
+
+
+def _no_attachment(text: str) -> ApiProblem:
+    return ApiProblem(404, f"this record has no attachment {text[:40]}", "not-found")
+
+
+def _file_id(text: str) -> int:
+    try:
+        return parse_id(text)
+    except InvalidValue:
+        raise _no_attachment(text) from None
 
 
 def _audited(body: dict[str, Any]) -> dict[str, Any]:

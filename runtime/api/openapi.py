@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from engine.fieldtypes import ID_SCHEMA
 from engine.jsonschema import record_schema
 from metadata import FieldType
+from runtime.api.openapi_files import file_paths
 from runtime.api.openapi_queries import (
     aggregate_parameters,
     export_parameters,
@@ -414,6 +415,8 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
             },
         },
     }
+    shared = _problems("400", "403", "404", "409", "503")
+    paths.update(file_paths(entity, base=base, op=op, tag=tag, id_param=id_param, problems=shared))
     if store.workflow is not None:
         paths[f"{base}/{{id}}/_transitions"] = {
             "parameters": [id_param],

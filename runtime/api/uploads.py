@@ -15,10 +15,11 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from engine.files import FileMissing, FileTooLarge, served_type
+from engine.files import OCTET_STREAM, FileMissing, FileTooLarge
 from engine.files.storage import CHUNK
 from runtime.api.problems import ApiProblem
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 MULTIPART_OVERHEAD = 64 * 1024
 """What a multipart body may hold besides the file: boundaries, part headers, a field."""
 _FILENAME = "filename"
+_PART = "file"
 
 
 def too_large(limit: int) -> ApiProblem:
@@ -80,9 +82,12 @@ def _disposition_name(header: str | None) -> str | None:
     return plain.strip('"') if plain else None
 
 
-async def read_upload(request: Request, limit: int) -> tuple[AsyncIterator[bytes], str, Any]:
+async def read_upload(
+    request: Request, limit: int, *, fields: frozenset[str] = frozenset()
+) -> tuple[AsyncIterator[bytes], str, Any]:
     """The uploaded bytes as chunks, the name the client gave, and something to close when
-    done (the multipart form, or None)."""
+    done (the multipart form, or None). A multipart body holds one file part named
+    ``file`` and none but the ``fields`` named (the web UI's CSRF token)."""
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
         _declared_length(request, limit + MULTIPART_OVERHEAD)
@@ -91,9 +96,15 @@ async def read_upload(request: Request, limit: int) -> tuple[AsyncIterator[bytes
             form = await capped.form(max_files=1, max_fields=5)
         except FileTooLarge:
             raise too_large(limit) from None
-        upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
-        if upload is None:
+        except (MultiPartException, KeyError, ValueError) as exc:  # no boundary, bad parts
+            raise ApiProblem(400, f"the multipart body cannot be read: {exc}") from None
+        upload = form.get(_PART)
+        unexpected = sorted({k for k in form if k != _PART and k not in fields})
+        if not isinstance(upload, UploadFile) or unexpected:
             await form.close()
+            if unexpected:
+                listed = ", ".join(repr(k[:40]) for k in unexpected[:5])
+                raise ApiProblem(400, f"the multipart body has parts other than 'file': {listed}")
             raise ApiProblem(400, "the multipart body has no file part (name it 'file')")
 
         async def parts() -> AsyncIterator[bytes]:
@@ -125,7 +136,9 @@ def content_disposition(filename: str) -> str:
 
 
 async def download(storage: FileStorage, row: FileRow, *, head: bool) -> StreamingResponse:
-    """The file as a download: never shown inline, never sniffed, HTML and SVG as bytes."""
+    """The file as a download: always ``application/octet-stream`` as an attachment, so
+    that no browser shows it inline or runs it (HTML, SVG), whatever it holds; its own
+    content type is in the field's value and the attachment's listing."""
     chunks = storage.open(row.key)
     try:
         first = await anext(chunks, b"")
@@ -151,4 +164,4 @@ async def download(storage: FileStorage, row: FileRow, *, head: bool) -> Streami
         async for chunk in chunks:
             yield chunk
 
-    return StreamingResponse(body(), media_type=served_type(row.content_type), headers=headers)
+    return StreamingResponse(body(), media_type=OCTET_STREAM, headers=headers)

@@ -41,6 +41,10 @@ class Call:
     status: int
     shown: Any
     """The fields shown, with ``…`` removed: every one must be in the answer."""
+    data_file: str | None = None
+    """``--data-binary @<file>``: the body is that file of the example's folder."""
+    form_file: str | None = None
+    """``-F file=@<file>``: a multipart body whose part ``file`` is that file."""
 
 
 def section(page: Path, title: str) -> str:
@@ -81,10 +85,20 @@ def parse_call(command: str, answer: str) -> Call:
     words = shlex.split(command.replace("\\\n", " "))
     assert words[0] == "curl", command
     method, headers, body, url = "GET", {}, None, None
+    data_file = form_file = None
     position = 1
     while position < len(words):
         word = words[position]
-        if word in {"-X", "-H", "-d"}:
+        if word in {"--data-binary", "-F", "-o"}:  # a file sent, or the answer saved
+            value = words[position + 1]
+            position += 2
+            if word == "--data-binary":
+                data_file = value.removeprefix("@")
+                method = "POST" if method == "GET" else method
+            elif word == "-F":
+                form_file = value.partition("=@")[2].split(";")[0]
+                method = "POST" if method == "GET" else method
+        elif word in {"-X", "-H", "-d"}:
             value = words[position + 1]
             position += 2
             if word == "-X":
@@ -101,7 +115,17 @@ def parse_call(command: str, answer: str) -> Call:
     assert url is not None, command
     matched = _ANSWER.fullmatch(answer)
     assert matched, f"no '# → status' after {command!r}: {answer!r}"
-    return Call(command, method, url, headers, body, int(matched[1]), _shown(matched[2]))
+    return Call(
+        command,
+        method,
+        url,
+        headers,
+        body,
+        int(matched[1]),
+        _shown(matched[2]),
+        data_file,
+        form_file,
+    )
 
 
 def _shown(text: str | None) -> Any:
@@ -167,15 +191,22 @@ def client(folder: Path) -> Iterator[TestClient]:
         yield http
 
 
-def replay(http: TestClient, call: Call, names: dict[str, str]) -> None:
-    """Send ``call`` (its ``$NAME``s expanded) and check the answer the page shows."""
+def replay(http: TestClient, call: Call, names: dict[str, str], files: Path | None = None) -> None:
+    """Send ``call`` (its ``$NAME``s expanded) and check the answer the page shows; the
+    files it uploads are read from the folder ``files``."""
 
     def expand(text: str) -> str:
         return re.sub(r"\$(\w+)", lambda m: names[m[1]], text)
 
     url = expand(call.url).removeprefix(LOCAL)
     headers = {name: expand(value) for name, value in call.headers.items()}
-    response = http.request(call.method, url, headers=headers, content=call.body)
+    content: str | bytes | None = call.body
+    upload = None
+    if call.data_file is not None and files is not None:
+        content = (files / call.data_file).read_bytes()
+    if call.form_file is not None and files is not None:
+        upload = {"file": (call.form_file, (files / call.form_file).read_bytes())}
+    response = http.request(call.method, url, headers=headers, content=content, files=upload)
     assert response.status_code == call.status, f"{call.command}\n→ {response.text}"
     if call.shown is not None:
         assert contains(response.json(), call.shown), f"{call.command}\n→ {response.text}"
@@ -192,4 +223,4 @@ def replay_example(
     assert {"API", "TOKEN"} <= set(names), names
     with client(folder) as http:
         for call in calls(sh_blocks[1:]):
-            replay(http, call, names)
+            replay(http, call, names, example)

@@ -7,9 +7,10 @@ the API would answer.
 
 One module per family of screens, each a :class:`~runtime.web.screens.base.Family` of
 handlers: ``signin`` (sign-in and out), ``lists`` (home, lists, pickers, export, bulk
-delete), ``forms`` (a record's form, save, delete), ``documents`` (a document's submit,
-cancel and amend with their confirmation; ``lifecycle`` holds what a form shows of a
-document), ``boards`` (kanban and moves), ``dashboards`` and ``related`` (the 360° page).
+delete), ``forms`` (a record's form, save, delete), ``files`` (a record's file fields and
+attachments), ``documents`` (a document's submit, cancel and amend with their
+confirmation; ``lifecycle`` holds what a form shows of a document), ``boards`` (kanban
+and moves), ``dashboards`` and ``related`` (the 360° page).
 ``base`` holds what they share: the session, :class:`Screen` and rendering. Each family
 lists its ``routes``; :func:`web_router` makes one of each :func:`register`-ed family, then
 of each built-in one, and routes them.
@@ -26,6 +27,7 @@ from runtime.web.screens.base import Family, Screen, WebUI
 from runtime.web.screens.boards import Boards
 from runtime.web.screens.dashboards import Dashboards
 from runtime.web.screens.documents import Documents
+from runtime.web.screens.files import Files
 from runtime.web.screens.forms import Forms
 from runtime.web.screens.lists import Lists
 from runtime.web.screens.people import People
@@ -46,6 +48,7 @@ BUILT_IN: tuple[type[Family], ...] = (
     Dashboards,
     Lists,
     Boards,
+    Files,
     Forms,
     Documents,
     Related,

@@ -20,6 +20,7 @@ from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens import lifecycle
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
+from runtime.web.screens.files import attachments_for
 from runtime.web.screens.people import user_titles
 from runtime.web.session import CSRF_FIELD
 from runtime.web.widgets import Widget, is_writable, record_from_form, typed_lines, widget_for
@@ -141,6 +142,7 @@ class Forms(Family):
             history=history,
             document=document,
             failure=failure,
+            attachments=await attachments_for(self.ui, screen, record_id),
         )
 
     async def _document(
@@ -382,8 +384,12 @@ class Forms(Family):
         session = await self.ui.checked(request)
         screen = self.ui.screen_for(session, pack, entity)
         ctx = self.ui.write_context(session)
+        files = self.live.current.record_api.files
+        number = parse_record_id(record_id)
         async with self.database.write(ctx) as conn:
-            await screen.guard.delete(conn, parse_record_id(record_id), ctx)
+            await screen.guard.delete(conn, number, ctx)
+            stored = await files.on_delete(conn, screen.store, number)
+        await files.forget(stored)  # its files' bytes, once the delete committed
         return RedirectResponse(f"{screen.entity_url}?deleted=1", status_code=303)
 
     @screen

@@ -121,10 +121,14 @@ class Lists(Family):
         if len(ids) > BULK_DELETE_LIMIT:
             raise BadQuery(f"delete at most {BULK_DELETE_LIMIT} records at a time")
         ctx = self.ui.write_context(session)
+        files = self.live.current.record_api.files
+        stored: list[str] = []
         if ids:
             async with self.database.write(ctx) as conn:
                 for record_id in ids:
                     await screen.guard.delete(conn, record_id, ctx)
+                    stored += await files.on_delete(conn, screen.store, record_id)
+        await files.forget(stored)  # their files' bytes, once the delete committed
         back = form_text(form.get("back")) or ""
         separator = "&" if back else ""
         return RedirectResponse(

@@ -154,7 +154,7 @@ def test_every_problem_an_operation_answers_is_documented(tmp_path: Path) -> Non
 
 
 def _concrete(path: str) -> str:
-    values = {"{id}": "1", "{field}": "name", "{value}": "x", "{event_id}": "1"}
+    values = {"{id}": "1", "{field}": "name", "{value}": "x", "{event_id}": "1", "{file_id}": "1"}
     values |= {"{qualified}": "kitchen.item", "{name}": "notes"}
     return re.sub(r"\{[a-z_]+\}", lambda m: values[m.group(0)], path)
 

@@ -44,6 +44,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
 @pytest.fixture
 def papers(db_url: str, tmp_path: Path) -> Instance:
+    return papers_instance(db_url, tmp_path)
+
+
+def papers_instance(db_url: str, tmp_path: Path) -> Instance:
+    """The papers pack migrated in ``tmp_path``, files in its folder (64 kB at most)."""
     for relative, text in PACK.items():
         path = tmp_path / "packs" / "papers" / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def test_upload_read_download_replace_clear(papers: Instance) -> None:
         got = client.get(value["url"])
         assert got.status_code == 200
         assert got.content == PDF
-        assert got.headers["content-type"] == "application/pdf"
+        assert got.headers["content-type"] == "application/octet-stream"
         assert got.headers["content-disposition"].startswith("attachment;")
         assert got.headers["x-content-type-options"] == "nosniff"
         head = client.head(value["url"])
@@ -268,6 +268,22 @@ def test_wrong_paths_and_methods(papers: Instance) -> None:
         )
         assert empty.status_code == 400
         assert empty.headers["content-type"] == "application/problem+json"
+        for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+            unbounded = client.put(
+                f"{BASE}/{cid}/_files/receipt",
+                content=b"--x\r\n",
+                headers={"content-type": content_type},
+            )
+            assert unbounded.status_code == 400, unbounded.text
+        extra = client.put(
+            f"{BASE}/{cid}/_files/receipt", files={"file": ("a.pdf", PDF)}, data={"x": "1"}
+        )
+        assert extra.status_code == 400
+        misnamed = client.put(f"{BASE}/{cid}/_files/receipt", files={"upload": ("a.pdf", PDF)})
+        assert misnamed.status_code == 400
+        nothing = client.put(f"{BASE}/{cid}/_files/receipt?filename=a.pdf", content=b"")
+        assert nothing.status_code == 400
+        assert nothing.json()["type"] == "/problems/empty-file"
         bad_length = client.put(
             f"{BASE}/{cid}/_files/receipt",
             content=PDF,

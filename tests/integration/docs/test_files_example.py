@@ -1,0 +1,36 @@
+"""The worked example of docs/files.md runs as written, on SQLite and PostgreSQL: the pack
+of docs/examples/files/ is loaded as it is, the page's setup commands are run, and every
+``curl`` of the section (uploads with ``-F`` and ``--data-binary`` of the example's files)
+is sent in order, its answer checked against the status and the fields the page shows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.support import doc_examples
+from tests.support.cli import REPO
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PAGE = REPO / "docs" / "files.md"
+EXAMPLE = REPO / "docs" / "examples" / "files"
+SECTION = "## Worked example: expense claims"
+
+
+def blocks() -> list[str]:
+    return doc_examples.blocks(doc_examples.section(PAGE, SECTION))
+
+
+def test_the_page_uploads_the_example_s_files() -> None:
+    sent = doc_examples.calls(blocks()[1:])
+    uploads = [c.form_file or c.data_file for c in sent if c.form_file or c.data_file]
+    assert uploads == ["receipt.pdf", "fake-receipt.pdf", "notes.txt", "receipt.pdf", "receipt.pdf"]
+    for name in set(uploads):
+        assert (EXAMPLE / name).is_file()
+    assert sorted(c.status for c in sent).count(415) == 1
+
+
+def test_the_worked_example_answers_as_documented(db_url: str, tmp_path: Path) -> None:
+    doc_examples.replay_example(EXAMPLE, db_url, tmp_path, ["expenses"], blocks())
+    assert len([p for p in (tmp_path / "files").rglob("*") if p.is_file()]) == 2
