@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from decimal import Decimal
+from email import message_from_bytes, policy
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from tests.conftest import REPO, write_instance
 from tests.support.cli import tessera
+from tests.support.receivers import wait_until
 from tests.support.web import signed_in
 
 if TYPE_CHECKING:
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
 # what the Makefile's `make run` enables
 (DEMO_PACKS,) = re.findall(r"^DEMO_PACKS = (.+)$", (REPO / "Makefile").read_text(), re.M)
 ALL_PACKS = DEMO_PACKS.split(",")
+# and the mail transport it writes into the demo's tessera.yaml
+(DEMO_MAIL_LINE,) = re.findall(r"^DEMO_MAIL = (.+)$", (REPO / "Makefile").read_text(), re.M)
+DEMO_MAIL = yaml.safe_load(DEMO_MAIL_LINE)["mail"]
 # the records compared between the two loads (documents with their lines)
 SNAPSHOT = [
     "contacts/account",
@@ -88,7 +95,9 @@ def snapshot(client: TestClient) -> dict[str, list[dict[str, Any]]]:
 
 
 def demo_instance(db_url: str, tmp_path: Path) -> Instance:
-    instance = write_instance(tmp_path / "demo", db_url, ALL_PACKS, [REPO / "modules"])
+    instance = write_instance(
+        tmp_path / "demo", db_url, ALL_PACKS, [REPO / "modules"], mail=DEMO_MAIL
+    )
     migrated = tessera("migrate", "--admin-password", "tessera-demo", cwd=instance.path)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     return instance
@@ -129,6 +138,50 @@ def assert_books_and_stock(client: TestClient) -> None:
         assert Decimal(row["reserved_qty"]) == reserved[key], row
 
 
+def assert_the_quarter(records: dict[str, list[dict[str, Any]]]) -> None:
+    """A quarter of business: a few dozen customers and items, orders, invoices and
+    payments; the won deals followed to cash through their orders and quotations; each
+    account's rollups the sums of its invoices."""
+    counts = {path: len(rows) for path, rows in records.items()}
+    assert counts["contacts/account"] >= 30
+    assert counts["inventory/item"] >= 24
+    assert counts["orders/sales_order"] >= 30
+    assert counts["finance/sales_invoice"] >= 25
+    assert counts["finance/payment"] >= 15
+    orders = {o["id"]: o for o in records["orders/sales_order"]}
+    dates = sorted(o["order_date"] for o in orders.values())
+    assert (dates[0][:7], dates[-1][:7]) == ("2026-10", "2026-12")
+    quotations = {q["id"]: q for q in records["sales/quotation"]}
+    won = {d["name"]: d for d in records["sales/opportunity"] if d["stage"] == "closed_won"}
+    assert {name: (d["order_status"], d["payment_status"]) for name, d in won.items()} == {
+        "Soleira reception area": ("completed", "paid"),
+        "Andes reception area": ("completed", "partly_paid"),
+        "Maple reception area": ("to_deliver_and_bill", "unpaid"),
+    }
+    for name in ("Soleira reception area", "Andes reception area", "Maple reception area"):
+        order = orders[won[name]["sales_order"]]
+        assert quotations[order["quotation"]]["opportunity"] == won[name]["id"]
+        assert quotations[order["quotation"]]["docstatus"] == "submitted"
+    statuses = {o["status"] for o in orders.values()}
+    assert statuses >= {"completed", "to_bill", "to_deliver", "to_deliver_and_bill", "draft"}
+    invoices = records["finance/sales_invoice"]
+    assert {i["status"] for i in invoices} >= {"paid", "partly_paid", "unpaid", "overdue"}
+    billed_orders = {i["sales_order"] for i in invoices if i["sales_order"]}
+    assert len(billed_orders) >= 20
+    for account in records["contacts/account"]:
+        own = [i for i in invoices if i["account"] == account["id"]]
+        submitted = [i for i in own if i["docstatus"] == "submitted"]
+        total = sum((Decimal(i["base_grand_total"]) for i in submitted), Decimal(0))
+        owed = sum((Decimal(i["base_outstanding"]) for i in submitted), Decimal(0))
+        assert (Decimal(account["lifetime_value"]), Decimal(account["outstanding"])) == (
+            total,
+            owed,
+        ), account["name"]
+        sales = [i for i in submitted if not i["is_return"]]  # a credit note is no order
+        last = max((i["posting_date"] for i in sales), default=None)
+        assert account["last_order_date"] == last, account["name"]
+
+
 def test_the_demo_of_every_pack_loads_twice_and_tells_one_story(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -159,6 +212,16 @@ def test_the_demo_of_every_pack_loads_twice_and_tells_one_story(
         # invoices kept the customers' lifetime value and outstanding amount
         assert any(Decimal(a["lifetime_value"]) > 0 for a in first["contacts/account"])
         assert any(Decimal(a["outstanding"]) > 0 for a in first["contacts/account"])
+        assert_the_quarter(first)
+
+    # the welcome e-mail of the won deal whose customer has an address, as a file
+    with instance.client():
+        folder = instance.path / DEMO_MAIL["path"]
+        wait_until(lambda: folder.is_dir() and any(folder.glob("*.eml")), timeout=30)
+        (mail,) = folder.glob("*.eml")
+        message = message_from_bytes(mail.read_bytes(), policy=policy.default)
+        assert message["To"] == "encomendas@soleira-texteis.example"
+        assert message["Subject"] == "Welcome aboard, Soleira Têxteis Lda"
 
     # every pack's lists and dashboards answer in the web UI, for the demo administrator
     with signed_in(instance, "admin", "tessera-demo") as browser:

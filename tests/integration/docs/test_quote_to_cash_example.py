@@ -23,7 +23,7 @@ SECTIONS = ["## The journey", "## Walking it back", "## Checking that nothing dr
 def test_the_page_runs_as_written(db_url: str, tmp_path: Path) -> None:
     journey, back, check = (doc_examples.blocks(doc_examples.section(PAGE, s)) for s in SECTIONS)
     calls = doc_examples.calls([*journey[1:], *back])
-    assert len(calls) == 65
+    assert len(calls) == 64
     instance = write_instance(tmp_path / "shop", db_url, ["quote_to_cash"], [REPO / "modules"])
     names = doc_examples.run_setup(journey[0], instance.path)
     assert {"API", "TOKEN"} <= set(names), names

@@ -39,22 +39,23 @@ def load_demo(instance: Instance) -> int:
 def test_the_demo_posts_its_stock_once(inventory: Instance) -> None:
     first = load_demo(inventory)
     second = load_demo(inventory)
-    assert second == first - 5  # the five submitted entries are left as they are
+    assert second == first - 8  # the eight submitted entries are left as they are
     with inventory.client() as client:
         stock = Stock(client)
         stock.check_books()
         entries = stock.rows("stock_entry", sort="id")
-        assert [e["docstatus"] for e in entries] == ["submitted"] * 5 + ["draft"]
-        assert len(stock.rows("item")) == 12
+        assert [e["docstatus"] for e in entries] == ["submitted"] * 8 + ["draft"]
+        assert len(stock.rows("item")) == 24
         root = stock.rows("warehouse", name="All Warehouses")[0]
         assert len(stock.rows("warehouse", parent=root["id"])) == 2
         desk = stock.rows("item", sku="DESK-160")[0]
-        assert (desk["actual_qty"], desk["stock_value"]) == ("12.000", "2349.84")
+        # 20 bought at 226 and 12 made from the BOM (2,349.84)
+        assert (desk["actual_qty"], desk["stock_value"]) == ("32.000", "6869.84")
         chair = stock.rows("item", sku="CHAIR-ERGO")[0]
-        # 24 at 178 and 12 at 184: 36 at 180.00, 10 of them moved to Lyon at that rate
-        assert (chair["actual_qty"], chair["stock_value"]) == ("36.000", "6480.00")
+        # 24 at 178, 80 at 180 and 12 at 184: 116 at 180.00, 10 of them moved to Lyon at that rate
+        assert (chair["actual_qty"], chair["stock_value"]) == ("116.000", "20880.00")
         below = {i["sku"] for i in stock.rows("item", below_reorder="true")}
-        assert below == {"CHAIR-VISIT", "MONITOR-ARM", "WHITEBOARD-120"}
+        assert below == {"SCREW-M6"}  # 12 boxes, 2.4 of them made into desks
         prices = stock.rows("item_price", code="Standard Selling / DESK-160")
         assert [p["rate"] for p in prices] == ["449.00"]
         assert Decimal(stock.rows("bin", sort="-stock_value")[0]["stock_value"]) > 0

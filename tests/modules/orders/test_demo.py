@@ -1,7 +1,7 @@
 """The orders pack's demo data, as `tessera demo` loads it on top of the contacts and
-inventory demos: submitted sales orders reserving stock, deliveries (one partial, one
-return) matched to their order lines by item, purchase orders and a receipt. Loading it
-twice changes nothing; the bins equal their ledger rows; no rollup drift."""
+inventory demos: a quarter of submitted sales orders reserving stock, deliveries (in full,
+in parts, one return) matched to their order lines by item, purchase orders and a receipt.
+Loading it twice changes nothing; the bins equal their ledger rows; no rollup drift."""
 
 from __future__ import annotations
 
@@ -23,14 +23,19 @@ def test_the_demo_tells_one_consistent_story(orders: Instance, shop: Shop) -> No
         o["reference"]: o["status"]
         for o in shop.get(f"{ORDERS}/sales_order?sort=reference&limit=100")
     }
+    # without the finance pack nothing is billed: a delivered order waits to be billed
+    delivered = {f"SO-DEMO-{n:02d}" for n in (1, 4, *range(7, 26), 28)}
+    waiting = {f"SO-DEMO-{n:02d}" for n in (2, 3, 5, 26, 27, 29, 30, 31)}
     assert statuses == {
-        "SO-DEMO-01": "to_bill",
-        "SO-DEMO-02": "to_deliver_and_bill",
-        "SO-DEMO-03": "to_deliver_and_bill",
-        "SO-DEMO-04": "to_bill",
-        "SO-DEMO-05": "to_deliver_and_bill",
+        **dict.fromkeys(delivered, "to_bill"),
+        **dict.fromkeys(waiting, "to_deliver_and_bill"),
         "SO-DEMO-06": "draft",
     }
+    # one order shipped in two deliveries, one in part
+    split = shop.get(f"{ORDERS}/sales_order?reference=SO-DEMO-18")[0]
+    assert [line["delivered_qty"] for line in split["lines"]] == ["20.000", "20.000", "6.000"]
+    part = shop.get(f"{ORDERS}/sales_order?reference=SO-DEMO-27")[0]
+    assert [line["delivered_qty"] for line in part["lines"]] == ["30.000", "0.000", "15.000"]
     partial = shop.get(f"{ORDERS}/sales_order?reference=SO-DEMO-02")[0]
     assert [line["delivered_qty"] for line in partial["lines"]] == ["8.000", "0.000"]
     purchases = shop.get(f"{ORDERS}/purchase_order?sort=reference")

@@ -224,6 +224,31 @@ def test_the_won_order_carries_the_latest_submitted_quotation(flow: Flow) -> Non
     assert flow.get(f"{ORDERS}/sales_order/{bare['sales_order']}")["quotation"] is None
 
 
+def test_the_won_order_takes_the_deals_reference(flow: Flow) -> None:
+    bolt, _nut, main = setup_stock(flow)
+    acme = flow.made(f"{CONTACTS}/account", {"name": "Acme"})
+    lines = [{"item": bolt, "quantity": 1, "warehouse": main}]
+    deal = flow.made(
+        f"{SALES}/opportunity",
+        {"name": "Keyed", "reference": "CRM-42", "account": acme["id"], "lines": lines},
+    )
+    won = flow.patch(f"{SALES}/opportunity/{deal['id']}", {"stage": "closed_won"})
+    order = flow.get(f"{ORDERS}/sales_order/{won['sales_order']}")
+    assert order["reference"] == "CRM-42"
+    # an import keyed on reference finds it
+    assert [o["id"] for o in flow.get(f"{ORDERS}/sales_order", reference="CRM-42")] == [order["id"]]
+    # a deal whose key another order already holds: the win is refused, nothing written
+    flow.made(f"{ORDERS}/sales_order", {"account": acme["id"], "reference": "CRM-43"})
+    other = flow.made(
+        f"{SALES}/opportunity",
+        {"name": "Taken", "reference": "CRM-43", "account": acme["id"], "lines": lines},
+    )
+    refused = flow.client.patch(f"{SALES}/opportunity/{other['id']}", json={"stage": "closed_won"})
+    assert refused.status_code == 409, refused.text
+    assert flow.get(f"{SALES}/opportunity/{other['id']}")["sales_order"] is None
+    assert len(flow.get(f"{ORDERS}/sales_order")) == 2
+
+
 def test_a_refused_order_refuses_the_win(flow: Flow) -> None:
     bolt, _nut, _main = setup_stock(flow)
     acme = flow.made(f"{CONTACTS}/account", {"name": "Acme"})
