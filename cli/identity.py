@@ -70,13 +70,33 @@ def user_group() -> None:
     default="",
     help="Comma-separated roles from the packs' roles.yaml, or admin.",
 )
-def create_user_command(config: str | None, name: str, password: str | None, roles: str) -> None:
+@click.option(
+    "--locale",
+    default=None,
+    help="How the user reads numbers, money and dates (de_DE, en_US); default: the "
+    "instance's locale: setting.",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    help="The user's time zone (Europe/Berlin); default: the instance's timezone: setting.",
+)
+def create_user_command(
+    config: str | None,
+    name: str,
+    password: str | None,
+    roles: str,
+    locale: str | None,
+    timezone: str | None,
+) -> None:
     """Create the user NAME with its roles."""
     settings = _context.load_settings(config)
     role_names = [r.strip() for r in roles.split(",") if r.strip()]
 
     async def work(identity: Identity, conn: Connection) -> Any:
-        return await identity.create_user(conn, name, password, role_names)
+        return await identity.create_user(
+            conn, name, password, role_names, locale=locale, timezone=timezone
+        )
 
     user = _run(settings, work)
     kind = "" if password is not None else " (no password: API tokens only)"
@@ -87,6 +107,40 @@ def create_user_command(config: str | None, name: str, password: str | None, rol
             "it grants nothing until one does",
             err=True,
         )
+
+
+@user_group.command("preferences")
+@CONFIG_OPTION
+@click.argument("name")
+@click.option("--locale", default=None, help="de_DE, en_US...; an empty value: the instance's.")
+@click.option(
+    "--timezone", default=None, help="Europe/Berlin, UTC...; an empty value: the instance's."
+)
+def preferences_command(
+    config: str | None, name: str, locale: str | None, timezone: str | None
+) -> None:
+    """Set how the user NAME reads numbers, money and dates: their locale and time zone
+    (what is not given stays as it is)."""
+    settings = _context.load_settings(config)
+
+    async def work(identity: Identity, conn: Connection) -> Any:
+        user = await identity.user_named(conn, name)
+        if user is None:
+            return None
+        return await identity.set_preferences(
+            conn,
+            name,
+            locale=user.locale if locale is None else locale,
+            timezone=user.timezone if timezone is None else timezone,
+        )
+
+    user = _run(settings, work)
+    if user is None:
+        _context.fail(f"no active user named '{name}'")
+    default = " (the instance default)"
+    locale_shown = user.locale or settings.locale + default
+    zone_shown = user.timezone or settings.timezone + default
+    click.echo(f"{user.username}: locale {locale_shown}, time zone {zone_shown}")
 
 
 @user_group.command("password")

@@ -32,7 +32,7 @@ from engine.database import IntegrityViolation
 from engine.errors import EngineError
 from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.tables import token_table, user_table
-from metadata import ADMIN_ROLE
+from metadata import ADMIN_ROLE, canonical_locale, locale_problem, timezone_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,6 +57,10 @@ class User:
     id: int
     username: str
     roles: frozenset[str]
+    locale: str | None = None
+    """How the user reads numbers, money and dates (``de_DE``); None: the instance's."""
+    timezone: str | None = None
+    """The user's time zone (``Europe/Berlin``); None: the instance's."""
 
     @property
     def is_admin(self) -> bool:
@@ -153,15 +157,17 @@ class Identity:
     def _insert_user(self) -> CompiledSql:
         statement = insert(user_table).returning(user_table.c.id)
         return compile_sql(
-            statement, self.dialect, ["username", "password_hash", "roles", "active", "created_at"]
+            statement,
+            self.dialect,
+            ["username", "password_hash", "roles", "active", "created_at", "locale", "timezone"],
         )
 
     @functools.cached_property
     def _user_by_name(self) -> CompiledSql:
         c = user_table.c
-        statement = select(c.id, c.username, c.roles, c.password_hash, c.active).where(
-            c.username == bindparam("username")
-        )
+        statement = select(
+            c.id, c.username, c.roles, c.password_hash, c.active, c.locale, c.timezone
+        ).where(c.username == bindparam("username"))
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
@@ -179,6 +185,16 @@ class Identity:
         return compile_sql(statement, self.dialect)
 
     @functools.cached_property
+    def _set_preferences(self) -> CompiledSql:
+        c = user_table.c
+        statement = (
+            update(user_table)
+            .where(c.id == bindparam("user_id"))
+            .values(locale=bindparam("locale"), timezone=bindparam("timezone"))
+        )
+        return compile_sql(statement, self.dialect)
+
+    @functools.cached_property
     def _insert_token(self) -> CompiledSql:
         statement = insert(token_table).returning(token_table.c.id)
         return compile_sql(
@@ -191,7 +207,17 @@ class Identity:
     def _token_user(self) -> CompiledSql:
         t, u = token_table.c, user_table.c
         statement = (
-            select(t.token_hash, t.expires_at, t.revoked_at, u.id, u.username, u.roles, u.active)
+            select(
+                t.token_hash,
+                t.expires_at,
+                t.revoked_at,
+                u.id,
+                u.username,
+                u.roles,
+                u.active,
+                u.locale,
+                u.timezone,
+            )
             .join_from(token_table, user_table, t.user_id == u.id)
             .where(t.token_hash == bindparam("token_hash"))
         )
@@ -233,6 +259,9 @@ class Identity:
         username: str,
         password: str | None,
         roles: Iterable[str],
+        *,
+        locale: str | None = None,
+        timezone: str | None = None,
     ) -> User:
         if not USERNAME.fullmatch(username):
             raise IdentityError(
@@ -245,19 +274,22 @@ class Identity:
             raise IdentityError(f"not a valid role name: {', '.join(bad)}")
         if password is not None:
             check_password_text(password)
+        locale, timezone = checked_preferences(locale, timezone)
         params = {
             "username": username,
             "password_hash": _hasher().hash(password) if password is not None else None,
             "roles": orjson.dumps(sorted(role_set)).decode(),
             "active": 1,
             "created_at": time.time(),
+            "locale": locale,
+            "timezone": timezone,
         }
         try:
             row = await conn.fetchrow(self._insert_user.sql, self._insert_user.args(params))
         except IntegrityViolation:
             raise IdentityError(f"a user named '{username}' already exists") from None
         assert row is not None
-        return User(int(row[0]), username, role_set)
+        return User(int(row[0]), username, role_set, locale, timezone)
 
     async def has_users(self, conn: Connection) -> bool:
         """Whether any user exists, active or not: the first administrator is made only in
@@ -275,13 +307,27 @@ class Identity:
             sql.sql, sql.args({"user_id": user.id, "password_hash": _hasher().hash(password)})
         )
 
+    async def set_preferences(
+        self, conn: Connection, username: str, *, locale: str | None, timezone: str | None
+    ) -> User:
+        """Give the active user ``username`` their own locale and time zone (None: the
+        instance's); the user as it now is."""
+        locale, timezone = checked_preferences(locale, timezone)
+        user = await self.user_named(conn, username)
+        if user is None:
+            raise IdentityError(f"no active user named '{printable_name(username)}'")
+        sql = self._set_preferences
+        params = {"user_id": user.id, "locale": locale, "timezone": timezone}
+        await conn.execute(sql.sql, sql.args(params))
+        return User(user.id, user.username, user.roles, locale, timezone)
+
     async def user_named(self, conn: Connection, username: str) -> User | None:
         if not USERNAME.fullmatch(username):
             return None
         row = await conn.fetchrow(self._user_by_name.sql, [username])
         if row is None or not row[4]:
             return None
-        return User(int(row[0]), str(row[1]), _roles(row[2]))
+        return User(int(row[0]), str(row[1]), _roles(row[2]), row[5], row[6])
 
     async def sign_in_candidate(self, conn: Connection, username: str) -> SignInCandidate:
         """Whom a sign-in as ``username`` would be, for ``verify``. A name that cannot be a
@@ -291,7 +337,8 @@ class Identity:
         row = await conn.fetchrow(self._user_by_name.sql, [username])
         if row is None or not row[3] or not row[4]:
             return SignInCandidate(None, None)
-        return SignInCandidate(User(int(row[0]), str(row[1]), _roles(row[2])), str(row[3]))
+        user = User(int(row[0]), str(row[1]), _roles(row[2]), row[5], row[6])
+        return SignInCandidate(user, str(row[3]))
 
     async def verify(self, candidate: SignInCandidate, password: str) -> User | None:
         """``check_password`` in the password threads, leaving the event loop free."""
@@ -333,7 +380,7 @@ class Identity:
         expires_at = float(row[1]) if row[1] is not None else None
         if row[2] is not None or (expires_at is not None and expires_at <= now) or not row[6]:
             return None
-        return User(int(row[3]), str(row[4]), _roles(row[5])), expires_at
+        return User(int(row[3]), str(row[4]), _roles(row[5]), row[7], row[8]), expires_at
 
     async def usernames(self, conn: Connection, ids: Iterable[int]) -> dict[str, str]:
         """User names by id (as text, the form ``created_by`` and the audit trail use)."""
@@ -384,6 +431,25 @@ class Identity:
             )
             for r in rows
         ]
+
+
+def checked_preferences(locale: str | None, timezone: str | None) -> tuple[str | None, str | None]:
+    """A user's locale in its one spelling (``de-de`` is ``de_DE``) and time zone, or an
+    ``IdentityError`` saying what is wrong; empty text is None (the instance's)."""
+    if locale:
+        canonical = canonical_locale(locale)
+        if canonical is None:
+            raise IdentityError(str(locale_problem(locale)))
+        locale = canonical
+    if timezone:
+        problem = (
+            timezone_problem(timezone)
+            if len(timezone) <= 64
+            else "that is not a time zone (an IANA name: Europe/Berlin, UTC): it is too long"
+        )
+        if problem is not None:
+            raise IdentityError(printable_name(problem))
+    return locale or None, timezone or None
 
 
 def check_password_text(password: str) -> None:

@@ -140,18 +140,17 @@ class CompiledReport:
             if key not in declared:
                 hint = did_you_mean(key, declared)
                 names = ", ".join(declared) or "none"
-                raise BadQuery(f"unknown parameter '{key}'{hint}; this report takes: {names}")
+                raise BadQuery(f"unknown parameter '{key}'{hint} (this report takes: {names})")
             if key in given:
                 raise BadQuery(f"'{key}' is given more than once")
             given[key] = value
         values: dict[str, Any] = {}
-        scope = Scope({}, user=actor)
         for parameter in self.definition.parameters:
             text = given.get(parameter.name, "").strip()
             if text:
                 values[parameter.name] = _parsed(parameter, text)
-            elif parameter.name in self._defaults:
-                values[parameter.name] = self._default(parameter, scope)
+            elif parameter.name in self._defaults:  # it may read the parameters before it
+                values[parameter.name] = self._default(parameter, Scope(values, user=actor))
             elif parameter.required:
                 raise BadQuery(f"'{parameter.name}' is required ({parameter.label})")
             else:
@@ -227,7 +226,7 @@ class CompiledReport:
             )
             for row in (rows if section.group_by else [])
         ]
-        total = {column: Decimal(0) for column, _ in section.measures}
+        total = {column: _zero(guard, measure) for column, measure in section.measures}
         for row in totals_rows:
             for column, value in self._figures(section, row).items():
                 total[column] = _add(total[column], value)
@@ -324,6 +323,15 @@ def _parsed(parameter: ReportParameterDef, text: str) -> Any:
 
 def _clipped(text: str) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _zero(guard: GuardedStore, measure: str) -> Any:
+    """Nothing of ``measure``, to its field's decimal places (``0.00``)."""
+    name, _, function = measure.rpartition("__")
+    field = guard.store.entity.fields.get(name)
+    if function not in {"sum", "avg"} or field is None or field.type is not FieldType.DECIMAL:
+        return 0
+    return Decimal(0).scaleb(-(field.scale if field.scale is not None else 2))
 
 
 def _add(total: Any, value: Any) -> Any:

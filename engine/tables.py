@@ -107,6 +107,8 @@ user_table = Table(
     Column("roles", Text(), nullable=False),
     Column("active", Integer(), nullable=False),
     Column("created_at", Float(53), nullable=False),
+    Column("locale", String(35), nullable=True),
+    Column("timezone", String(64), nullable=True),
 )
 token_table = Table(
     "tessera_token",

@@ -30,6 +30,7 @@ from metadata._errors import DefinitionError, DefinitionProblem
 from metadata._expressions import COMPANY_KEYS, INSTANCE_NAMES, expression_names
 from metadata._ledger_model import LEDGER_FIELDS, BalanceDef, LedgerDef, LimitDef
 from metadata._loader import discover_packs, load_project
+from metadata._locales import canonical_locale, locale_problem
 from metadata._lookup_model import LOOKUP_PARENT, LookupDef
 from metadata._model import (
     ADMIN_ROLE,
@@ -170,10 +171,12 @@ __all__ = [
     "action_kind",
     "action_kinds",
     "all_schemas",
+    "canonical_locale",
     "discover_packs",
     "expression_names",
     "load_fixture_files",
     "load_project",
+    "locale_problem",
     "measurable",
     "schema_document",
     "timezone_problem",

@@ -44,7 +44,7 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.URL: _COMMON | _TEXTUAL,
     FieldType.PHONE: _COMMON | _TEXTUAL,
     FieldType.INTEGER: _COMMON | {"min", "max"},
-    FieldType.DECIMAL: _COMMON | {"min", "max", "precision", "scale"},
+    FieldType.DECIMAL: _COMMON | {"min", "max", "precision", "scale", "currency"},
     FieldType.BOOLEAN: _COMMON,
     FieldType.DATE: _COMMON,
     FieldType.DATETIME: _COMMON,

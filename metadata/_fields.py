@@ -130,6 +130,7 @@ class FieldChecker:
             allow_on_submit=bool(self.raw.get("allow_on_submit", False)),
             precision=self._precision(field_type),
             scale=self._scale(field_type),
+            currency=self.raw.get("currency"),
             format=self._format(),
             assign=NumberAssign(self.raw.get("assign", NumberAssign.INSERT)),
             date_field=self.raw.get("date_field"),

@@ -5,6 +5,10 @@ and ``accept`` and for the instance's ``files:`` settings (docs/files.md)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metadata._overlays import FieldChange
 
 _SIZE = re.compile(r"\s*(\d{1,12}(?:\.\d{1,6})?)\s*([kKmMgG]?)([iI]?)[bB]?\s*")
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
@@ -37,3 +41,38 @@ def content_type_problem(pattern: object) -> str | None:
     if not isinstance(pattern, str) or not _CONTENT_TYPE.fullmatch(pattern):
         return f"'{pattern}' is not a content type such as application/pdf or image/*"
     return None
+
+
+def covered(pattern: str, patterns: tuple[str, ...]) -> bool:
+    """Whether every type ``pattern`` matches is one ``patterns`` matches too."""
+    major = pattern.split("/", 1)[0]
+    return any(p in (pattern, f"{major}/*", "*/*") for p in patterns)
+
+
+def smaller_size(change: FieldChange, key: str, value: object) -> None:
+    """Customization rule of ``max_size``: only lowered."""
+    size = parse_size(value)
+    if size is None:
+        change.error(key, f"max_size must be {SIZE_HINT}, not '{value}'")
+        return
+    current = change.field.max_size
+    if current is not None and size > current:
+        change.loosens(key, str(value), f"{current} bytes")
+    else:
+        change.changes[key] = size
+
+
+def narrower_types(change: FieldChange, key: str, value: list[str]) -> None:
+    """Customization rule of ``accept``: only narrowed (each type one the pack accepts)."""
+    current = change.field.accept
+    for index, pattern in enumerate(value):
+        problem = content_type_problem(pattern)
+        if problem is None and current is not None and not covered(pattern, current):
+            problem = (
+                f"'{pattern}' is not among the types pack {change.pack} accepts "
+                f"({', '.join(current)}); a customization may only narrow them"
+            )
+        if problem is not None:
+            change.error(key, problem, item=index)
+    if change.ok:
+        change.changes[key] = tuple(value)

@@ -56,6 +56,7 @@ from metadata._model import (
     RuleEvent,
     frozen_mapping,
 )
+from metadata._money import check_currencies
 from metadata._names import default_label, is_snake_case
 from metadata._overlays import Customizer, load_overlays, load_pack_overlays
 from metadata._postings import PostingParts, check_postings
@@ -576,6 +577,7 @@ class ProjectBuilder(ActionChecks):
             self.check_renames(entity.fields.values(), scopes)
         self._check_computed(entity, documents)
         check_autonumbers(entity, documents, self.problems)
+        check_currencies(entity, documents, self.problems)
         workflow = WorkflowChecker(entity, self.problems).build(pack.workflow_documents.get(name))
         return replace(entity, workflow=workflow)
 

@@ -117,6 +117,10 @@ class FieldDef:
     """A document's field that may still change once the document is submitted."""
     precision: int | None = None
     scale: int | None = None
+    currency: str | None = None
+    """A decimal that is an amount of money (docs/locales.md): the field of the record that
+    holds its currency code, ``company`` (the company currency) or a code (``EUR``). Only
+    how people read it changes (``1.450,00 €``); the API's value stays a plain decimal."""
     format: str | None = None
     assign: NumberAssign = NumberAssign.INSERT
     """An autonumber's moment: at insert, or at a document's submit."""

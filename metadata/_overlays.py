@@ -26,6 +26,7 @@ from metadata._errors import did_you_mean
 from metadata._expressions import expression_syntax_error
 from metadata._fieldkeys import DEFAULT_MAX_LENGTH, TYPE_KEYS
 from metadata._fields import FieldChecker, default_problem, pattern_problem
+from metadata._files import narrower_types, smaller_size
 from metadata._model import OnDelete, frozen_mapping
 from metadata._names import is_snake_case
 from metadata._roles import ROLES_FILE
@@ -537,12 +538,15 @@ _RULES: dict[str, _Rule] = {
     "index": _only_true,
     "read_only": _only_true,
     "allow_on_submit": _replace,  # a customer may free a field of a submitted document, or not
+    "currency": _replace,  # how people read an amount; the stored value is the same
     "max_length": _at_most,
     "max": _at_most,
     "min_length": _at_least,
     "min": _at_least,
     "pattern": _only_where_unset,
     "required_if": _only_where_unset,
+    "max_size": smaller_size,
+    "accept": narrower_types,
     "values": _subset,
     **dict.fromkeys(
         (

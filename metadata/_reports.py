@@ -147,7 +147,7 @@ class ReportChecker:
                 self._error(("roles", index), f"no role '{role}' is declared{hint}")
 
     def _parameters(self, raw: dict[str, Any]) -> tuple[ReportParameterDef, ...]:
-        parameters = []
+        parameters: list[ReportParameterDef] = []
         for name, spec in raw.items():
             where: tuple[PathItem, ...] = ("parameters", name)
             kind = ParameterType(spec["type"])
@@ -162,7 +162,8 @@ class ReportChecker:
                 self._error((*where, "to"), f"only a reference has 'to', not a {kind.value}")
             default = spec.get("default")
             if default is not None:
-                problem = self._default_problem(kind, default, spec.get("values") or ())
+                earlier = {p.name for p in parameters}  # a default may read the ones before
+                problem = self._default_problem(kind, default, spec.get("values") or (), earlier)
                 if problem:
                     self._error((*where, "default"), problem)
             parameters.append(
@@ -190,9 +191,11 @@ class ReportChecker:
         return target
 
     @staticmethod
-    def _default_problem(kind: ParameterType, default: Any, values: Sequence[str]) -> str | None:
+    def _default_problem(
+        kind: ParameterType, default: Any, values: Sequence[str], earlier: set[str]
+    ) -> str | None:
         if is_template(default):
-            return template_problem(str(default), set(REPORT_NAMES))
+            return template_problem(str(default), set(REPORT_NAMES) | earlier)
         if kind is ParameterType.DATE and not isinstance(default, dt.date):
             try:
                 dt.date.fromisoformat(str(default))

@@ -11,7 +11,14 @@ from typing import Any
 
 import yaml
 
-from metadata import COMPANY_KEYS, DefinitionError, DefinitionProblem, timezone_problem
+from metadata import (
+    COMPANY_KEYS,
+    DefinitionError,
+    DefinitionProblem,
+    canonical_locale,
+    locale_problem,
+    timezone_problem,
+)
 from runtime.files_config import FileSettings, file_settings
 
 BUILTIN_MODULES = Path(__file__).resolve().parent.parent / "modules"
@@ -37,6 +44,7 @@ ALLOWED_KEYS = frozenset(
         "company",
         "timezone",
         "files",
+        "locale",
     }
 )
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -195,6 +203,9 @@ class Settings:
     timezone: str = "UTC"
     """The instance time zone (IANA name): the date ``today()`` gives and the calendar days
     of the date functions (docs/rules.md, "Dates and working time")."""
+    locale: str = "en_US"
+    """How people read numbers, money and dates in the web UI, print formats and CSV exports
+    for people, unless a user chose their own (docs/locales.md); never the API's JSON."""
     files: FileSettings = field(default_factory=FileSettings)
     """Where uploaded files are kept and what is accepted (``runtime.files_config``)."""
     trusted_proxies: tuple[str, ...] = ()
@@ -261,6 +272,7 @@ class Settings:
             company=_company(path, data),
             timezone=_timezone(path, data.get("timezone")),
             files=file_settings(path, data.get("files"), instance_dir),
+            locale=_locale(path, data.get("locale")),
         )
 
     def instance_names(self) -> dict[str, Any]:
@@ -279,6 +291,31 @@ def _timezone(path: Path, value: Any) -> str:
     if problem is not None:
         raise DefinitionError([DefinitionProblem(str(path), 1, 1, f"timezone: {problem}")])
     return str(value)
+
+
+def _locale(path: Path, value: Any) -> str:
+    if value is None:
+        return "en_US"
+    canonical = canonical_locale(value)
+    if canonical is None:
+        line, column = _key_position(path, "locale")
+        problem = locale_problem(value)
+        raise DefinitionError([DefinitionProblem(str(path), line, column, f"locale: {problem}")])
+    return canonical
+
+
+def _key_position(path: Path, key: str) -> tuple[int, int]:
+    """Where the value of the top-level ``key`` is written in the settings file (1-based
+    line and column), so that an error points at it; 1:1 if it cannot be found."""
+    try:
+        root = yaml.compose(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return 1, 1
+    if isinstance(root, yaml.MappingNode):
+        for name, value in root.value:
+            if isinstance(name, yaml.ScalarNode) and name.value == key:
+                return value.start_mark.line + 1, value.start_mark.column + 1
+    return 1, 1
 
 
 def _mail(path: Path, data: dict[str, Any], instance_dir: Path) -> MailSettings:

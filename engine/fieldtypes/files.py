@@ -97,7 +97,7 @@ class FileKind(StoredAsIs):
         return _file_value
 
     def filter_schema(self, field: FieldDef | None) -> dict[str, Any]:
-        return {"type": "string", "description": "Only __isnull=true|false applies."}
+        return {"type": "string", "description": "Not filterable (a file, like a json value)."}
 
     def to_db(self, field: FieldDef, dialect: str) -> Callable[[Any], Any] | None:
         return _to_sqlite if dialect == "sqlite" else None

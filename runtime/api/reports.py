@@ -102,15 +102,20 @@ def describe_report(report: CompiledReport) -> dict[str, Any]:
     }
 
 
+def parameter_texts(values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a run as a query string writes them (dates as YYYY-MM-DD)."""
+    return {
+        name: value.isoformat() if hasattr(value, "isoformat") else value
+        for name, value in values.items()
+    }
+
+
 def report_document(report: CompiledReport, result: ReportResult) -> dict[str, Any]:
     """The JSON of one run: the parameters used, each section's lines and subtotal, the
     totals; figures are decimals as strings (exact)."""
     return {
         **describe_report(report),
-        "parameters_used": {
-            name: value.isoformat() if hasattr(value, "isoformat") else value
-            for name, value in result.parameters.items()
-        },
+        "parameters_used": parameter_texts(result.parameters),
         "sections": [
             {
                 "name": section.name,

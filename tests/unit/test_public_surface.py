@@ -95,6 +95,8 @@ def test_metadata_exports() -> None:
         "load_fixture_files",
         "load_project",
         "timezone_problem",
+        "canonical_locale",
+        "locale_problem",
         "schema_document",
     }
     for name in metadata.__all__:

@@ -33,6 +33,7 @@ from runtime.web.screens.lists import Lists
 from runtime.web.screens.people import People
 from runtime.web.screens.printing import Printing
 from runtime.web.screens.related import Related
+from runtime.web.screens.reports import Reports
 from runtime.web.screens.signin import SignIn
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ BUILT_IN: tuple[type[Family], ...] = (
     SignIn,
     People,
     Dashboards,
+    Reports,
     Lists,
     Boards,
     Files,

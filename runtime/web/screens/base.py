@@ -116,7 +116,8 @@ class WebUI:
         )
 
     def _navigation(self, session: Session) -> list[dict[str, Any]]:
-        """Packs with the entities the user may read, in definition order."""
+        """Packs with the dashboards, the reports and the entities the user may use, in
+        definition order."""
         project = self.live.current.project
         model = self.live.current.model
         readable = model.access.readable_entities(self.actor(session).roles)
@@ -132,8 +133,20 @@ class WebUI:
                 for d in project.dashboards.values()
                 if d.pack == module.name and any(t.entity in readable for t in d.tiles)
             ]
-            if entities or dashboards:
-                groups.append({"module": module, "entities": entities, "dashboards": dashboards})
+            reports = [
+                r.definition
+                for r in model.reports.values()
+                if r.definition.pack == module.name and r.may_run(self.actor(session).roles)
+            ]
+            if entities or dashboards or reports:
+                groups.append(
+                    {
+                        "module": module,
+                        "entities": entities,
+                        "dashboards": dashboards,
+                        "reports": reports,
+                    }
+                )
         return groups
 
     def readable(self, session: Session, store: EntityStore, name: str) -> bool:

@@ -36,6 +36,12 @@ class Dashboards(Family):
         async with self.database.get().connection() as conn:
             for tile in dashboard.tiles:
                 tiles.append(await self._tile(conn, session, tile))
+        roles = self.ui.actor(session).roles
+        reports = [  # the pack's reports the user may run, a click from its dashboards
+            r.definition
+            for r in self.live.current.model.reports.values()
+            if r.definition.pack == pack and r.may_run(roles)
+        ]
         return await self.render(
             request,
             "dashboard.html",
@@ -43,6 +49,7 @@ class Dashboards(Family):
             title=dashboard.label,
             dashboard=dashboard,
             tiles=tiles,
+            reports=reports,
         )
 
     async def _tile(self, conn: Any, session: Session, tile: TileDef) -> dict[str, Any]:

@@ -162,6 +162,11 @@
     form.addEventListener("change", soon);
   }
 
+  // a report's Print button (no inline script: the page's policy allows none)
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   // after a refused save, take keyboard and screen-reader users to the error summary
   var summary = document.getElementById("form-errors");
   if (summary) { summary.focus(); }

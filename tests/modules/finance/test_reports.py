@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from runtime.app import build_app
 from tests.modules.finance.conftest import FINANCE, Books
 from tests.support.identity import bearer, issue_token
+from tests.support.web import signed_in
 
 if TYPE_CHECKING:
     from tests.conftest import Instance
@@ -276,3 +277,55 @@ def test_reports_are_in_openapi(books: Books) -> None:
     assert parameters["format"]["enum"] == ["json", "csv"]
     assert set(operation["responses"]) >= {"200", "400", "401", "403"}
     assert "/api/v1/finance/_reports" in document["paths"]
+
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_report_pages(books: Books, finance: Instance) -> None:
+    """The web UI: the reports in the navigation and on the finance dashboard, the form
+    with its defaults, the figures of the period picked, the CSV of the same run, a bad
+    period shown above the form; a user whose roles may not run it is refused."""
+    post_ledger(books)
+    issue_token(finance.settings.database_url, "vic", ("finance_viewer",), password=PASSWORD)
+    with signed_in(finance, "vic", PASSWORD) as client:
+        board = client.get("/app/_dashboards/finance/finance")
+        assert board.status_code == 200
+        assert 'href="/app/_reports/finance/profit_and_loss"' in board.text
+        page = client.get("/app/_reports/finance/profit_and_loss")
+        assert page.status_code == 200, page.text[:800]
+        today = dt.datetime.now(dt.UTC).date()
+        assert f'name="to" type="date" value="{today.isoformat()}"' in page.text
+        assert 'aria-current="page">Profit and loss</a>' in page.text  # in the navigation
+        march = client.get("/app/_reports/finance/profit_and_loss?from=2026-03-01&to=2026-03-31")
+        assert march.status_code == 200
+        text = " ".join(march.text.split())
+        assert 'value="2026-03-01"' in text
+        assert '<th scope="row" class="report-line">Rent</th><td class="num">300.00</td>' in text
+        assert (
+            '<th scope="row">Net profit (income - expenses)</th><td class="num">300.00</td>' in text
+        )
+        april = client.get("/app/_reports/finance/profit_and_loss?from=2026-04-01&to=2026-04-30")
+        assert '<td class="num">70.00</td>' in " ".join(april.text.split())
+        assert "Nothing in this period." in april.text  # no expenses in April
+        download = client.get(
+            "/app/_reports/finance/profit_and_loss/csv?from=2026-03-01&to=2026-03-31"
+        )
+        assert download.status_code == 200
+        assert download.text.splitlines()[-1] == ",Net profit (income - expenses),300.00"
+        sheet = client.get("/app/_reports/finance/balance_sheet?as_of=2026-03-31")
+        assert "Total liabilities and equity" in sheet.text
+        bad = client.get("/app/_reports/finance/profit_and_loss?from=2026-04-01&to=2026-03-01")
+        assert bad.status_code == 400
+        assert "&#39;from&#39; must be on or before &#39;to&#39;" in bad.text
+        assert 'value="2026-04-01"' in bad.text  # as typed, to be corrected
+        assert client.get("/app/_reports/finance/nope").status_code == 404
+        hostile = client.get("/app/_reports/finance/profit_and_loss?from=<script>alert(1)</script>")
+        assert hostile.status_code == 400
+        assert "<script>alert(1)" not in hostile.text
+        assert "&lt;script&gt;alert(1)" in hostile.text  # shown back, escaped
+    issue_token(finance.settings.database_url, "cora", ("contacts_viewer",), password=PASSWORD)
+    with signed_in(finance, "cora", PASSWORD) as client:
+        assert client.get("/app/_reports/finance/profit_and_loss").status_code == 403
+        assert client.get("/app/_reports/finance/profit_and_loss/csv").status_code == 403
+        assert "/app/_reports/" not in client.get("/app").text

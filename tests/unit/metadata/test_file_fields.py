@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -53,3 +53,38 @@ def test_mistakes_point_at_the_line(tmp_path: Path, line: str, message: str) -> 
     text = str(failed.value)
     assert message in text
     assert "doc.yaml:3:" in text
+
+
+def _customized(tmp_path: Path, overlay: str) -> Any:
+    root = _pack(
+        tmp_path,
+        "  scan: {type: file, accept: [application/pdf, image/*], max_size: 2MB}\n",
+    )
+    custom = tmp_path / "custom" / "p"
+    custom.mkdir(parents=True)
+    (custom / "doc.yaml").write_text(overlay)
+    return load_project(["p"], [root], customizations=tmp_path / "custom")
+
+
+def test_a_customization_may_only_tighten_a_file_field(tmp_path: Path) -> None:
+    project = _customized(tmp_path, "fields:\n  scan: {accept: [image/png], max_size: 500kB}\n")
+    scan = project.entity("p.doc").fields["scan"]
+    assert scan.accept == ("image/png",)
+    assert scan.max_size == 500_000
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ("fields:\n  scan: {max_size: 5MB}\n", "max_size 5MB loosens the max_size 2000000 bytes"),
+        ("fields:\n  scan: {accept: [text/html]}\n", "'text/html' is not among the types"),
+        ("fields:\n  scan: {max_size: lots}\n", "max_size must be a size"),
+    ],
+)
+def test_a_customization_cannot_loosen_a_file_field(
+    tmp_path: Path, overlay: str, message: str
+) -> None:
+    with pytest.raises(DefinitionError) as failed:
+        _customized(tmp_path, overlay)
+    assert message in str(failed.value)
+    assert "doc.yaml:2:" in str(failed.value)

@@ -124,6 +124,8 @@ def test_a_bad_parameter_type_is_refused() -> None:
             "unknown name 'todya' in template",
         ),
         (('"{{ to }}"', '"{{ too }}"'), 12, "unknown name 'too' in template"),
+        # a default reads the parameters before it, not the ones after
+        (('"{{ today() }}"', '"{{ kind }}"'), 5, "unknown name 'kind' in template"),
         (('"{{ to }}"', '"{{ to ) }}"'), 12, "template does not parse"),
         (("income + expense", "income + expenses"), 22, "unknown name 'expenses'"),
         (("net / 2", "half / 2"), 23, "unknown name 'half'"),  # a total reads earlier ones

@@ -1,0 +1,183 @@
+"""Reports through HTTP on a small pack, on SQLite and PostgreSQL: the report's roles and
+its entities' grants both apply (a role granted the report but not the entity is refused;
+a row-level ``where`` narrows the figures); optional, choice and reference parameters;
+totals that cannot be computed are empty; lines past a section's limit leave its subtotal
+whole; labels that look like spreadsheet formulas are quoted in the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Any
+
+from tests.conftest import pack_instance
+from tests.support.identity import bearer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import Instance
+
+API = "/api/v1/shop"
+FILES = {
+    "module.yaml": 'name: shop\nversion: "1.0.0"\n',
+    "entities/category.yaml": "title: name\nfields:\n  name: {type: string, required: true}\n",
+    "entities/entry.yaml": """\
+fields:
+  day: {type: date, required: true}
+  category: {type: reference, to: category}
+  kind: {type: enum, values: [income, expense]}
+  amount: {type: decimal, scale: 2}
+""",
+    "roles.yaml": """\
+roles:
+  bookkeeper:
+    grants:
+      - {entity: category, actions: [read]}
+      - {entity: entry, actions: [read]}
+  income_clerk:
+    grants:
+      - {entity: entry, actions: [read], where: "kind == 'income'"}
+  auditor:
+    grants:
+      - {entity: category, actions: [read]}
+""",
+    "reports/result.yaml": """\
+roles: [bookkeeper, income_clerk, auditor]
+parameters:
+  from: {type: date, default: "2026-01-01"}
+  to: {type: date, default: "{{ add_days(from, 364) }}"}
+  kind: {type: choice, values: [income, expense], required: false}
+  category: {type: reference, to: category, required: false}
+sections:
+  - name: lines
+    entity: entry
+    filter:
+      day__gte: "{{ from }}"
+      day__lte: "{{ to }}"
+      kind: "{{ kind }}"
+      category: "{{ category }}"
+    group_by: category
+    measure: amount__sum
+    limit: 2
+  - name: income
+    entity: entry
+    filter: {kind: income, day__gte: "{{ from }}", day__lte: "{{ to }}"}
+    measure: amount__sum
+  - name: expense
+    entity: entry
+    filter: {kind: expense, day__gte: "{{ from }}", day__lte: "{{ to }}"}
+    measure: amount__sum
+totals:
+  - {name: all, value: income + expense}
+  - {name: ratio, value: expense / income}
+""",
+}
+
+
+def made(client: TestClient, entity: str, body: dict[str, Any]) -> str:
+    response = client.post(f"{API}/{entity}", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+def shop(db_url: str, root: Path) -> tuple[Instance, dict[str, str]]:
+    instance = pack_instance(root, db_url, "shop", FILES)
+    with instance.client() as client:
+        names = ["=HYPERLINK(1)", "Rent", "Sales", "Travel"]
+        ids = {name: made(client, "category", {"name": name}) for name in names}
+        for day, name, kind, amount in [
+            ("2026-01-10", "Sales", "income", "500.00"),
+            ("2026-02-10", "Sales", "income", "1200.00"),
+            ("2026-02-11", "Rent", "expense", "-800.00"),
+            ("2026-02-12", "Travel", "expense", "-150.00"),
+            ("2026-02-13", "=HYPERLINK(1)", "expense", "-1.00"),
+        ]:
+            body = {"day": day, "category": ids[name], "kind": kind, "amount": amount}
+            made(client, "entry", body)
+    return instance, ids
+
+
+def run(client: TestClient, headers: dict[str, str], query: str = "") -> Any:
+    response = client.get(f"{API}/_reports/result?{query}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def figures(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{s["name"]: s["total"]["amount"] for s in data["sections"]},
+        **{t["name"]: t["values"]["amount"] for t in data["totals"]},
+    }
+
+
+def test_roles_grants_and_row_access(db_url: str, tmp_path: Path) -> None:
+    instance, ids = shop(db_url, tmp_path)
+    with instance.client(signed_in=False) as client:
+        keeper = bearer(instance.token("kim", ("bookkeeper",)))
+        data = run(client, keeper, "from=2026-02-01&to=2026-02-28")
+        assert figures(data) == {
+            "lines": "249.00",
+            "income": "1200.00",
+            "expense": "-951.00",
+            "all": "249.00",
+            "ratio": "-0.7925",
+        }
+        # the income clerk reads income entries only: the expenses are not theirs to see
+        clerk = bearer(instance.token("ian", ("income_clerk",)))
+        data = run(client, clerk, "from=2026-02-01&to=2026-02-28")
+        assert figures(data)["expense"] == "0.00"
+        assert figures(data)["income"] == "1200.00"
+        # the categories are not readable to the clerk: a line is labelled by its id
+        lines = data["sections"][0]["lines"]
+        assert [(x["label"], x["values"]) for x in lines] == [(ids["Sales"], {"amount": "1200.00"})]
+        # granted the report, not the entries
+        auditor = bearer(instance.token("aud", ("auditor",)))
+        response = client.get(f"{API}/_reports/result", headers=auditor)
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert client.get(f"{API}/_reports", headers=auditor).json()["data"][0]["name"] == "result"
+
+
+def test_parameters_limits_and_empty_totals(db_url: str, tmp_path: Path) -> None:
+    instance, ids = shop(db_url, tmp_path)
+    with instance.client() as client:
+        admin: dict[str, str] = {}
+        # lines past the limit of 2: cut, but the subtotal is of every record
+        data = run(client, admin, "from=2026-01-01&to=2026-12-31")
+        lines = data["sections"][0]
+        assert (len(lines["lines"]), lines["truncated"]) == (2, True)
+        assert lines["total"] == {"amount": "749.00"}
+        # an optional choice and an optional reference narrow the lines when given
+        data = run(
+            client, admin, f"from=2026-01-01&to=2026-12-31&kind=expense&category={ids['Rent']}"
+        )
+        assert data["sections"][0]["lines"] == [
+            {
+                "key": data["sections"][0]["lines"][0]["key"],
+                "label": "Rent",
+                "values": {"amount": "-800.00"},
+            }
+        ]
+        assert data["parameters_used"]["kind"] == "expense"
+        # a default reads the parameters before it
+        assert run(client, admin, "from=2026-02-01")["parameters_used"] == {
+            "from": "2026-02-01",
+            "to": "2027-01-31",
+            "kind": None,
+            "category": None,
+        }
+        # a period without income: the ratio divides by zero and is empty
+        data = run(client, admin, "from=2026-02-11&to=2026-02-12")
+        assert figures(data)["ratio"] is None
+        assert figures(data)["income"] == "0.00"
+        for query in ("kind=both", "category=0", "category=x", "category=" + "9" * 30):
+            response = client.get(f"{API}/_reports/result?{query}")
+            assert response.status_code == 400, (query, response.text)
+        # the CSV quotes a label that starts like a formula
+        response = client.get(f"{API}/_reports/result?from=2026-02-01&to=2026-02-28&format=csv")
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert ["Lines", "'=HYPERLINK(1)", "-1.00"] in rows
+        assert rows[-2:] == [["", "All", "249.00"], ["", "Ratio", "-0.7925"]]
