@@ -54,7 +54,17 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Jinja's sandboxed attribute access, judged once per type and attribute name
-        instead of on every access (several ``isinstance`` checks each time)."""
+        instead of on every access (several ``isinstance`` checks each time).
+
+        ``line.quantity`` on a plain dict (a line, ``old``) is its item: Jinja finds that
+        out by raising and catching ``AttributeError`` twice (here, then in the sandbox),
+        so a name that no dict has as an attribute goes straight to the item, with
+        Jinja's answer (the item, or undefined)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         key = (type(obj), attribute)
         plain = self._plain_attributes.get(key)
         if plain is None:
@@ -101,6 +111,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     )
         return super().call_binop(context, operator, left, right)
 
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+"""What ``getattr`` finds on a plain dict (its methods, ``__class__``, …): any other name
+is looked up as an item."""
 
 _DATE_FUNCTIONS = frozenset(dates.FUNCTIONS.values())
 """``add_days``, ``add_business_hours``, …: called directly, like ``today``."""

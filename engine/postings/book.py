@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from sqlalchemy import Numeric, and_, bindparam, func, insert, or_, select, update
 
 from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN, decimal_shape
@@ -48,7 +48,9 @@ class PostingStore(Protocol):
     @property
     def references(self) -> Any: ...
 
-    def prepare_create(self, data: Any, ctx: WriteContext) -> PreparedCreate: ...
+    def prepare_create(
+        self, data: Any, ctx: WriteContext, *, validated: dict[str, Any] | None = None
+    ) -> PreparedCreate: ...
 
     def _check_rules(
         self,
@@ -334,6 +336,20 @@ class Entry:
     after: Mapping[str, str] | None = None
 
 
+_COLUMNS = (
+    "voucher_type",
+    "voucher_id",
+    "seq",
+    "kind",
+    "target",
+    "target_id",
+    "deltas",
+    "at",
+    "ledger_seq",
+    "after",
+)
+
+
 class Journal:
     """``tessera_posting``: compiled once per dialect."""
 
@@ -343,6 +359,7 @@ class Journal:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.names = [c.name for c in posting_table.c if c.name != "id"]
+        assert self.names == list(_COLUMNS), "Journal._values gives the columns in this order"
         self._inserts: dict[int, CompiledSql] = {}
         self._in_order: dict[int, bool] = {}
         columns = [
@@ -378,26 +395,34 @@ class Journal:
             statement = self._insert(len(chunk))
             rows = [self._values(voucher_type, voucher_id, entry) for entry in chunk]
             if self._in_order[len(chunk)]:  # the parameters are the rows' values in order
-                args = [row[name] for row in rows for name in self.names]
+                args = [value for row in rows for value in row]
             else:
-                params = {f"{n}_{i}": v for i, row in enumerate(rows) for n, v in row.items()}
+                params = {
+                    f"{n}_{i}": v
+                    for i, row in enumerate(rows)
+                    for n, v in zip(self.names, row, strict=True)
+                }
                 args = statement.args(params)
             await conn.execute(statement.sql, args)
 
     @staticmethod
-    def _values(voucher_type: str, voucher_id: int, entry: Entry) -> dict[str, Any]:
-        return {
-            "voucher_type": voucher_type,
-            "voucher_id": voucher_id,
-            "seq": entry.seq,
-            "kind": entry.kind,
-            "target": entry.target,
-            "target_id": entry.target_id,
-            "deltas": json.dumps({k: str(v) for k, v in entry.deltas.items()}),
-            "at": entry.at[:400],
-            "ledger_seq": entry.ledger_seq,
-            "after": json.dumps(dict(entry.after)) if entry.after else None,
-        }
+    def _values(voucher_type: str, voucher_id: int, entry: Entry) -> tuple[Any, ...]:
+        """The row of ``entry``, in the order of ``names`` (orjson: 20 of these per
+        5-line voucher, where ``json.dumps`` cost a tenth of the submit)."""
+        deltas = orjson.dumps({k: str(v) for k, v in entry.deltas.items()}).decode()
+        after = orjson.dumps(dict(entry.after)).decode() if entry.after else None
+        return (
+            voucher_type,
+            voucher_id,
+            entry.seq,
+            entry.kind,
+            entry.target,
+            entry.target_id,
+            deltas,
+            entry.at[:400],
+            entry.ledger_seq,
+            after,
+        )
 
     async def entries(self, conn: Connection, voucher_type: str, voucher_id: int) -> list[Entry]:
         params = {"voucher_type": voucher_type, "voucher_id": voucher_id}
@@ -408,10 +433,10 @@ class Journal:
                 kind=str(row[1]),
                 target=str(row[2]),
                 target_id=int(row[3]),
-                deltas={k: Decimal(v) for k, v in json.loads(row[4]).items()},
+                deltas={k: Decimal(v) for k, v in orjson.loads(row[4]).items()},
                 at=str(row[5]),
                 ledger_seq=int(row[6]) if row[6] is not None else None,
-                after=json.loads(row[7]) if row[7] else None,
+                after=orjson.loads(row[7]) if row[7] else None,
             )
             for row in rows
         ]

@@ -59,10 +59,16 @@ class _Row:
     store: PostingStore
     body: dict[str, Any]
     values: dict[str, Any]
+    """``body`` validated (and then completed by ``compute``, if its balance has one)."""
     at: str
     ctx: WriteContext
     after: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
+    validated: dict[str, Any] = field(default_factory=dict)
+    """``body`` as validated, untouched: its create need not validate it again."""
+
+    def __post_init__(self) -> None:
+        self.validated = dict(self.values)
 
 
 @dataclass(slots=True)
@@ -532,7 +538,9 @@ def _prepare(row: _Row, voucher: Voucher, reversal: bool) -> tuple[dict[str, Any
     does, with the fields the engine fills."""
     store = row.store
     body = {k: v for k, v in row.body.items() if k not in row.after and k not in LEDGER_FIELDS}
-    prepared = store.prepare_create(body, row.ctx)
+    # the body as validated when the voucher was collected, unless fields were taken out
+    validated = row.validated if len(body) == len(row.body) else None
+    prepared = store.prepare_create(body, row.ctx, validated=validated)
     voucher_type, voucher_id, is_reversal = LEDGER_FIELDS
     system: dict[str, Any] = {voucher_type: voucher.entity, voucher_id: voucher.id}
     system[is_reversal] = reversal

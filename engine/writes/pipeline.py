@@ -208,11 +208,15 @@ class EntityStore:
 
     # -- create ----------------------------------------------------------------------------
 
-    def prepare_create(self, data: Any, ctx: WriteContext) -> PreparedCreate:
+    def prepare_create(
+        self, data: Any, ctx: WriteContext, *, validated: dict[str, Any] | None = None
+    ) -> PreparedCreate:
         """Everything about a create that needs no database: validation, computed fields,
         ``required_if``, the rules that can run before the INSERT, and whether a trigger
-        can be due (which decides whether the create needs a transaction)."""
-        values = self.validator.validate(data)
+        can be due (which decides whether the create needs a transaction). ``validated``:
+        what ``self.validator.validate(data)`` returned for this very ``data`` already (a
+        ledger row's values, checked before anything was posted), taken as it is."""
+        values = validated if validated is not None else self.validator.validate(data)
         if self.workflow is not None:
             self.workflow.check_create(data, values)
         derivation = self.derivation
