@@ -29,7 +29,8 @@ import weakref
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, literal, select, union_all
+from sqlalchemy import Integer, bindparam, func, insert, literal, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from engine.audit import AuditAction, changes_between
 from engine.database import IntegrityViolation
@@ -37,6 +38,7 @@ from engine.fieldtypes import ReferenceByKey
 from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN, decimal_shape
 from engine.postings.book import guardable
 from engine.sql import CompiledSql, compile_sql
+from engine.tables import audit_table, posting_table
 from metadata import FieldType, RuleEvent
 
 if TYPE_CHECKING:
@@ -119,12 +121,15 @@ async def move_together(
     sign: int,
     one_by_one: Callable[[Connection, Any, WriteContext, int], Awaitable[None]],
     fill_after: Callable[[Any, Mapping[str, Any]], None],
+    kept: list[dict[str, Any]] | None = None,
 ) -> None:
     """The increments of ``group`` (``together``) as one ``move``; a record's update then
     checked (its document's status, its rules on the record as stored, ``old`` too) and
-    audited as ``EntityStore.update`` does, the audit rows written together; ``fill_after``
-    given each row as moved. An increment the statement refused (a limit, a column's size,
-    a missing row) goes ``one_by_one``, in its place in the order, which says why."""
+    audited as ``EntityStore.update`` does, the audit rows written together (or, given
+    ``kept``, added to it, for the voucher's last statement to write: ``Tail``);
+    ``fill_after`` given each row as moved. An increment the statement refused (a limit, a
+    column's size, a missing row) goes ``one_by_one``, in its place in the order, which
+    says why (the audit rows before it written first)."""
     from engine.writes import documents  # the pipeline imports postings
 
     store = group[0].store
@@ -137,6 +142,9 @@ async def move_together(
     for inc in group:
         found = moved.get(inc.id)
         if found is None:
+            if kept:
+                audits[:0] = kept
+                kept.clear()
             await audit.add_many(conn, audits)  # the audit rows in the one-by-one order
             audits.clear()
             await one_by_one(conn, inc, ctx, sign)
@@ -152,7 +160,10 @@ async def move_together(
                     audit.row(name, str(inc.id), AuditAction.UPDATE, changes, inc.ctx.user_id)
                 )
         fill_after(inc, stored)
-    await audit.add_many(conn, audits)
+    if kept is not None:
+        kept += audits
+    else:
+        await audit.add_many(conn, audits)
 
 
 # -- move ------------------------------------------------------------------------------------
@@ -260,49 +271,149 @@ async def move(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Tail:
+    """What a voucher writes after its ledger rows, in the statement of the last of them
+    (``append``): the audit rows of the records it moved together, kept back
+    (``move_together``), and, at submit, its journal (``book.Journal``), whose entries for
+    the rows of that statement name them by position (``row_ref``), their ids not being
+    known before it runs. Two round trips fewer per voucher."""
+
+    audits: Sequence[Mapping[str, Any]]
+    journal: tuple[str, int, Sequence[tuple[Any, ...]]] | None = None
+    """``(voucher type, voucher id, rows)``, each row ``book.journal_values`` of an entry
+    followed by its ``row_ref`` (None where ``target_id`` is known)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Append:
     sql: CompiledSql
-    slots: tuple[tuple[int, str] | None, ...]
-    """Where each parameter comes from: (row, column or audit parameter); None: a constant."""
+    slots: tuple[tuple[int, str] | str | None, ...]
+    """Where each parameter comes from: (row, column or audit parameter); the name of a
+    ``Tail`` array; None: a constant."""
 
 
-_APPENDS: weakref.WeakKeyDictionary[Any, dict[int, _Append]] = weakref.WeakKeyDictionary()
+_APPENDS: weakref.WeakKeyDictionary[Any, dict[tuple[int, bool], _Append]] = (
+    weakref.WeakKeyDictionary()
+)
 _SLOT = re.compile(r"p(\d+)_(.+)")
+_AUDIT_COLUMNS = ("at", "user_id", "entity", "record_id", "action", "changes")
+_JOURNAL_COLUMNS = (
+    "seq",
+    "kind",
+    "target",
+    "target_id",
+    "deltas",
+    "at",
+    "ledger_seq",
+    "after",
+)
+"""``tessera_posting``'s columns after the voucher's two, as ``book.journal_values`` gives
+them; ``Tail`` rows end with ``row_ref``."""
 
 
-def _append_sql(store: Any, count: int) -> _Append:
+def _append_sql(store: Any, count: int, journal: bool) -> _Append:
     cache = _APPENDS.get(store)
     if cache is None:
         cache = _APPENDS[store] = {}
-    if count not in cache:
+    if (count, journal) not in cache:
         ctes: list[Any] = []
         parts: list[Any] = []
+        ids: list[Any] = []
         for i in range(count):
             written, audited = store.records.sql.audited_ctes(None, prefix=f"p{i}_")
             ctes += [written, audited]
             columns = [written.c[name] for name in store.records.columns]
             parts.append(select(literal(i, Integer()).label("_row"), *columns))
+            ids.append(select(literal(i, Integer()).label("row_ref"), written.c.id))
+        ctes.append(_tail_audits())
+        if journal:
+            ctes.append(_tail_journal(ids))
         statement = (parts[0] if count == 1 else union_all(*parts)).add_cte(*ctes)
         sql = compile_sql(statement, store.dialect)
-        slots = []
+        slots: list[tuple[int, str] | str | None] = []
         for name in sql.names:
             match = None if name in sql.constants else _SLOT.fullmatch(name)
-            slots.append((int(match[1]), match[2]) if match else None)
-        cache[count] = _Append(sql, tuple(slots))
-    return cache[count]
+            tail = name.startswith(("xa_", "xj_")) and name not in sql.constants
+            slots.append((int(match[1]), match[2]) if match else name if tail else None)
+        cache[count, journal] = _Append(sql, tuple(slots))
+    return cache[count, journal]
+
+
+def _tail_audits() -> Any:
+    """``INSERT INTO tessera_audit … SELECT * FROM unnest($xa_at, …)``: any number of rows
+    (none too) in one statement shape."""
+    c = audit_table.c
+    rows = (
+        func.unnest(*(bindparam(f"xa_{n}", type_=ARRAY(c[n].type)) for n in _AUDIT_COLUMNS))
+        .table_valued(*_AUDIT_COLUMNS)
+        .render_derived()
+    )
+    select_rows = select(*(rows.c[n] for n in _AUDIT_COLUMNS))
+    return insert(audit_table).from_select(list(_AUDIT_COLUMNS), select_rows).cte("xa")
+
+
+def _tail_journal(ids: list[Any]) -> Any:
+    """The journal's INSERT: its rows from arrays, an entry's ``target_id`` that is None
+    taken from the ledger row its ``row_ref`` names (``ids``: that row's position and
+    id, for each row the statement inserts)."""
+    c = posting_table.c
+    names = (*_JOURNAL_COLUMNS, "row_ref")
+    types = [*(c[n].type for n in _JOURNAL_COLUMNS), Integer()]
+    rows = (
+        func.unnest(
+            *(bindparam(f"xj_{n}", type_=ARRAY(t)) for n, t in zip(names, types, strict=True))
+        )
+        .table_valued(*names)
+        .render_derived()
+    )
+    written = (ids[0] if len(ids) == 1 else union_all(*ids)).subquery("w")
+    values = [
+        bindparam("xj_voucher_type", type_=c.voucher_type.type),
+        bindparam("xj_voucher_id", type_=c.voucher_id.type),
+        *(
+            func.coalesce(rows.c.target_id, written.c.id) if n == "target_id" else rows.c[n]
+            for n in _JOURNAL_COLUMNS
+        ),
+    ]
+    select_rows = select(*values).select_from(
+        rows.outerjoin(written, written.c.row_ref == rows.c.row_ref)
+    )
+    columns = ["voucher_type", "voucher_id", *_JOURNAL_COLUMNS]
+    return insert(posting_table).from_select(columns, select_rows).cte("xj")
+
+
+def _tail_params(tail: Tail | None) -> dict[str, Any]:
+    """The arrays (one per column) of the tail's rows."""
+    params: dict[str, Any] = {}
+    audits = tail.audits if tail is not None else ()
+    for name in _AUDIT_COLUMNS:
+        params[f"xa_{name}"] = [row[name] for row in audits]
+    if tail is not None and tail.journal is not None:
+        voucher_type, voucher_id, rows = tail.journal
+        params["xj_voucher_type"] = voucher_type
+        params["xj_voucher_id"] = voucher_id
+        for i, name in enumerate((*_JOURNAL_COLUMNS, "row_ref")):
+            params[f"xj_{name}"] = [row[i] for row in rows]
+    return params
 
 
 async def append(
-    conn: Connection, store: Any, rows: Sequence[tuple[dict[str, Any], str | None]]
+    conn: Connection,
+    store: Any,
+    rows: Sequence[tuple[dict[str, Any], str | None]],
+    tail: Tail | None = None,
 ) -> list[dict[str, Any]]:
     """INSERT ``rows`` (values as a create stores them, the writer's id), each with its
-    audit row as a create writes it, in one statement per ``BATCH`` rows; the records as
-    stored, in order."""
+    audit row as a create writes it, in one statement per ``BATCH`` rows, the last of them
+    writing ``tail`` too (its ``row_ref``s are positions in that statement: see
+    ``tail_fits``); the records as stored, in order."""
     records = store.records
     stored: list[dict[str, Any]] = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
-        sql = _append_sql(store, len(chunk))
+        last = start + BATCH >= len(rows)
+        journal = last and tail is not None and tail.journal is not None
+        sql = _append_sql(store, len(chunk), journal)
         now = records.timestamp(dt.datetime.now(dt.UTC))
         params: list[dict[str, Any]] = []
         for values, user_id in chunk:
@@ -317,8 +428,13 @@ async def append(
             own["audit_changes"] = audit["changes"]
             params.append(own)
         constants = sql.sql.constants
+        extra = _tail_params(tail if last else None)
         args = [
-            constants.get(name) if slot is None else params[slot[0]].get(slot[1])
+            constants.get(name)
+            if slot is None
+            else extra[slot]
+            if isinstance(slot, str)
+            else params[slot[0]].get(slot[1])
             for name, slot in zip(sql.sql.names, sql.slots, strict=True)
         ]
         try:
@@ -328,3 +444,9 @@ async def append(
         by_row = {int(row[0]): records.decode(tuple(row)[1:]) for row in found}
         stored += [by_row[i] for i in range(len(chunk))]
     return stored
+
+
+def tail_fits(count: int) -> bool:
+    """Whether ``append`` of ``count`` rows writes them in one statement, so that a
+    ``Tail``'s ``row_ref`` is a row's position among them."""
+    return 0 < count <= BATCH

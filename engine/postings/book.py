@@ -407,22 +407,8 @@ class Journal:
 
     @staticmethod
     def _values(voucher_type: str, voucher_id: int, entry: Entry) -> tuple[Any, ...]:
-        """The row of ``entry``, in the order of ``names`` (orjson: 20 of these per
-        5-line voucher, where ``json.dumps`` cost a tenth of the submit)."""
-        deltas = orjson.dumps({k: str(v) for k, v in entry.deltas.items()}).decode()
-        after = orjson.dumps(dict(entry.after)).decode() if entry.after else None
-        return (
-            voucher_type,
-            voucher_id,
-            entry.seq,
-            entry.kind,
-            entry.target,
-            entry.target_id,
-            deltas,
-            entry.at[:400],
-            entry.ledger_seq,
-            after,
-        )
+        """The row of ``entry``, in the order of ``names``."""
+        return (voucher_type, voucher_id, *journal_values(entry))
 
     async def entries(self, conn: Connection, voucher_type: str, voucher_id: int) -> list[Entry]:
         params = {"voucher_type": voucher_type, "voucher_id": voucher_id}
@@ -440,6 +426,24 @@ class Journal:
             )
             for row in rows
         ]
+
+
+def journal_values(entry: Entry) -> tuple[Any, ...]:
+    """A journal row's columns after its voucher's two (``seq`` … ``after``). orjson: a
+    voucher has a few of these per line, and ``json.dumps`` took most of the journal's
+    time."""
+    deltas = orjson.dumps({k: str(v) for k, v in entry.deltas.items()}).decode()
+    after = orjson.dumps(dict(entry.after)).decode() if entry.after else None
+    return (
+        entry.seq,
+        entry.kind,
+        entry.target,
+        entry.target_id,
+        deltas,
+        entry.at[:400],
+        entry.ledger_seq,
+        after,
+    )
 
 
 @functools.cache

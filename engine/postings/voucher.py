@@ -129,27 +129,27 @@ async def _submit(
         raise ValidationFailed(errors)
     _balance(rows)
     await _check_locks(conn, registry, rows)
-    await _apply(conn, increments, ctx, sign=1)
-    entries: list[book.Entry] = []
+    kept: list[dict[str, Any]] = []  # audit rows: written with the ledger rows (batch.Tail)
+    await _apply(conn, increments, ctx, sign=1, kept=kept)
     for seq, row in enumerate(rows):
         row.seq = seq
-    created = await _append(conn, rows, voucher, reversal=False)
-    for seq, (row, ident) in enumerate(zip(rows, created, strict=True)):
-        entries.append(book.Entry(seq, "ledger", row.store.entity.qualified_name, ident, {}))
-    for offset, inc in enumerate(increments, start=len(rows)):
-        entries.append(
-            book.Entry(
-                offset,
-                inc.kind,
-                inc.store.entity.qualified_name,
-                inc.id,
-                inc.deltas,
-                inc.at,
-                inc.row.seq if inc.row is not None else None,
-                inc.after,
-            )
+    moved = [
+        book.Entry(
+            offset,
+            inc.kind,
+            inc.store.entity.qualified_name,
+            inc.id,
+            inc.deltas,
+            inc.at,
+            inc.row.seq if inc.row is not None else None,
+            inc.after,
         )
-    await book.journal(_dialect(registry, voucher)).write(conn, voucher.entity, voucher.id, entries)
+        for offset, inc in enumerate(increments, start=len(rows))
+    ]
+    journal = book.journal(_dialect(registry, voucher))
+    await _append(
+        conn, registry, rows, voucher, reversal=False, kept=kept, journal=(journal, moved)
+    )
 
 
 def _dialect(registry: Any, voucher: Voucher) -> Any:
@@ -343,9 +343,15 @@ async def _check_locks(conn: Connection, registry: Any, rows: list[_Row]) -> Non
 
 
 async def _apply(
-    conn: Connection, increments: list[_Increment], ctx: WriteContext, *, sign: int
+    conn: Connection,
+    increments: list[_Increment],
+    ctx: WriteContext,
+    *,
+    sign: int,
+    kept: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Every increment, its row locked first, in the fixed order (table, row id)."""
+    """Every increment, its row locked first, in the fixed order (table, row id); the audit
+    rows of records moved together added to ``kept`` (``batch.move_together``)."""
     balances = [i for i in increments if i.key is not None]
     balances.sort(key=lambda i: (i.store.table.name, _key_order(i.key or {})))
     by_table: dict[str, list[_Increment]] = {}
@@ -370,7 +376,7 @@ async def _apply(
         for _, run in itertools.groupby(ordered, key=lambda i: i.store.table.name):
             group = list(run)
             if batch.together(group, sign):
-                await batch.move_together(conn, group, ctx, sign, _move, _fill_after)
+                await batch.move_together(conn, group, ctx, sign, _move, _fill_after, kept)
             else:
                 for inc in group:
                     await _move(conn, inc, ctx, sign)
@@ -503,19 +509,31 @@ async def _balance_written(conn: Connection, store: PostingStore, stored: dict[s
 
 
 async def _append(
-    conn: Connection, rows: list[_Row], voucher: Voucher, *, reversal: bool
+    conn: Connection,
+    registry: Any,
+    rows: list[_Row],
+    voucher: Voucher,
+    *,
+    reversal: bool,
+    kept: list[dict[str, Any]],
+    journal: tuple[book.Journal, list[book.Entry]] | None = None,
 ) -> list[int]:
     """Insert the ledger rows (their voucher fields and ``after`` values filled by the
     engine), in order; their ids. Consecutive rows of one ledger whose creates need nothing
     after the INSERT but their rules are written in one statement (``batch.append``), the
-    others one by one through the create pipeline."""
+    others one by one through the create pipeline. The ``kept`` audit rows and, at submit,
+    the journal (an entry per row, then ``journal``'s entries of the moves) are written
+    with the last rows where those go in one statement (``batch.Tail``), else after them."""
     ids: list[int] = []
-    for _, run in itertools.groupby(rows, key=lambda row: row.store.entity.qualified_name):
-        group = list(run)
+    by_ledger = itertools.groupby(rows, key=lambda row: row.store.entity.qualified_name)
+    groups = [list(run) for _, run in by_ledger]
+    done = False  # the audit rows and the journal written
+    for n, group in enumerate(groups):
         store = group[0].store
         prepared = [(row, *_prepare(row, voucher, reversal)) for row in group]
+        last = n == len(groups) - 1 and batch.tail_fits(len(group))
         if not (
-            len(group) > 1
+            (len(group) > 1 or last)
             and batch.appends_together(store)
             and all(batch.appends_as_prepared(p) for _, _, p in prepared)
         ):
@@ -526,11 +544,47 @@ async def _append(
         for row, _, p in prepared:  # a writer whose rights are limited: the references' checks
             await store.references.resolve(conn, p.values, row.ctx)
         values = [(p.values, row.ctx.user_id) for row, _, p in prepared]
-        written = await batch.append(conn, store, values)
+        tail = None
+        if last:
+            journal_rows = _journal_rows(rows, ids, journal[1]) if journal is not None else None
+            tail = batch.Tail(
+                kept, (voucher.entity, voucher.id, journal_rows) if journal_rows else None
+            )
+        written = await batch.append(conn, store, values, tail)
+        done = tail is not None
         for (row, _, _), record in zip(prepared, written, strict=True):
             store._check_rules(RuleEvent.CREATE, record, None, row.ctx, [])
             ids.append(int(record["id"]))
+    if not done:
+        await registry.audit.add_many(conn, kept)
+        if journal is not None:
+            entries = [
+                _ledger_entry(seq, row, ident)
+                for seq, (row, ident) in enumerate(zip(rows, ids, strict=True))
+            ]
+            await journal[0].write(conn, voucher.entity, voucher.id, [*entries, *journal[1]])
     return ids
+
+
+def _ledger_entry(seq: int, row: _Row, ident: int) -> book.Entry:
+    return book.Entry(seq, "ledger", row.store.entity.qualified_name, ident, {})
+
+
+def _journal_rows(
+    rows: list[_Row], ids: list[int], moved: list[book.Entry]
+) -> list[tuple[Any, ...]]:
+    """The journal's rows for a ``batch.Tail``: a ledger row written already with its id,
+    one of the tail's statement by its position there (``row_ref``), then the moves."""
+    entries: list[tuple[Any, ...]] = []
+    for seq, row in enumerate(rows):
+        written = seq < len(ids)
+        values = book.journal_values(_ledger_entry(seq, row, ids[seq] if written else 0))
+        if written:
+            entries.append((*values, None))
+        else:
+            entries.append((*values[:3], None, *values[4:], seq - len(ids)))
+    entries += [(*book.journal_values(entry), None) for entry in moved]
+    return entries
 
 
 def _prepare(row: _Row, voucher: Voucher, reversal: bool) -> tuple[dict[str, Any], PreparedCreate]:
@@ -581,8 +635,9 @@ async def _cancel(conn: Connection, registry: Any, voucher: Voucher, ctx: WriteC
         for entry in entries
         if entry.kind != "ledger"
     ]
-    await _apply(conn, increments, ctx, sign=-1)
-    await _append(conn, list(rows.values()), voucher, reversal=True)
+    kept: list[dict[str, Any]] = []
+    await _apply(conn, increments, ctx, sign=-1, kept=kept)
+    await _append(conn, registry, list(rows.values()), voucher, reversal=True, kept=kept)
 
 
 async def _originals(
