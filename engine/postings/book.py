@@ -236,6 +236,11 @@ async def balance_ids(
     return ids
 
 
+@functools.cache
+def _quantum(scale: int) -> Decimal:
+    return Decimal(1).scaleb(-scale)
+
+
 def guardable(store: PostingStore, deltas: Mapping[str, Decimal]) -> bool:
     """Whether ``guarded_move`` can apply ``deltas`` exactly: PostgreSQL, and every delta
     of a decimal field within its scale or of an integer field whole."""
@@ -247,8 +252,11 @@ def guardable(store: PostingStore, deltas: Mapping[str, Decimal]) -> bool:
             if delta != delta.to_integral_value():
                 return False
         elif field.type is FieldType.DECIMAL:
+            scale = decimal_shape(field)[1]
+            if delta.same_quantum(_quantum(scale)):
+                continue  # exactly the field's scale (a delta coerced by a field of it)
             exponent = delta.as_tuple().exponent
-            if not isinstance(exponent, int) or exponent < -decimal_shape(field)[1]:
+            if not isinstance(exponent, int) or exponent < -scale:
                 return False
         else:
             return False

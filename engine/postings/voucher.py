@@ -100,8 +100,9 @@ async def settle(
     voucher = Voucher(store.entity.qualified_name, record_id)
     if event is RuleEvent.SUBMIT:
         mine = [p for p in ctx.postings if getattr(p, "voucher", None) == voucher]
-        if mine:
-            ctx.postings[:] = [p for p in ctx.postings if p not in mine]
+        if mine:  # taken out by identity (`in` compared every field of every pending item)
+            taken = {id(p) for p in mine}
+            ctx.postings[:] = [p for p in ctx.postings if id(p) not in taken]
             await _submit(conn, store.registry, voucher, mine, ctx)
     elif event is RuleEvent.CANCEL:
         await _cancel(conn, store.registry, voucher, ctx)

@@ -5,6 +5,7 @@ them, with nothing of rules, rights or the write pipeline (``engine.writes``).""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -193,6 +194,8 @@ class RecordStore:
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        if self.children and self.dialect_name == "postgresql":
+            return await self._get_with_lines(conn, record_id)
         row = await conn.fetchrow(self.sql.get.sql, (record_id,))
         if row is None:
             raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
@@ -201,6 +204,36 @@ class RecordStore:
             await self.attach_children(conn, [record])
             record = self.ordered(record)
         return record
+
+    async def _get_with_lines(self, conn: Connection, record_id: int) -> dict[str, Any]:
+        """``get`` of a record with lines in one statement (``StoreSql.get_with_lines``)."""
+        children = list(self.children.items())
+        sql = self.sql.get_with_lines([child.sql for _, child in children])
+        rows = await conn.fetch(sql.sql, sql.args({"id": record_id}))
+        if not rows or rows[0][0] != 0:
+            raise RecordNotFound(f"no {self.entity.qualified_name} record with id {record_id}")
+        bounds = self._line_blocks
+        start, end = bounds[0]
+        record = self.decode(tuple(rows[0])[start:end])
+        for name, _ in children:
+            record[name] = []
+        for row in rows[1:]:
+            block = row[0]
+            start, end = bounds[block]
+            name, child = children[block - 1]
+            record[name].append(child.decode(tuple(row)[start:end]))
+        return self.ordered(record)
+
+    @functools.cached_property
+    def _line_blocks(self) -> list[tuple[int, int]]:
+        """Where the record's columns and each child's are in a row of ``get_with_lines``
+        (after its block and position)."""
+        bounds = []
+        start = 2
+        for store in (self, *self.children.values()):
+            bounds.append((start, start + len(store.columns)))
+            start += len(store.columns)
+        return bounds
 
     async def get_many(self, conn: Connection, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
         if not ids:

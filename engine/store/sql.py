@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Float,
+    Integer,
     String,
     Text,
     and_,
@@ -20,7 +21,9 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     select,
+    union_all,
     update,
 )
 
@@ -80,6 +83,7 @@ class StoreSql:
         self._updates: dict[tuple[tuple[str, ...], bool], CompiledSql] = {}
         self._audited_updates: dict[tuple[tuple[str, ...], bool, str], CompiledSql] = {}
         self._combined: dict[Any, CombinedInsert] = {}
+        self._with_lines: CompiledSql | None = None
 
     @functools.cached_property
     def _columns(self) -> list[Any]:
@@ -89,6 +93,33 @@ class StoreSql:
     def get(self) -> CompiledSql:
         statement = select(*self._columns).where(self.table.c.id == bindparam("id"))
         return compile_sql(statement, self.dialect)
+
+    def get_with_lines(self, children: Sequence[StoreSql]) -> CompiledSql:
+        """One record and its lines in one statement (PostgreSQL: one round trip instead of
+        one per table): a ``UNION ALL`` of the record's row and its lines' rows, each row
+        ``(block, position, <the record's columns>, <each child's columns>)`` with NULL in
+        the blocks of the other tables, the record's row first, then each child's lines in
+        their order. ``children`` in the order of ``RecordStore.children``; compiled once."""
+        if self._with_lines is None:
+            blocks = [self, *children]
+            parts = []
+            for index, block in enumerate(blocks):
+                columns: list[Any] = []
+                for other_index, other in enumerate(blocks):
+                    for j, column in enumerate(other._columns):
+                        value = column if other_index == index else cast(null(), column.type)
+                        columns.append(value.label(f"b{other_index}_{j}"))
+                if index == 0:
+                    where = block.table.c.id == bindparam("id")
+                    position: Any = literal(0, Integer())
+                else:
+                    where = block.table.c[PARENT_COLUMN] == bindparam("id")
+                    position = block.table.c[POSITION_COLUMN]
+                head = [literal(index, Integer()).label("block"), position.label("position")]
+                parts.append(select(*head, *columns).where(where))
+            statement = union_all(*parts).order_by(literal_column("block"), "position")
+            self._with_lines = compile_sql(statement, self.dialect)
+        return self._with_lines
 
     @functools.cached_property
     def get_many(self) -> CompiledSql:
