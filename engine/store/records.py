@@ -331,6 +331,14 @@ class RecordStore:
         row = await conn.fetchrow(sql.sql, (converter(coerced) if converter else coerced,))
         return int(row[0]) if row else None
 
+    async def parent_id(self, conn: Connection, line_id: int) -> int | None:
+        """The id of the record a line belongs to (a line item entity's); None when there
+        is no such line. Who may see the line is its parent's business (read it next)."""
+        if not self.entity.is_child:
+            raise TypeError(f"{self.entity.qualified_name} is not a line item entity")
+        row = await conn.fetchrow(self.sql.parent_of.sql, self.sql.parent_of.args({"id": line_id}))
+        return int(row[0]) if row and row[0] is not None else None
+
     async def ids_where(self, conn: Connection, values: Mapping[str, Any]) -> list[int]:
         """The ids, in order, of the records whose fields equal ``values`` (each coerced
         like an input of its field; None matches an empty field). ``id`` is the record's

@@ -21,11 +21,13 @@ from runtime.web.handling import screen
 from runtime.web.screens import lifecycle
 from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
 from runtime.web.screens.files import attachments_for
+from runtime.web.screens.line_options import LinePicker
 from runtime.web.screens.people import user_titles
 from runtime.web.session import CSRF_FIELD
 from runtime.web.widgets import Widget, is_writable, record_from_form, typed_lines, widget_for
 
 if TYPE_CHECKING:
+    from engine.database import Connection
     from engine.workflow import Move
     from metadata import FieldDef
 
@@ -294,24 +296,36 @@ class Forms(Family):
                             shown.append((key, column.field, line.get(column.name)))
         titles: dict[str, str] = {}
         found: dict[tuple[str, str], str] = {}
-        model = self.live.current.model
-        actor = self.ui.actor(screen.session)
         async with self.database.get().connection() as conn:
             for key, field, value in shown:
                 if value in (None, ""):
                     continue
                 if (field.to or "", str(value)) not in found:
-                    target = model.store_for(field.to or "")
-                    guard = guard_for(target, actor, model)
-                    try:
-                        linked = await guard.get(conn, parse_record_id(str(value)))
-                        title = linked.get(target.entity.title or "id")
-                    except (RecordNotFound, Forbidden, ApiProblem):
-                        title = None
+                    title = await self._title_of(conn, screen, field.to or "", str(value))
                     found[(field.to or "", str(value))] = str(title or f"#{value}")
                 titles[key] = found[(field.to or "", str(value))]
             titles.update(await user_titles(conn, self.database.get().sa_dialect, record, sections))
         return titles
+
+    async def _title_of(
+        self, conn: Connection, screen: Screen, target_name: str, value: str
+    ) -> str | None:
+        """The title of the record ``value`` of ``target_name`` if the user may read it; a
+        line's label (its parent's title and its own) if they may read its parent."""
+        model = self.live.current.model
+        target = model.store_for(target_name)
+        try:
+            if target.entity.is_child:  # a line: named through its parent
+                choice = await LinePicker(self.ui, screen.session, target.entity).choice(
+                    conn, value
+                )
+                return choice.label if choice else None
+            guard = guard_for(target, self.ui.actor(screen.session), model)
+            linked = await guard.get(conn, parse_record_id(value))
+        except (RecordNotFound, Forbidden, ApiProblem):
+            return None
+        title = linked.get(target.entity.title or "id")
+        return None if title is None else str(title)
 
     @screen
     async def save(

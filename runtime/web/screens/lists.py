@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
+from typing import TYPE_CHECKING
 
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import RedirectResponse, Response
@@ -15,8 +16,13 @@ from metadata import FieldType, Permission
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, form_text, list_params, parse_record_id, visible_sort
 from runtime.web.screens.boards import board_fields
+from runtime.web.screens.line_options import LinePicker
 from runtime.web.screens.people import show_user_names
 from runtime.web.widgets import list_columns
+
+if TYPE_CHECKING:
+    from metadata import EntityDef
+    from runtime.web.session import Session
 
 PAGE_SIZE = 25
 OPTIONS_LIMIT = 50
@@ -85,6 +91,9 @@ class Lists(Family):
     async def options(self, request: Request, pack: str, entity: str) -> Response:
         """``<option>``s of the records a reference picker may choose, by title search."""
         session = await self.ui.session(request)
+        line = self.live.current.project.entities.get(f"{pack}.{entity}")
+        if line is not None and line.parent is not None:
+            return await self._line_options(request, session, line)
         screen = self.ui.screen_for(session, pack, entity)
         screen.access.require(Permission.READ)
         title = screen.store.entity.title or "id"
@@ -107,6 +116,25 @@ class Lists(Family):
             session=session,
             records=records,
             title_field=title,
+            selected=selected,
+            navigation=[],
+        )
+
+    async def _line_options(self, request: Request, session: Session, line: EntityDef) -> Response:
+        """A line item entity's: its lines, found through their parents (line_options)."""
+        picker = LinePicker(self.ui, session, line)
+        q = (request.query_params.get("q") or "").strip()[:100]
+        selected = request.query_params.get("selected") or next(
+            (v for k, v in request.query_params.multi_items() if k not in {"q", "selected"}), ""
+        )
+        async with self.database.get().connection() as conn:
+            choices = await picker.choices(conn, q=q, selected=selected, limit=OPTIONS_LIMIT)
+        return await self.render(
+            request,
+            "options.html",
+            session=session,
+            records=[{"id": c.id, "label": c.label} for c in choices],
+            title_field="label",
             selected=selected,
             navigation=[],
         )
