@@ -38,12 +38,15 @@ def test_commands_need_current_system_tables(db_url: str, tmp_path: Path) -> Non
 
     assert tessera("migrate", cwd=folder).returncode == 0
     # as a database left by an earlier release: revision 0006, so none of the system tables
-    # later revisions create (0007 the audit trail, 0008 the postings journal, 0010 files)
+    # later revisions create (0007 the audit trail, 0008 the postings journal, 0010 files,
+    # 0011 the users' locale and time zone)
     run_sql(
         db_url,
         "DROP TABLE tessera_audit",
         "DROP TABLE tessera_posting",
         "DROP TABLE tessera_file",
+        "ALTER TABLE tessera_user DROP COLUMN timezone",
+        "ALTER TABLE tessera_user DROP COLUMN locale",
         "UPDATE tessera_alembic_version SET version_num = '0006'",
     )
     refused = tessera("demo", cwd=folder)
