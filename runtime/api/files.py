@@ -117,7 +117,7 @@ class FileApi:
             record_id = parse_id(params["id"])
         except InvalidValue:
             raise RecordNotFound(
-                f"no {store.entity.qualified_name} record with id {params['id']}"
+                f"no {store.entity.qualified_name} record with id {params['id'][:40]}"
             ) from None
         actor = actor_of(current_user(request), self.model)
         return store, guard_for(store, actor, self.model), record_id
@@ -126,7 +126,7 @@ class FileApi:
         found = store.entity.fields.get(name)
         if found is None or found.type is not FieldType.FILE or name in guard.access.hidden:
             raise ApiProblem(
-                404, f"{store.entity.qualified_name} has no file field '{name}'", "not-found"
+                404, f"{store.entity.qualified_name} has no file field '{name[:40]}'", "not-found"
             )
         return found
 
