@@ -74,6 +74,18 @@ def load_definitions(settings: Settings, fixture_folders: Sequence[str] = ()) ->
         report(exc)
 
 
+def check_print_formats(project: ProjectDef) -> None:
+    """Print formats are definitions too: a ``*.print.html`` of a pack's ``templates/`` that
+    does not parse is reported at its file:line:col (exit 1), not first met by the server."""
+    from metadata import DefinitionError
+    from runtime.printing import PrintFormats
+
+    try:
+        PrintFormats(project)
+    except DefinitionError as exc:
+        report(exc)
+
+
 def check_fixture_files(project: ProjectDef, folder: str = "data") -> None:
     """Fixture files are definitions too: check them before the database is touched."""
     from metadata import DefinitionError

@@ -79,6 +79,7 @@ def validate(config: str | None) -> None:
     settings = _context.load_settings(config)
     # Every problem of every file at once, fixture and demo files included.
     project = _context.load_definitions(settings, fixture_folders=("data", "demo"))
+    _context.check_print_formats(project)
     try:
         build_tables(project)
     except ValueError as exc:

@@ -123,6 +123,7 @@ def migrate_command(
     settings = _context.load_settings(config)
     project = _context.load_definitions(settings)
     _context.check_fixture_files(project)
+    _context.check_print_formats(project)
     plan = migrate(settings, project, dry_run=dry_run, allow_data_loss=allow_data_loss)
     if show_plan(plan, dry_run=dry_run):
         return

@@ -20,7 +20,7 @@ import orjson
 from engine import EngineError, FieldError, ValidationFailed, WriteContext
 from engine.errors import describe
 from engine.query import ListQuery
-from metadata import DOCSTATUS, RuleEvent
+from metadata import DOCSTATUS, FieldType, RuleEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     ReadPage = Callable[[Connection, ListQuery], Awaitable[ListResult]]
     from metadata import ProjectDef
+    from runtime.formatting import Formats
 
 BATCH_SIZE = 500
 
@@ -239,6 +240,70 @@ def csv_text(records: list[dict[str, Any]], columns: list[str]) -> str:
     for record in records:
         writer.writerow([_csv_cell(record.get(c)) for c in columns])
     return buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleCsv:
+    """A CSV "for people" (``_export?for=people``, the web UI's Export button): a header of
+    field labels, each value as the reader reads it (``1.450,00 €``, ``06.12.2026``, an
+    enum by its label, a moment in their time zone), a byte order mark so that spreadsheet
+    programs read it as UTF-8, and ``;`` between values where the decimal symbol is a comma
+    (de_DE), as those programs expect. Machines read the default export, whose values are
+    the API's; this one is not meant to be imported back."""
+
+    store: EntityStore
+    columns: tuple[str, ...]
+    formats: Formats
+
+    @property
+    def delimiter(self) -> str:
+        return ";" if self.formats.example.endswith(",56") else ","
+
+    def header(self) -> str:
+        labels = []
+        for name in self.columns:
+            found = self.store.entity.fields.get(name)
+            labels.append(found.label if found is not None else _SYSTEM_LABELS.get(name, name))
+        return "\ufeff" + self._line(labels)
+
+    def row(self, record: dict[str, Any]) -> str:
+        cells = []
+        for name in self.columns:
+            found = self.store.entity.fields.get(name)
+            value = record.get(name)
+            if name in _SYSTEM_MOMENTS:
+                cells.append(self.formats.datetime(value))
+            elif found is not None and found.type in _NUMERIC:
+                cells.append(self.formats.value(value, found, record))  # ours: -1.450,00 €
+            else:
+                cells.append(_defused(self.formats.value(value, found, record)))
+        return self._line(cells)
+
+    def _line(self, cells: list[str]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerow(cells)
+        return buffer.getvalue()
+
+
+_SYSTEM_LABELS = {
+    "id": "ID",
+    "version": "Version",
+    "created_at": "Created",
+    "updated_at": "Updated",
+    "created_by": "Created by",
+    "updated_by": "Updated by",
+}
+_SYSTEM_MOMENTS = frozenset({"created_at", "updated_at"})
+
+
+def _defused(cell: str) -> str:
+    """Text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``-2+3``, ``@SUM``)
+    is written after an apostrophe, as OWASP advises for CSV files people open."""
+    return "'" + cell if cell[:1] in _FORMULA_STARTS else cell
+
+
+_FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+_NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 
 
 def _csv_cell(value: Any) -> str:

@@ -25,6 +25,7 @@ from engine.tables import migration_log_table
 from metadata import DefinitionError, load_project
 from runtime.api.meta import MetaDocuments
 from runtime.api.records import RecordApi
+from runtime.formatting import Readers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,6 +84,9 @@ class LiveDefinitions:
                 self.database,
                 max_body=self.settings.max_body_bytes,
                 files=self.settings.files,
+                readers=Readers(
+                    self.settings.locale, self.settings.timezone, self.settings.company.currency
+                ),
             ),
             meta=MetaDocuments(model),
         )

@@ -10,6 +10,11 @@ The template sees the record's fields as names (``number``, ``lines``, ``account
 instance's names (``company_name``...). An entity without a template of its own
 (``<entity>.print.html``) prints with a generic layout: its fields, then its lines.
 
+Values print as the reader reads them (docs/locales.md): the filters ``money``, ``number``,
+``date`` and ``moment`` format in the locale and time zone of whoever prints (the user of
+the request; the instance's defaults for an e-mail's attachment), and ``shown`` holds each
+field of the record as text (``1.450,00 €`` for a money field, an enum by its label).
+
 WeasyPrint (HTML and CSS to PDF, with Pango for text) is used because it lays out print CSS
 (``@page``, page numbers, tables split across pages) better than the pure-Python libraries;
 its fetcher here refuses every URL but ``data:``, so printing never reaches the network.
@@ -19,18 +24,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, pass_context
 
 from engine.expressions import BoundedSandbox
 from metadata import DefinitionError, DefinitionProblem, FieldType
+from runtime.formatting import DEFAULT_LOCALE, Formats, formats_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from jinja2 import Template
+    from jinja2.runtime import Context
 
     from engine.database import Database
     from engine.model import EngineModel
@@ -57,7 +65,7 @@ thead th { width: auto; border-bottom: 0.8pt solid #555; }
 <h1>{{ entity.label }} {{ title }}</h1>
 <table>
 {% for name, label in entity.scalars %}
-<tr><th>{{ label }}</th><td>{{ show(record[name]) }}</td></tr>
+<tr><th>{{ label }}</th><td>{{ shown[name] }}</td></tr>
 {% endfor %}
 </table>
 {% for name, label, columns in entity.children %}
@@ -65,8 +73,8 @@ thead th { width: auto; border-bottom: 0.8pt solid #555; }
 <table><thead><tr>
 {% for column, heading in columns %}<th>{{ heading }}</th>{% endfor %}
 </tr></thead>
-<tbody>{% for line in record[name] or [] %}<tr>
-{% for column, heading in columns %}<td>{{ show(line[column]) }}</td>{% endfor %}
+<tbody>{% for line in shown_lines[name] %}<tr>
+{% for column, heading in columns %}<td>{{ line[column] }}</td>{% endfor %}
 </tr>{% endfor %}</tbody></table>
 {% endfor %}
 </body></html>
@@ -81,6 +89,49 @@ class UnknownTemplate(LookupError):
 
 class PrintFailed(ValueError):
     """The template raised while rendering (a missing name, a sandbox refusal...)."""
+
+
+def _formats(context: Context) -> Formats:
+    found = context.get("_formats")
+    return found if isinstance(found, Formats) else formats_for(DEFAULT_LOCALE, "UTC")
+
+
+@pass_context
+def _money(context: Context, value: Any, currency: Any = None, scale: int = 2) -> str:
+    """``{{ grand_total | money(currency) }}``: ``1.450,00 €`` or ``€1,450.00``; without a
+    currency, the company's."""
+    formats = _formats(context)
+    code = currency if isinstance(currency, str) and currency else formats.company_currency
+    return formats.money(value, code, scale)
+
+
+@pass_context
+def _number(context: Context, value: Any, scale: int | None = None) -> str:
+    """``{{ quantity | number }}``: ``1.450,5`` (no trailing zeros), or ``number(2)``."""
+    if scale is None and isinstance(value, (Decimal, str)):
+        with localcontext(prec=120):  # every digit of a 38-digit decimal kept
+            try:
+                exact = Decimal(value).normalize()
+            except InvalidOperation:
+                return str(value)
+            exponent = exact.as_tuple().exponent
+            whole = isinstance(exponent, int) and exponent > 0
+            value = exact.quantize(Decimal(1)) if whole else exact
+    return _formats(context).number(value, scale)
+
+
+@pass_context
+def _date(context: Context, value: Any) -> str:
+    return _formats(context).date(value)
+
+
+@pass_context
+def _moment(context: Context, value: Any) -> str:
+    return _formats(context).datetime(value)
+
+
+FILTERS = {"money": _money, "number": _number, "date": _date, "moment": _moment}
+"""The print templates' filters of docs/locales.md, in the reader's locale and time zone."""
 
 
 def _show(value: Any) -> Any:
@@ -111,6 +162,7 @@ class PrintFormats:
         self.environment = BoundedSandbox()
         self.environment.autoescape = True
         self.environment.globals["show"] = _show
+        self.environment.filters.update(FILTERS)
         self.generic = self.environment.from_string(GENERIC)
         self.templates: dict[str, dict[str, Template]] = {}
         """Per pack, per template name (``sales_invoice.print.html``)."""
@@ -125,7 +177,10 @@ class PrintFormats:
                     source = path.read_text("utf-8")
                     compiled[path.name] = self.environment.from_string(source)
                 except TemplateSyntaxError as exc:
-                    problems.append(DefinitionProblem(str(path), exc.lineno, 1, str(exc.message)))
+                    column = _tag_column(exc.source or "", exc.lineno)
+                    problems.append(
+                        DefinitionProblem(str(path), exc.lineno, column, str(exc.message))
+                    )
                 except (OSError, UnicodeDecodeError) as exc:
                     problems.append(DefinitionProblem(str(path), 1, 1, str(exc)))
             self.templates[module.name] = compiled
@@ -182,11 +237,30 @@ class PrintFormats:
                 scalars.append((name, f.label))
         return EntityLayout(entity.label, labels, tuple(scalars), tuple(children))
 
-    def render_html(self, entity: EntityDef, template: Template, record: Mapping[str, Any]) -> str:
-        """The record (fields the caller may not see already removed) through ``template``."""
+    def render_html(
+        self,
+        entity: EntityDef,
+        template: Template,
+        record: Mapping[str, Any],
+        formats: Formats | None = None,
+    ) -> str:
+        """The record (fields the caller may not see already removed) through ``template``,
+        its values shown as the reader of ``formats`` reads them (default: en_US, UTC)."""
         layout = self.layout(entity)
         visible = dict(record)
+        reader = formats or formats_for(DEFAULT_LOCALE, "UTC")
         names: dict[str, Any] = {**self.project.instance_names, **visible}
+        names["_formats"] = reader
+        names["shown"] = self._shown(entity, visible, reader)
+        names["shown_lines"] = {
+            name: [
+                self._shown(self.project.entities[f.entity or ""], line, reader) for line in lines
+            ]
+            for name, f in entity.fields.items()
+            if f.type is FieldType.CHILDREN
+            and f.entity in self.project.entities
+            and isinstance(lines := visible.get(name), list)
+        }
         title_field = entity.title
         names.update(
             record=visible,
@@ -200,6 +274,27 @@ class PrintFormats:
             return template.render(names)
         except Exception as exc:  # the sandbox, a missing name, a bad filter argument...
             raise PrintFailed(f"the print format failed: {exc}") from exc
+
+    @staticmethod
+    def _shown(entity: EntityDef, record: Mapping[str, Any], formats: Formats) -> dict[str, Any]:
+        """Each field of ``record`` as text people read (a linked record by its title)."""
+        shown: dict[str, Any] = {}
+        for name, value in record.items():
+            field = entity.fields.get(name)
+            if isinstance(value, dict) or field is None or field.type is FieldType.CHILDREN:
+                shown[name] = _show(value) if not isinstance(value, list) else value
+            else:
+                shown[name] = formats.value(value, field, record)
+        return shown
+
+
+def _tag_column(source: str, line: int) -> int:
+    """Where the Jinja tag on ``line`` starts (1-based): Jinja names only the line of a
+    syntax error; its tag is the likely place (the line's last ``{%``/``{{``), else 1."""
+    lines = source.splitlines()
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    found = max(text.rfind("{%"), text.rfind("{{"))
+    return found + 1 if found >= 0 else 1
 
 
 def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

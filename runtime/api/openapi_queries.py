@@ -139,7 +139,7 @@ def aggregate_parameters(store: EntityStore) -> list[dict[str, Any]]:
 
 def export_parameters(store: EntityStore) -> list[dict[str, Any]]:
     """The list's filters, ``q``, ``sort`` and ``fields`` (every page: no paging), plus
-    ``format``."""
+    ``format`` and ``for``."""
     paging = {"limit", "offset", "cursor", "expand", "count"}
     parameters = [p for p in list_parameters(store) if p["name"] not in paging]
     parameters.append(
@@ -147,6 +147,15 @@ def export_parameters(store: EntityStore) -> list[dict[str, Any]]:
             "format",
             {"type": "string", "enum": ["csv", "jsonl"], "default": "csv"},
             "csv (a header line, then one line per record) or jsonl.",
+        )
+    )
+    parameters.append(
+        query_parameter(
+            "for",
+            {"type": "string", "enum": ["machines", "people"], "default": "machines"},
+            "machines: the API's values (to import back). people: a CSV as the caller reads "
+            "it (field labels, 1.450,00 €, dates in their locale, ';' where the decimal "
+            "symbol is a comma; docs/locales.md).",
         )
     )
     return parameters

@@ -20,6 +20,7 @@ from runtime.printing import PrintFailed, UnknownTemplate, html_to_pdf
 if TYPE_CHECKING:
     from engine.database import Connection
     from engine.guard import GuardedStore
+    from runtime.formatting import Formats
     from runtime.printing import PrintFormats
 
 FORMATS = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -58,15 +59,22 @@ def parse_request(params: list[tuple[str, str]]) -> tuple[str, str | None]:
 
 
 async def render(
-    formats: PrintFormats, guard: GuardedStore, record: dict[str, Any], fmt: str, name: str | None
+    formats: PrintFormats,
+    guard: GuardedStore,
+    record: dict[str, Any],
+    fmt: str,
+    name: str | None,
+    reader: Formats | None = None,
 ) -> Response:
+    """The record through its print format, its values as ``reader`` reads them (the
+    caller's locale and time zone, docs/locales.md)."""
     entity = guard.store.entity
     try:
         template = formats.template(entity, name)
     except UnknownTemplate as exc:
         raise ApiProblem(404, str(exc), "not-found") from None
     try:
-        html = formats.render_html(entity, template, record)
+        html = formats.render_html(entity, template, record, reader)
         if fmt == "html":
             return Response(html, media_type=FORMATS["html"])
         pdf = await anyio.to_thread.run_sync(html_to_pdf, html)

@@ -32,8 +32,9 @@ from runtime.api.bodies import read_json
 from runtime.api.files import FileApi
 from runtime.api.problems import ApiProblem, json_default, json_response
 from runtime.auth import current_user
-from runtime.dataio import csv_text, export_columns, export_records
+from runtime.dataio import PeopleCsv, csv_text, export_columns, export_records
 from runtime.files_config import FileSettings
+from runtime.formatting import Readers
 from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.printing import PrintFormats
 
@@ -94,6 +95,24 @@ def _etag(record: dict[str, Any]) -> str:
     return f'"{record["version"]}"'
 
 
+def _export_options(params: list[tuple[str, str]]) -> tuple[str, bool]:
+    """An export's ``format`` (csv, jsonl) and whether it is ``for=people`` (a CSV as the
+    caller reads it) rather than for machines (the API's values); bad ones refused."""
+    formats = [value for key, value in params if key == "format"]
+    fmt = formats[0] if formats else "csv"
+    if len(formats) > 1 or fmt not in EXPORT_FORMATS:
+        raise BadQuery(f"'format' must be one of {', '.join(EXPORT_FORMATS)}")
+    audience = [value for key, value in params if key == "for"]
+    if len(audience) > 1 or audience not in ([], ["people"], ["machines"]):
+        raise BadQuery("'for' must be people or machines (the default), given once")
+    if audience == ["people"] and fmt != "csv":
+        raise BadQuery("'for=people' is a CSV export: leave out 'format' or use format=csv")
+    for key, _ in params:
+        if key in _NOT_FOR_EXPORTS:
+            raise BadQuery(f"'{key}' does not apply to _export: it returns every page")
+    return fmt, audience == ["people"]
+
+
 def _record_id(text: str, store: EntityStore) -> int:
     try:
         return parse_id(text)
@@ -130,8 +149,11 @@ class RecordApi:
         *,
         max_body: int,
         files: FileSettings | None = None,
+        readers: Readers | None = None,
     ) -> None:
         self.model = model
+        self.readers = readers or Readers()
+        """How people read values (docs/locales.md): prints, and exports ``for=people``."""
         self.database = database
         self.max_body = max_body
         self.files = FileApi(model, database, files or FileSettings())
@@ -256,22 +278,26 @@ class RecordApi:
         store = self._store(request)
         guard = self._guard(request, store)
         params = request.query_params.multi_items()
-        formats = [value for key, value in params if key == "format"]
-        fmt = formats[0] if formats else "csv"
-        if len(formats) > 1 or fmt not in EXPORT_FORMATS:
-            raise BadQuery(f"'format' must be one of {', '.join(EXPORT_FORMATS)}")
-        for key, _ in params:
-            if key in _NOT_FOR_EXPORTS:
-                raise BadQuery(f"'{key}' does not apply to _export: it returns every page")
-        query = store.parser.parse([(key, value) for key, value in params if key != "format"])
+        fmt, for_people = _export_options(params)
+        query = store.parser.parse([(k, v) for k, v in params if k not in {"format", "for"}])
         if query.fields is not None:
             guard.check_fields(query.fields)
         columns = list(query.fields) if query.fields else export_columns(store, guard.access.hidden)
         records = export_records(self.database.get(), store, query=query, read=guard.list_page)
         first = await anext(records, None)
         name = f"{store.entity.pack}-{store.entity.name}.{fmt}"
+        people = PeopleCsv(
+            store, tuple(columns), self.readers.of(request.scope.get("tessera.user"))
+        )
 
         async def body() -> AsyncIterator[bytes]:
+            if for_people:
+                yield people.header().encode()
+                if first is not None:
+                    yield people.row(first).encode()
+                    async for record in records:
+                        yield people.row(record).encode()
+                return
             if fmt == "csv":
                 yield csv_text([{c: c for c in columns}], columns).encode()
             if first is None:
@@ -349,7 +375,8 @@ class RecordApi:
         guard = self._guard(request, store)
         async with self.database.get().connection() as conn:
             record = await printing.printable(conn, guard, record_id)
-        return await printing.render(self.print_formats, guard, record, fmt, name)
+        reader = self.readers.of(request.scope.get("tessera.user"))
+        return await printing.render(self.print_formats, guard, record, fmt, name, reader)
 
     async def transitions(self, request: Request) -> Response:
         """The workflow moves out of the record's current state, each with whether the

@@ -1,5 +1,10 @@
 """The Jinja2 environment of the screens: templates from this package, autoescaped, strict
-about undefined names, with the display helpers as globals. Built once per app."""
+about undefined names, with the display helpers as globals. Built once per app.
+
+The display helpers read values the way the signed-in reader does: each page is rendered
+with ``formats`` (runtime/formatting.py: the user's locale and time zone), which
+``display``, ``choice`` and ``input_value`` use; a page without one (an error page before
+sign-in) shows values as the instance's default locale would."""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from typing import Any
 
 import jinja2
 
-from runtime.web.widgets import choice, display, input_value
+from runtime.formatting import DEFAULT_LOCALE, Formats, choice_label, formats_for
+from runtime.web.widgets import cell_class, input_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,6 +44,23 @@ def _field_label(entity: Any, name: str) -> str:
     return f"{table.label if table else match[1]}, line {int(match[2]) + 1}: {match[3]}"
 
 
+def _formats(context: Any) -> Formats:
+    found = context.get("formats")
+    return found if isinstance(found, Formats) else formats_for(DEFAULT_LOCALE, "UTC")
+
+
+@jinja2.pass_context
+def _display(context: Any, value: Any, field: Any = None, record: Any = None) -> str:
+    """A stored value as text for a table cell or a read-only field: of ``field`` (its
+    type, scale, currency, labels) in ``record`` when given, else by the value's type."""
+    return _formats(context).value(value, field, record)
+
+
+@jinja2.pass_context
+def _input_value(context: Any, value: Any, field: Any) -> str:
+    return input_value(value, field, _formats(context))
+
+
 class Pages:
     def __init__(self) -> None:
         self.environment = jinja2.Environment(
@@ -48,9 +71,10 @@ class Pages:
             lstrip_blocks=True,
         )
         self.environment.globals.update(
-            display=display,
-            choice=choice,
-            input_value=input_value,
+            display=_display,
+            choice=choice_label,
+            input_value=_input_value,
+            cell_class=cell_class,
             with_params=_with_params,
             field_id=_field_id,
             field_label=_field_label,

@@ -8,9 +8,18 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.errors import FieldError, ValidationFailed
 from engine.fieldtypes import kind_of
 from metadata import DOCSTATUS, DOCUMENT_FIELDS, FieldDef, FieldType
 from metadata._fieldkeys import TYPE_TRAITS
+from runtime.formatting import (
+    DEFAULT_LOCALE,
+    AsTyped,
+    Formats,
+    InputError,
+    choice_label,
+    formats_for,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -33,6 +42,9 @@ class Widget:
     help: str | None = None
     columns: tuple[Widget, ...] = ()
     """A child table's columns: the widgets of its lines' fields."""
+    inputmode: str | None = None
+    """A number's keyboard on phones (``decimal``, ``numeric``): a number is typed as text
+    in the reader's locale (``1.450,50``), which ``<input type=number>`` refuses."""
 
     @property
     def name(self) -> str:
@@ -48,16 +60,31 @@ def widget_for(
     columns: tuple[Widget, ...] = (),
 ) -> Widget:
     shown = kind_of(field).widget(field)
+    localized = shown.input_type == "number" and field.type in _NUMBERS
     return Widget(
         field,
         shown.kind,
-        shown.input_type,
-        shown.step,
+        "text" if localized else shown.input_type,
+        None if localized else shown.step,
         editable,
         label or field.label,
         help_text if help_text is not None else field.help,
         columns,
+        _NUMBERS.get(field.type) if localized else None,
     )
+
+
+_NUMBERS = {FieldType.INTEGER: "numeric", FieldType.DECIMAL: "decimal"}
+_RIGHT_ALIGNED = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+
+
+def cell_class(field: FieldDef | None) -> str:
+    """The class of a list's cell and header for a field: ``num`` right-aligns numbers (so
+    that digits line up); every cell is ``t-<type>``."""
+    if field is None:
+        return ""
+    kind = f"t-{field.type.value}"
+    return f"num {kind}" if field.type in _RIGHT_ALIGNED else kind
 
 
 def is_writable(field: FieldDef, access: EntityAccess) -> bool:
@@ -109,33 +136,32 @@ def list_columns(entity: EntityDef, access: EntityAccess) -> list[FieldDef]:
     return columns
 
 
-def display(value: Any, field: FieldDef | None = None) -> str:
-    """A stored value as text for a table cell or a read-only field."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return str(value.get("_title") or value.get("id") or "")
-    return str(value)
+def _default_formats() -> Formats:
+    return formats_for(DEFAULT_LOCALE, "UTC")
+
+
+def display(value: Any, field: FieldDef | None = None, formats: Formats | None = None) -> str:
+    """A stored value as text for a table cell or a read-only field, as the reader of
+    ``formats`` reads it (runtime/formatting.py)."""
+    return (formats or _default_formats()).value(value, field)
 
 
 def choice(value: Any) -> str:
-    """An enum value as the screens show it: ``closed_won`` reads "closed won" (the value
+    """An enum value as the screens show it: ``closed_won`` reads "Closed won" (the value
     sent and stored stays ``closed_won``)."""
-    return "" if value is None else str(value).replace("_", " ")
+    return choice_label(value)
 
 
-def input_value(value: Any, field: FieldDef) -> str:
-    """A stored value as an input's ``value`` attribute."""
+def input_value(value: Any, field: FieldDef, formats: Formats | None = None) -> str:
+    """A stored value as an input's ``value`` attribute: a number as the reader writes it
+    (``1.450,50``), a moment in the reader's time zone."""
     if value is None:
         return ""
+    shown = formats or _default_formats()
     if field.type is FieldType.DATETIME and isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+        return shown.input_datetime(value)
+    if field.type in _NUMBERS and not isinstance(value, (bool, dict)):
+        return shown.input_number(value, field)
     if isinstance(value, dict):
         return str(value.get("id", ""))
     if isinstance(value, (dt.date, dt.datetime)):
@@ -144,19 +170,32 @@ def input_value(value: Any, field: FieldDef) -> str:
 
 
 def record_from_form(
-    form: Submitted, widgets: Iterable[Widget], *, new: bool = False
+    form: Submitted,
+    widgets: Iterable[Widget],
+    *,
+    new: bool = False,
+    formats: Formats | None = None,
+    problems: list[FieldError] | None = None,
+    prefix: str = "",
 ) -> dict[str, Any]:
     """The values a submitted form sets, typed enough for the engine's validation (which
     reports what is still wrong at its field). An emptied input clears its field, except
     one with a ``lookup``: left empty, it is not sent, so that the engine looks it up; and,
     in a ``new`` record (a line added on the form), one with a ``default``, so
-    that the engine computes it (an opportunity line's rate from its item)."""
+    that the engine computes it (an opportunity line's rate from its item).
+
+    Numbers are read as the reader of ``formats`` writes them (``1.450,50`` in de_DE) and
+    moments in their time zone; a number that is not one in that locale is kept as typed
+    (the form shows it again) and reported in ``problems`` at its field (``lines[0].qty``
+    with ``prefix``), never guessed at. Without ``problems``, a ``ValidationFailed``."""
+    shown = formats or _default_formats()
+    found: list[FieldError] = [] if problems is None else problems
     values: dict[str, Any] = {}
     for widget in widgets:
         if not widget.editable:
             continue
         if widget.kind == "children":
-            values[widget.name] = lines_from_form(form, widget)
+            values[widget.name] = lines_from_form(form, widget, shown, found)
             continue
         field = widget.field
         sent = form.getlist(field.name)
@@ -170,18 +209,29 @@ def record_from_form(
         elif text.strip() == "":
             if field.lookup is None and not (new and field.default is not None):
                 values[field.name] = None
-        elif field.type is FieldType.DATETIME:
-            values[field.name] = _utc_datetime(text.strip())
         else:
-            values[field.name] = text.strip() if field.type is not FieldType.TEXT else text
+            values[field.name] = _typed(widget, text, shown, found, prefix)
+    if problems is None and found:
+        raise ValidationFailed(found)
     return values
 
 
-def _utc_datetime(text: str) -> str:
-    """``datetime-local`` inputs send no offset; the UI shows and takes UTC."""
-    if len(text) in {16, 19} and "T" in text:
-        return text + ("+00:00" if len(text) == 19 else ":00+00:00")
-    return text
+def _typed(
+    widget: Widget, text: str, formats: Formats, problems: list[FieldError], prefix: str
+) -> Any:
+    """A filled input's value for the engine: a moment with the reader's offset, a number
+    in the engine's notation (or, if it is none in the reader's locale, as typed, with the
+    problem noted), other text as typed."""
+    field = widget.field
+    if field.type is FieldType.DATETIME:
+        return formats.parse_datetime(text.strip())
+    if widget.inputmode is not None:
+        try:
+            return formats.parse_number(text, field)
+        except InputError as exc:
+            problems.append(FieldError(prefix + field.name, "locale_number", str(exc)))
+            return AsTyped(text.strip())
+    return text.strip() if field.type is not FieldType.TEXT else text
 
 
 _LINE_KEY = re.compile(
@@ -201,12 +251,17 @@ def typed_lines(form: Submitted, name: str) -> dict[int, dict[str, str]]:
     return rows
 
 
-def lines_from_form(form: Submitted, widget: Widget) -> list[dict[str, Any]]:
+def lines_from_form(
+    form: Submitted,
+    widget: Widget,
+    formats: Formats | None = None,
+    problems: list[FieldError] | None = None,
+) -> list[dict[str, Any]]:
     """A child table's rows, in the order of their indexes (``lines[0].qty``...). A row
     ticked for removal, or left entirely empty (the blank row for a new line), is left out;
     a row with the ``id`` of a stored line keeps that line."""
     rows = typed_lines(form, widget.name)
-    lines = []
+    lines: list[dict[str, Any]] = []
     for index in sorted(rows):
         sent = rows[index]
         if sent.get("_remove") == "true":
@@ -215,7 +270,16 @@ def lines_from_form(form: Submitted, widget: Widget) -> list[dict[str, Any]]:
         if sent.get("id"):
             line["id"] = sent["id"]
         fake = FormDataLike(sent)
-        line.update(record_from_form(fake, widget.columns, new="id" not in line))
+        line.update(
+            record_from_form(
+                fake,
+                widget.columns,
+                new="id" not in line,
+                formats=formats,
+                problems=problems if problems is not None else [],
+                prefix=f"{widget.name}[{len(lines)}].",
+            )
+        )
         if "id" not in line and all(v in (None, False) for v in line.values()):
             continue
         lines.append(line)

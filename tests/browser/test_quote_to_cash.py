@@ -157,7 +157,7 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     # -- the lead, on the leads list ---------------------------------------------------------
     navigate(page, "Leads")
     row = page.locator("table.records tbody tr", has_text=CUSTOMER)
-    assert list_row(page, CUSTOMER)["Status"] == "new"
+    assert list_row(page, CUSTOMER)["Status"] == "New"
     snap("leads")
 
     # -- converted: the account, the contact and the opportunity appear ----------------------
@@ -241,7 +241,7 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     submit(page, "sales order")
     order = (page.locator("h1").text_content() or "").split()[0]
     assert re.fullmatch(r"SO-\d{4}-00001", order), order
-    assert shown(page, "status") == "to deliver and bill"  # to_deliver_and_bill
+    assert shown(page, "status") == "To deliver and bill"  # to_deliver_and_bill
     assert shown(page, "submitted_qty") == "12.000"
     navigate(page, "Bins")
     bin_row = list_row(page, "Main")
@@ -266,7 +266,7 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     assert (bin_row["Actual qty"], bin_row["Reserved qty"]) == ("8.000", "0.000")
     navigate(page, "Sales orders")
     page.locator("table.records tbody tr", has_text=order).get_by_role("link").first.click()
-    assert shown(page, "status") == "to bill"
+    assert shown(page, "status") == "To bill"
     assert shown(page, "per_delivered") == "100.00"
     assert cells(page)["Delivered qty"] == "12.000"
 
@@ -282,9 +282,9 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
     submit(page, "sales invoice")
     invoice = (page.locator("h1").text_content() or "").split()[0]
     assert re.fullmatch(r"SINV-\d{4}-00001", invoice), invoice
-    assert shown(page, "grand_total") == "480.00"
-    assert shown(page, "outstanding") == "480.00"
-    assert shown(page, "status") == "unpaid"
+    assert shown(page, "grand_total") == "€480.00"  # a money field: the invoice's currency
+    assert shown(page, "outstanding") == "€480.00"
+    assert shown(page, "status") == "Unpaid"
     assert cells(page)["Sales order line"]  # the order's line of the chair, filled for it
     show(page, "#f-net_total", 220)
     snap("invoice")
@@ -307,28 +307,28 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
 
     navigate(page, "Sales invoices")
     page.locator("table.records tbody tr", has_text=invoice).get_by_role("link").first.click()
-    assert shown(page, "outstanding") == "0.00"
-    assert shown(page, "status") == "paid"
+    assert shown(page, "outstanding") == "€0.00"
+    assert shown(page, "status") == "Paid"
 
     # -- the customer: lifetime value and outstanding; the opportunity: paid -----------------
     navigate(page, "Accounts")
     page.locator("table.records tbody tr", has_text=CUSTOMER).get_by_role("link").first.click()
     assert shown(page, "lifetime_value") == "480.00"
     assert shown(page, "outstanding") == "0.00"
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", shown(page, "last_order_date"))
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", shown(page, "last_order_date"))
     show(page, "#f-lifetime_value", 300)
     snap("account")
 
     navigate(page, "Opportunities")
     page.locator("table.records tbody tr", has_text=CUSTOMER).get_by_role("link").first.click()
-    assert shown(page, "payment_status") == "paid"
+    assert shown(page, "payment_status") == "Paid"
     assert shown(page, "invoiced_amount") == "480.00"
     assert shown(page, "outstanding_amount") == "0.00"
     assert shown(page, "sales_order") == order
 
     navigate(page, "Sales orders")  # delivered and billed in full
     page.locator("table.records tbody tr", has_text=order).get_by_role("link").first.click()
-    assert shown(page, "status") == "completed"
+    assert shown(page, "status") == "Completed"
     assert shown(page, "per_billed") == "100.00"
 
     # -- each pack's dashboard ---------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_a_lead_becomes_a_paid_invoice_on_the_screens(
         return page.locator(".tile", has=heading).text_content() or ""
 
     navigate(page, "Sales forecast")
-    assert "closed won" in tile("Pipeline by stage")
+    assert "Closed won" in tile("Pipeline by stage")
     assert "480.00" in tile("Pipeline by stage")
     snap("dashboard-sales")
     navigate(page, "Stock")

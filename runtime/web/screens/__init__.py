@@ -10,7 +10,8 @@ handlers: ``signin`` (sign-in and out), ``lists`` (home, lists, pickers, export,
 delete), ``forms`` (a record's form, save, delete), ``files`` (a record's file fields and
 attachments), ``documents`` (a document's submit, cancel and amend with their
 confirmation; ``lifecycle`` holds what a form shows of a document), ``boards`` (kanban
-and moves), ``dashboards`` and ``related`` (the 360° page).
+and moves), ``dashboards``, ``related`` (the 360° page) and ``preferences`` (the user's
+locale and time zone).
 ``base`` holds what they share: the session, :class:`Screen` and rendering. Each family
 lists its ``routes``; :func:`web_router` makes one of each :func:`register`-ed family, then
 of each built-in one, and routes them.
@@ -31,6 +32,7 @@ from runtime.web.screens.files import Files
 from runtime.web.screens.forms import Forms
 from runtime.web.screens.lists import Lists
 from runtime.web.screens.people import People
+from runtime.web.screens.preferences import Preferences
 from runtime.web.screens.printing import Printing
 from runtime.web.screens.related import Related
 from runtime.web.screens.reports import Reports
@@ -46,6 +48,7 @@ __all__ = ["Family", "Screen", "WebUI", "register", "unregister", "web_router"]
 BUILT_IN: tuple[type[Family], ...] = (
     SignIn,
     People,
+    Preferences,
     Dashboards,
     Reports,
     Lists,

@@ -14,6 +14,7 @@ from engine.errors import RecordNotFound, ValidationFailed
 from engine.fieldtypes import InvalidValue, parse_id
 from metadata import ADMIN_ROLE, Permission
 from runtime.api.problems import ApiProblem
+from runtime.formatting import Formats, formats_for
 from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.web.handling import PageRedirect, limit_body
 from runtime.web.pages import Pages
@@ -90,6 +91,17 @@ class WebUI:
         guard = guard_for(store, self.actor(session), model)
         return Screen(session, store, guard, guard.access)
 
+    def formats(self, session: Session | None) -> Formats:
+        """How the signed-in user reads values: their locale and time zone, else the
+        instance's (docs/locales.md)."""
+        settings = self.live.settings
+        user = session.user if session is not None else None
+        return formats_for(
+            (user.locale if user else None) or settings.locale,
+            (user.timezone if user else None) or settings.timezone,
+            settings.company.currency,
+        )
+
     def write_context(self, session: Session) -> WriteContext:
         return write_context(self.actor(session))
 
@@ -105,6 +117,7 @@ class WebUI:
         context.setdefault(
             "is_admin", session is not None and ADMIN_ROLE in self.actor(session).roles
         )
+        context.setdefault("formats", self.formats(session))
         html = self.pages.render(template, request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 

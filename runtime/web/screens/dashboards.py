@@ -82,7 +82,7 @@ class Dashboards(Family):
             return shown
         if tile.kind is TileKind.NUMBER:
             value = result.rows[0][tile.measure] if result.rows else 0
-            shown["value"] = display(value) or "0"
+            shown["value"] = display(value, None, self.ui.formats(session)) or "0"
             shown["link"] = f"/app/{pack}/{name}?" + urllib.parse.urlencode(list(tile.filter))
             return shown
         assert tile.group_by is not None

@@ -11,7 +11,7 @@ from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from engine.access import EntityAccess, Forbidden
-from engine.errors import Conflict, RecordNotFound, StaleVersion, ValidationFailed
+from engine.errors import Conflict, FieldError, RecordNotFound, StaleVersion, ValidationFailed
 from engine.writes.documents import DRAFT
 from metadata import DOCUMENT_FIELDS, FieldType, Permission
 from metadata._fieldkeys import TYPE_TRAITS
@@ -340,9 +340,18 @@ class Forms(Family):
         sections = self._sections(screen, creating=record_id is None, state=state)
         widgets: list[Widget] = [w for s in sections for w in s["widgets"]]
         # what the document's state lets change; a new record's emptied defaults are computed
-        values = record_from_form(form, widgets, new=record_id is None)
+        unreadable: list[FieldError] = []  # numbers not as the user's locale writes them
+        values = record_from_form(
+            form,
+            widgets,
+            new=record_id is None,
+            formats=self.ui.formats(session),
+            problems=unreadable,
+        )
         ctx = self.ui.write_context(session)
         try:
+            if unreadable:
+                raise ValidationFailed(unreadable)
             async with self.database.write(ctx) as conn:
                 if record_id is None:
                     saved = await screen.guard.create(conn, values, ctx, None)

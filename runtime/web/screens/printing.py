@@ -26,4 +26,5 @@ class Printing(Family):
         async with self.database.get().connection() as conn:
             record = await printing.printable(conn, screen.guard, parse_record_id(record_id))
         formats = self.live.current.record_api.print_formats
-        return await printing.render(formats, screen.guard, record, fmt, name)
+        reader = self.ui.formats(session)
+        return await printing.render(formats, screen.guard, record, fmt, name, reader)

@@ -69,7 +69,7 @@ def test_a_field_is_previewed_then_applied_and_appears_on_the_form(
     assert "loyalty_tier: {type: enum" in overlay.read_text()
     form = admin.get("/app/crm/deal/new")
     assert 'name="loyalty_tier"' in form.text
-    assert '<option value="gold">gold</option>' in form.text
+    assert '<option value="gold">Gold</option>' in form.text
     # the API serves it at once too
     api = admin.get("/api/v1/_meta/entities", headers={"authorization": f"Bearer {crm.token()}"})
     deal = next(e for e in api.json()["data"] if e["name"] == "crm.deal")

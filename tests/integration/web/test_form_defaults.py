@@ -141,10 +141,10 @@ def test_kanban_cards_and_dashboard_bars_show_a_references_title(shop: TestClien
     assert board.status_code == 200
     assert board.text.count("Buyer: Chair") == 2
     assert f"Buyer: {chair}<" not in board.text
-    assert '<option value="on_hold">on hold</option>' in board.text  # the card's move
-    assert re.search(r'<h2 id="col-2">on hold <span class="count">0</span>', board.text)
+    assert '<option value="on_hold">On hold</option>' in board.text  # the card's move
+    assert re.search(r'<h2 id="col-2">On hold <span class="count">0</span>', board.text)
     form = shop.get("/app/shop/order/new").text
-    assert '<option value="on_hold">on hold</option>' in form
+    assert '<option value="on_hold">On hold</option>' in form
 
     dashboard = shop.get("/app/_dashboards/shop/orders")
     assert dashboard.status_code == 200

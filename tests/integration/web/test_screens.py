@@ -191,7 +191,7 @@ def test_list_search_filter_sort_and_pages(browser: TestClient) -> None:
 
 def test_create_shows_errors_at_their_fields_and_keeps_the_input(browser: TestClient) -> None:
     empty = browser.get("/app/crm/deal/new")
-    assert '<option value="open" selected>open</option>' in empty.text  # the default
+    assert '<option value="open" selected>Open</option>' in empty.text  # the default
     token = csrf_of(empty)
     refused = browser.post(
         "/app/crm/deal/new",
@@ -353,16 +353,16 @@ def test_a_dashboard_computes_each_tile_for_its_viewer(crm: Instance, browser: T
     assert 'href="/app/_dashboards/crm/pipeline"' in browser.get("/app").text
     figures = re.findall(r'<p class="figure"><a href="([^"]+)">([^<]+)</a></p>', page.text)
     assert figures == [("/app/crm/deal?status=open", "1"), ("/app/crm/account?", "0")]
-    data = re.findall(r"<tr><td>(\w+)</td><td>([\d.]+)</td></tr>", page.text)
-    assert ("won", "30.00") in data
-    assert ("lost", "20.00") in data
+    data = re.findall(r'<tr><td>(\w+)</td><td class="num">([\d.]+)</td></tr>', page.text)
+    assert ("Won", "30.00") in data
+    assert ("Lost", "20.00") in data
     assert page.text.count('class="chart-bar"') == 6  # two bar tiles of three statuses
     with signed_in(crm, "vic", PASSWORD) as viewer:
         seen = viewer.get("/app/_dashboards/crm/pipeline")
         assert seen.status_code == 200
-        shown = re.findall(r"<tr><td>(\w+)</td><td>([\d.]+)</td></tr>", seen.text)
-        assert ("lost", "20.00") not in shown  # the viewer's where: status != 'lost'
-        assert ("won", "30.00") in shown
+        shown = re.findall(r'<tr><td>(\w+)</td><td class="num">([\d.]+)</td></tr>', seen.text)
+        assert ("Lost", "20.00") not in shown  # the viewer's where: status != 'lost'
+        assert ("Won", "30.00") in shown
         assert seen.text.count("Not available with your roles.") == 2  # margin, accounts
     assert browser.get("/app/_dashboards/crm/nothing").status_code == 404
 
@@ -384,7 +384,7 @@ def test_views_set_the_list_columns_sort_and_board(db_url: str, tmp_path: Path) 
         assert [h.strip() for h in headers] == ["Status", "Name", "Amount"]
         assert 'aria-sort="descending"' in listed.text  # the view's sort: -amount
         firsts = re.findall(r'href="/app/crm/deal/\d+">([^<]+)</a>', listed.text)
-        assert firsts == ["won", "lost", "open"]  # the first column links to the record
+        assert firsts == ["Won", "Lost", "Open"]  # the first column links to the record
         board = client.get("/app/crm/deal/kanban")
         assert "Amount: 30.00" in board.text
 

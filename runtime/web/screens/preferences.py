@@ -1,0 +1,102 @@
+"""The signed-in user's preferences: their locale and time zone (docs/locales.md), which
+decide how every page, print and CSV export for people shows them numbers, money and dates.
+Either may be left to the instance's default (``locale:`` and ``timezone:`` in
+``tessera.yaml``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zoneinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
+from starlette.responses import RedirectResponse, Response
+
+from engine.identity import Identity, IdentityError
+from runtime.web.handling import screen
+from runtime.web.screens.base import Family, form_text
+
+if TYPE_CHECKING:
+    from runtime.web.session import Session
+
+
+@functools.cache
+def locale_choices() -> tuple[tuple[str, str], ...]:
+    """Every locale with a country (``de_DE``), by its own name in English."""
+    from babel import Locale
+    from babel.localedata import locale_identifiers
+
+    found = []
+    for name in locale_identifiers():
+        parts = name.split("_")
+        if len(parts) != 2 or not parts[1].isalpha() or not parts[1].isupper():
+            continue
+        found.append((name, f"{Locale.parse(name).get_display_name('en')} — {name}"))
+    return tuple(sorted(found, key=lambda choice: choice[1].casefold()))
+
+
+@functools.cache
+def zone_choices() -> tuple[str, ...]:
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+
+
+class Preferences(Family):
+    routes = (
+        ("GET", "/app/_preferences", "preferences"),
+        ("POST", "/app/_preferences", "save"),
+    )
+
+    @screen
+    async def preferences(self, request: Request) -> Response:
+        session = await self.ui.session(request)
+        return await self._page(request, session, None)
+
+    @screen
+    async def save(self, request: Request) -> Response:
+        session = await self.ui.checked(request)
+        form = await request.form()
+        locale = form_text(form.get("locale")).strip()
+        timezone = form_text(form.get("timezone")).strip()
+        database = self.database.get()
+        try:
+            async with database.transaction() as conn:
+                await Identity(database.sa_dialect).set_preferences(
+                    conn, session.user.username, locale=locale, timezone=timezone
+                )
+        except IdentityError as exc:
+            return await self._page(request, session, exc.detail, status=422)
+        self.authenticator.forget(session.token)  # the next page reads the user again
+        return RedirectResponse("/app/_preferences?saved=1", status_code=303)
+
+    async def _page(
+        self, request: Request, session: Session, problem: str | None, status: int = 200
+    ) -> Response:
+        settings = self.live.settings
+        return await self.ui.render(
+            request,
+            "preferences.html",
+            status,
+            session=session,
+            title="Preferences",
+            problem=problem,
+            saved=request.query_params.get("saved") == "1" and problem is None,
+            locales=locale_choices(),
+            zones=zone_choices(),
+            default_locale=settings.locale,
+            default_timezone=settings.timezone,
+            sample=self._sample(session),
+        )
+
+    def _sample(self, session: Session) -> dict[str, str]:
+        """How this user now reads a number, an amount, a date and a moment."""
+        formats = self.ui.formats(session)
+        moment = dt.datetime(2026, 12, 6, 14, 30, tzinfo=dt.UTC)
+        currency = self.live.settings.company.currency or "EUR"
+        return {
+            "number": formats.number(Decimal("1450000.5"), 2),
+            "money": formats.money(Decimal("1450000"), currency),
+            "date": formats.date(moment.date()),
+            "moment": formats.datetime(moment),
+        }
