@@ -5,10 +5,10 @@ and ``accept`` and for the instance's ``files:`` settings (docs/files.md)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from metadata._overlays import FieldChange
+    from metadata._model import FieldDef
 
 _SIZE = re.compile(r"\s*(\d{1,12}(?:\.\d{1,6})?)\s*([kKmMgG]?)([iI]?)[bB]?\s*")
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
@@ -41,6 +41,22 @@ def content_type_problem(pattern: object) -> str | None:
     if not isinstance(pattern, str) or not _CONTENT_TYPE.fullmatch(pattern):
         return f"'{pattern}' is not a content type such as application/pdf or image/*"
     return None
+
+
+class FieldChange(Protocol):
+    """What a customization rule uses of ``metadata._overlays.FieldChange`` (named here by
+    its shape: ``_overlays`` imports this module)."""
+
+    field: FieldDef
+    pack: str
+    changes: dict[str, Any]
+    ok: bool
+
+    def error(
+        self, key: str, message: str, *, item: int | None = None, at_key: bool = False
+    ) -> None: ...
+
+    def loosens(self, key: str, written: str, pack_value: str) -> None: ...
 
 
 def covered(pattern: str, patterns: tuple[str, ...]) -> bool:
