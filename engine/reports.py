@@ -131,8 +131,8 @@ class CompiledReport:
 
     def parameters(self, pairs: Sequence[tuple[str, str]], actor: Actor | None) -> dict[str, Any]:
         """The parameters of one run from query-string ``pairs``: each parsed as its type,
-        an empty or missing one given its default; then the report's checks. ``BadQuery``
-        (400) names the parameter at fault."""
+        a missing one given its default; then the report's checks. ``BadQuery`` (400) names
+        the parameter at fault; an empty value is one (the web form leaves those out)."""
         check_parameters(pairs)
         declared = {p.name: p for p in self.definition.parameters}
         given: dict[str, str] = {}
@@ -146,8 +146,12 @@ class CompiledReport:
             given[key] = value
         values: dict[str, Any] = {}
         for parameter in self.definition.parameters:
-            text = given.get(parameter.name, "").strip()
-            if text:
+            text = given.get(parameter.name)
+            if text is not None and not text.strip():
+                raise BadQuery(
+                    f"'{parameter.name}' is empty: give a value, or leave it out for its default"
+                )
+            if text is not None:
                 values[parameter.name] = _parsed(parameter, text)
             elif parameter.name in self._defaults:  # it may read the parameters before it
                 values[parameter.name] = self._default(parameter, Scope(values, user=actor))

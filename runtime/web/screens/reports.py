@@ -33,7 +33,7 @@ class Reports(Family):
         compiled = find_report(model, pack, name)
         actor = self.ui.actor(session)
         compiled.check_access(actor)
-        pairs = request.query_params.multi_items()
+        pairs = _given(request)
         problem = None
         result: ReportResult | None = None
         try:
@@ -65,9 +65,7 @@ class Reports(Family):
         model = self.live.current.model
         compiled = find_report(model, pack, name)
         actor = self.ui.actor(session)
-        result = await run_report(
-            model, self.database, compiled, actor, request.query_params.multi_items()
-        )
+        result = await run_report(model, self.database, compiled, actor, _given(request))
         return Response(
             report_csv(compiled, result),
             media_type="text/csv; charset=utf-8",
@@ -76,6 +74,12 @@ class Reports(Family):
                 "cache-control": "no-store",
             },
         )
+
+
+def _given(request: Request) -> list[tuple[str, str]]:
+    """The form's parameters without the empty ones (a date cleared, a choice left at
+    *Any*): those take their defaults, as a parameter left out of the API's query does."""
+    return [(key, value) for key, value in request.query_params.multi_items() if value.strip()]
 
 
 def _sections(compiled: CompiledReport, result: ReportResult | None) -> dict[str, Any] | None:

@@ -208,6 +208,8 @@ def test_csv_download(books: Books) -> None:
 @pytest.mark.parametrize(
     "query",
     [
+        "from=",
+        "to=%20",
         "from=2026-13-01",
         "from=2026-02-30",
         "from=10000-01-01",
@@ -320,6 +322,9 @@ def test_the_report_pages(books: Books, finance: Instance) -> None:
         assert "&#39;from&#39; must be on or before &#39;to&#39;" in bad.text
         assert 'value="2026-04-01"' in bad.text  # as typed, to be corrected
         assert client.get("/app/_reports/finance/nope").status_code == 404
+        cleared = client.get("/app/_reports/finance/profit_and_loss?from=&to=")  # the defaults
+        assert cleared.status_code == 200
+        assert f'name="to" type="date" value="{today.isoformat()}"' in cleared.text
         hostile = client.get("/app/_reports/finance/profit_and_loss?from=<script>alert(1)</script>")
         assert hostile.status_code == 400
         assert "<script>alert(1)" not in hostile.text
