@@ -102,6 +102,7 @@ def test_schema_prints_valid_draft_2020_12_schemas(tmp_path: Path) -> None:
         "overlay",
         "dashboard",
         "view",
+        "report",
     }
     for schema in document.values():
         Draft202012Validator.check_schema(schema)
