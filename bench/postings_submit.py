@@ -19,7 +19,7 @@ actual_qty = actual_qty + $d WHERE item … AND actual_qty + $d >= 0`` sorted by
 same row locks in the same fixed order as the engine: bins, then order lines), updates the
 order lines the same way (``delivered_qty + $d <= quantity``), appends the 5 ledger rows,
 the 15 journal rows and the 11 audit rows the engine writes, then commits (17 statements
-with BEGIN and COMMIT; Tessera's submit is 11 on PostgreSQL: see bench/README.md).
+with BEGIN and COMMIT; Tessera's submit is 8 on PostgreSQL: see bench/README.md).
 
 Each side has its own warehouse (the same items, the same tables), its own sales orders
 and its own drafts, all made before the timed part: items, warehouses and a large receipt
