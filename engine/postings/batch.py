@@ -17,7 +17,9 @@ definitions let the statement do exactly what the one-by-one path does
   version, locked), for the audit trail and for rules that read ``old``. A row the
   guards refuse is not returned: the caller moves it one by one, which says why.
 - ``append``: ledger rows, each with its audit row, as one statement of data-modifying
-  CTEs (the create's own ``INSERT … RETURNING`` and audit ``INSERT`` per row).
+  CTEs (the create's own ``INSERT … RETURNING`` and audit ``INSERT`` per row); the last
+  such statement of a voucher also writes its ``Tail``: the audit rows ``move_together``
+  kept back and the journal, so a voucher's writes after its moves are one round trip.
 """
 
 from __future__ import annotations
