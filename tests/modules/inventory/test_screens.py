@@ -35,7 +35,7 @@ def test_the_screens_and_the_dashboard_render(inventory: Instance) -> None:
             assert page.status_code == 200, (path, page.text[:300])
         below = client.get("/app/inventory/item", params={"below_reorder": "true"})
         assert below.status_code == 200
-        assert "Visitor chair" in below.text
+        assert "Screw M6 x 20 (box of 100)" in below.text  # the demo's one item below reorder
         assert "Office desk 160 cm" not in below.text
         board = client.get("/app/_dashboards/inventory/stock")
         assert board.status_code == 200, board.text[:300]
