@@ -133,6 +133,8 @@ class ListQuery:
     filters: tuple[Filter, ...] = ()
     sort: tuple[tuple[str, bool], ...] = ()
     """(column, descending) pairs, without the id tie-breaker."""
+    id_descending: bool = False
+    """The direction of the id tie-breaker (``sort=-id``, or ``sort=…,-id``)."""
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     cursor: tuple[Any, ...] | None = None
@@ -143,7 +145,10 @@ class ListQuery:
     restriction: ListRestriction | None = None
 
     def sort_text(self) -> str:
-        return ",".join(("-" if desc else "") + name for name, desc in self.sort)
+        keys = [("-" if desc else "") + name for name, desc in self.sort]
+        if self.id_descending:
+            keys.append("-id")
+        return ",".join(keys)
 
 
 def check_parameters(params: Sequence[tuple[str, str]]) -> None:
@@ -185,8 +190,10 @@ class QueryParser:
                 options[key] = value
             else:
                 filters.append(self._filter(key, value))
-        sort = self._sort(options.get("sort"))
-        cursor = self._cursor(options["cursor"], sort) if "cursor" in options else None
+        sort, id_descending = self._sort(options.get("sort"))
+        cursor = (
+            self._cursor(options["cursor"], sort, id_descending) if "cursor" in options else None
+        )
         if cursor is not None and "offset" in options:
             raise BadQuery("use either 'offset' or 'cursor', not both")
         q = options.get("q")
@@ -195,6 +202,7 @@ class QueryParser:
         return ListQuery(
             filters=tuple(filters),
             sort=sort,
+            id_descending=id_descending,
             limit=_int_parameter(options.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT),
             offset=_int_parameter(options.get("offset", "0"), "offset", 0, 10**9),
             cursor=cursor,
@@ -206,7 +214,7 @@ class QueryParser:
 
     def after(self, query: ListQuery, next_cursor: str) -> ListQuery:
         """The page after the one that answered ``next_cursor``."""
-        cursor = self._cursor(next_cursor, query.sort)
+        cursor = self._cursor(next_cursor, query.sort, query.id_descending)
         return dataclasses.replace(query, cursor=cursor, offset=0)
 
     def _column(self, columns: QueryColumns, name: str, purpose: str) -> QueryColumn:
@@ -261,9 +269,11 @@ class QueryParser:
         except InvalidValue:
             raise BadQuery(f"'{parameter}' must be true or false") from None
 
-    def _sort(self, text: str | None) -> tuple[tuple[str, bool], ...]:
+    def _sort(self, text: str | None) -> tuple[tuple[tuple[str, bool], ...], bool]:
+        """The sort keys, and the direction of the id that ends them: a last key ``id``
+        (or ``-id``) is the tie-breaker every list ends with, in the direction asked."""
         if not text:
-            return ()
+            return (), False
         keys = []
         for item in split_csv(text, "sort"):
             name = item.removeprefix("-")
@@ -274,9 +284,10 @@ class QueryParser:
             raise BadQuery("'sort' names a field twice")
         if len(keys) > MAX_SORT_KEYS:
             raise BadQuery(f"'sort' takes at most {MAX_SORT_KEYS} fields")
+        id_descending = False
         if names[-1:] == ["id"]:
-            keys.pop()
-        return tuple(keys)
+            id_descending = keys.pop()[1]
+        return tuple(keys), id_descending
 
     def _fields(self, text: str | None) -> tuple[str, ...] | None:
         if text is None:
@@ -298,7 +309,9 @@ class QueryParser:
                 raise BadQuery(f"'expand': '{name}' is not a reference field{hint}")
         return tuple(dict.fromkeys(names))
 
-    def _cursor(self, text: str, sort: tuple[tuple[str, bool], ...]) -> tuple[Any, ...]:
+    def _cursor(
+        self, text: str, sort: tuple[tuple[str, bool], ...], id_descending: bool
+    ) -> tuple[Any, ...]:
         try:
             payload = orjson.loads(
                 base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
@@ -306,7 +319,7 @@ class QueryParser:
             sort_text, values = payload["s"], payload["v"]
         except (ValueError, TypeError, KeyError, binascii.Error):
             raise BadQuery("'cursor' is not a cursor this API returned") from None
-        expected = ",".join(("-" if d else "") + n for n, d in sort)
+        expected = ListQuery(sort=sort, id_descending=id_descending).sort_text()
         if sort_text != expected or not isinstance(values, list) or len(values) != len(sort) + 1:
             raise BadQuery("'cursor' belongs to a different sort order; start again without it")
         try:
@@ -387,6 +400,7 @@ class ListSqlBuilder:
         return (
             filters,
             query.sort,
+            query.id_descending,
             query.fields,
             query.q is not None,
             cursor,
@@ -508,7 +522,7 @@ class ListSqlBuilder:
             if self.columns.columns[name].nullable:
                 expression = expression.nulls_last()
             order.append(expression)
-        order.append(table.c.id.asc())
+        order.append(table.c.id.desc() if query.id_descending else table.c.id.asc())
         return order
 
     def _keyset_condition(self, query: ListQuery) -> ColumnElement[bool]:
@@ -516,7 +530,7 @@ class ListSqlBuilder:
         assert query.cursor is not None
         table = self.columns.table
         keys = [(name, desc, self.columns.columns[name].nullable) for name, desc in query.sort]
-        keys.append(("id", False, False))
+        keys.append(("id", query.id_descending, False))
         alternatives = []
         equal_so_far: list[ColumnElement[bool]] = []
         for k, (name, descending, nullable) in enumerate(keys):

@@ -122,6 +122,20 @@ def test_sort_descending_nulls_last_and_count(seeded: TestClient) -> None:
     assert names(seeded, sort="price") == ["bolt", "Émile's chisel", "Anvil", "Drill"]
 
 
+def test_sort_by_id_keeps_its_direction(many: TestClient) -> None:
+    """``id`` ends every sort as the tie-breaker; asked for last, it keeps the direction
+    asked (``-id``: newest first), alone or after other keys."""
+    ids = [int(r["id"]) for r in many.get(ITEMS, params={"limit": 100}).json()["data"]]
+    newest = [
+        int(r["id"]) for r in many.get(ITEMS, params={"sort": "-id", "limit": 100}).json()["data"]
+    ]
+    assert newest == sorted(ids, reverse=True)
+    assert len(newest) == 53
+    rows = many.get(ITEMS, params={"sort": "quantity,-id", "limit": 100}).json()["data"]
+    keys = [(r["quantity"], -int(r["id"])) for r in rows]
+    assert keys == sorted(keys)
+
+
 def test_sparse_fields_and_expand(seeded: TestClient) -> None:
     body = seeded.get(
         ITEMS,
@@ -183,7 +197,17 @@ def many(kitchen_client: TestClient) -> TestClient:
 
 
 @pytest.mark.parametrize(
-    "sort", ["quantity", "-quantity,name", "price", "-price,-due", "due,-quantity", None]
+    "sort",
+    [
+        "quantity",
+        "-quantity,name",
+        "price",
+        "-price,-due",
+        "due,-quantity",
+        "-id",
+        "quantity,-id",
+        None,
+    ],
 )
 @pytest.mark.parametrize("page_size", [1, 7, 50])
 def test_cursor_and_offset_walks_return_every_record_once(
