@@ -13,10 +13,10 @@ from metadata._aggregates import (
     UNGROUPABLE,
     measurable,
 )
-from metadata._documents import YAML_SUFFIXES, display_name, load_document
+from metadata._documents import load_folder_documents
 from metadata._errors import did_you_mean
 from metadata._model import DashboardDef, FieldType, TileDef, TileKind
-from metadata._names import default_label, is_snake_case
+from metadata._names import default_label
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,22 +32,7 @@ _SYSTEM_DATES = {"created_at": FieldType.DATETIME, "updated_at": FieldType.DATET
 def load_dashboard_documents(
     pack_path: Path, problems: ProblemCollector
 ) -> dict[str, SourceDocument]:
-    directory = pack_path / "dashboards"
-    if not directory.is_dir():
-        return {}
-    documents: dict[str, SourceDocument] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in YAML_SUFFIXES or path.name.startswith("."):
-            continue
-        if not is_snake_case(path.stem):
-            problems.at_file(
-                display_name(path), f"dashboard file name '{path.stem}' must be snake_case"
-            )
-            continue
-        document = load_document(path, "dashboard", problems)
-        if document is not None:
-            documents[path.stem] = document
-    return documents
+    return load_folder_documents(pack_path, "dashboards", "dashboard", problems)
 
 
 class DashboardChecker:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from metadata import _schemas
 from metadata._errors import did_you_mean
+from metadata._names import is_snake_case
 from metadata._yaml import SourceDocument, YamlSyntaxError
 
 if TYPE_CHECKING:
@@ -79,6 +80,30 @@ def load_document(path: Path, kind: str, problems: ProblemCollector) -> SourceDo
     if document is None:
         return None
     return check_document(document, kind, problems)
+
+
+def load_folder_documents(
+    pack_path: Path, folder: str, kind: str, problems: ProblemCollector
+) -> dict[str, SourceDocument]:
+    """The schema-checked ``kind`` documents of a pack's ``folder`` (``dashboards/``,
+    ``reports/``), by file name; a name that is not snake_case is reported and skipped, as
+    are dot files (editor and lock files)."""
+    directory = pack_path / folder
+    if not directory.is_dir():
+        return {}
+    documents: dict[str, SourceDocument] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in YAML_SUFFIXES or path.name.startswith("."):
+            continue
+        if not is_snake_case(path.stem):
+            problems.at_file(
+                display_name(path), f"{kind} file name '{path.stem}' must be snake_case"
+            )
+            continue
+        document = load_document(path, kind, problems)
+        if document is not None:
+            documents[path.stem] = document
+    return documents
 
 
 def parse_document(path: Path, problems: ProblemCollector) -> SourceDocument | None:

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from metadata._dashboards import DashboardChecker
-from metadata._documents import YAML_SUFFIXES, display_name, load_document
+from metadata._documents import load_folder_documents
 from metadata._errors import did_you_mean
 from metadata._expressions import (
     DATE_FUNCTIONS,
@@ -18,7 +18,7 @@ from metadata._expressions import (
     template_problem,
 )
 from metadata._model import ADMIN_ROLE
-from metadata._names import default_label, is_snake_case
+from metadata._names import default_label
 from metadata._report_model import (
     ParameterType,
     ReportCheckDef,
@@ -44,22 +44,7 @@ DEFAULT_COLUMN = ReportColumnDef("amount", "Amount")
 
 
 def load_report_documents(pack_path: Path, problems: ProblemCollector) -> dict[str, SourceDocument]:
-    directory = pack_path / "reports"
-    if not directory.is_dir():
-        return {}
-    documents: dict[str, SourceDocument] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in YAML_SUFFIXES or path.name.startswith("."):
-            continue
-        if not is_snake_case(path.stem):
-            problems.at_file(
-                display_name(path), f"report file name '{path.stem}' must be snake_case"
-            )
-            continue
-        document = load_document(path, "report", problems)
-        if document is not None:
-            documents[path.stem] = document
-    return documents
+    return load_folder_documents(pack_path, "reports", "report", problems)
 
 
 def load_reports(
