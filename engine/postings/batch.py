@@ -38,7 +38,7 @@ from engine.audit import AuditAction, changes_between
 from engine.database import IntegrityViolation
 from engine.fieldtypes import ReferenceByKey
 from engine.fieldtypes.numeric import INT64_MAX, INT64_MIN, decimal_shape
-from engine.postings.book import guardable
+from engine.postings.book import JOURNAL_COLUMNS, guardable
 from engine.sql import CompiledSql, compile_sql
 from engine.tables import audit_table, posting_table
 from metadata import FieldType, RuleEvent
@@ -299,16 +299,7 @@ _APPENDS: weakref.WeakKeyDictionary[Any, dict[tuple[int, bool], _Append]] = (
 )
 _SLOT = re.compile(r"p(\d+)_(.+)")
 _AUDIT_COLUMNS = ("at", "user_id", "entity", "record_id", "action", "changes")
-_JOURNAL_COLUMNS = (
-    "seq",
-    "kind",
-    "target",
-    "target_id",
-    "deltas",
-    "at",
-    "ledger_seq",
-    "after",
-)
+_JOURNAL_COLUMNS = JOURNAL_COLUMNS[2:]
 """``tessera_posting``'s columns after the voucher's two, as ``book.journal_values`` gives
 them; ``Tail`` rows end with ``row_ref``."""
 

@@ -344,7 +344,7 @@ class Entry:
     after: Mapping[str, str] | None = None
 
 
-_COLUMNS = (
+JOURNAL_COLUMNS = (
     "voucher_type",
     "voucher_id",
     "seq",
@@ -367,7 +367,9 @@ class Journal:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.names = [c.name for c in posting_table.c if c.name != "id"]
-        assert self.names == list(_COLUMNS), "Journal._values gives the columns in this order"
+        assert self.names == list(JOURNAL_COLUMNS), (
+            "Journal._values gives the columns in this order"
+        )
         self._inserts: dict[int, CompiledSql] = {}
         self._in_order: dict[int, bool] = {}
         columns = [
