@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from engine import EngineModel
     from engine.expressions import Actor
     from engine.reports import CompiledReport, ReportResult
+    from metadata import ReportCheckDef
     from runtime.live import LiveDefinitions
     from runtime.plumbing import DatabaseHolder
 
@@ -245,6 +246,16 @@ REPORT_SCHEMA = {
 }
 
 
+def _bad_request(checks: Sequence[ReportCheckDef]) -> str:
+    """The 400's description: a parameter not of its type, unknown or empty, and each of
+    the report's checks, which relate parameters in ways a schema cannot state."""
+    why = "A parameter is not valid (not of its type, unknown, given twice or empty)"
+    if not checks:
+        return why
+    failed = "; ".join(f"{c.message} (when {c.condition} does not hold)" for c in checks)
+    return f"{why}, or the parameters fail a check of the report: {failed}"
+
+
 def report_paths(model: EngineModel) -> dict[str, Any]:
     """One OpenAPI path per report, its parameters typed, answering JSON or CSV; and each
     pack's list of the reports the caller may run."""
@@ -302,7 +313,7 @@ def report_paths(model: EngineModel) -> dict[str, Any]:
         problem = {"$ref": "#/components/schemas/Problem"}
         responses: dict[str, Any] = {"200": ok}
         for status, why in (
-            ("400", "A parameter is not valid (a bad date, from after to)"),
+            ("400", _bad_request(definition.checks)),
             ("401", "Not signed in"),
             ("403", "The caller's roles may not run the report or read its entities"),
         ):

@@ -5,7 +5,9 @@ sends what an attacker or a careless client would: every filter operator on ever
 the kitchen pack (every field type) with NUL characters, unpaired surrogates, invalid
 UTF-8, numbers no column holds, datetimes whose offset leaves the representable range;
 crafted cursors; JSON bodies for create, patch, upsert and ``_bulk`` with such values in
-fields, keys, references and line items; the web UI's list with the same parameters.
+fields, keys, references and line items; the web UI's list with the same parameters; a
+report's parameters (the kitchen pack's ``stock``: a date, a choice, a reference) through
+the API, its CSV, the web page and its download.
 
 Every answer must be below 500; every refusal an RFC 9457 problem (or an error page on the
 web UI); nothing may reach the log at ERROR or with a traceback (the API logs unexpected
@@ -33,7 +35,16 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from metadata import DATE_BUCKETS, FILTER_OPERATORS, MEASURE_FUNCTIONS, FieldDef, FieldType
+from metadata import (
+    DATE_BUCKETS,
+    FILTER_OPERATORS,
+    MEASURE_FUNCTIONS,
+    FieldDef,
+    FieldType,
+    ParameterType,
+    ReportDef,
+    ReportParameterDef,
+)
 from runtime.app import TesseraApp, build_app
 from tests.support.identity import issue_token
 from tests.support.web import signed_in
@@ -252,15 +263,18 @@ class Entity:
         return (self.fields[name].to or "").rsplit(".", 1)[-1]
 
 
-def entities_of(instance: Instance) -> list[Entity]:
+def entities_of(instance: Instance) -> tuple[list[Entity], list[ReportDef]]:
+    """The kitchen pack's entities and reports."""
     app = build_app(instance.settings)
     assert isinstance(app, TesseraApp)
     model = app.live.current.model
-    return [
+    entities = [
         Entity(s.entity.name, dict(s.entity.fields), tuple(s.entity.unique_fields()))
         for s in model.public_stores()
         if s.entity.pack == PACK
     ]
+    reports = [r.definition for r in model.reports.values() if r.definition.pack == PACK]
+    return entities, reports
 
 
 EDGES: dict[FieldType | None, list[str]] = {
@@ -528,11 +542,50 @@ def getter(path: str, *, web: bool = False) -> Callable[[list[tuple[str, str]]],
     return lambda params: Call("GET", f"{path}?{query_string(params)}", web=web)
 
 
-KINDS = ("reads", "filters", "writes", "web")
+KINDS = ("reads", "filters", "writes", "web", "reports")
 """Each kind of request is fuzzed on its own budget, so that none crowds the others out."""
 
 
-def calls(entities: list[Entity], kind: str) -> st.SearchStrategy[Call]:
+def report_calls(reports: list[ReportDef]) -> st.SearchStrategy[Call]:
+    """A report's API (JSON and CSV), its web page and download, with each parameter's
+    values mostly of its type (so that some runs reach the SQL), often odd or repeated."""
+
+    def parameter(definition: ReportDef) -> st.SearchStrategy[tuple[str, str]]:
+        def typed(p: ReportParameterDef) -> st.SearchStrategy[str]:
+            if p.type is ParameterType.DATE:
+                return typed_text(FieldType.DATE)
+            if p.type is ParameterType.REFERENCE:
+                return typed_text(FieldType.REFERENCE)
+            return st.sampled_from(p.values)
+
+        own = st.sampled_from(definition.parameters).flatmap(
+            lambda p: st.tuples(st.just(p.name), st.one_of(typed(p), typed(p), values))
+        )
+        other = st.tuples(st.one_of(st.just("format"), text_values), values)
+        formats = st.tuples(st.just("format"), st.sampled_from(["json", "csv", "xml", ""]))
+        return st.one_of(own, own, own, formats, other)
+
+    def run(definition: ReportDef) -> st.SearchStrategy[Call]:
+        api = f"/api/v1/{PACK}/_reports/{definition.name}"
+        web = f"/app/_reports/{PACK}/{definition.name}"
+        params = st.lists(parameter(definition), max_size=4)
+        return st.one_of(
+            params.map(getter(api)),
+            params.map(getter(api)),
+            params.map(getter(web, web=True)),
+            params.map(getter(f"{web}/csv", web=True)),
+        )
+
+    names = st.one_of(st.sampled_from([r.name for r in reports]), text_values.map(escaped))
+    listing = st.tuples(names, st.lists(st.tuples(text_values, values), max_size=2)).map(
+        lambda t: Call("GET", f"/api/v1/{PACK}/_reports/{t[0]}?{query_string(t[1])}")
+    )
+    return st.one_of(*(run(r) for r in reports), listing)
+
+
+def calls(entities: list[Entity], kind: str, reports: list[ReportDef]) -> st.SearchStrategy[Call]:
+    if kind == "reports":
+        return report_calls(reports)
     lookup = {e.name: e for e in entities}
 
     def reads(entity: Entity) -> list[st.SearchStrategy[Call]]:
@@ -768,12 +821,13 @@ def test_no_server_errors_from_odd_requests(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     api, browser = clients
-    entities = entities_of(kitchen)
+    entities, reports = entities_of(kitchen)
+    assert reports, "the kitchen pack declares a report, so that reports are fuzzed too"
     caplog.set_level(logging.WARNING)
 
     @FUZZ
     @seed(SEED)
-    @given(call=calls(entities, kind))
+    @given(call=calls(entities, kind, reports))
     def run(call: Call) -> None:
         caplog.clear()
         client = browser if call.web else api
