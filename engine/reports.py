@@ -183,6 +183,25 @@ class CompiledReport:
             if not holds:
                 raise BadQuery(message)
 
+    async def reference_titles(
+        self, conn: Connection, values: Mapping[str, Any], guard_of: GuardOf
+    ) -> dict[str, str]:
+        """The title of each reference parameter's record that the caller may read, by
+        parameter name: what the report's form shows for the record chosen."""
+        titles: dict[str, str] = {}
+        for parameter in self.definition.parameters:
+            value = values.get(parameter.name)
+            if parameter.type is not ParameterType.REFERENCE or not parameter.to or not value:
+                continue
+            try:
+                key = parse_id(str(value))
+            except InvalidValue:
+                continue
+            found = await _titles(conn, guard_of, parameter.to, [key])
+            if str(key) in found:
+                titles[parameter.name] = found[str(key)]
+        return titles
+
     # -- running ------------------------------------------------------------------------
 
     async def run(

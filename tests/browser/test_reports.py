@@ -5,10 +5,12 @@ guide's (docs/user-guide-quote-to-cash.md, "See your profit")."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.test_quote_to_cash import choose
 from tests.browser.test_web import open_page, served, sign_in
 from tests.conftest import REPO, Instance, write_instance
 from tests.integration.web.test_screens import PASSWORD
@@ -89,3 +91,41 @@ def test_pick_a_period_and_see_the_profit(
     page.wait_for_url("**as_of=2026-03-31")
     assert figure(page, "Total assets") == figure(page, "Total liabilities and equity")
     assert figure(page, "Difference").endswith("0.00")
+
+
+def _kitchen(db_url: str, tmp_path: Path) -> Instance:
+    """The kitchen pack's stock report (a reference parameter to a category), two
+    categories, an item of each due today (inside the report's default period)."""
+    instance = write_instance(tmp_path / "k", db_url, ["kitchen"])
+    instance.migrate()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    with instance.client() as client:
+        for number, name in enumerate(["Tools", "Parts"], start=1):
+            category = client.post("/api/v1/kitchen/category", json={"name": name})
+            item = {"name": f"{name} item", "quantity": number, "due": today}
+            item["category"] = category.json()["data"]["id"]
+            assert client.post("/api/v1/kitchen/item", json=item).status_code == 201
+    issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
+    return instance
+
+
+def test_a_reference_parameter_is_picked_by_title(
+    chromium: Browser, db_url: str, tmp_path: Path
+) -> None:
+    """The picker of a record form on a report's form: typing searches the categories,
+    the one chosen narrows the report, and the search box's text is not sent with it."""
+    with served(_kitchen, db_url, tmp_path) as base:
+        page = open_page(chromium, 1200, 800)
+        sign_in(page, base, "ada")
+        page.goto(f"{base}/app/_reports/kitchen/stock")
+        assert figure(page, "Parts") == "2"
+        choose(page, "Search for category", "too", "Tools")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**category=*")
+        assert "q=" not in page.url.split("?", 1)[1]
+        assert (
+            page.get_by_label("Category", exact=True).locator("option:checked").inner_text()
+            == "Tools"
+        )
+        assert figure(page, "Tools") == "1"
+        assert page.locator("table.report th", has_text="Parts").count() == 0

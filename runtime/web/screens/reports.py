@@ -1,6 +1,7 @@
-"""A pack's reports (``reports/<name>.yaml``): the parameter form, defaults filled in, and
-the figures, run through the guard as ``GET /api/v1/{pack}/_reports/{name}`` runs them;
-a CSV download of the same run."""
+"""A pack's reports (``reports/<name>.yaml``): the parameter form (a reference parameter
+picked by title, as a record form's reference), defaults filled in, and the figures, run
+through the guard as ``GET /api/v1/{pack}/_reports/{name}`` runs them; a CSV download of
+the same run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from engine.errors import BadQuery
 from runtime.api.reports import find_report, parameter_texts, report_csv, run_report
+from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family
 
@@ -46,6 +48,10 @@ class Reports(Family):
             if result is not None
             else {p.name: typed.get(p.name, "") for p in compiled.definition.parameters}
         )
+        async with self.database.get().connection() as conn:
+            titles = await compiled.reference_titles(
+                conn, values, lambda entity: guard_for(model.store_for(entity), actor, model)
+            )
         return await self.render(
             request,
             "report.html",
@@ -54,6 +60,7 @@ class Reports(Family):
             title=compiled.definition.label,
             report=compiled.definition,
             values=values,
+            titles=titles,
             problem=problem,
             sections=_sections(compiled, result),
             query=str(request.url.query),

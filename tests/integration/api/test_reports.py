@@ -11,7 +11,8 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from tests.conftest import pack_instance
-from tests.support.identity import bearer
+from tests.support.identity import bearer, issue_token
+from tests.support.web import signed_in
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from tests.conftest import Instance
 
 API = "/api/v1/shop"
+PASSWORD = "correct horse battery"
 FILES = {
     "module.yaml": 'name: shop\nversion: "1.0.0"\n',
     "entities/category.yaml": "title: name\nfields:\n  name: {type: string, required: true}\n",
@@ -181,3 +183,41 @@ def test_parameters_limits_and_empty_totals(db_url: str, tmp_path: Path) -> None
         rows = list(csv.reader(io.StringIO(response.text)))
         assert ["Lines", "'=HYPERLINK(1)", "-1.00"] in rows
         assert rows[-2:] == [["", "All", "249.00"], ["", "Ratio", "-0.7925"]]
+
+
+def test_the_web_form_picks_a_reference_by_title(db_url: str, tmp_path: Path) -> None:
+    """A reference parameter is a record form's picker: a search over the target's
+    ``_options`` and a drop-down showing the chosen record's title (to a user who may read
+    it; its id to one who may not). Its search box belongs to no form, so that showing the
+    report does not send a ``q`` the report does not take."""
+    instance, ids = shop(db_url, tmp_path)
+    url = instance.settings.database_url
+    issue_token(url, "kim", ("bookkeeper",), password=PASSWORD)
+    issue_token(url, "ian", ("income_clerk",), password=PASSWORD)
+    with signed_in(instance, "kim", PASSWORD) as client:
+        page = client.get(f"/app/_reports/shop/result?category={ids['Rent']}")
+        assert page.status_code == 200, page.text[:800]
+        text = " ".join(page.text.split())
+        assert 'hx-get="/app/shop/category/_options"' in text
+        assert 'form="param-category-search-only"' in text
+        assert '<select name="category" id="param-category"' in text
+        assert f'<option value="{ids["Rent"]}" selected>Rent</option>' in text
+        assert '<label for="param-category">Category</label>' in text
+        options = client.get("/app/shop/category/_options?q=Tra")
+        assert options.status_code == 200
+        assert f'value="{ids["Travel"]}"' in options.text
+        assert f'value="{ids["Rent"]}"' not in options.text
+        # the search box's q, were it sent with the form, is no parameter of the report
+        assert client.get("/app/_reports/shop/result?q=Rent").status_code == 400
+        # none chosen: the empty choice alone; a bad id is shown back as typed
+        empty = client.get("/app/_reports/shop/result")
+        assert "selected>" not in empty.text.split('name="category"')[1].split("</select>")[0]
+        bad = client.get("/app/_reports/shop/result?category=x%3Cb%3E")
+        assert bad.status_code == 400
+        assert "x<b>" not in bad.text
+        assert 'value="x&lt;b&gt;" selected>#x&lt;b&gt;</option>' in bad.text
+    with signed_in(instance, "ian", PASSWORD) as client:  # may not read the categories
+        page = client.get(f"/app/_reports/shop/result?category={ids['Rent']}")
+        assert page.status_code == 200, page.text[:800]
+        assert f'<option value="{ids["Rent"]}" selected>#{ids["Rent"]}</option>' in page.text
+        assert ">Rent<" not in page.text
