@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.web.widgets import display
+
+if TYPE_CHECKING:
+    from runtime.formatting import Formats
 
 BAR_HEIGHT = 22
 BAR_GAP = 8
@@ -55,14 +58,15 @@ def number(value: Any) -> float:
         return 0.0
 
 
-def bar_chart(rows: list[tuple[Any, Any]]) -> BarChart:
-    """One horizontal bar per (group, value), scaled to the largest value."""
+def bar_chart(rows: list[tuple[Any, Any]], formats: Formats | None = None) -> BarChart:
+    """One horizontal bar per (group, value), scaled to the largest value; labels and
+    values as the reader of ``formats`` reads them."""
     largest = max((number(v) for _, v in rows), default=0.0) or 1.0
     span = CHART_WIDTH - LABEL_WIDTH - 110  # room for the value after the longest bar
     bars = tuple(
         Bar(
-            label=display(group) or "(empty)",
-            value=display(value) or "0",
+            label=display(group, None, formats) or "(empty)",
+            value=display(value, None, formats) or "0",
             y=i * (BAR_HEIGHT + BAR_GAP),
             width=max(0.0, number(value)) / largest * span,
         )
@@ -72,7 +76,7 @@ def bar_chart(rows: list[tuple[Any, Any]]) -> BarChart:
     return BarChart(bars, CHART_WIDTH, height, LABEL_WIDTH)
 
 
-def line_chart(rows: list[tuple[Any, Any]]) -> LineChart:
+def line_chart(rows: list[tuple[Any, Any]], formats: Formats | None = None) -> LineChart:
     """A line through (group, value) in the groups' order, from zero to the largest."""
     values = [number(v) for _, v in rows]
     largest = max(values, default=0.0) or 1.0
@@ -83,7 +87,8 @@ def line_chart(rows: list[tuple[Any, Any]]) -> LineChart:
     for i, ((group, value), amount) in enumerate(zip(rows, values, strict=True)):
         x = LINE_PADDING + (i * step if len(rows) > 1 else inner_w / 2)
         y = LINE_PADDING + inner_h - max(0.0, amount) / largest * inner_h
-        dots.append((round(x, 1), round(y, 1), display(group) or "(empty)", display(value) or "0"))
+        label = display(group, None, formats) or "(empty)"
+        dots.append((round(x, 1), round(y, 1), label, display(value, None, formats) or "0"))
     points = " ".join(f"{x},{y}" for x, y, _, _ in dots)
-    top = display(max((v for _, v in rows), key=number, default=0)) if rows else "0"
+    top = display(max((v for _, v in rows), key=number, default=0), None, formats) if rows else "0"
     return LineChart(points, tuple(dots), CHART_WIDTH, LINE_HEIGHT, top)

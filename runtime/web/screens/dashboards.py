@@ -103,7 +103,10 @@ class Dashboards(Family):
             for row in result.rows
         ]
         shown["rows"] = rows
-        shown["chart"] = bar_chart(rows) if tile.kind is TileKind.BAR else line_chart(rows)
+        formats = self.ui.formats(session)
+        shown["chart"] = (
+            bar_chart(rows, formats) if tile.kind is TileKind.BAR else line_chart(rows, formats)
+        )
         shown["group_label"] = group_field.label if group_field else tile.group_by
         return shown
 

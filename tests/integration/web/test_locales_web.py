@@ -109,12 +109,22 @@ def test_a_german_reader_sees_german_money_dates_and_labels(
     assert 'type="datetime-local" value="2026-12-06T15:30"' in form
     assert '<option value="financial_services" selected>Financial services</option>' in form
 
+    charts = ada.get("/app/_dashboards/deals/deals").text  # bars, their table, the line
+    assert 'class="chart-label">Financial services</text>' in charts
+    assert re.search(r'class="chart-value">1\.450\.000,00</text>', charts)
+    assert '<td class="num">1.450.000,00</td>' in charts
+    assert 'class="chart-label">24.12.2026</text>' in charts
+    assert 'class="chart-value">12.000</text>' in charts
+
     with signed_in(shop, "bob", PASSWORD) as bob:  # the instance's en_US, Berlin time
         listed = bob.get(DEALS).text
         assert "€1,450,000.00" in listed
         assert "12,000" in listed
         assert "Dec 24, 2026" in listed
         assert 'value="1,450,000.00"' in bob.get(f"{DEALS}/{record_id}").text
+        charts = bob.get("/app/_dashboards/deals/deals").text
+        assert re.search(r'class="chart-value">1,450,000\.00</text>', charts)
+        assert 'class="chart-label">Dec 24, 2026</text>' in charts
 
 
 @pytest.mark.parametrize(
