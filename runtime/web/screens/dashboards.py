@@ -18,6 +18,7 @@ from runtime.web.widgets import choice, display
 
 if TYPE_CHECKING:
     from metadata import TileDef
+    from runtime.formatting import Formats
     from runtime.web.session import Session
 
 
@@ -88,7 +89,7 @@ class Dashboards(Family):
         assert tile.group_by is not None
         shown["measure_label"] = _measure_label(tile.measure, entity)
         if tile.kind is TileKind.TABLE:
-            shown.update(_grid(result.rows, tile, entity))
+            shown.update(_grid(result.rows, tile, entity, self.ui.formats(session)))
             return shown
         group_field = entity.fields.get(tile.group_by.partition("__")[0])
         titles: dict[Any, str] = {}
@@ -133,10 +134,13 @@ class Dashboards(Family):
         }
 
 
-def _grid(rows: list[dict[str, Any]], tile: TileDef, entity: Any) -> dict[str, Any]:
+def _grid(
+    rows: list[dict[str, Any]], tile: TileDef, entity: Any, formats: Formats
+) -> dict[str, Any]:
     """A table tile's cells: one row per value of ``group_by`` (in the aggregate's order)
     and one column per value of ``columns`` (an enum's in its declared order, others
-    sorted), the measure in each cell, empty where no record is."""
+    sorted), the measure in each cell, empty where no record is; headings and figures as
+    the reader reads them (an enum by its label)."""
     assert tile.group_by is not None
     assert tile.columns is not None
     row_keys: list[Any] = []
@@ -159,12 +163,23 @@ def _grid(rows: list[dict[str, Any]], tile: TileDef, entity: Any) -> dict[str, A
     return {
         "group_label": group.label if group else tile.group_by,
         "columns_label": field.label if field else tile.columns,
-        "columns": [display(c) or "(empty)" for c in column_keys],
+        "columns": [_heading(c, field, formats) for c in column_keys],
         "grid": [
-            (display(key) or "(empty)", [display(cells.get((key, c))) for c in column_keys])
+            (
+                _heading(key, group, formats),
+                [display(cells.get((key, c)), None, formats) for c in column_keys],
+            )
             for key in row_keys
         ],
     }
+
+
+def _heading(value: Any, field: Any, formats: Formats) -> str:
+    if value is None:
+        return "(empty)"
+    if field is not None and field.type is FieldType.ENUM:
+        return choice(value)
+    return display(value, None, formats) or "(empty)"
 
 
 def _measure_label(measure: str, entity: Any) -> str:

@@ -61,7 +61,11 @@ def test_sqlite_doubles_are_converted_once(evo: Evolving) -> None:
         connection.execute("UPDATE evo_thing SET price = 7 WHERE id = 2")
         connection.execute("UPDATE evo_thing SET price = NULL WHERE id = 3")
         connection.execute("UPDATE evo_thing SET price = 4.25 WHERE id = 4")
+        # at revision 0008: without what 0010 (files) and 0011 (user preferences) add
         connection.execute("UPDATE tessera_alembic_version SET version_num = '0008'")
+        connection.execute("DROP TABLE tessera_file")
+        connection.execute("ALTER TABLE tessera_user DROP COLUMN timezone")
+        connection.execute("ALTER TABLE tessera_user DROP COLUMN locale")
     evo.migrate()
     evo.migrate()  # converted once only
     with sqlite3.connect(path) as connection:

@@ -118,16 +118,16 @@ def test_the_board_and_the_forecast_dashboard_render(sales: Instance) -> None:
         assert "Amount: 100.00" in board.text
         page = browser.get("/app/_dashboards/sales/forecast")
         assert page.status_code == 200, page.text
-        rows = re.findall(r"<tr><td>([\w-]+)</td><td>([\d.]+)</td></tr>", page.text)
+        rows = re.findall(r"<tr><td>([\w -]+)</td><td class=\"num\">([\d.,]+)</td></tr>", page.text)
         assert ("2026-03", "50.00") in rows  # weighted: 100 at 50 %
         assert ("2026-04", "80.00") in rows  # 100 at 80 %
-        assert ("proposal", "100.00") in rows
+        assert ("Proposal", "100.00") in rows  # an enum by its label
         grid = re.findall(r'<table class="pivot">(.*?)</table>', page.text, re.DOTALL)
         assert len(grid) == 1
         heads = re.findall(r'<th scope="col">([^<]+)</th>', grid[0])
-        assert heads == ["Expected close", "proposal", "negotiation"]
+        assert heads == ["Expected close", "Proposal", "Negotiation"]
         cells = re.findall(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', grid[0])
-        assert [(m, re.findall(r"<td>([^<]*)</td>", tds)) for m, tds in cells] == [
+        assert [(m, re.findall(r'<td class="num">([^<]*)</td>', tds)) for m, tds in cells] == [
             ("2026-03", ["50.00", ""]),
             ("2026-04", ["", "80.00"]),
         ]
