@@ -37,6 +37,7 @@ from runtime.files_config import FileSettings
 from runtime.formatting import Readers
 from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.printing import PrintFormats
+from runtime.titles import people_pages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -283,7 +284,10 @@ class RecordApi:
         if query.fields is not None:
             guard.check_fields(query.fields)
         columns = list(query.fields) if query.fields else export_columns(store, guard.access.hidden)
-        records = export_records(self.database.get(), store, query=query, read=guard.list_page)
+        database = self.database.get()
+        # for people, references by their record's title and users by name, as lists show them
+        read = people_pages(guard, database, columns) if for_people else guard.list_page
+        records = export_records(database, store, query=query, read=read)
         first = await anext(records, None)
         name = f"{store.entity.pack}-{store.entity.name}.{fmt}"
         people = PeopleCsv(

@@ -162,24 +162,6 @@ class WebUI:
                 )
         return groups
 
-    def readable(self, session: Session, store: EntityStore, name: str) -> bool:
-        target = store.entity.fields[name].to or ""
-        model = self.live.current.model
-        access = model.access.access(target, self.actor(session).roles)
-        return Permission.READ in access.permissions
-
-    def add_titles(
-        self, records: list[dict[str, Any]], store: EntityStore, names: list[str]
-    ) -> None:
-        model = self.live.current.model
-        for name in names:
-            target = model.store_for(store.entity.fields[name].to or "")
-            title = target.entity.title or "id"
-            for record in records:
-                linked = record.get(name)
-                if isinstance(linked, dict):
-                    linked["_title"] = linked.get(title) or f"#{linked.get('id')}"
-
     async def stored(self, screen: Screen, record_id: str | None) -> dict[str, Any]:
         """The stored record, hidden fields included (404 unless the user may read it)."""
         if record_id is None:

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from engine.access import Forbidden
 from engine.errors import BadQuery, Conflict, StaleVersion, ValidationFailed
 from metadata import FieldType, Permission
+from runtime.titles import add_titles, titled_references
 from runtime.web.handling import screen
 from runtime.web.screens.base import (
     Family,
@@ -72,12 +73,7 @@ class Boards(Family):
                 if c.name not in {field.name, title}
             ][:2]
         # a card's references show their record's title, as the list's cells do
-        expandable = [
-            c.name
-            for c in others
-            if c.type is FieldType.REFERENCE
-            and self.ui.readable(screen.session, screen.store, c.name)
-        ]
+        expandable = titled_references(screen.guard, [c.name for c in others])
         columns = []
         async with self.database.get().connection() as conn:
             for value in values:
@@ -92,7 +88,7 @@ class Boards(Family):
                     *([("expand", ",".join(expandable))] if expandable else []),
                 ]
                 result = await screen.guard.list_page(conn, screen.store.parser.parse(pairs))
-                self.ui.add_titles(result.records, screen.store, expandable)
+                add_titles(result.records, screen.store, expandable)
                 if value is None and not result.count:
                     continue  # an "(empty)" column only for records that have no value
                 columns.append(

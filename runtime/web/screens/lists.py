@@ -13,11 +13,11 @@ from starlette.responses import RedirectResponse, Response
 from engine.access import Forbidden
 from engine.errors import BadQuery, RecordNotFound
 from metadata import FieldType, Permission
+from runtime.titles import add_titles, show_user_names, titled_references
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, form_text, list_params, parse_record_id, visible_sort
 from runtime.web.screens.boards import board_fields
 from runtime.web.screens.line_options import LinePicker
-from runtime.web.screens.people import show_user_names
 from runtime.web.widgets import list_columns
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ class Lists(Family):
         if default_sort and not any(key == "sort" for key, _ in params):
             params.append(("sort", default_sort))
         columns = list_columns(screen.store.entity, screen.access)
-        references = [c.name for c in columns if c.type is FieldType.REFERENCE]
-        expandable = [name for name in references if self.ui.readable(session, screen.store, name)]
+        expandable = titled_references(screen.guard, [c.name for c in columns])
+        users = [c.name for c in columns if c.type is FieldType.USER]
         query_pairs = [
             *params,
             ("limit", str(PAGE_SIZE)),
@@ -64,8 +64,8 @@ class Lists(Family):
         query = screen.store.parser.parse(query_pairs)
         async with self.database.get().connection() as conn:
             result = await screen.guard.list_page(conn, query)
-            await show_user_names(conn, self.database.get().sa_dialect, result.records, columns)
-        self.ui.add_titles(result.records, screen.store, expandable)
+            await show_user_names(conn, self.database.get().sa_dialect, result.records, users)
+        add_titles(result.records, screen.store, expandable)
         filters = dict(params)
         return await self.render(
             request,

@@ -13,9 +13,9 @@ from sqlalchemy import bindparam, func, or_, select
 from starlette.responses import Response  # noqa: TC002 - FastAPI reads the annotations
 
 from engine.operators.text import like_escape
-from engine.sql import compile_sql, id_list_condition, id_list_param
+from engine.sql import compile_sql
 from engine.tables import user_table
-from metadata import FieldType
+from runtime.titles import user_names
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family
 
@@ -48,23 +48,6 @@ def _search_sql(dialect: Dialect) -> CompiledSql:
     return compile_sql(statement, dialect)
 
 
-@functools.cache
-def _names_sql(dialect: Dialect) -> CompiledSql:
-    u = user_table.c
-    condition = id_list_condition(u.id, dialect.name, "ids")
-    return compile_sql(select(u.id, u.username).where(condition), dialect)
-
-
-async def user_names(conn: Connection, dialect: Dialect, ids: Iterable[Any]) -> dict[str, str]:
-    """The name of each user of ``ids`` (text or numbers; others ignored), by id as text."""
-    wanted = {int(i) for i in ids if str(i).isascii() and str(i).isdigit() and 0 < int(i) < 2**63}
-    if not wanted:
-        return {}
-    sql = _names_sql(dialect)
-    rows = await conn.fetch(sql.sql, sql.args({"ids": id_list_param(wanted, dialect.name)}))
-    return {str(row[0]): str(row[1]) for row in rows}
-
-
 async def user_titles(
     conn: Connection, dialect: Dialect, record: Mapping[str, Any], sections: Iterable[Any]
 ) -> dict[str, str]:
@@ -74,22 +57,6 @@ async def user_titles(
         return {}
     names = await user_names(conn, dialect, [record.get(n) for n in fields])
     return {n: names[str(record[n])] for n in fields if str(record.get(n)) in names}
-
-
-async def show_user_names(
-    conn: Connection, dialect: Dialect, records: list[dict[str, Any]], columns: Iterable[Any]
-) -> None:
-    """In ``records`` as a list screen shows them: each user column's id replaced by the
-    user's name."""
-    fields = [c.name for c in columns if c.type is FieldType.USER]
-    if not fields or not records:
-        return
-    names = await user_names(conn, dialect, [r.get(n) for r in records for n in fields])
-    for record in records:
-        for name in fields:
-            value = record.get(name)
-            if value is not None:
-                record[name] = names.get(str(value), f"#{value}")
 
 
 class People(Family):

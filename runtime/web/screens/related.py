@@ -7,6 +7,7 @@ from starlette.responses import Response  # noqa: TC002 - FastAPI reads the anno
 
 from metadata import FieldType, Permission
 from metadata._fieldkeys import TYPE_TRAITS
+from runtime.titles import add_titles, titled_references
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, parse_record_id
 from runtime.web.widgets import list_columns
@@ -27,15 +28,9 @@ class Related(Family):
         qualified = screen.store.entity.qualified_name
         groups = []
         async with self.database.get().connection() as conn:
-            references = [
-                f.name
-                for f in screen.store.entity.fields.values()
-                if f.type is FieldType.REFERENCE
-                and f.name not in screen.access.hidden
-                and self.ui.readable(session, screen.store, f.name)
-            ]
+            references = titled_references(screen.guard, screen.store.entity.fields)
             record = await screen.guard.get(conn, parse_record_id(record_id), references)
-            self.ui.add_titles([record], screen.store, references)
+            add_titles([record], screen.store, references)
             for store in model.public_stores():
                 for field in store.entity.fields.values():
                     if field.type is not FieldType.REFERENCE or field.to != qualified:
