@@ -186,6 +186,12 @@ class Derivation:
         for name, child in self.children.items():
             if values.get(name) and child.fills:
                 record[name] = child.derive_lines(name, values[name], old, ctx, errors)
+            elif values.get(name) and old and old.get(name):  # a line sent by id: as stored
+                stored = {str(line["id"]): line for line in old[name]}
+                record[name] = [
+                    {**stored[str(line["id"])], **line} if str(line.get("id")) in stored else line
+                    for line in values[name]
+                ]
         missing = self.references.missing(record, ctx)
         if missing:  # nothing to read through a reference to no record
             raise ValidationFailed([*errors, *missing])

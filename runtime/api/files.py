@@ -1,7 +1,9 @@
 """Files of records over HTTP (docs/files.md):
 
 - ``PUT …/{pack}/{entity}/{id}/_files/{field}`` uploads a ``file`` field's file (multipart
-  or the raw body); ``GET``/``HEAD`` downloads it; ``DELETE`` clears the field.
+  or the raw body); ``GET``/``HEAD`` downloads it; ``DELETE`` clears the field. The same
+  on a line item's file field: ``…/{id}/{lines}/{line_id}/_files/{field}``
+  (``runtime.api.file_slots``: a line's file follows its parent record).
 - ``GET …/{id}/_attachments`` lists the record's attachments; ``POST`` adds one;
   ``GET``/``HEAD``/``DELETE …/_attachments/{file_id}`` downloads or removes one.
 
@@ -25,8 +27,8 @@ from engine.errors import Conflict, RecordNotFound, StaleVersion
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.fieldtypes.files import FileValue
 from engine.files import FileCatalog, FileTooLarge, accepted, safe_filename, sniff
-from engine.writes import documents
-from metadata import FieldType, Permission
+from metadata import Permission
+from runtime.api.file_slots import FileSlot, file_slot, record_path
 from runtime.api.problems import ApiProblem, json_response
 from runtime.api.uploads import download, read_upload, too_large
 from runtime.auth import current_user
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
 
     Handler = Callable[[Request], Awaitable[Response]]
 
-API_PREFIX = "/api/v1"
 FIELD_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 LIST_METHODS = frozenset({"GET", "HEAD", "POST"})
 ONE_METHODS = frozenset({"GET", "HEAD", "DELETE"})
@@ -58,10 +59,6 @@ _RETRIES = 8
 to one field): each attempt reads the record again; the last one to commit wins."""
 
 
-def _record_path(store: EntityStore, record_id: int) -> str:
-    return f"{API_PREFIX}/{store.entity.pack}/{store.entity.name}/{record_id}"
-
-
 def attachment_json(store: EntityStore, record_id: int, row: FileRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
@@ -69,7 +66,7 @@ def attachment_json(store: EntityStore, record_id: int, row: FileRow) -> dict[st
         "size": row.size,
         "content_type": row.content_type,
         "sha256": row.sha256,
-        "url": f"{_record_path(store, record_id)}/{ATTACHMENTS}/{row.id}",
+        "url": f"{record_path(store, record_id)}/{ATTACHMENTS}/{row.id}",
         "created_by": row.created_by,
         "created_at": row.created_at,
     }
@@ -103,6 +100,9 @@ class FileApi:
         if parts[3] == "_files" and len(parts) == 5:
             params["field"] = parts[4]
             return self.field_file, FIELD_METHODS
+        if len(parts) == 7:  # {id}/{lines}/{line_id}/_files/{field}
+            params["lines"], params["line_id"], params["field"] = parts[3], parts[4], parts[6]
+            return self.field_file, FIELD_METHODS
         if len(parts) == 4:
             return self.attachments, LIST_METHODS
         params["file_id"] = parts[4]
@@ -121,14 +121,6 @@ class FileApi:
             ) from None
         actor = actor_of(current_user(request), self.model)
         return store, guard_for(store, actor, self.model), record_id
-
-    def _field(self, store: EntityStore, guard: GuardedStore, name: str) -> FieldDef:
-        found = store.entity.fields.get(name)
-        if found is None or found.type is not FieldType.FILE or name in guard.access.hidden:
-            raise ApiProblem(
-                404, f"{store.entity.qualified_name} has no file field '{name[:40]}'", "not-found"
-            )
-        return found
 
     @staticmethod
     async def _writable(conn: Connection, guard: GuardedStore, record_id: int) -> dict[str, Any]:
@@ -192,76 +184,81 @@ class FileApi:
 
     # -- a file field ------------------------------------------------------------------------
 
-    async def field_file(self, request: Request) -> Response:
+    def slot(self, request: Request) -> FileSlot:
+        """The file field a path names: ``{id}/_files/{field}`` or a line's,
+        ``{id}/{lines}/{line_id}/_files/{field}`` (404 for one the caller may not see)."""
         store, guard, record_id = self._target(request)
-        field = self._field(store, guard, request.path_params["field"])
+        params = request.path_params
+        return file_slot(
+            store,
+            guard,
+            record_id,
+            params["field"],
+            self.model.project.entities,
+            lines=params.get("lines"),
+            line_id=params.get("line_id"),
+        )
+
+    async def field_file(self, request: Request) -> Response:
+        slot = self.slot(request)
         if request.method in {"GET", "HEAD"}:
-            row = await self.field_row(store, guard, record_id, field)
+            row = await self.field_row(slot)
             return await download(self.storage, row, head=request.method == "HEAD")
-        ctx = write_context(guard.caller.actor)
-        await self.check_uploadable(store, guard, record_id, field, ctx)
+        ctx = write_context(slot.guard.caller.actor)
+        await self.check_uploadable(slot, ctx)
         retry = request.headers.get("if-match") is None
         if request.method == "DELETE":
-            await self.set_field(store, guard, record_id, field, None, ctx, retry=retry)
+            await self.set_field(slot, None, ctx, retry=retry)
             return json_response({"data": None})
-        upload = await self._receive(request, limit=self.field_limit(field), accept=field.accept)
-        value = await self.set_field(store, guard, record_id, field, upload, ctx, retry=retry)
+        upload = await self._receive(
+            request, limit=self.field_limit(slot.field), accept=slot.field.accept
+        )
+        value = await self.set_field(slot, upload, ctx, retry=retry)
         assert value is not None
         return json_response({"data": value}, 201, {"Location": value["url"]})
 
-    async def field_row(
-        self, store: EntityStore, guard: GuardedStore, record_id: int, field: FieldDef
-    ) -> FileRow:
-        """The file ``field`` holds, if the caller may read the record (404 otherwise)."""
+    async def field_row(self, slot: FileSlot) -> FileRow:
+        """The file the slot holds, if the caller may read the record (404 otherwise)."""
+        entity, owner_id = slot.owner
         async with self.database.get().connection() as conn:
-            record = await guard.readable(conn, record_id)
-            value = record.get(field.name)
+            record = await slot.guard.readable(conn, slot.record_id)
+            value = slot.held(record)
             row = None
             if value is not None:
                 row = await self.catalog.get(
-                    conn, int(value["id"]), entity=store.entity.qualified_name, record_id=record_id
+                    conn, int(value["id"]), entity=entity, record_id=owner_id
                 )
         if row is None:
-            raise ApiProblem(404, f"'{field.name}' holds no file", "not-found")
+            raise ApiProblem(404, f"'{slot.field.name}' holds no file", "not-found")
         return row
 
-    async def check_uploadable(
-        self,
-        store: EntityStore,
-        guard: GuardedStore,
-        record_id: int,
-        field: FieldDef,
-        ctx: WriteContext,
-    ) -> None:
-        """Refuse an upload to ``field`` before its body is read: read-only for the caller
-        (403), a record they may not see (404) or change (403), a submitted document (409)."""
-        if field.name in guard.access.readonly or field.read_only:
-            raise Forbidden(f"'{field.name}' is read-only: no file can be uploaded to it")
+    async def check_uploadable(self, slot: FileSlot, ctx: WriteContext) -> dict[str, Any]:
+        """Refuse an upload to the slot before its body is read: read-only for the caller
+        (403), a record (or line) they may not see (404) or change (403), a submitted
+        document (409). The record as stored."""
+        slot.check_writable()
         async with self.database.get().connection() as conn:
-            old = await self._writable(conn, guard, record_id)
-            documents.check_update(store.entity, old, {field.name: None}, ctx)
+            old = await self._writable(conn, slot.guard, slot.record_id)
+            slot.held(old)
+            slot.check_document(old, ctx)
+        return old
 
     async def set_field(
         self,
-        store: EntityStore,
-        guard: GuardedStore,
-        record_id: int,
-        field: FieldDef,
+        slot: FileSlot,
         upload: Upload | None,
         ctx: WriteContext,
         *,
         retry: bool = True,
     ) -> dict[str, Any] | None:
-        """Point the field at the stored upload (None: clear it) in an update of the record;
+        """Point the slot at the stored upload (None: clear it) in an update of the record;
         the file it held before is deleted once that commits. Without ``retry`` a
         concurrent change is a 412; with it, the update is tried again on the new version.
-        The upload's bytes are deleted if it does not become the field's."""
+        The upload's bytes are deleted if it does not become the slot's."""
         try:
             for _ in range(_RETRIES if retry else 1):
                 try:
-                    value, replaced = await self._set_once(
-                        store, guard, record_id, field, upload, ctx
-                    )
+                    value, replaced = await self._set_once(slot, upload, ctx)
                 except StaleVersion:
                     if not retry:
                         raise
@@ -274,21 +271,16 @@ class FileApi:
             raise
         if upload is not None:
             await self.storage.delete(upload.blob.key)
-        raise Conflict(f"'{field.name}' was changed by other requests meanwhile; try again")
+        raise Conflict(f"'{slot.field.name}' was changed by other requests meanwhile; try again")
 
     async def _set_once(
-        self,
-        store: EntityStore,
-        guard: GuardedStore,
-        record_id: int,
-        field: FieldDef,
-        upload: Upload | None,
-        ctx: WriteContext,
+        self, slot: FileSlot, upload: Upload | None, ctx: WriteContext
     ) -> tuple[dict[str, Any] | None, list[str]]:
-        entity = store.entity.qualified_name
+        entity, owner_id = slot.owner
         async with self.database.write(ctx) as conn:
-            old = await self._writable(conn, guard, record_id)
-            documents.check_update(store.entity, old, {field.name: None}, ctx)
+            old = await self._writable(conn, slot.guard, slot.record_id)
+            before = slot.held(old)
+            slot.check_document(old, ctx)
             value = None
             if upload is not None:
                 blob, filename, content_type = upload.blob, upload.filename, upload.content_type
@@ -300,24 +292,22 @@ class FileApi:
                     size=blob.size,
                     sha256=blob.sha256,
                     entity=entity,
-                    record_id=record_id,
-                    field=field.name,
+                    record_id=owner_id,
+                    field=slot.field.name,
                     created_by=ctx.user_id,
                 )
-                url = f"{_record_path(store, record_id)}/_files/{field.name}"
-                value = FileValue(row.id, filename, blob.size, content_type, url).as_value()
-            await store.update(
+                value = FileValue(row.id, filename, blob.size, content_type, slot.url).as_value()
+            await slot.store.update(
                 conn,
-                record_id,
+                slot.record_id,
                 {},
                 ctx,
                 expected_version=int(old["version"]),
                 old=old,
-                check=guard.check_updated,
-                system_values={field.name: value},
+                check=slot.guard.check_updated,
+                system_values=slot.system_values(old, value),
             )
             replaced: list[str] = []
-            before = old.get(field.name)
             if before is not None:
                 key = await self.catalog.remove(conn, int(before["id"]))
                 replaced = [key] if key is not None else []

@@ -132,9 +132,12 @@ def _if_match(request: Request) -> int | None:
 
 
 def _is_file_path(parts: list[str]) -> bool:
-    """``{id}/_files/{field}``, ``{id}/_attachments`` or ``{id}/_attachments/{file_id}``."""
+    """``{id}/_files/{field}``, ``{id}/_attachments``, ``{id}/_attachments/{file_id}`` or a
+    line's file field, ``{id}/{lines}/{line_id}/_files/{field}``."""
     if len(parts) < 4 or not parts[2]:
         return False
+    if len(parts) == 7:
+        return bool(_NAME.fullmatch(parts[3]) and parts[4] and parts[5] == "_files" and parts[6])
     if parts[3] == "_files":
         return len(parts) == 5 and bool(parts[4])
     return parts[3] == "_attachments" and (len(parts) == 4 or (len(parts) == 5 and bool(parts[4])))

@@ -19,8 +19,14 @@ from runtime.api.problems import ApiProblem
 from runtime.plumbing import guard_for
 from runtime.web.handling import screen
 from runtime.web.screens import lifecycle
-from runtime.web.screens.base import Family, Screen, form_text, form_version, parse_record_id
-from runtime.web.screens.files import attachments_for
+from runtime.web.screens.base import (
+    Family,
+    Screen,
+    WebUI,
+    form_text,
+    form_version,
+    parse_record_id,
+)
 from runtime.web.screens.line_options import LinePicker
 from runtime.web.screens.people import user_titles
 from runtime.web.session import CSRF_FIELD
@@ -39,6 +45,14 @@ HISTORY_ENTRIES = 100
 _LaidOut = tuple["FieldDef", str | None, str | None, bool]
 """A field on a form: its definition, the form's label and help for it, whether the form
 makes it read-only."""
+
+
+async def attachments_for(ui: WebUI, screen: Screen, record_id: str | None) -> list[Any] | None:
+    """The attachments a record's form lists (None for a new record)."""
+    if record_id is None:
+        return None
+    files = ui.live.current.record_api.files
+    return await files.attachments_of(screen.store, screen.guard, parse_record_id(record_id))
 
 
 class Forms(Family):

@@ -23,6 +23,29 @@ fields:
   photo: {type: file, allow_on_submit: true}
   secret_scan: {type: file}
   owner_note: {type: string}
+  total: {type: decimal, precision: 12, scale: 2, computed: "lines | sum(attribute='amount')"}
+  lines: {type: children, entity: claim_line}
+""",
+    "entities/claim_line.yaml": """
+label: Claim line
+fields:
+  what: {type: string}
+  amount: {type: decimal, precision: 12, scale: 2}
+  scan: {type: file, label: Scan, accept: [application/pdf, image/*], max_size: 2kB}
+  stamp: {type: file, label: Stamp, allow_on_submit: true}
+""",
+    "entities/trip.yaml": """
+label: Trip
+title: title
+fields:
+  title: {type: string, required: true}
+  legs: {type: children, entity: trip_leg}
+""",
+    "entities/trip_leg.yaml": """
+label: Trip leg
+fields:
+  place: {type: string}
+  ticket: {type: file}
 """,
     "roles.yaml": """
 roles:
@@ -32,6 +55,7 @@ roles:
         actions: [read, create, update, delete]
         where: "created_by == user.id"
         hidden_fields: [secret_scan]
+      - {entity: trip, actions: [read, create, update]}
   viewer:
     grants:
       - {entity: claim, actions: [read]}
