@@ -416,7 +416,12 @@ def _entity_paths(store: EntityStore) -> dict[str, Any]:
         },
     }
     shared = _problems("400", "403", "404", "409", "503")
-    paths.update(file_paths(entity, base=base, op=op, tag=tag, id_param=id_param, problems=shared))
+    lines = {name: child.entity for name, child in store.children.items()}
+    paths.update(
+        file_paths(
+            entity, base=base, op=op, tag=tag, id_param=id_param, problems=shared, lines=lines
+        )
+    )
     if store.workflow is not None:
         paths[f"{base}/{{id}}/_transitions"] = {
             "parameters": [id_param],

@@ -1,6 +1,7 @@
 """OpenAPI paths of a record's files (runtime/api/files.py): ``…/{id}/_files/{field}`` for
-an entity with ``file`` fields, ``…/{id}/_attachments[/{file_id}]`` for every entity that
-clients may write."""
+an entity with ``file`` fields, ``…/{id}/{lines}/{line_id}/_files/{field}`` for its line
+items' ``file`` fields, ``…/{id}/_attachments[/{file_id}]`` for every entity that clients
+may write."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from engine.fieldtypes.files import FILE_SCHEMA
 from metadata import FieldType
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from metadata import EntityDef
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -81,6 +84,50 @@ def _one(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": body}}
 
 
+def _field_param(names: list[str]) -> dict[str, Any]:
+    return {
+        "name": "field",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": names},
+    }
+
+
+def _field_path(
+    parameters: list[dict[str, Any]], tag: str, op: str, problems: dict[str, Any], of: str
+) -> dict[str, Any]:
+    """The download, upload and clear operations of a file field (``of``: a line's)."""
+    return {
+        "parameters": parameters,
+        "get": {
+            "tags": [tag],
+            "summary": f"Download a file field's file{of}",
+            "operationId": f"download_file_{op}",
+            "responses": {"200": _DOWNLOAD, **_problems(problems, "403", "404", "503")},
+        },
+        "put": {
+            "tags": [tag],
+            "summary": f"Upload a file field's file{of} (replaces the one it holds)",
+            "operationId": f"upload_file_{op}",
+            "parameters": [_FILENAME],
+            "requestBody": _UPLOAD_BODY,
+            "responses": {
+                "201": {"description": "The field's new value", "content": _one(FILE_SCHEMA)},
+                **_problems(problems, "400", "403", "404", "409", "413", "415", "503"),
+            },
+        },
+        "delete": {
+            "tags": [tag],
+            "summary": f"Clear a file field{of} (its file is deleted)",
+            "operationId": f"clear_file_{op}",
+            "responses": {
+                "200": {"description": "Cleared", "content": _one({"type": "null"})},
+                **_problems(problems, "403", "404", "409", "503"),
+            },
+        },
+    }
+
+
 def file_paths(
     entity: EntityDef,
     *,
@@ -89,46 +136,35 @@ def file_paths(
     tag: str,
     id_param: dict[str, Any],
     problems: dict[str, Any],
+    lines: Mapping[str, EntityDef] | None = None,
 ) -> dict[str, Any]:
-    """The paths; ``problems`` maps a status to the document's shared problem response."""
+    """The paths; ``problems`` maps a status to the document's shared problem response;
+    ``lines``: the line entity of each children field, whose file fields get
+    ``…/{id}/{lines}/{line_id}/_files/{field}``."""
     paths: dict[str, Any] = {}
     names = [n for n, f in entity.fields.items() if f.type is FieldType.FILE]
     if names:
-        field_param = {
-            "name": "field",
+        paths[f"{base}/{{id}}/_files/{{field}}"] = _field_path(
+            [id_param, _field_param(names)], tag, op, problems, ""
+        )
+    for children, line in (lines or {}).items():
+        in_lines = [n for n, f in line.fields.items() if f.type is FieldType.FILE]
+        if not in_lines:
+            continue
+        line_param = {
+            "name": "line_id",
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "enum": names},
+            "schema": ID_SCHEMA,
+            "description": f"The id of one of the record's '{children}' lines.",
         }
-        paths[f"{base}/{{id}}/_files/{{field}}"] = {
-            "parameters": [id_param, field_param],
-            "get": {
-                "tags": [tag],
-                "summary": "Download a file field's file",
-                "operationId": f"download_file_{op}",
-                "responses": {"200": _DOWNLOAD, **_problems(problems, "403", "404", "503")},
-            },
-            "put": {
-                "tags": [tag],
-                "summary": "Upload a file field's file (replaces the one it holds)",
-                "operationId": f"upload_file_{op}",
-                "parameters": [_FILENAME],
-                "requestBody": _UPLOAD_BODY,
-                "responses": {
-                    "201": {"description": "The field's new value", "content": _one(FILE_SCHEMA)},
-                    **_problems(problems, "400", "403", "404", "409", "413", "415", "503"),
-                },
-            },
-            "delete": {
-                "tags": [tag],
-                "summary": "Clear a file field (its file is deleted)",
-                "operationId": f"clear_file_{op}",
-                "responses": {
-                    "200": {"description": "Cleared", "content": _one({"type": "null"})},
-                    **_problems(problems, "403", "404", "409", "503"),
-                },
-            },
-        }
+        paths[f"{base}/{{id}}/{children}/{{line_id}}/_files/{{field}}"] = _field_path(
+            [id_param, line_param, _field_param(in_lines)],
+            tag,
+            f"{op}_{children}",
+            problems,
+            f" of a line ({children}; access follows the record)",
+        )
     if entity.append_only:
         return paths
     listing = {

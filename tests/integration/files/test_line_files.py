@@ -251,3 +251,26 @@ def test_removed_lines_and_deleted_records_leave_nothing_for_long(papers: Instan
     assert done.returncode == 0, done.stderr
     assert "deleted 2 file row(s)" in done.stdout
     assert _stored(papers) == []
+
+
+def test_the_lines_file_paths_are_in_the_openapi_document(papers: Instance) -> None:
+    with papers.client() as client:
+        document = client.get("/openapi.json").json()
+        path = document["paths"][f"{BASE}/{{id}}/lines/{{line_id}}/_files/{{field}}"]
+        assert {m for m in path if m != "parameters"} == {"get", "put", "delete"}
+        params = {p["name"]: p for p in path["parameters"]}
+        assert params["field"]["schema"]["enum"] == ["scan", "stamp"]
+        assert set(params) == {"id", "line_id", "field"}
+        assert {"201", "409", "413", "415"} <= set(path["put"]["responses"])
+        assert "/api/v1/papers/trip/{id}/legs/{line_id}/_files/{field}" in document["paths"]
+        operations = [
+            op["operationId"]
+            for item in document["paths"].values()
+            for method, op in item.items()
+            if method != "parameters"
+        ]
+        assert len(operations) == len(set(operations))
+        claim = _claim(client)
+        post = client.post(_line_url(claim, 0), content=PDF)
+        assert post.status_code == 405
+        assert set(post.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}
