@@ -135,6 +135,9 @@ class AggregateParser:
     def _column_type(self, name: str, purpose: str) -> FieldType | None:
         column = self.columns.columns.get(name)
         if column is None:
+            refused = self.columns.refusal(name, purpose)
+            if refused is not None:
+                raise refused
             hint = did_you_mean(name, self.columns.columns)
             raise BadQuery(
                 f"cannot {purpose} '{name}': {self.columns.entity} has no such field{hint}"

@@ -94,6 +94,26 @@ class QueryColumns:
     expandable: tuple[str, ...]
     all_fields: tuple[str, ...]
     """Names a client may ask for with ``fields=`` (columns, children, system fields)."""
+    uncompared: tuple[tuple[str, FieldType], ...] = ()
+    """The fields that are no column here: ``file`` and ``json`` fields (documents) and
+    line items. None is sorted or grouped on; only a file field filters, on whether it
+    holds a file (``receipt__isnull=false``)."""
+
+    def refusal(self, name: str, purpose: str) -> BadQuery | None:
+        """Why ``name`` cannot be used to ``purpose`` (``sort on``, ``group by``); None when
+        it is no field here at all."""
+        kind = dict(self.uncompared).get(name)
+        if kind is None:
+            return None
+        if kind is FieldType.FILE:
+            return BadQuery(
+                f"cannot {purpose} '{name}': it is a file field, which lists filter only by "
+                f"whether it holds a file ({name}__isnull=false: it does; true: it does not)"
+            )
+        what = "line items" if kind is FieldType.CHILDREN else f"a {kind.value} field"
+        return BadQuery(
+            f"cannot {purpose} '{name}': it is {what}, which lists do not filter, sort or group on"
+        )
 
     def parse(self, column: QueryColumn, text: str) -> Any:
         """``column.parse`` with the column's decimal precision and scale, if it has them."""
@@ -220,6 +240,9 @@ class QueryParser:
     def _column(self, columns: QueryColumns, name: str, purpose: str) -> QueryColumn:
         column = columns.columns.get(name)
         if column is None:
+            refused = columns.refusal(name, f"{purpose} on")
+            if refused is not None:
+                raise refused
             hint = did_you_mean(name, columns.columns)
             raise BadQuery(
                 f"cannot {purpose} on '{name}': {columns.entity} has no such field{hint}"
@@ -230,6 +253,8 @@ class QueryParser:
         parts = key.split("__")
         if len(parts) > 3 or not all(parts):
             raise BadQuery(f"'{key}' is not a valid filter")
+        if parts[1:] == ["isnull"] and (parts[0], FieldType.FILE) in self.columns.uncompared:
+            return Filter(parts[0], None, "isnull", operator("isnull").values(text, str, key))
         column = self._column(self.columns, parts[0], "filter")
         rest = parts[1:]
         subfield: str | None = None

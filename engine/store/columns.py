@@ -76,4 +76,9 @@ def query_columns(
         search=search,
         expandable=tuple(f.name for f in stored_fields if f.type is FieldType.REFERENCE),
         all_fields=all_fields,
+        uncompared=tuple(
+            (f.name, f.type)
+            for f in entity.fields.values()
+            if f.type in (FieldType.JSON, FieldType.FILE, FieldType.CHILDREN)
+        ),
     )

@@ -112,6 +112,16 @@ def list_parameters(store: EntityStore) -> list[dict[str, Any]]:
                 + ".",
             )
         )
+    for name, kind in columns.uncompared:
+        if kind is FieldType.FILE:
+            parameters.append(
+                query_parameter(
+                    f"{name}__isnull",
+                    {"type": "boolean"},
+                    f"false: records whose {name} holds a file; true: those whose does not "
+                    "(a file field filters on nothing else, and is not sorted on).",
+                )
+            )
     return parameters
 
 
