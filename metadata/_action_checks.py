@@ -2,7 +2,7 @@
 once every entity is built, each action's target, the fields it sets, selects (``where``,
 ``match``) and fills (``set``), its ``lines`` mapping and ``for_each``, and that a pack's
 rule writes only entities of its dependencies. A mixin of ``ProjectBuilder``
-(``metadata._loader``), which holds the state these read."""
+(``metadata._project_builder``), which holds the state these read."""
 
 from __future__ import annotations
 

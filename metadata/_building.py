@@ -1,6 +1,6 @@
 """What the checkers of one kind of definition (fields, customizations) see of the project
 being built: the sources of a pack, and the builder's shared checks and bookkeeping as a
-protocol. The checkers name these instead of the loader, so the loader imports them without
+protocol. The checkers name these instead of the builder, so the builder imports them without
 an import cycle."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class PackSource:
 
 
 class Builder(Protocol):
-    """The project builder (``metadata._loader.ProjectBuilder``) as the checkers use it."""
+    """The project builder (``metadata._project_builder.ProjectBuilder``) as the checkers use it."""
 
     problems: ProblemCollector
     child_owner: dict[str, str]

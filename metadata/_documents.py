@@ -82,6 +82,14 @@ def load_document(path: Path, kind: str, problems: ProblemCollector) -> SourceDo
     return check_document(document, kind, problems)
 
 
+def load_optional_document(
+    path: Path, kind: str, problems: ProblemCollector
+) -> SourceDocument | None:
+    """``load_document`` of a file a pack or an instance may leave out (``roles.yaml``):
+    None, and no problem, when there is none."""
+    return load_document(path, kind, problems) if path.is_file() else None
+
+
 def load_folder_documents(
     pack_path: Path, folder: str, kind: str, problems: ProblemCollector
 ) -> dict[str, SourceDocument]:

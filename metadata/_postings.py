@@ -253,7 +253,7 @@ def _number(value: Any) -> Decimal | None:
 
 
 class _Builder(Protocol):
-    """What ``check_postings`` reads of the loader's ``ProjectBuilder``."""
+    """What ``check_postings`` reads of the ``ProjectBuilder``."""
 
     pending_actions: list[PendingAction]
     child_owner: dict[str, str]
