@@ -64,19 +64,31 @@ class DashboardChecker:
             description=data.get("description"),
         )
 
+    def aggregated_entity(
+        self, document: SourceDocument, where: tuple[PathItem, ...], name: str
+    ) -> EntityDef | None:
+        """The entity a tile or a report section aggregates, ``name`` as written in the
+        pack; None, reported at ``where``, when no such entity is enabled or it is a line
+        item (lines are read through their document)."""
+        target = name if "." in name else f"{self.pack}.{name}"
+        entity = self.entities.get(target)
+        if entity is not None and not entity.is_child:
+            return entity
+        hint = did_you_mean(target, [n for n, e in self.entities.items() if not e.is_child])
+        message = f"no entity '{target}' is enabled{hint}"
+        if entity is None:
+            self.problems.unknown(document, where, message, entity=target)
+        else:
+            self.problems.at(document, where, message)
+        return None
+
     def _tile(
         self, document: SourceDocument, where: tuple[PathItem, ...], raw: dict[str, Any]
     ) -> TileDef | None:
-        target = raw["entity"] if "." in raw["entity"] else f"{self.pack}.{raw['entity']}"
-        entity = self.entities.get(target)
-        if entity is None or entity.is_child:
-            hint = did_you_mean(target, [n for n, e in self.entities.items() if not e.is_child])
-            message = f"no entity '{target}' is enabled{hint}"
-            if entity is None:
-                self.problems.unknown(document, (*where, "entity"), message, entity=target)
-            else:
-                self.problems.at(document, (*where, "entity"), message)
+        entity = self.aggregated_entity(document, (*where, "entity"), raw["entity"])
+        if entity is None:
             return None
+        target = entity.qualified_name
         kind = TileKind(raw["type"])
         errors = []
         measure = raw.get("measure", "count")

@@ -202,16 +202,11 @@ class ReportChecker:
         columns: list[str],
         scope: frozenset[str] | set[str],
     ) -> ReportSectionDef | None:
-        target = raw["entity"] if "." in raw["entity"] else f"{self.pack}.{raw['entity']}"
-        entity = self.entities.get(target)
-        if entity is None or entity.is_child:
-            hint = did_you_mean(target, [n for n, e in self.entities.items() if not e.is_child])
-            message = f"no entity '{target}' is enabled{hint}"
-            if entity is None:
-                self.problems.unknown(document, (*where, "entity"), message, entity=target)
-            else:
-                self._error((*where, "entity"), message)
+        # Reported at once, not collected: a section that is left out leaves the report out.
+        entity = self.aggregates.aggregated_entity(document, (*where, "entity"), raw["entity"])
+        if entity is None:
             return None
+        target = entity.qualified_name
         measures = self._measures(where, entity, raw["measure"], columns)
         group_by = raw.get("group_by")
         if group_by is not None:
