@@ -78,6 +78,7 @@ class PostingStore(Protocol):
         *,
         old: dict[str, Any] | None = None,
         system_values: Mapping[str, Any] | None = None,
+        document_touched: bool = False,
     ) -> dict[str, Any]: ...
 
 

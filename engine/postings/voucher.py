@@ -352,7 +352,9 @@ async def _apply(
     kept: list[dict[str, Any]] | None = None,
 ) -> None:
     """Every increment, its row locked first, in the fixed order (table, row id); the audit
-    rows of records moved together added to ``kept`` (``batch.move_together``)."""
+    rows of records moved together added to ``kept`` (``batch.move_together``). Before
+    any of them, the documents whose lines are moved (``_touch_documents``)."""
+    await _touch_documents(conn, increments)
     balances = [i for i in increments if i.key is not None]
     balances.sort(key=lambda i: (i.store.table.name, _key_order(i.key or {})))
     by_table: dict[str, list[_Increment]] = {}
@@ -386,6 +388,23 @@ async def _apply(
         if inc.compute is not None:
             await _settle(conn, inc, increments, unsettled)
         await _move(conn, inc, ctx, sign)
+
+
+async def _touch_documents(conn: Connection, increments: list[_Increment]) -> None:
+    """Lock the documents whose lines the voucher moves, and move their version on
+    (``RecordStore.touch_documents``): first of all, by table, each in id order. A line is
+    written as its document is, after it, so a voucher and a write of the document cannot
+    deadlock; and a submit of the document that read its lines before this voucher's move
+    fails its version check instead of keeping rollups from the lines' old values."""
+    lines: dict[tuple[str, str], tuple[PostingStore, set[int]]] = {}
+    for inc in increments:
+        entity = inc.store.entity
+        if inc.kind == "record" and entity.is_child and entity.parent:
+            key = (entity.parent, entity.qualified_name)
+            lines.setdefault(key, (inc.store, set()))[1].add(inc.id)
+    for key in sorted(lines):
+        store, ids = lines[key]
+        await store.records.touch_documents(conn, sorted(ids))
 
 
 async def _settle(
@@ -471,7 +490,9 @@ async def _move(conn: Connection, inc: _Increment, ctx: WriteContext, sign: int)
         # the locked row is the record, unless it has lines to read as well
         full = await store.get(conn, inc.id) if store.records.children else dict(old)
         try:
-            stored = await store.update(conn, inc.id, {}, inc.ctx, old=full, system_values=new)
+            stored = await store.update(
+                conn, inc.id, {}, inc.ctx, old=full, system_values=new, document_touched=True
+            )
         except RecordNotFound:
             raise ValidationFailed(
                 [FieldError(inc.at, "not_found", f"{name} {inc.id} does not exist")]

@@ -80,6 +80,8 @@ class RollupPlan:
                 every = sorted(recompute | set(delta))
                 if not every:
                     continue
+                if group.target.entity.is_child:  # a line kept: its document first
+                    await group.target.touch_documents(conn, every)
                 await group.lock_downstream(conn, every)
                 changes: list[Change] = []
                 if recompute and delta:

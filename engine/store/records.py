@@ -9,12 +9,14 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import select, update
+
 from engine.aggregate import AggregateParser, AggregateSqlBuilder
 from engine.errors import FieldError, RecordNotFound, StaleVersion, ValidationFailed
 from engine.fieldtypes import InvalidValue, id_text, kind_of
 from engine.fieldtypes.temporal import sqlite_datetime_text
 from engine.query import ListSqlBuilder, QueryParser, encode_cursor
-from engine.sql import id_list_param
+from engine.sql import CompiledSql, compile_sql, id_list_condition, id_list_param
 from engine.store.columns import SYSTEM_TAIL, build_decoders, query_columns
 from engine.store.integrity import integrity_error, unique_conflict
 from engine.store.numbering import NumberFormat, next_number
@@ -338,6 +340,49 @@ class RecordStore:
             raise TypeError(f"{self.entity.qualified_name} is not a line item entity")
         row = await conn.fetchrow(self.sql.parent_of.sql, self.sql.parent_of.args({"id": line_id}))
         return int(row[0]) if row and row[0] is not None else None
+
+    async def touch_documents(self, conn: Connection, line_ids: Sequence[int]) -> None:
+        """Before lines are written on their own (a rule's action, a posting's adjust, a
+        rollup kept on a line), lock their parents' rows, in id order, and move their
+        version on: a line is part of its document. The parent is locked before its lines,
+        as a write of the parent itself locks them, so the two cannot deadlock; and a write
+        of the parent that read its lines before this one committed fails its version check
+        (a document's submit or edit answers 412) or, unversioned, recomputes the rollups
+        it would otherwise have moved by the lines' stale values."""
+        if not line_ids:
+            return
+        sql = self._touch_parents
+        await conn.execute(sql.sql, sql.args({"ids": id_list_param(line_ids, self.dialect_name)}))
+
+    @functools.cached_property
+    def _touch_parents(self) -> CompiledSql:
+        if not self.entity.is_child or not self.entity.parent:
+            raise TypeError(f"{self.entity.qualified_name} is not a line item entity")
+        parent = self.registry.records_for(self.entity.parent).table
+        lines = self.table
+        parents_of_lines = select(lines.c[PARENT_COLUMN]).where(
+            id_list_condition(lines.c.id, self.dialect_name, "ids")
+        )
+        if self.dialect_name == "postgresql":
+            locked = (
+                select(parent.c.id)
+                .where(parent.c.id.in_(parents_of_lines.scalar_subquery()))
+                .order_by(parent.c.id)
+                .with_for_update(key_share=True)
+                .cte("touched")
+            )
+            statement = (
+                update(parent)
+                .where(parent.c.id == locked.c.id)
+                .values(version=parent.c.version + 1)
+            )
+        else:  # one writer at a time: nothing to lock
+            statement = (
+                update(parent)
+                .where(parent.c.id.in_(parents_of_lines.scalar_subquery()))
+                .values(version=parent.c.version + 1)
+            )
+        return compile_sql(statement, self.dialect)
 
     async def ids_where(self, conn: Connection, values: Mapping[str, Any]) -> list[int]:
         """The ids, in order, of the records whose fields equal ``values`` (each coerced

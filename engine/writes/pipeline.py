@@ -574,12 +574,16 @@ class EntityStore:
         old: dict[str, Any] | None = None,
         check: Callable[[Mapping[str, Any]], None] = lambda record: None,
         system_values: Mapping[str, Any] | None = None,
+        document_touched: bool = False,
     ) -> dict[str, Any]:
         """``old``: the stored record, when the caller has just read it (in this
         transaction); read here otherwise. ``check``: called with the record as the UPDATE
         stored it, before anything else is written; what it raises undoes the write (the
         caller's transaction rolls back). ``system_values``: values the engine sets itself,
-        already coerced, read-only fields included (a posting's increments)."""
+        already coerced, read-only fields included (a posting's increments). A line written
+        on its own touches its document first (``RecordStore.touch_documents``), unless the
+        caller did (``document_touched``: a posting touches every document it adjusts
+        lines of before it locks anything else)."""
         values = self.validator.validate(data, partial=True)
         if system_values:
             values.update(system_values)
@@ -608,6 +612,7 @@ class EntityStore:
                 workflow.check_move(before, after, scope, ctx.roles)
         await self.assigner.on_update(conn, values, old, ctx)
         children = {name: values.pop(name) for name in self.children if name in values}
+        await self._touch_document(conn, record_id, already=document_touched)
         record = await rows.update(
             self.records, conn, record_id, values, ctx.user_id, expected_version
         )
@@ -632,6 +637,13 @@ class EntityStore:
             record = await self.effects.after_write(conn, RuleEvent.UPDATE, record, old, ctx)
         await self._keep_rollups(conn, old, record, written)
         return record
+
+    async def _touch_document(
+        self, conn: Connection, record_id: int, *, already: bool = False
+    ) -> None:
+        """A line written on its own: its document first (``touch_documents``)."""
+        if self.entity.is_child and not already:
+            await self.records.touch_documents(conn, [record_id])
 
     async def _keep_rollups(
         self,
@@ -666,6 +678,7 @@ class EntityStore:
             await self.load_references(conn, [old], ctx)
             view = self.references.view(old, ctx)
             self.rules.check(RuleEvent.DELETE, view, view, ctx.user)
+        await self._touch_document(conn, record_id)
         await rows.delete(self.records, conn, record_id, old, ctx.user_id, expected_version)
         if self.triggers.runs_on(RuleEvent.DELETE):
             await self.effects.after_write(conn, RuleEvent.DELETE, old, old, ctx)

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from engine import EngineModel, open_database
+from engine.errors import RecordNotFound, StaleVersion
+from engine.writes import WriteContext
+from metadata import RuleEvent
+from runtime.app import load_definitions
 from tests.conftest import pack_instance
 from tests.integration.api.test_rollups import FILES
 from tests.support.identity import bearer
@@ -121,4 +126,109 @@ def test_an_order_edited_while_its_lines_are_billed_does_not_deadlock(
             ]
         stored = api.get(f"{base}{orders}/{order['id']}").json()["data"]
     assert Decimal(stored["billed_amount"]) == 60  # 3 rounds x 10 invoices x 2 lines x 1
+    assert_no_drift(instance.settings)
+
+
+CORRECTIONS = {
+    **FILES,
+    "entities/correction.yaml": """\
+fields:
+  line: {type: reference, to: invoice_line, required: true}
+  amount: {type: decimal, scale: 2, required: true}
+""",
+    "rules/correction.yaml": """\
+- name: correct
+  on: [create]
+  actions:
+    - update: {entity: invoice_line, id: "{{ line }}", values: {amount: "{{ amount }}"}}
+""",
+}
+
+
+def _draft_with_a_line(api: httpx.Client) -> tuple[str, str, str, dict[str, Any]]:
+    """An order line, and a draft invoice of one line billing 10 of it."""
+    acme = api.post(ACCOUNTS, json={"name": "Acme"}).json()["data"]["id"]
+    body = {"name": "SO", "lines": [{"item": "a", "amount": "100"}]}
+    order = api.post("/api/v1/books/sales_order", json=body).json()["data"]
+    order_line = order["lines"][0]["id"]
+    invoice = api.post(
+        INVOICES,
+        json={"account": acme, "lines": [{"order_line": order_line, "amount": "10"}]},
+    ).json()["data"]
+    return order["id"], order_line, invoice["lines"][0]["id"], invoice
+
+
+def test_a_line_written_on_its_own_moves_its_documents_version(db_url: str, tmp_path: Path) -> None:
+    """A rule's action writing an invoice line changes the invoice: a client holding the
+    invoice's old version is refused (412) rather than writing over a line it never saw."""
+    instance = pack_instance(tmp_path, db_url, "books", CORRECTIONS)
+    with instance.client() as api:
+        _, _, line, invoice = _draft_with_a_line(api)
+        etag = api.get(f"{INVOICES}/{invoice['id']}").headers["etag"]
+        made = api.post("/api/v1/books/correction", json={"line": line, "amount": "20"})
+        assert made.status_code == 201, made.text
+        after = api.get(f"{INVOICES}/{invoice['id']}")
+        assert after.json()["data"]["version"] > invoice["version"]
+        assert after.json()["data"]["lines"][0]["amount"] == "20.00"
+        stale = api.post(f"{INVOICES}/{invoice['id']}/_submit", headers={"If-Match": etag})
+        assert stale.status_code == 412, stale.text
+        fresh = api.post(
+            f"{INVOICES}/{invoice['id']}/_submit", headers={"If-Match": after.headers["etag"]}
+        )
+        assert fresh.status_code == 200, fresh.text
+    assert_no_drift(instance.settings)
+
+
+def test_a_submit_racing_a_line_written_on_its_own_never_keeps_the_old_amount(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The race, made certain: a transaction writes an invoice's line on its own (as a
+    rule's action does) and holds it open; the invoice's submit starts meanwhile, reads the
+    line as it was, and comes to the invoice's row while the first still holds it. Once the
+    first commits, the submit must not count the line's old amount into the order line's
+    billed amount: on PostgreSQL it is refused (the invoice changed under it: 412), on
+    SQLite it waits for the first to finish before reading at all. Either way, nothing
+    drifts."""
+    instance = pack_instance(tmp_path, db_url, "books", CORRECTIONS)
+    with instance.client() as api:
+        order, _, line, invoice = _draft_with_a_line(api)
+    model = EngineModel.for_url(load_definitions(instance.settings), instance.settings.database_url)
+    lines = model.store_for("books.invoice_line")
+    invoices = model.store("books", "invoice")
+
+    async def race() -> BaseException | None:
+        database = await open_database(instance.settings.database_url, pool_size=2)
+        try:
+            async with database.transaction() as first:
+                await lines.update(first, int(line), {"amount": "20"}, WriteContext())
+
+                async def submit() -> None:
+                    async with database.transaction() as second:
+                        await invoices.transition(
+                            second, int(invoice["id"]), RuleEvent.SUBMIT, WriteContext()
+                        )
+
+                submitting = asyncio.create_task(submit())
+                await asyncio.sleep(0.5)  # it has read the line and waits for the invoice
+                assert not submitting.done()
+            try:
+                await submitting
+            except (StaleVersion, RecordNotFound) as exc:
+                return exc
+            return None
+        finally:
+            await database.close()
+
+    refused = asyncio.run(race())
+    with instance.client() as api:
+        stored = api.get(f"{INVOICES}/{invoice['id']}").json()["data"]
+        order = api.get(f"/api/v1/books/sales_order/{order}").json()["data"]
+    assert stored["lines"][0]["amount"] == "20.00"
+    billed = order["lines"][0]["billed_amount"]
+    if db_url.startswith("postgresql"):
+        assert isinstance(refused, StaleVersion), refused
+        assert (stored["docstatus"], billed) == ("draft", "0.00")
+    else:
+        assert refused is None
+        assert (stored["docstatus"], billed) == ("submitted", "20.00")
     assert_no_drift(instance.settings)
