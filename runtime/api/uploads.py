@@ -34,6 +34,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 """What a multipart body may hold besides the file: boundaries, part headers, a field."""
 _FILENAME = "filename"
 _PART = "file"
+NO_FILE_PART = "the multipart body has no file part (name it 'file')"
 
 
 def too_large(limit: int) -> ApiProblem:
@@ -55,13 +56,15 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return capped
 
 
-def _declared_length(request: Request, limit: int) -> None:
+def _declared_length(request: Request, limit: int, overhead: int = 0) -> None:
+    """413 when the body declares more than ``limit`` bytes of file and ``overhead``
+    (a multipart body's boundaries and headers); the message names the file's limit."""
     declared = request.headers.get("content-length")
     if declared is None:
         return
     if not (declared.isascii() and declared.isdigit()) or len(declared) > 20:
         raise ApiProblem(400, "Content-Length is not a number")
-    if int(declared) > limit:
+    if int(declared) > limit + overhead:
         raise too_large(limit)
 
 
@@ -90,7 +93,7 @@ async def read_upload(
     ``file`` and none but the ``fields`` named (the web UI's CSRF token)."""
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        _declared_length(request, limit + MULTIPART_OVERHEAD)
+        _declared_length(request, limit, MULTIPART_OVERHEAD)
         capped = Request(request.scope, _capped(request.receive, limit + MULTIPART_OVERHEAD))
         try:
             form = await capped.form(max_files=1, max_fields=5)
@@ -105,7 +108,7 @@ async def read_upload(
             if unexpected:
                 listed = ", ".join(repr(k[:40]) for k in unexpected[:5])
                 raise ApiProblem(400, f"the multipart body has parts other than 'file': {listed}")
-            raise ApiProblem(400, "the multipart body has no file part (name it 'file')")
+            raise ApiProblem(400, NO_FILE_PART)
 
         async def parts() -> AsyncIterator[bytes]:
             while chunk := await upload.read(CHUNK):

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
     from tests.conftest import Instance
 
@@ -77,7 +77,82 @@ def test_upload_download_attach_and_delete(
     page.wait_for_url(SAVED)
     assert page.locator("#attachments").get_by_text("No attachments.").is_visible()
 
-    # a file of a type the field does not take: an error page says why, nothing changes
+    # a file of a type the field does not take: the form again, the reason at the field
     page.get_by_label("Upload a file to Receipt").set_input_files(notes)
     page.locator("[data-field=receipt]").get_by_role("button", name="Upload", exact=True).click()
-    assert "text/plain" in (page.text_content("main") or "")
+    page.wait_for_load_state()
+    assert "text/plain" in (page.locator("#f-receipt-error").text_content() or "")
+    assert page.get_by_role("link", name="taxi receipt.pdf").is_visible()  # kept
+
+
+def _upload(page: Page, label: str, path: Path, button: str) -> None:
+    page.get_by_label(label).set_input_files(path)
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_load_state()
+
+
+def test_refused_uploads_and_a_lines_file(
+    chromium: Browser, papers_site: str, tmp_path: Path, screenshots: Path
+) -> None:
+    """A refused upload (a type the field does not take; too large, streamed or declared;
+    no file chosen) shows the claim's form again with the reason under the field and
+    everything else as it was; a line's file is uploaded, downloaded and refused in its
+    row."""
+    site = papers_site
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kilometres: 12\n", encoding="utf-8")
+    receipt = tmp_path / "receipt.pdf"
+    receipt.write_bytes(PDF)
+    streamed = tmp_path / "big.pdf"  # over the field's 2 kB, under what a body may declare
+    streamed.write_bytes(PDF + b"0" * 5_000)
+    declared = tmp_path / "huge.pdf"  # refused from its Content-Length, before it is read
+    declared.write_bytes(PDF + b"0" * 200_000)
+    page = open_page(chromium)
+    sign_in(page, site, "carla")
+    page.goto(f"{site}/app/papers/claim/new")
+    page.get_by_label("Title").fill("Hotel in Lyon")
+    page.get_by_label("What, line 1").fill("Taxi")
+    page.get_by_label("Amount, line 1").fill("12.50")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(SAVED)
+    _upload(page, "File to attach", receipt, "Attach")
+    page.wait_for_url(SAVED)
+
+    cases = [(notes, "text/plain"), (streamed, "larger than 2000 bytes")]
+    cases.append((declared, "larger than 2000 bytes"))
+    field = page.locator("[data-field=receipt]")
+    for path, reason in cases:
+        page.get_by_label("Upload a file to Receipt").set_input_files(path)
+        field.get_by_role("button", name="Upload", exact=True).click()
+        error = page.locator("[data-field=receipt] .error-text")
+        error.wait_for()
+        assert reason in (error.text_content() or ""), path
+        assert page.locator("[data-field=receipt]").get_attribute("class") == "field invalid"
+        summary = page.get_by_role("alert")
+        assert "was not changed" in (summary.text_content() or "")
+        assert page.get_by_label("Title").input_value() == "Hotel in Lyon"
+        assert page.get_by_label("What, line 1").input_value() == "Taxi"
+        assert page.locator("#attachments").get_by_role("link", name="receipt.pdf").is_visible()
+    page.screenshot(path=screenshots / "files-refused.png", full_page=True)
+
+    # a line's file: uploaded in its row, then a link; a refusal shows in the row
+    _upload(page, "Upload a file to Scan, line 1", receipt, "Upload to Scan, line 1")
+    page.wait_for_url(SAVED)
+    row = page.locator("[data-lines=lines] tr[data-line]").first
+    link = row.get_by_role("link", name="receipt.pdf")
+    assert link.is_visible()
+    with page.expect_download() as downloading:
+        link.click()
+    assert downloading.value.path().read_bytes() == PDF
+    _upload(page, "Upload a file to Stamp, line 1", notes, "Upload to Stamp, line 1")
+    page.wait_for_url(SAVED)
+    assert row.get_by_role("link", name="notes.txt").is_visible()
+    page.get_by_label("Upload a file to Scan, line 1").set_input_files(notes)
+    page.get_by_role("button", name="Upload to Scan, line 1", exact=True).click()
+    cell_error = page.locator("#f-lines-0-scan-error")
+    cell_error.wait_for()
+    assert "text/plain" in (cell_error.text_content() or "")
+    assert row.get_by_role("link", name="receipt.pdf").is_visible()  # the file it held
+    page.get_by_role("button", name="Remove the file of Stamp, line 1").click()
+    page.wait_for_url(SAVED)
+    assert row.get_by_role("link", name="notes.txt").count() == 0

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from runtime.api.file_slots import file_slot
 from runtime.api.problems import ApiProblem
-from runtime.api.uploads import download, read_upload
+from runtime.api.uploads import NO_FILE_PART, download, read_upload
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, Screen, WebUI, parse_record_id
 from runtime.web.screens.forms import Forms
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _CSRF_ONLY = frozenset({CSRF_FIELD})
 _SHOWN_AT_FIELD = frozenset({400, 413, 415})
 """Refusals of the file itself, shown at its field on the form (others: an error page)."""
+_CHOOSE = "choose a file to upload"
 _LINE = "/app/{pack}/{entity}/{record_id}/{lines}/{line_id}/_files/{field}"
 
 
@@ -100,15 +101,20 @@ class Files(Family):
     async def _upload(self, request: Request, screen: Screen, limit: int) -> tuple[Any, str, Any]:
         """The multipart upload, once its form's CSRF token matches the session's."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise ApiProblem(400, "choose a file to upload")
-        chunks, name, form = await read_upload(request, limit, fields=_CSRF_ONLY)
+            raise ApiProblem(400, _CHOOSE)
+        try:
+            chunks, name, form = await read_upload(request, limit, fields=_CSRF_ONLY)
+        except ApiProblem as exc:
+            if exc.detail == NO_FILE_PART:  # the browser sent the form without a file
+                raise ApiProblem(400, _CHOOSE) from None
+            raise
         token = form.get(CSRF_FIELD)
         if not same_secret(token if isinstance(token, str) else None, screen.session.csrf):
             await form.close()
             raise ApiProblem(403, "the form has expired or did not come from this site: reload")
         if not name:
             await form.close()
-            raise ApiProblem(400, "choose a file to upload")
+            raise ApiProblem(400, _CHOOSE)
         return chunks, name, form
 
     async def _received(

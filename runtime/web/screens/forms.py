@@ -288,7 +288,7 @@ class Forms(Family):
         return tuple(
             widget_for(f, editable=editable and is_writable(f, EMPTY_ACCESS))
             for f in line.fields.values()
-            if TYPE_TRAITS[f.type].scalar
+            if TYPE_TRAITS[f.type].scalar or f.type is FieldType.FILE  # a file: link, upload
         )
 
     async def _reference_titles(
