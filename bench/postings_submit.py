@@ -14,12 +14,14 @@ Workload T is ``POST /api/v1/postbench/delivery/{id}/_submit`` (``If-Match: "1"`
 ``tessera serve`` process. Baseline H is the same request to ``bench/baselines/
 postings_app.py`` (raw ASGI, an asyncpg pool of the same size, hand-written SQL, one
 ``uvicorn`` process with the same loop and parser): in one transaction it moves the status
-(version checked) and reads the lines, then updates the bins with a guarded ``UPDATE … SET
+(version checked) and reads the lines, moves the sales order's version on (locking it: the
+engine touches a document before writing its lines on their own), then updates the bins
+with a guarded ``UPDATE … SET
 actual_qty = actual_qty + $d WHERE item … AND actual_qty + $d >= 0`` sorted by key (the
 same row locks in the same fixed order as the engine: bins, then order lines), updates the
 order lines the same way (``delivered_qty + $d <= quantity``), appends the 5 ledger rows,
-the 15 journal rows and the 11 audit rows the engine writes, then commits (17 statements
-with BEGIN and COMMIT; Tessera's submit is 8 on PostgreSQL: see bench/README.md).
+the 15 journal rows and the 11 audit rows the engine writes, then commits (18 statements
+with BEGIN and COMMIT; Tessera's statements: see bench/README.md).
 
 Each side has its own warehouse (the same items, the same tables), its own sales orders
 and its own drafts, all made before the timed part: items, warehouses and a large receipt

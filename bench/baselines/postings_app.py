@@ -2,7 +2,9 @@
 by hand — a raw ASGI callable, an asyncpg pool, orjson — over the tables Tessera migrated.
 
 ``POST /baseline/delivery/{id}/_submit`` with ``If-Match: "<version>"`` does, in one
-transaction, what the engine's submit writes: the status (version checked), the bins moved
+transaction, what the engine's submit writes: the status (version checked), the sales
+order whose lines it adjusts locked and its version moved on (as the engine touches a
+document before its lines are written on their own), the bins moved
 by guarded ``UPDATE``s sorted by key (``actual_qty + $d >= 0``: the row lock and the limit in
 one statement), the order lines the same way, sorted by id (``delivered_qty + $d <=
 quantity``), the 5 ledger rows, the voucher's 15 journal rows and the 11 audit rows the
@@ -41,6 +43,9 @@ LINES = (
     "SELECT id, item, warehouse, quantity, sales_order_line, created_at, updated_at, "
     f"created_by, updated_by, version FROM {P}_delivery_line WHERE _parent = $1 "
     "ORDER BY _position"
+)
+TOUCH_ORDER = (  # its lines are adjusted below: the document first, locked, version moved on
+    f"UPDATE {P}_sales_order SET version = version + 1 WHERE id = $1"
 )
 MOVE_BIN = (
     f"UPDATE {P}_bin SET actual_qty = actual_qty + $3, updated_at = $4, updated_by = $5, "
@@ -129,6 +134,8 @@ async def _submit(record_id: int, version: int) -> dict[str, Any]:
         if doc is None:
             raise Refused(409, "conflict", "not a draft of that version")
         lines = await conn.fetch(LINES, record_id)
+        if doc["sales_order"] is not None and any(x["sales_order_line"] for x in lines):
+            await conn.execute(TOUCH_ORDER, doc["sales_order"])
         moved: dict[int, tuple[int, Decimal]] = {}  # line index: (bin id, qty_after)
         for n in sorted(range(len(lines)), key=lambda n: (lines[n]["item"], lines[n]["warehouse"])):
             line = lines[n]
