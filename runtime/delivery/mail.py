@@ -25,6 +25,7 @@ import os
 import re
 import smtplib
 import tempfile
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -84,7 +85,10 @@ def _header(value: Any) -> str:
 
 
 def _recipients(values: Iterable[Any]) -> str:
-    """The addresses as one header value; each must be one plain address."""
+    """The addresses as one header value; each must be one plain address. A display name
+    is written quoted where it needs to be (``Address``): unquoted, a name holding ``:``
+    or ``;`` (``"evil@x.test:" <ana@shop.test>``) would read as a group and send the
+    e-mail to an address of the name instead."""
     out = []
     for value in values:
         text = _text(value)
@@ -92,7 +96,10 @@ def _recipients(values: Iterable[Any]) -> str:
         if _CONTROL.search(text) or len(parsed) != 1 or not _ADDRESS.fullmatch(parsed[0][1]):
             raise DeliveryError(f"not an e-mail address: {text[:200]!r}")
         name, address = parsed[0]
-        out.append(f"{_header(name)} <{address}>" if name else address)
+        try:
+            out.append(str(Address(display_name=_header(name), addr_spec=address)))
+        except (ValueError, IndexError):
+            raise DeliveryError(f"not an e-mail address: {text[:200]!r}") from None
     return ", ".join(out)
 
 

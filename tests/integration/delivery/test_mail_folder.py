@@ -154,6 +154,29 @@ def test_header_injection_and_paths_from_records_do_nothing(
     assert not any(instance.path.parent.rglob("owned.eml"))
 
 
+def test_a_display_name_cannot_redirect_the_email(instance: Instance, client: TestClient) -> None:
+    """A recipient's quoted display name holding ``:`` or ``;`` (address-list syntax) is
+    written quoted: the e-mail goes to the address in the angle brackets, never to an
+    address in the name, and none is lost or fails the delivery."""
+    folder = instance.path / "mail"
+    note(client, recipient='"evil@attacker.test:" <ana@shop.test>', subject="group")
+    note(client, recipient='"Doe; John" <jo@shop.test>', subject="semicolon")
+    note(client, recipient='"a: evil@attacker.test;" <bo@shop.test>', subject="both")
+    outbox = settled(client, 3)
+    assert all(e["status"] == "delivered" for e in outbox), outbox
+    sent = {}
+    for path in folder.iterdir():
+        message = read(path)
+        sent[str(message["Subject"])] = [
+            (a.display_name, a.addr_spec) for a in message["To"].addresses
+        ]
+    assert sent == {
+        "group": [("evil@attacker.test:", "ana@shop.test")],
+        "semicolon": [("Doe; John", "jo@shop.test")],
+        "both": [("a: evil@attacker.test;", "bo@shop.test")],
+    }
+
+
 def test_a_redelivered_event_is_one_file(instance: Instance, client: TestClient) -> None:
     import asyncio
 
