@@ -59,6 +59,12 @@ roles:
   viewer:
     grants:
       - {entity: claim, actions: [read]}
+  auditor:
+    grants:
+      - {entity: claim, actions: [read, update], hidden_fields: [lines]}
+  approver:
+    grants:
+      - {entity: claim, actions: [read, update], readonly_fields: [lines]}
 """,
 }
 

@@ -183,6 +183,21 @@ def test_access_follows_the_parent(papers: Instance) -> None:
             assert viewer.delete(_line_url(mine, 0)).status_code == 403
         with papers.client(signed_in=False) as nobody:
             assert nobody.get(_line_url(mine, 0)).status_code == 401
+        with papers.client(signed_in=False) as auditor:  # the lines are hidden from them
+            auditor.headers.update(bearer(issue_token(url, "abe", ("auditor",))))
+            assert auditor.get(_line_url(mine, 0)).status_code == 404
+            hidden = auditor.put(_line_url(mine, 1) + "?filename=a.pdf", content=PDF)
+            assert hidden.status_code == 404
+            assert "lines" not in auditor.get(f"{BASE}/{mine['id']}").json()["data"]
+        with papers.client(signed_in=False) as approver:  # the lines are read-only for them
+            approver.headers.update(bearer(issue_token(url, "ann", ("approver",))))
+            assert approver.get(_line_url(mine, 0)).content == PDF
+            readonly = approver.put(_line_url(mine, 1) + "?filename=a.pdf", content=PDF)
+            assert readonly.status_code == 403
+            assert approver.delete(_line_url(mine, 0)).status_code == 403
+        for wrong in ("LINES", "lines%2F1", "_files"):
+            odd = admin.get(f"{BASE}/{mine['id']}/{wrong}/1/_files/scan")
+            assert odd.status_code == 404, (wrong, odd.text)
     assert len(_stored(papers)) == 2
 
 
