@@ -39,7 +39,7 @@ from metadata._model import (
     RuleEvent,
     frozen_mapping,
 )
-from metadata._money import check_currencies
+from metadata._money import check_currencies, check_parent_currencies
 from metadata._names import default_label
 from metadata._overlays import Customizer
 from metadata._packs import dependency_closure
@@ -149,6 +149,9 @@ class ProjectBuilder(ActionChecks):
         entities = check_rollups(entities, sources, self.closure, self.problems, overlaid)
         overlay_documents = [overlay.document for overlay in self.overlays.values()]
         entities = check_lookups(entities, [*sources.values(), *overlay_documents], self.problems)
+        check_parent_currencies(
+            entities, [*sources.values(), *(d for _, d, _ in overlaid)], self.problems
+        )
         self._entities = entities
         for pending in self.pending_actions:
             self._check_action(pending, entities)

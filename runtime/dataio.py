@@ -255,6 +255,16 @@ class PeopleCsv:
     columns: tuple[str, ...]
     formats: Formats
 
+    def __post_init__(self) -> None:
+        # a record's lines are no cell people read (the list shows none either)
+        fields = self.store.entity.fields
+        shown = tuple(
+            name
+            for name in self.columns
+            if name not in fields or fields[name].type is not FieldType.CHILDREN
+        )
+        object.__setattr__(self, "columns", shown)
+
     @property
     def delimiter(self) -> str:
         return ";" if self.formats.example.endswith(",56") else ","

@@ -37,6 +37,7 @@ from babel.numbers import (
 )
 
 from metadata import FieldDef, FieldType, canonical_locale
+from metadata._money import parent_currency
 
 DEFAULT_LOCALE = "en_US"
 COMPANY = "company"
@@ -50,9 +51,10 @@ _MAX_INPUT = 200
 _SPACES = "\u0020\u00a0\u202f\u2009"
 _APOSTROPHES = "'\u2019"
 
-Shown = Callable[[Any, Mapping[str, Any] | None], str]
-"""A compiled field format: the value, and the record it belongs to (money reads its
-currency there), to the text people read."""
+Record = Mapping[str, Any] | None
+Shown = Callable[[Any, Record, Record], str]
+"""A compiled field format: the value, the record it belongs to and, for a line, the record
+the line belongs to (money reads its currency in one of them), to the text people read."""
 
 
 class InputError(ValueError):
@@ -218,12 +220,16 @@ class Formats:
     # -- any value, and fields ---------------------------------------------------------
 
     def value(
-        self, value: Any, field: FieldDef | None = None, record: Mapping[str, Any] | None = None
+        self,
+        value: Any,
+        field: FieldDef | None = None,
+        record: Record = None,
+        parent: Record = None,
     ) -> str:
-        """``value`` of ``field`` (of ``record``) as text people read; without a field, by
-        the value's own type."""
+        """``value`` of ``field`` (of ``record``, a line of ``parent``) as text people
+        read; without a field, by the value's own type."""
         if field is not None:
-            return self.field(field)(value, record)
+            return self.field(field)(value, record, parent)
         return self._untyped(value)
 
     def _untyped(self, value: Any) -> str:
@@ -253,11 +259,12 @@ class Formats:
         self._fields[id(field)] = (field, shown)
         return shown
 
-    def _plain(self, value: Any, record: Mapping[str, Any] | None) -> str:
+    def _plain(self, value: Any, record: Record, parent: Record) -> str:
         return self._untyped(value)
 
-    def currency_of(self, field: FieldDef, record: Mapping[str, Any] | None) -> str | None:
-        """The currency code of a money field's value in ``record``."""
+    def currency_of(self, field: FieldDef, record: Record, parent: Record = None) -> str | None:
+        """The currency code of a money field's value in ``record`` (a line's field with
+        ``currency: parent.<field>``: in ``parent``, the record the line belongs to)."""
         source = field.currency
         if source is None:
             return None
@@ -265,6 +272,9 @@ class Formats:
             return self.company_currency
         if _CODE.fullmatch(source):
             return source
+        of_parent = parent_currency(source)
+        if of_parent is not None:
+            source, record = of_parent, parent
         code = record.get(source) if record is not None else None
         return str(code) if isinstance(code, str) and _CODE.fullmatch(code) else None
 
@@ -404,7 +414,7 @@ def _compiles(*types: FieldType) -> Callable[[Callable[[Formats, FieldDef], Show
 def _integer(formats: Formats, field: FieldDef) -> Shown:
     pattern = formats._pattern("number", 0)
 
-    def shown(value: Any, record: Mapping[str, Any] | None) -> str:
+    def shown(value: Any, record: Record, parent: Record) -> str:
         number = _decimal(value)
         return str(value or "") if number is None else formats._apply(pattern, number)
 
@@ -416,13 +426,13 @@ def _decimal_field(formats: Formats, field: FieldDef) -> Shown:
     scale = field.scale if field.scale is not None else 2
     if field.currency is not None:
 
-        def money(value: Any, record: Mapping[str, Any] | None) -> str:
-            return formats.money(value, formats.currency_of(field, record), scale)
+        def money(value: Any, record: Record, parent: Record) -> str:
+            return formats.money(value, formats.currency_of(field, record, parent), scale)
 
         return money
     pattern = formats._pattern("number", scale)
 
-    def shown(value: Any, record: Mapping[str, Any] | None) -> str:
+    def shown(value: Any, record: Record, parent: Record) -> str:
         number = _decimal(value)
         if number is None:
             return "" if value is None else str(value)
@@ -433,23 +443,23 @@ def _decimal_field(formats: Formats, field: FieldDef) -> Shown:
 
 @_compiles(FieldType.DATE)
 def _date(formats: Formats, field: FieldDef) -> Shown:
-    return lambda value, record: formats.date(value)
+    return lambda value, record, parent: formats.date(value)
 
 
 @_compiles(FieldType.DATETIME)
 def _datetime(formats: Formats, field: FieldDef) -> Shown:
-    return lambda value, record: formats.datetime(value)
+    return lambda value, record, parent: formats.datetime(value)
 
 
 @_compiles(FieldType.BOOLEAN)
 def _boolean(formats: Formats, field: FieldDef) -> Shown:
-    return lambda value, record: "" if value is None else ("Yes" if value else "No")
+    return lambda value, record, parent: "" if value is None else ("Yes" if value else "No")
 
 
 @_compiles(FieldType.ENUM)
 def _enum(formats: Formats, field: FieldDef) -> Shown:
     labels = {value: choice_label(value) for value in field.values}
-    return lambda value, record: labels.get(value) or choice_label(value)
+    return lambda value, record, parent: labels.get(value) or choice_label(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,7 +254,8 @@ class PrintFormats:
         names["shown"] = self._shown(entity, visible, reader)
         names["shown_lines"] = {
             name: [
-                self._shown(self.project.entities[f.entity or ""], line, reader) for line in lines
+                self._shown(self.project.entities[f.entity or ""], line, reader, visible)
+                for line in lines
             ]
             for name, f in entity.fields.items()
             if f.type is FieldType.CHILDREN
@@ -276,15 +277,21 @@ class PrintFormats:
             raise PrintFailed(f"the print format failed: {exc}") from exc
 
     @staticmethod
-    def _shown(entity: EntityDef, record: Mapping[str, Any], formats: Formats) -> dict[str, Any]:
-        """Each field of ``record`` as text people read (a linked record by its title)."""
+    def _shown(
+        entity: EntityDef,
+        record: Mapping[str, Any],
+        formats: Formats,
+        parent: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Each field of ``record`` (a line of ``parent``) as text people read (a linked
+        record by its title; a line's amount in its document's currency)."""
         shown: dict[str, Any] = {}
         for name, value in record.items():
             field = entity.fields.get(name)
             if isinstance(value, dict) or field is None or field.type is FieldType.CHILDREN:
                 shown[name] = _show(value) if not isinstance(value, list) else value
             else:
-                shown[name] = formats.value(value, field, record)
+                shown[name] = formats.value(value, field, record, parent)
         return shown
 
 

@@ -50,10 +50,14 @@ def _formats(context: Any) -> Formats:
 
 
 @jinja2.pass_context
-def _display(context: Any, value: Any, field: Any = None, record: Any = None) -> str:
+def _display(
+    context: Any, value: Any, field: Any = None, record: Any = None, parent: Any = None
+) -> str:
     """A stored value as text for a table cell or a read-only field: of ``field`` (its
-    type, scale, currency, labels) in ``record`` when given, else by the value's type."""
-    return _formats(context).value(value, field, record)
+    type, scale, currency, labels) in ``record`` when given, else by the value's type; a
+    line's cell with ``parent``, the record the line belongs to (whose currency a line's
+    amount may be in: ``currency: parent.currency``)."""
+    return _formats(context).value(value, field, record, parent)
 
 
 @jinja2.pass_context

@@ -129,3 +129,27 @@ def test_a_narrow_list_never_cuts_a_word(chromium: Browser, deals_site: str) -> 
             " getComputedStyle(e).hyphens]"
         )
         assert styles == ["break-word", "normal", "manual"]
+
+
+def test_a_lines_total_is_in_its_deals_currency(chromium: Browser, deals_site: str) -> None:
+    """A line typed on the deal's form (docs/locales.md "Money on lines"): its computed
+    total reads ``1.450,00 €`` in the lines table of the EUR deal, ``1.450,00 $`` once the
+    deal is in dollars; the price input keeps the number alone."""
+    page = open_page(chromium, 1200, 800)
+    sign_in(page, deals_site, "ada")
+    page.goto(f"{deals_site}/app/deals/deal/new")
+    page.get_by_label("Name").fill("Consulting for Northwind")
+    page.get_by_label("Product, line 1").fill("Consulting")
+    page.get_by_label("Hours, line 1").fill("2")
+    page.get_by_label("Price, line 1").fill("725")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/app/deals/deal/\d+\?saved=1"))
+    total = page.locator('table.lines td[data-label="Total"]').first
+    assert (total.text_content() or "").strip() == f"1.450,00{NBSP}€"
+    assert total.evaluate("e => getComputedStyle(e).textAlign") == "right"
+    assert page.get_by_label("Price, line 1").input_value() == "725,00"
+    page.get_by_label("Currency").fill("USD")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/app/deals/deal/\d+\?saved=1"))
+    total = page.locator('table.lines td[data-label="Total"]').first
+    assert (total.text_content() or "").strip() == f"1.450,00{NBSP}$"

@@ -219,3 +219,40 @@ def test_the_export_button_gives_the_csv_for_people(ada: TestClient) -> None:
     lines = csv.text.removeprefix("\ufeff").splitlines()
     assert lines[0].startswith("ID;Name;Industry;Currency;Amount;")
     assert lines[1].startswith(f"1;'=1+2;;EUR;1.450,50{NBSP}€;")  # a formula stays text
+
+
+def test_a_lines_money_is_in_its_deals_currency(shop: Instance, ada: TestClient) -> None:
+    """``currency: parent.currency`` (docs/locales.md "Money on lines"): the form's lines
+    table shows a line's computed total in the deal's currency, its inputs the number
+    alone; a USD deal's lines in dollars; each reader in their locale."""
+    token = bearer(issue_token(shop.settings.database_url, "ada"))
+    made = {}
+    for currency in ("EUR", "USD"):
+        answer = ada.post(
+            "/api/v1/deals/deal",
+            headers=token,
+            json={
+                "name": f"Deal in {currency}",
+                "currency": currency,
+                "lines": [{"product": "Consulting", "hours": "2", "price": "725"}],
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["data"]["lines"][0]["total"] == "1450.00"  # the API: a number
+        made[currency] = answer.json()["data"]["id"]
+    euros = ada.get(f"{DEALS}/{made['EUR']}").text
+    assert totals(euros) == [f"1.450,00{NBSP}€"]
+    assert re.search(r'name="lines\[0\]\.price" type="text" value="725,00"', euros)
+    assert totals(ada.get(f"{DEALS}/{made['USD']}").text) == [f"1.450,00{NBSP}$"]
+    with signed_in(shop, "bob", PASSWORD) as bob:
+        assert totals(bob.get(f"{DEALS}/{made['EUR']}").text) == ["€1,450.00"]
+    exported = ada.get(f"{DEALS}/export.csv", params={"for": "people"}).text
+    header, first = exported.removeprefix("\ufeff").splitlines()[:2]
+    assert "Lines" not in header  # lines are not a column people read, as in the list
+    assert "Consulting" not in first
+
+
+def totals(page: str) -> list[str]:
+    """The line totals a form's lines table shows (its blank new line's left out)."""
+    cells = re.findall(r'<td data-label="Total"[^>]*>\s*([^<]*?)\s*</td>', page)
+    return [cell for cell in cells if cell]

@@ -58,6 +58,20 @@ def test_negative_huge_and_missing_amounts() -> None:
     assert german.value("not a number", AMOUNT, {}) == "not a number"
 
 
+def test_a_lines_amount_in_its_parents_currency() -> None:
+    """``currency: parent.currency``: read in the record the line belongs to, never in the
+    line (whose own ``currency`` field, if it had one, is another thing)."""
+    price = FieldDef("price", FieldType.DECIMAL, "Price", scale=2, currency="parent.currency")
+    german, american = formats_for("de_DE", "UTC", "USD"), formats_for("en_US", "UTC")
+    line, deal = {"price": "1450", "currency": "GBP"}, {"currency": "EUR"}
+    assert german.value(Decimal("1450"), price, line, deal) == f"1.450,00{NBSP}€"
+    assert american.value(Decimal("1450"), price, line, deal) == "€1,450.00"
+    # no parent given, or none with a code: a plain number (not the company's, not the line's)
+    assert german.value(Decimal("1450"), price, line) == "1.450,00"
+    assert german.value(Decimal("1450"), price, line, {"currency": "euro"}) == "1.450,00"
+    assert german.value(Decimal("1450"), price, line, {}) == "1.450,00"
+
+
 def test_numbers_integers_and_decimals_by_scale() -> None:
     german = formats_for("de_DE", "UTC")
     assert german.value(12345678, COUNT) == "12.345.678"
