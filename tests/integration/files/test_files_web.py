@@ -262,3 +262,44 @@ def test_a_lines_file_on_the_form(papers: Instance) -> None:
         assert 'aria-label="Upload a file to Stamp, line 1"' in form  # allow_on_submit
         assert "Upload a file to Scan" not in form
         assert link + "t.pdf</a>" in form
+
+
+def test_hostile_names_through_the_form_are_made_safe(papers: Instance) -> None:
+    """A multipart part named with NUL, a control, bytes that are no UTF-8 (a lone
+    surrogate's encoding), path separators: the file (a record's, a line's) keeps a safe
+    name."""
+    url = papers.settings.database_url
+    issue_token(url, "carla", ("clerk",), password=PASSWORD)
+    with signed_in(papers, "carla", PASSWORD) as web, papers.client() as api:
+        csrf = csrf_of(web.get(f"{FORM}/new"))
+        record, lines = _new_claim(web, csrf, "Names")
+        names = {
+            b"a\x00b\x01c.pdf": "abc.pdf",
+            b"..\\..\\x\xed\xa0\x80.pdf": None,
+            b"../../etc/passwd": "passwd",
+        }
+        for raw, expected in names.items():
+            body = (
+                b"--b\r\n"
+                b'Content-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                + csrf.encode()
+                + b"\r\n--b\r\n"
+                b'Content-Disposition: form-data; name="file"; filename="' + raw + b'"\r\n'
+                b"Content-Type: application/pdf\r\n\r\n" + PDF + b"\r\n--b--\r\n"
+            )
+            for path, held in (
+                (f"{FORM}/{record}/_files/receipt", lambda r: r["receipt"]),
+                (f"{FORM}/{record}/lines/{lines[0]}/_files/scan", lambda r: r["lines"][0]["scan"]),
+            ):
+                sent = web.post(
+                    path,
+                    content=body,
+                    headers={"content-type": "multipart/form-data; boundary=b"},
+                    follow_redirects=False,
+                )
+                assert sent.status_code == 303, (raw, path, sent.text)
+                name = held(api.get(f"/api/v1/papers/claim/{record}").json()["data"])["name"]
+                if expected is not None:
+                    assert name == expected, (raw, name)
+                assert not {"\x00", "\x01", "/", "\\"} & set(name), name
+                assert name.encode("utf-8")  # no lone surrogate
