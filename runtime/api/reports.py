@@ -171,6 +171,9 @@ def reports_router(live: LiveDefinitions, database: DatabaseHolder) -> APIRouter
     async def list_reports(request: Request, pack: str) -> Response:
         model = live.current.model
         actor = actor_of(current_user(request), model)
+        if pack not in model.project.modules:  # a mistyped pack is not a pack without reports
+            shown = pack if len(pack) <= 40 else pack[:40] + "…"
+            raise UnknownEntity(f"no pack '{shown}'")
         reports = runnable_reports(model, actor, pack)
         return json_response({"data": [describe_report(r) for r in reports]})
 

@@ -221,3 +221,16 @@ def test_the_web_form_picks_a_reference_by_title(db_url: str, tmp_path: Path) ->
         assert page.status_code == 200, page.text[:800]
         assert f'<option value="{ids["Rent"]}" selected>#{ids["Rent"]}</option>' in page.text
         assert ">Rent<" not in page.text
+
+
+def test_the_reports_of_an_unknown_pack_are_a_404(db_url: str, tmp_path: Path) -> None:
+    """``GET /api/v1/{pack}/_reports`` of a pack the instance does not have is a 404 naming
+    it (a mistyped pack read as 'no reports' before); a pack without reports lists none."""
+    instance, _ = shop(db_url, tmp_path)
+    with instance.client() as client:
+        assert client.get(f"{API}/_reports").json()["data"][0]["name"] == "result"
+        for pack in ("shops", "%00", "x" * 300):
+            response = client.get(f"/api/v1/{pack}/_reports")
+            assert response.status_code == 404, (pack[:20], response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert "no pack" in response.json()["detail"]
