@@ -236,7 +236,9 @@ class CompiledReport:
         result = await guard.aggregate(conn, query)
         rows = result.rows
         totals_rows = rows
-        if section.group_by and result.truncated:
+        if section.group_by and (result.truncated or not _additive(section)):
+            # the lines miss groups, or their average, minimum or maximum does not add up
+            # to that of every record: the subtotal is the ungrouped aggregate
             whole = guard.store.aggregate_parser.parse(pairs)
             totals_rows = (await guard.aggregate(conn, whole)).rows
         labels = await self._labels(conn, section, rows, guard, guard_of)
@@ -348,11 +350,21 @@ def _clipped(text: str) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
 
 
+def _additive(section: ReportSectionDef) -> bool:
+    """Whether the section's subtotal is the sum of its lines: sums and counts are."""
+    return all(m == "count" or m.endswith("__sum") for _, m in section.measures)
+
+
 def _zero(guard: GuardedStore, measure: str) -> Any:
-    """Nothing of ``measure``, to its field's decimal places (``0.00``)."""
+    """Nothing of ``measure``: a sum to its field's decimal places (``0.00``), a count 0;
+    an average, minimum or maximum of no record is none (empty)."""
     name, _, function = measure.rpartition("__")
+    if measure == "count":
+        return 0
+    if function != "sum":
+        return None
     field = guard.store.entity.fields.get(name)
-    if function not in {"sum", "avg"} or field is None or field.type is not FieldType.DECIMAL:
+    if field is None or field.type is not FieldType.DECIMAL:
         return 0
     return Decimal(0).scaleb(-(field.scale if field.scale is not None else 2))
 
@@ -360,6 +372,8 @@ def _zero(guard: GuardedStore, measure: str) -> Any:
 def _add(total: Any, value: Any) -> Any:
     if value is None:
         return total
+    if total is None:
+        return value
     try:
         return total + value
     except (TypeError, InvalidOperation):

@@ -234,3 +234,58 @@ def test_the_reports_of_an_unknown_pack_are_a_404(db_url: str, tmp_path: Path) -
             assert response.status_code == 404, (pack[:20], response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
             assert "no pack" in response.json()["detail"]
+
+
+SPREAD = """\
+roles: [bookkeeper]
+columns:
+  - {name: average}
+  - {name: highest}
+  - {name: first}
+  - {name: entries}
+sections:
+  - name: spread
+    entity: entry
+    group_by: category
+    measure: {average: amount__avg, highest: amount__max, first: day__min, entries: count}
+  - name: none
+    entity: entry
+    filter: {day__gt: "2030-01-01"}
+    group_by: category
+    measure: {average: amount__avg, highest: amount__max, first: day__min, entries: count}
+"""
+
+
+def test_a_subtotal_of_averages_minima_and_maxima_is_of_every_record(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A grouped section's subtotal is its measure over every record, as the ungrouped
+    ``_aggregate`` computes it: the average of all the amounts, the highest, the first day
+    (not the sum of the groups' averages and maxima, nor 0 for a date); with no record, an
+    empty figure (a count: 0)."""
+    instance = pack_instance(tmp_path, db_url, "shop", {**FILES, "reports/spread.yaml": SPREAD})
+    with instance.client() as client:
+        category = made(client, "category", {"name": "Sales"})
+        other = made(client, "category", {"name": "Rent"})
+        for day, chosen, amount in [
+            ("2026-01-10", category, "500.00"),
+            ("2026-02-10", category, "1200.00"),
+            ("2026-02-11", other, "-800.00"),
+        ]:
+            made(client, "entry", {"day": day, "category": chosen, "amount": amount})
+        whole = client.get(f"{API}/entry/_aggregate?measures=amount__avg,amount__max,day__min")
+        assert whole.status_code == 200, whole.text
+        (row,) = whole.json()["data"]
+        response = client.get(f"{API}/_reports/spread")
+        assert response.status_code == 200, response.text
+        spread, none = response.json()["data"]["sections"]
+        assert len(spread["lines"]) == 2
+        assert spread["total"] == {
+            "average": row["amount__avg"],
+            "highest": "1200.00",
+            "first": "2026-01-10",
+            "entries": 3,
+        }
+        assert none["total"] == {"average": None, "highest": None, "first": None, "entries": 0}
+        rows = list(csv.reader(io.StringIO(client.get(f"{API}/_reports/spread?format=csv").text)))
+        assert ["None", "Total", "", "", "", "0"] in rows
