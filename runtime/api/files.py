@@ -95,7 +95,8 @@ class FileApi:
         return self.files.store()
 
     def route(self, parts: list[str], params: dict[str, str]) -> tuple[Handler, frozenset[str]]:
-        """The handler of ``{id}/_files/{field}``, ``{id}/_attachments[/{file_id}]``."""
+        """The handler of ``{id}/_files/{field}``, ``{id}/{lines}/{line_id}/_files/{field}``,
+        ``{id}/_attachments[/{file_id}]``."""
         params["id"] = parts[2]
         if parts[3] == "_files" and len(parts) == 5:
             params["field"] = parts[4]
