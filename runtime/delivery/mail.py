@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from runtime.settings import MailSettings, SmtpSettings
 
 EVENT_HEADER = "X-Tessera-Event"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+"""Control characters, and every character that ends a line for ``str.splitlines`` (which
+the e-mail package refuses in a header): NEL (U+0085) and U+2028, U+2029 besides CR, LF."""
 _ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 
 

@@ -177,6 +177,25 @@ def test_a_display_name_cannot_redirect_the_email(instance: Instance, client: Te
     }
 
 
+def test_unicode_line_breaks_in_a_subject_are_folded_too(
+    instance: Instance, client: TestClient
+) -> None:
+    """U+2028, U+2029 and NEL end a line for Python's e-mail package as CR and LF do: in a
+    subject they are folded to spaces (the e-mail was refused with a ValueError and failed
+    for good); in a recipient they make no address."""
+    folder = instance.path / "mail"
+    for separator in ("\u2028", "\u2029", "\x85"):
+        note(client, recipient="ana@shop.test", subject=f"Hi{separator}Bcc: evil@attacker.test")
+    note(client, recipient="ana@shop.test\u2028Bcc: evil@attacker.test", subject="x")
+    outbox = settled(client, 4)
+    failed = [e for e in outbox if e["status"] == "failed"]
+    assert len(failed) == 1, outbox
+    assert "not an e-mail address" in (failed[0]["last_error"] or ""), failed
+    messages = [read(path) for path in folder.iterdir()]
+    assert [str(m["Subject"]) for m in messages] == ["Hi Bcc: evil@attacker.test"] * 3
+    assert all(m["Bcc"] is None for m in messages)
+
+
 def test_a_redelivered_event_is_one_file(instance: Instance, client: TestClient) -> None:
     import asyncio
 
