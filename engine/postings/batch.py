@@ -1,6 +1,7 @@
 """PostgreSQL: a voucher's writes to one table in one statement, where the table's
 definitions let the statement do exactly what the one-by-one path does
-(``engine.postings.voucher``, which falls back to that path for anything else).
+(``engine.postings.moving`` and ``appending``, which fall back to that path for anything
+else).
 
 - ``move``: the increments of several rows of a table, as one ``UPDATE``::
 
@@ -94,7 +95,7 @@ def appends_as_prepared(prepared: PreparedCreate) -> bool:
 
 
 def together(group: Sequence[Any], sign: int) -> bool:
-    """Whether the increments of one table (``engine.postings.voucher``, sorted by id) can
+    """Whether the increments of one table (``engine.postings.moving``, sorted by id) can
     be one statement (``move``): more than one, of distinct rows, all of one kind (and for
     records of one writer), each within its fields' scales, of a table whose writes do
     nothing else (``moves_together``)."""
