@@ -201,13 +201,16 @@ class GuardedStore:
         ctx: WriteContext,
         *,
         expected_version: int | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Delete the record if the caller's delete grant covers it; answer it as it was
+        (its lines included), for what goes with it (its files)."""
         self._not_append_only()
         covered = self.access.require(Permission.DELETE)
         old = await self._covered_record(conn, record_id, covered, Permission.DELETE)
         await self.store.delete(
             conn, record_id, expected_version=expected_version, ctx=ctx, old=old
         )
+        return old
 
     async def transition(
         self,

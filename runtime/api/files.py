@@ -27,7 +27,7 @@ from engine.errors import Conflict, RecordNotFound, StaleVersion
 from engine.fieldtypes import InvalidValue, parse_id
 from engine.fieldtypes.files import FileValue
 from engine.files import FileCatalog, FileTooLarge, accepted, safe_filename, sniff
-from metadata import Permission
+from metadata import FieldType, Permission
 from runtime.api.file_slots import FileSlot, file_slot, record_path
 from runtime.api.problems import ApiProblem, json_response
 from runtime.api.uploads import download, read_upload, too_large
@@ -35,7 +35,7 @@ from runtime.auth import current_user
 from runtime.plumbing import actor_of, guard_for, write_context
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from starlette.requests import Request
     from starlette.responses import Response
@@ -434,12 +434,30 @@ class FileApi:
 
     # -- the record goes -----------------------------------------------------------------
 
-    async def on_delete(self, conn: Connection, store: EntityStore, record_id: int) -> list[str]:
-        """In a record's delete transaction: remove its file rows; answer the keys whose
-        bytes ``forget`` deletes once it has committed."""
-        return await self.catalog.remove_record(
+    async def on_delete(
+        self,
+        conn: Connection,
+        store: EntityStore,
+        record_id: int,
+        old: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """In a record's delete transaction: remove its file rows, and those of the files
+        its lines held (``old``: the record as it was, lines included; the database
+        deletes the lines themselves); answer the keys whose bytes ``forget`` deletes once
+        it has committed."""
+        keys = await self.catalog.remove_record(
             conn, entity=store.entity.qualified_name, record_id=record_id
         )
+        if old is None:
+            return keys
+        for name, child in store.children.items():
+            held = [n for n, f in child.entity.fields.items() if f.type is FieldType.FILE]
+            values = [line.get(n) for line in old.get(name) or () for n in held]
+            for value in values:
+                key = await self.catalog.remove(conn, int(value["id"])) if value else None
+                if key is not None:
+                    keys.append(key)
+        return keys
 
     async def forget(self, keys: list[str]) -> None:
         await self._forget(keys)

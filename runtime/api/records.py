@@ -349,8 +349,8 @@ class RecordApi:
             expected = _if_match(request)
             ctx = self._write_context(request)
             async with self.database.write(ctx) as conn:
-                await guard.delete(conn, record_id, ctx, expected_version=expected)
-                stored = await self.files.on_delete(conn, store, record_id)
+                old = await guard.delete(conn, record_id, ctx, expected_version=expected)
+                stored = await self.files.on_delete(conn, store, record_id, old)
             await self.files.forget(stored)  # its files' bytes, once the delete committed
             return Response(status_code=204)
         body = await read_json(request, self.max_body)

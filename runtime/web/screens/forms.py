@@ -424,8 +424,8 @@ class Forms(Family):
         files = self.live.current.record_api.files
         number = parse_record_id(record_id)
         async with self.database.write(ctx) as conn:
-            await screen.guard.delete(conn, number, ctx)
-            stored = await files.on_delete(conn, screen.store, number)
+            old = await screen.guard.delete(conn, number, ctx)
+            stored = await files.on_delete(conn, screen.store, number, old)
         await files.forget(stored)  # its files' bytes, once the delete committed
         return RedirectResponse(f"{screen.entity_url}?deleted=1", status_code=303)
 

@@ -4,10 +4,12 @@ delete, and the ``<option>``s of reference pickers."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import re
 import urllib.parse
 from typing import TYPE_CHECKING
 
-from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
+from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from engine.access import Forbidden
@@ -21,12 +23,15 @@ from runtime.web.screens.line_options import LinePicker
 from runtime.web.widgets import list_columns
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from metadata import EntityDef
     from runtime.web.session import Session
 
 PAGE_SIZE = 25
 OPTIONS_LIMIT = 50
 BULK_DELETE_LIMIT = 1000
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Lists(Family):
@@ -55,8 +60,9 @@ class Lists(Family):
         columns = list_columns(screen.store.entity, screen.access)
         expandable = titled_references(screen.guard, [c.name for c in columns])
         users = [c.name for c in columns if c.type is FieldType.USER]
+        zone = self.ui.formats(session).zone
         query_pairs = [
-            *params,
+            *day_bounds(params, screen.store.entity, zone),
             ("limit", str(PAGE_SIZE)),
             ("count", "true"),
             *([("expand", ",".join(expandable))] if expandable else []),
@@ -154,8 +160,8 @@ class Lists(Family):
         if ids:
             async with self.database.write(ctx) as conn:
                 for record_id in ids:
-                    await screen.guard.delete(conn, record_id, ctx)
-                    stored += await files.on_delete(conn, screen.store, record_id)
+                    old = await screen.guard.delete(conn, record_id, ctx)
+                    stored += await files.on_delete(conn, screen.store, record_id, old)
         await files.forget(stored)  # their files' bytes, once the delete committed
         back = form_text(form.get("back")) or ""
         separator = "&" if back else ""
@@ -167,7 +173,48 @@ class Lists(Family):
     async def export(self, request: Request, pack: str, entity: str) -> Response:
         """The list's current filter as CSV, through the REST API's export (same guard)."""
         session = await self.ui.session(request)
-        self.ui.screen_for(session, pack, entity)
-        request.scope["tessera.user"] = session.user
-        request.scope["path_params"] = {"pack": pack, "entity": entity}
-        return await self.live.current.record_api.export(request)
+        screen = self.ui.screen_for(session, pack, entity)
+        zone = self.ui.formats(session).zone
+        pairs = day_bounds(request.query_params.multi_items(), screen.store.entity, zone)
+        scope = {
+            **request.scope,
+            "query_string": urllib.parse.urlencode(pairs).encode(),
+            "tessera.user": session.user,
+            "path_params": {"pack": pack, "entity": entity},
+        }
+        return await self.live.current.record_api.export(Request(scope, request.receive))
+
+
+def day_bounds(
+    params: list[tuple[str, str]], entity: EntityDef, zone: ZoneInfo
+) -> list[tuple[str, str]]:
+    """The list's filters for the engine. A datetime field's *from* and *to* inputs are date
+    pickers (list.html): a day there is read in the reader's time zone, *from* its start
+    and *to* through its end (``seen_at__lte=2026-01-02`` is before 2026-01-03 00:00); a
+    bound past the calendar's ends is none. Anything else is passed on as it is (a moment
+    with its offset, as the API takes it; a bad value, to be refused by the engine)."""
+    out = []
+    for key, value in params:
+        name, _, op = key.partition("__")
+        field = entity.fields.get(name)
+        if (
+            field is None
+            or field.type is not FieldType.DATETIME
+            or op not in ("gte", "lte")
+            or not _DAY.fullmatch(value)
+        ):
+            out.append((key, value))
+            continue
+        try:
+            day = dt.date.fromisoformat(value)
+            if op == "lte":
+                day, key = day + dt.timedelta(days=1), f"{name}__lt"
+            start = dt.datetime.combine(day, dt.time(), zone)
+            start.astimezone(dt.UTC)  # a moment the calendar holds in UTC too
+        except ValueError:  # no such day (2026-02-30): the engine says so
+            out.append((key, value))
+        except OverflowError:  # before the first moment or after the last: no bound
+            continue
+        else:
+            out.append((key, start.isoformat()))
+    return out

@@ -303,3 +303,10 @@ def test_hostile_names_through_the_form_are_made_safe(papers: Instance) -> None:
                     assert name == expected, (raw, name)
                 assert not {"\x00", "\x01", "/", "\\"} & set(name), name
                 assert name.encode("utf-8")  # no lone surrogate
+
+        page = web.get(f"{FORM}/{record}")
+        deleted = web.post(
+            f"{FORM}/{record}/delete", data={"csrf_token": csrf_of(page)}, follow_redirects=False
+        )
+        assert deleted.status_code == 303, deleted.text
+    assert not [p for p in (papers.path / "files").rglob("*") if p.is_file()]

@@ -260,12 +260,15 @@ def test_removed_lines_and_deleted_records_leave_nothing_for_long(papers: Instan
         assert client.patch(f"{BASE}/{claim['id']}", json={"lines": kept}).status_code == 200
         assert client.get(_line_url(claim, 0)).status_code == 404  # the line is gone
         assert client.get(_line_url(claim, 1)).content == PDF
+        assert len(_stored(papers)) == 2  # the removed line's file: until prune
         assert client.delete(f"{BASE}/{claim['id']}").status_code == 204
-    assert len(_stored(papers)) == 2  # until prune: see test_prune
+        assert len(_stored(papers)) == 1  # the kept line's went with the record
+        other = _claim(client, "Other")
+        assert client.put(_line_url(other, 0) + "?filename=c.pdf", content=PDF).status_code == 201
     done = tessera("files", "prune", cwd=papers.path)
     assert done.returncode == 0, done.stderr
-    assert "deleted 2 file row(s)" in done.stdout
-    assert _stored(papers) == []
+    assert "deleted 1 file row(s)" in done.stdout
+    assert len(_stored(papers)) == 1  # the other claim's line still holds its file
 
 
 def test_the_lines_file_paths_are_in_the_openapi_document(papers: Instance) -> None:
