@@ -25,6 +25,7 @@ from metadata.fingerprint import definitions_hash
 from runtime.app import build_app, load_definitions
 from runtime.settings import Settings
 from tests.support.identity import bearer, issue_token
+from tests.support.migrated import migrate_or_restore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -136,14 +137,27 @@ class Instance:
     settings: Settings
 
     def migrate(self, *, allow_data_loss: bool = False) -> Plan:
+        """``tessera migrate``'s migration; an empty database migrated before to the same
+        definitions in this process is restored instead (tests/support/migrated.py)."""
         project = load_definitions(self.settings)
-        plan = run_migration(
-            self.settings.database_url,
-            build_tables(project),
+        url = self.settings.database_url
+        tables = build_tables(project)
+        digest = definitions_hash(project, self.settings.customizations)
+        versions = {m.name: m.version for m in project.modules.values()}
+        plan = migrate_or_restore(
+            url,
+            tables,
+            definitions_hash=digest,
+            module_versions=versions,
             allow_data_loss=allow_data_loss,
-            applied_by="tests",
-            definitions_hash=definitions_hash(project, self.settings.customizations),
-            module_versions={m.name: m.version for m in project.modules.values()},
+            migrate=lambda: run_migration(
+                url,
+                tables,
+                allow_data_loss=allow_data_loss,
+                applied_by="tests",
+                definitions_hash=digest,
+                module_versions=versions,
+            ),
         )
         if plan.refused:
             raise MigrationRefused("\n".join(plan.reasons()))
