@@ -118,6 +118,28 @@ def now() -> dt.datetime:
     return dt.datetime.now(_UTC)
 
 
+_FIRST_MOMENT = dt.datetime.min.replace(tzinfo=_UTC).isoformat()
+_LAST_MOMENT = dt.datetime.max.replace(tzinfo=_UTC).isoformat()
+
+
+def day_bound(op: str, day: dt.date, zone: ZoneInfo) -> tuple[str, str] | None:
+    """A day as a bound of a datetime field (``op``: gte, gt, lte or lt): whole days of
+    ``zone``, ``lte`` through the day's end. The bound on moments as (operator, ISO
+    moment): ``gte``/``gt`` a day are ``gte`` its (the next day's) start, ``lt``/``lte``
+    are ``lt`` it; None when every moment meets it (a bound past the calendar's ends)."""
+    lower = op in ("gte", "gt")
+    try:
+        if op in ("gt", "lte"):
+            day += dt.timedelta(days=1)
+        start = dt.datetime.combine(day, dt.time(), zone).astimezone(_UTC)
+    except OverflowError:  # the day starts before the first moment or after the last
+        past_end = day.year == dt.MAXYEAR
+        if lower:
+            return ("gt", _LAST_MOMENT) if past_end else None
+        return None if past_end else ("lt", _FIRST_MOMENT)
+    return ("gte" if lower else "lt", start.isoformat())
+
+
 def _count(value: Any, limit: int, function: str, *, whole: bool = True) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
         raise DateError(f"{function}(): the count must be a number, not {type(value).__name__}")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from engine.access import Forbidden
-from engine.dates import DateError
+from engine.dates import DateError, day_bound, instance_zone
 from engine.errors import BadQuery, UnknownEntity
 from engine.expressions import Scope, ValueTemplate, compile_expression
 from engine.fieldtypes import InvalidValue, parse_id
@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from engine.database import Connection
     from engine.expressions import Actor, Expression
     from engine.guard import GuardedStore
-    from metadata import ProjectDef, ReportDef, ReportParameterDef, ReportSectionDef
+    from metadata import (
+        EntityDef,
+        ProjectDef,
+        ReportDef,
+        ReportParameterDef,
+        ReportSectionDef,
+    )
 
     GuardOf = Callable[[str], GuardedStore]
     """The guarded store of an entity (qualified name) for the caller."""
@@ -225,7 +231,7 @@ class CompiledReport:
         self, conn: Connection, section: ReportSectionDef, scope: Scope, guard_of: GuardOf
     ) -> SectionResult:
         guard = guard_of(section.entity)
-        pairs = self._filter_pairs(section, scope)
+        pairs = self._filter_pairs(section, scope, guard.store.entity)
         measures = [m for _, m in section.measures if m != "count"]
         if measures:
             pairs.append(("measures", ",".join(dict.fromkeys(measures))))
@@ -257,10 +263,13 @@ class CompiledReport:
                 total[column] = _add(total[column], value)
         return SectionResult(section.name, section.label, lines, total, truncated=result.truncated)
 
-    def _filter_pairs(self, section: ReportSectionDef, scope: Scope) -> list[tuple[str, str]]:
+    def _filter_pairs(
+        self, section: ReportSectionDef, scope: Scope, entity: EntityDef
+    ) -> list[tuple[str, str]]:
         """The section's filters as query-string pairs, templates resolved with the
         parameters; a filter whose value is empty (an optional parameter left out) is
-        dropped."""
+        dropped. A date bounding a datetime field is whole days of the instance's time
+        zone (``at__lte: "{{ to }}"`` through the end of ``to``), as ``today()`` is."""
         pairs = []
         for key, template in self._filters[section.name]:
             try:
@@ -269,7 +278,19 @@ class CompiledReport:
                 raise BadQuery(f"the filter '{key}' cannot be computed: {exc}") from None
             if value is None or value == "":
                 continue
-            if isinstance(value, bool):
+            name, _, op = key.partition("__")
+            field = entity.fields.get(name)
+            if (
+                isinstance(value, dt.date)
+                and not isinstance(value, dt.datetime)
+                and field is not None
+                and field.type is FieldType.DATETIME
+                and op in ("gte", "gt", "lte", "lt")
+            ):
+                bound = day_bound(op, value, instance_zone())
+                if bound is not None:
+                    pairs.append((f"{name}__{bound[0]}", bound[1]))
+            elif isinstance(value, bool):
                 pairs.append((key, "true" if value else "false"))
             elif isinstance(value, dt.date):
                 pairs.append((key, value.isoformat()))

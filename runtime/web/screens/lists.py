@@ -13,6 +13,7 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from engine.access import Forbidden
+from engine.dates import day_bound
 from engine.errors import BadQuery, RecordNotFound
 from metadata import FieldType, Permission
 from runtime.titles import add_titles, show_user_names, titled_references
@@ -189,10 +190,10 @@ def day_bounds(
     params: list[tuple[str, str]], entity: EntityDef, zone: ZoneInfo
 ) -> list[tuple[str, str]]:
     """The list's filters for the engine. A datetime field's *from* and *to* inputs are date
-    pickers (list.html): a day there is read in the reader's time zone, *from* its start
-    and *to* through its end (``seen_at__lte=2026-01-02`` is before 2026-01-03 00:00); a
-    bound past the calendar's ends is none. Anything else is passed on as it is (a moment
-    with its offset, as the API takes it; a bad value, to be refused by the engine)."""
+    pickers (list.html): a day there is whole days of the reader's time zone, *to* through
+    its end (``seen_at__lte=2026-01-02`` is before 2026-01-03 00:00; ``day_bound``).
+    Anything else is passed on as it is (a moment with its offset, as the API takes it; a
+    bad value, to be refused by the engine)."""
     out = []
     for key, value in params:
         name, _, op = key.partition("__")
@@ -207,14 +208,10 @@ def day_bounds(
             continue
         try:
             day = dt.date.fromisoformat(value)
-            if op == "lte":
-                day, key = day + dt.timedelta(days=1), f"{name}__lt"
-            start = dt.datetime.combine(day, dt.time(), zone)
-            start.astimezone(dt.UTC)  # a moment the calendar holds in UTC too
         except ValueError:  # no such day (2026-02-30): the engine says so
             out.append((key, value))
-        except OverflowError:  # before the first moment or after the last: no bound
             continue
-        else:
-            out.append((key, start.isoformat()))
+        bound = day_bound(op, day, zone)
+        if bound is not None:
+            out.append((f"{name}__{bound[0]}", bound[1]))
     return out

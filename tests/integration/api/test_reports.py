@@ -289,3 +289,52 @@ def test_a_subtotal_of_averages_minima_and_maxima_is_of_every_record(
         assert none["total"] == {"average": None, "highest": None, "first": None, "entries": 0}
         rows = list(csv.reader(io.StringIO(client.get(f"{API}/_reports/spread?format=csv").text)))
         assert ["None", "Total", "", "", "", "0"] in rows
+
+
+VISITS = """\
+roles: [admin]
+parameters:
+  from: {type: date, default: "2026-02-01"}
+  to: {type: date, default: "2026-02-28"}
+sections:
+  - name: inclusive
+    entity: visit
+    filter: {at__gte: "{{ from }}", at__lte: "{{ to }}"}
+    measure: amount__sum
+  - name: exclusive
+    entity: visit
+    filter: {at__gt: "{{ from }}", at__lt: "{{ to }}"}
+    measure: amount__sum
+"""
+
+
+def test_a_date_parameter_filters_a_datetime_by_the_instances_days(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A date parameter filtering a datetime field means whole days of the instance's time
+    zone: ``__gte`` from the day's start, ``__lte`` through its end, ``__gt`` from the next
+    day's start, ``__lt`` before the day's start (every run was a 400: the API takes a
+    moment with an offset); the last day of the calendar is no bound."""
+    files = {
+        **FILES,
+        "entities/visit.yaml": "fields:\n  at: {type: datetime}\n  amount: {type: integer}\n",
+        "reports/visits.yaml": VISITS,
+    }
+    instance = pack_instance(tmp_path, db_url, "shop", files, timezone="Europe/Berlin")
+    with instance.client() as client:
+        for at, amount in [
+            ("2026-01-31T22:59:00Z", 1),  # 31 January, 23:59 in Berlin
+            ("2026-01-31T23:30:00Z", 10),  # 1 February, 00:30
+            ("2026-02-01T23:00:00Z", 100),  # 2 February, 00:00
+            ("2026-02-27T22:59:00Z", 1000),  # 27 February, 23:59
+            ("2026-02-28T22:59:00Z", 10000),  # 28 February, 23:59
+            ("2026-02-28T23:00:00Z", 100000),  # 1 March, 00:00
+        ]:
+            made(client, "visit", {"at": at, "amount": amount})
+        response = client.get(f"{API}/_reports/visits")
+        assert response.status_code == 200, response.text
+        totals = {s["name"]: s["total"]["amount"] for s in response.json()["data"]["sections"]}
+        assert totals == {"inclusive": 11110, "exclusive": 1100}
+        wide = client.get(f"{API}/_reports/visits?from=0001-01-01&to=9999-12-31")
+        assert wide.status_code == 200, wide.text
+        assert wide.json()["data"]["sections"][0]["total"]["amount"] == 111111
