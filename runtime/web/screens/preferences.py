@@ -5,12 +5,14 @@ Either may be left to the instance's default (``locale:`` and ``timezone:`` in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import zoneinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from babel import Locale, UnknownLocaleError
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import RedirectResponse, Response
 
@@ -40,6 +42,25 @@ def locale_choices() -> tuple[tuple[str, str], ...]:
 @functools.cache
 def zone_choices() -> tuple[str, ...]:
     return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+
+
+def _named(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Names as choices labelled by themselves (the time zones)."""
+    return tuple((name, name) for name in names)
+
+
+def _with_held(
+    choices: tuple[tuple[str, str], ...], held: str | None
+) -> tuple[tuple[str, str], ...]:
+    """The choices, and first the one the user holds if they lack it (a locale set with
+    ``tessera user preferences``: ``zh_Hans_CN``, ``en_001``; a zone without a region:
+    ``EST``): else the page shows the instance's selected and saving it drops the user's."""
+    if not held or any(name == held for name, _ in choices):
+        return choices
+    label = held
+    with contextlib.suppress(ValueError, UnknownLocaleError):
+        label = f"{Locale.parse(held).get_display_name('en')} — {held}"
+    return ((held, label), *choices)
 
 
 class Preferences(Family):
@@ -82,8 +103,8 @@ class Preferences(Family):
             title="Preferences",
             problem=problem,
             saved=request.query_params.get("saved") == "1" and problem is None,
-            locales=locale_choices(),
-            zones=zone_choices(),
+            locales=_with_held(locale_choices(), session.user.locale),
+            zones=[zone for zone, _ in _with_held(_named(zone_choices()), session.user.timezone)],
             default_locale=settings.locale,
             default_timezone=settings.timezone,
             sample=self._sample(session),
