@@ -38,10 +38,12 @@ class Reports(Family):
         pairs = _given(request)
         problem = None
         result: ReportResult | None = None
-        try:
-            result = await run_report(model, self.database, compiled, actor, pairs)
-        except BadQuery as exc:
-            problem = exc.detail
+        opened = not request.query_params  # from the navigation, not sent from the form
+        if not (opened and _needs_a_choice(compiled)):
+            try:
+                result = await run_report(model, self.database, compiled, actor, pairs)
+            except BadQuery as exc:
+                problem = exc.detail
         typed = dict(pairs)
         values = (
             parameter_texts(result.parameters)
@@ -87,6 +89,12 @@ def _given(request: Request) -> list[tuple[str, str]]:
     """The form's parameters without the empty ones (a date cleared, a choice left at
     *Any*): those take their defaults, as a parameter left out of the API's query does."""
     return [(key, value) for key, value in request.query_params.multi_items() if value.strip()]
+
+
+def _needs_a_choice(compiled: CompiledReport) -> bool:
+    """Whether a parameter is required and has no default: the report opens on its form,
+    for the user to choose, rather than on the error that it is missing."""
+    return any(p.required and p.default is None for p in compiled.definition.parameters)
 
 
 def _sections(compiled: CompiledReport, result: ReportResult | None) -> dict[str, Any] | None:

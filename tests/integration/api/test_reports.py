@@ -338,3 +338,40 @@ def test_a_date_parameter_filters_a_datetime_by_the_instances_days(
         wide = client.get(f"{API}/_reports/visits?from=0001-01-01&to=9999-12-31")
         assert wide.status_code == 200, wide.text
         assert wide.json()["data"]["sections"][0]["total"]["amount"] == 111111
+
+
+BY_CATEGORY = """\
+roles: [bookkeeper]
+parameters:
+  category: {type: reference, to: category}
+sections:
+  - name: entries
+    entity: entry
+    filter: {category: "{{ category }}"}
+    measure: amount__sum
+"""
+
+
+def test_the_web_form_of_a_parameter_without_default_opens_without_an_error(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A report whose required parameter has no default opens on its form, nothing run and
+    no error (it said the parameter was required, with a 400, before the user could pick
+    one); the form sent without it is the 400."""
+    files = {**FILES, "reports/by_category.yaml": BY_CATEGORY}
+    instance = pack_instance(tmp_path, db_url, "shop", files)
+    issue_token(instance.settings.database_url, "kim", ("bookkeeper",), password=PASSWORD)
+    with instance.client() as client:
+        rent = made(client, "category", {"name": "Rent"})
+        made(client, "entry", {"day": "2026-02-11", "category": rent, "amount": "-800.00"})
+    with signed_in(instance, "kim", PASSWORD) as client:
+        page = client.get("/app/_reports/shop/by_category")
+        assert page.status_code == 200, page.text[:800]
+        assert 'role="alert"' not in page.text
+        assert '<table class="report">' not in page.text
+        sent = client.get("/app/_reports/shop/by_category?category=")
+        assert sent.status_code == 400
+        assert "&#39;category&#39; is required (Category)" in sent.text
+        shown = client.get(f"/app/_reports/shop/by_category?category={rent}")
+        assert shown.status_code == 200
+        assert "800.00" in shown.text
