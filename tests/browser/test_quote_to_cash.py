@@ -18,7 +18,7 @@ import pytest
 from tests.browser.test_web import open_page, served, sign_in
 from tests.conftest import REPO, Instance, write_instance
 from tests.integration.web.test_screens import PASSWORD
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.identity import issue_token
 
 if TYPE_CHECKING:
@@ -35,8 +35,7 @@ CUSTOMER = "Analytical Engines Ltd"
 def _instance(db_url: str, tmp_path: Path) -> Instance:
     """Every pack, the chart of accounts, a user, twenty chairs in stock and one lead."""
     instance = write_instance(tmp_path / "i", db_url, ALL_PACKS, [REPO / "modules"])
-    instance.migrate()
-    load_fixtures(instance)
+    migrate_with_fixtures(instance)
     issue_token(instance.settings.database_url, "ada", ("admin",), password=PASSWORD)
     with instance.client() as client:
 

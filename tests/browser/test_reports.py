@@ -16,7 +16,7 @@ from tests.conftest import REPO, Instance, write_instance
 from tests.integration.web.test_screens import PASSWORD
 from tests.modules.finance.conftest import Books
 from tests.modules.finance.test_reports import post_ledger
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.identity import issue_token
 
 if TYPE_CHECKING:
@@ -32,8 +32,7 @@ def _instance(db_url: str, tmp_path: Path) -> Instance:
     """The finance pack, its chart of accounts, the small ledger of the HTTP tests and a
     finance viewer."""
     instance = write_instance(tmp_path / "i", db_url, ["finance"], [REPO / "modules"])
-    instance.migrate()
-    load_fixtures(instance)
+    migrate_with_fixtures(instance)
     with instance.client() as client:
         post_ledger(Books(client))
     issue_token(instance.settings.database_url, "vic", ("finance_viewer",), password=PASSWORD)

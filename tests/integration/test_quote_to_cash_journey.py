@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, Instance, write_instance
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ def instance(db_url: str, tmp_path: Path) -> Instance:
     instance = write_instance(
         tmp_path / "i", db_url, ALL_PACKS, [REPO / "modules"], reload_interval=0
     )
-    instance.migrate()
-    load_fixtures(instance)  # the finance pack's chart of accounts
+    migrate_with_fixtures(instance)  # the finance pack's chart of accounts
     return instance
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, Instance, write_instance
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ ORDERS = "/api/v1/orders"
 @pytest.fixture
 def finance(db_url: str, tmp_path: Path) -> Instance:
     instance = write_instance(tmp_path / "i", db_url, ["finance"], [REPO / "modules"])
-    instance.migrate()
-    load_fixtures(instance)
+    migrate_with_fixtures(instance)
     return instance
 
 

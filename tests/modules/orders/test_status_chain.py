@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO, write_instance
 from tests.modules.orders.conftest import CONTACTS, INVENTORY, ORDERS, Shop
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.rollups import assert_no_drift
 
 if TYPE_CHECKING:
@@ -25,8 +25,7 @@ FINANCE = "/api/v1/finance"
 @pytest.fixture
 def books(db_url: str, tmp_path: Path) -> Instance:
     instance = write_instance(tmp_path / "i", db_url, ["orders", "finance"], [REPO / "modules"])
-    instance.migrate()
-    load_fixtures(instance)  # the chart of accounts
+    migrate_with_fixtures(instance)  # the chart of accounts
     return instance
 
 

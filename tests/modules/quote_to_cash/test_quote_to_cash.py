@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import REPO, Instance, write_instance
-from tests.support.fixture_records import load_fixtures
+from tests.support.fixture_records import migrate_with_fixtures
 from tests.support.receivers import Mailbox, smtp_server
 from tests.support.rollups import assert_no_drift
 
@@ -46,8 +46,7 @@ def instance(db_url: str, tmp_path: Path, mailbox: Mailbox) -> Instance:
         smtp={"host": "127.0.0.1", "port": mailbox.port, "from": "sales@shop.test"},
         outbox={"backoff_seconds": 0.2, "sweep_seconds": 0.2, "max_attempts": 3},
     )
-    instance.migrate()
-    load_fixtures(instance)
+    migrate_with_fixtures(instance)
     return instance
 
 
