@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import decimal
 import functools
+import logging
 import re
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -38,6 +39,8 @@ from babel.numbers import (
 
 from metadata import FieldDef, FieldType, canonical_locale
 from metadata._money import parent_currency
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LOCALE = "en_US"
 COMPANY = "company"
@@ -472,12 +475,44 @@ class Readers:
     company_currency: str | None = None
 
     def of(self, user: Any) -> Formats:
-        """``user``'s formats (an ``engine.identity.User``, or None: the defaults)."""
-        return formats_for(
-            getattr(user, "locale", None) or self.locale,
-            getattr(user, "timezone", None) or self.timezone,
-            self.company_currency,
-        )
+        """``user``'s formats (an ``engine.identity.User``, or None: the defaults). A
+        locale or time zone the user holds that is none (a zone since removed from the tz
+        database, a value written straight into the user table) is the instance's, with a
+        warning in the log: every page would otherwise fail for that user."""
+        locale = getattr(user, "locale", None) or self.locale
+        timezone = getattr(user, "timezone", None) or self.timezone
+        if locale != self.locale and canonical_locale(locale) is None:
+            _held_none(getattr(user, "username", None), "locale", locale, self.locale)
+            locale = self.locale
+        if timezone != self.timezone and not is_zone(timezone):
+            _held_none(getattr(user, "username", None), "time zone", timezone, self.timezone)
+            timezone = self.timezone
+        return formats_for(locale, timezone, self.company_currency)
+
+
+@functools.lru_cache(maxsize=1024)
+def _held_none(username: str | None, what: str, held: str, instance: str) -> None:
+    """The warning that ``username`` holds a ``what`` that is none: once per value (not on
+    every page they open) until an administrator or the user repairs it."""
+    log.warning(
+        "user %r holds the %s %r, which is none (removed from the tz database or CLDR, or "
+        "written straight into the user table): reading in the instance's %s",
+        username,
+        what,
+        held,
+        instance,
+    )
+
+
+def is_zone(name: Any) -> bool:
+    """Whether ``name`` is a time zone this machine's tz database has."""
+    if not isinstance(name, str):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, TypeError):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=256)

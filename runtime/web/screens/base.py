@@ -14,7 +14,7 @@ from engine.errors import RecordNotFound, ValidationFailed
 from engine.fieldtypes import InvalidValue, parse_id
 from metadata import ADMIN_ROLE, Permission
 from runtime.api.problems import ApiProblem
-from runtime.formatting import Formats, formats_for
+from runtime.formatting import Formats, Readers
 from runtime.plumbing import actor_of, guard_for, write_context
 from runtime.web.handling import PageRedirect, limit_body
 from runtime.web.pages import Pages
@@ -96,11 +96,7 @@ class WebUI:
         instance's (docs/locales.md)."""
         settings = self.live.settings
         user = session.user if session is not None else None
-        return formats_for(
-            (user.locale if user else None) or settings.locale,
-            (user.timezone if user else None) or settings.timezone,
-            settings.company.currency,
-        )
+        return Readers(settings.locale, settings.timezone, settings.company.currency).of(user)
 
     def write_context(self, session: Session) -> WriteContext:
         return write_context(self.actor(session))

@@ -17,6 +17,8 @@ from fastapi import Request  # noqa: TC002 - FastAPI reads the annotations
 from starlette.responses import RedirectResponse, Response
 
 from engine.identity import Identity, IdentityError
+from metadata import canonical_locale
+from runtime.formatting import is_zone
 from runtime.web.handling import screen
 from runtime.web.screens.base import Family, form_text
 
@@ -63,6 +65,20 @@ def _with_held(
     return ((held, label), *choices)
 
 
+def _locale_held(session: Session) -> str | None:
+    """The user's locale if it is one: one that is none (written straight into the user
+    table) is not offered, so the page shows the instance's selected, which the user reads
+    in, and saving it repairs the row."""
+    held = session.user.locale
+    return held if canonical_locale(held) is not None else None
+
+
+def _zone_held(session: Session) -> str | None:
+    """The user's time zone if the tz database has it (not one since removed from it)."""
+    held = session.user.timezone
+    return held if is_zone(held) else None
+
+
 class Preferences(Family):
     routes = (
         ("GET", "/app/_preferences", "preferences"),
@@ -103,8 +119,8 @@ class Preferences(Family):
             title="Preferences",
             problem=problem,
             saved=request.query_params.get("saved") == "1" and problem is None,
-            locales=_with_held(locale_choices(), session.user.locale),
-            zones=[zone for zone, _ in _with_held(_named(zone_choices()), session.user.timezone)],
+            locales=_with_held(locale_choices(), _locale_held(session)),
+            zones=[zone for zone, _ in _with_held(_named(zone_choices()), _zone_held(session))],
             default_locale=settings.locale,
             default_timezone=settings.timezone,
             sample=self._sample(session),
