@@ -49,18 +49,21 @@ def serving(instance_dir: Path, *args: str) -> Iterator[str]:
     reader = threading.Thread(target=lines.extend, args=(process.stdout,), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                reader.join(timeout=5)
-                raise AssertionError("tessera serve exited:\n" + "".join(lines))
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("tessera serve did not start")
+        # one client for the polls: each httpx.get would load the CA bundle again (~20 ms of
+        # CPU), and a slow start polls dozens of times; plain HTTP on loopback verifies nothing
+        with httpx.Client(verify=False, trust_env=False) as http:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    reader.join(timeout=5)
+                    raise AssertionError("tessera serve exited:\n" + "".join(lines))
+                try:
+                    if http.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                raise AssertionError("tessera serve did not start")
         yield base
     finally:
         process.terminate()
