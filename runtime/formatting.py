@@ -343,14 +343,24 @@ class Formats:
         return self._apply(self._pattern("number", shown), number)
 
     def input_datetime(self, value: Any) -> str:
-        """A ``datetime-local`` input's value: the moment in the reader's time zone."""
+        """A ``datetime-local`` input's value: the moment in the reader's time zone (its
+        year in four digits: ``strftime`` writes the year 1 as ``1``, which the input
+        rejects and so shows empty)."""
         if not isinstance(value, dt.datetime):
             return "" if value is None else str(value)
-        return self.local(value).strftime("%Y-%m-%dT%H:%M")
+        return self.local(value).replace(tzinfo=None).isoformat(timespec="minutes")
 
     def parse_datetime(self, text: str) -> str:
         """A ``datetime-local`` value (no offset) read in the reader's time zone, as the
-        engine's ISO text with the offset; anything else is left to the engine to judge."""
+        engine's ISO text in UTC; anything else is left to the engine to judge.
+
+        Refuses, with a message at the field, a local time outside what a field holds
+        (``0001-01-01T00:00`` in Berlin is 23:06:32 UTC the year before) and one that does
+        not exist in the zone (``2026-03-29T02:30`` in Berlin: the clocks skip from 02:00
+        to 03:00); the UTC text also keeps a historical offset with seconds (Berlin's
+        local mean time before 1893, +00:53:28) from reaching the engine, which takes
+        offsets in minutes. A time that happens twice (the clocks going back) is the
+        first."""
         try:
             naive = dt.datetime.fromisoformat(text)
         except ValueError:
@@ -358,9 +368,24 @@ class Formats:
         if naive.tzinfo is not None:
             return text
         try:
-            return naive.replace(tzinfo=self.zone).isoformat()
+            moment = naive.replace(tzinfo=self.zone).astimezone(dt.UTC)
         except (OverflowError, ValueError):
-            return text
+            edge = "before the earliest" if naive.year < 5000 else "after the latest"
+            raise InputError(
+                f"'{_shown(text)}' in {self.timezone} is {edge} time a field can hold: "
+                f"from 0001-01-01 00:00 to 9999-12-31 23:59 UTC"
+            ) from None
+        try:
+            back = moment.astimezone(self.zone).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            back = naive
+        if back != naive:
+            raise InputError(
+                f"'{_shown(text)}' does not exist in {self.timezone}: the clocks skip it "
+                f"(a change of offset, such as to summer time); did you mean "
+                f"{back.strftime('%H:%M')}?"
+            )
+        return moment.isoformat()
 
 
 def _shown(text: str) -> str:

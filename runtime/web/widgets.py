@@ -224,7 +224,11 @@ def _typed(
     problem noted), other text as typed."""
     field = widget.field
     if field.type is FieldType.DATETIME:
-        return formats.parse_datetime(text.strip())
+        try:
+            return formats.parse_datetime(text.strip())
+        except InputError as exc:
+            problems.append(FieldError(prefix + field.name, "local_time", str(exc)))
+            return AsTyped(text.strip())
     if widget.inputmode is not None:
         try:
             return formats.parse_number(text, field)
