@@ -51,6 +51,17 @@ class Connection(Protocol):
 
     def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
+    async def fetchrow_committed(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        """Run one statement in a transaction of its own, committed before this returns,
+        whatever becomes of this connection's transaction: its locks are held for that one
+        statement only (a series' next number that no write waits on). On PostgreSQL it
+        runs on a connection of a small pool kept for it. On SQLite, whose writes run one
+        at a time (a second connection would wait for the write lock this one holds), it
+        runs in this connection's transaction and is run again once a rollback of that
+        transaction, or of a savepoint around it, has undone it: its effect stays as if
+        committed at once, so it must be a statement that does the same again (a counter
+        raised by one)."""
+
     @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open (an explicit one, or a savepoint's)."""
@@ -125,10 +136,13 @@ def _schema_changed() -> SchemaChanged:
 
 
 class _PostgresConnection:
-    __slots__ = ("_conn",)
+    __slots__ = ("_apart", "_conn")
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, apart: Any) -> None:
         self._conn = conn
+        self._apart = apart
+        """The pool of ``fetchrow_committed``: its own, so that a statement drawn there
+        never waits for a connection that a transaction waiting on it holds."""
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
         try:
@@ -163,6 +177,10 @@ class _PostgresConnection:
         async with self._conn.transaction():
             yield
 
+    async def fetchrow_committed(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        async with self._apart.acquire() as conn:  # no transaction block: autocommit
+            return await _PostgresConnection(conn, self._apart).fetchrow(sql, args)
+
     @property
     def in_transaction(self) -> bool:
         return bool(self._conn.is_in_transaction())
@@ -184,11 +202,16 @@ async def _keep_session(conn: Any) -> None:
     interrupted transaction is rolled back by its own context manager."""
 
 
+_APART_POOL_SIZE = 4
+"""The most connections ``fetchrow_committed`` opens: each runs one short statement."""
+
+
 class PostgresDatabase:
     dialect_name = "postgresql"
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, apart: Any) -> None:
         self._pool = pool
+        self._apart = apart
         self.sa_dialect: Dialect = asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
     @classmethod
@@ -200,13 +223,22 @@ class PostgresDatabase:
             init=_init_postgres_connection,
             reset=_keep_session,
         )
-        return cls(pool)
+        # statements committed apart from the transaction at hand (fetchrow_committed):
+        # one at a time each, opened when first needed
+        apart = await asyncpg.create_pool(
+            asyncpg_dsn(url),
+            min_size=0,
+            max_size=min(pool_size, _APART_POOL_SIZE),
+            init=_init_postgres_connection,
+            reset=_keep_session,
+        )
+        return cls(pool, apart)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         try:
             async with self._pool.acquire() as conn:
-                yield _PostgresConnection(conn)
+                yield _PostgresConnection(conn, self._apart)
         except SchemaChanged:
             await self.forget_statements()
             raise
@@ -215,7 +247,7 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Connection]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                yield _PostgresConnection(conn)
+                yield _PostgresConnection(conn, self._apart)
         except SchemaChanged:
             await self.forget_statements()
             raise
@@ -224,9 +256,11 @@ class PostgresDatabase:
         """Prepared statements may describe tables as they were before a migration: each
         pooled connection is replaced (with an empty statement cache) when next released."""
         await self._pool.expire_connections()
+        await self._apart.expire_connections()
 
     async def close(self) -> None:
         await self._pool.close()
+        await self._apart.close()
 
 
 # -- SQLite -------------------------------------------------------------------------------
@@ -247,15 +281,32 @@ def _translate_sqlite(exc: sqlite3.IntegrityError) -> IntegrityViolation:
 class _SqliteConnection:
     """One shared ``sqlite3`` connection; the database's lock serialises its users."""
 
-    __slots__ = ("_conn", "_savepoints")
+    __slots__ = ("_committed", "_conn", "_savepoints")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._savepoints = 0
+        self._committed: list[tuple[str, tuple[Any, ...]]] = []
+        """The ``fetchrow_committed`` statements of the open transaction, in order: run
+        again once a rollback undid them."""
 
     @property
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
+
+    async def fetchrow_committed(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        row = await self.fetchrow(sql, args)
+        if self._conn.in_transaction:
+            self._committed.append((sql, tuple(args)))
+        return row
+
+    def redo_committed(self, since: int = 0) -> None:
+        """Run again the ``fetchrow_committed`` statements from the ``since``-th on, which a
+        rollback just undid. One that fails now is left undone: a number given back, never
+        one given twice."""
+        for sql, args in self._committed[since:]:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(sql, args)
 
     def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         try:
@@ -282,11 +333,13 @@ class _SqliteConnection:
         self._savepoints += 1
         name = f"sp{self._savepoints}"
         self._conn.execute(f"SAVEPOINT {name}")
+        mark = len(self._committed)
         try:
             yield
         except BaseException:
             self._conn.execute(f"ROLLBACK TO {name}")
             self._conn.execute(f"RELEASE {name}")
+            self.redo_committed(mark)
             raise
         else:
             self._conn.execute(f"RELEASE {name}")
@@ -326,10 +379,12 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            conn = _SqliteConnection(self._conn)
             try:
-                yield _SqliteConnection(self._conn)
+                yield conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                conn.redo_committed()  # outside a transaction now: each commits at once
                 raise
             else:
                 self._conn.execute("COMMIT")

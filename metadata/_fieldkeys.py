@@ -53,7 +53,17 @@ TYPE_KEYS: dict[FieldType, frozenset[str]] = {
     FieldType.CHILDREN: frozenset({"type", "label", "help", "entity", "read_only"}),
     FieldType.JSON: _COMMON - {"unique", "index", "lookup"},
     FieldType.AUTONUMBER: frozenset(
-        {"type", "label", "help", "format", "assign", "date_field", "index", "renamed_from"}
+        {
+            "type",
+            "label",
+            "help",
+            "format",
+            "assign",
+            "date_field",
+            "gapless",
+            "index",
+            "renamed_from",
+        }
     ),
     FieldType.USER: _COMMON - {"lookup"},
     FieldType.FILE: frozenset(

@@ -134,6 +134,7 @@ class FieldChecker:
             format=self._format(),
             assign=NumberAssign(self.raw.get("assign", NumberAssign.INSERT)),
             date_field=self.raw.get("date_field"),
+            gapless=self.raw.get("gapless") is not False,
             renamed_from=self._renamed_from(),
             accept=self._accept(),
             max_size=self._max_size(),

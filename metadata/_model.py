@@ -126,6 +126,10 @@ class FieldDef:
     """An autonumber's moment: at insert, or at a document's submit."""
     date_field: str | None = None
     """The date or datetime field an autonumber's date tokens come from (else today, UTC)."""
+    gapless: bool = True
+    """An autonumber's numbers leave no gap (drawn in the write's transaction, so a refused
+    write gives its number back) or, ``gapless: false``, are drawn and committed at once
+    (no wait on other writes of the series; a refused write leaves a gap)."""
     renamed_from: str | None = None
     """The field's previous name: the schema migration renames its column and keeps the data."""
     accept: tuple[str, ...] | None = None

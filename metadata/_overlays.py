@@ -539,6 +539,7 @@ _RULES: dict[str, _Rule] = {
     "read_only": _only_true,
     "allow_on_submit": _replace,  # a customer may free a field of a submitted document, or not
     "currency": _replace,  # how people read an amount; the stored value is the same
+    "gapless": _replace,  # how the next numbers are drawn; the numbers taken stay
     "max_length": _at_most,
     "max": _at_most,
     "min_length": _at_least,

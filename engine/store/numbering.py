@@ -4,6 +4,13 @@ transaction: a write that is refused or rolled back gives its number back, so nu
 stays gap-free, and on PostgreSQL the series' row stays locked until the transaction ends,
 so concurrent writes number one after the other.
 
+``gapless: false`` trades the gaps for throughput, as Odoo's "Standard" sequences and
+ERPNext's naming series do: the number is drawn in a statement committed at once, apart
+from the write (``Connection.fetchrow_committed``), so the series' row is locked for that
+statement only and a write that is refused or rolled back leaves a gap. On SQLite, whose
+writes run one at a time anyway, it is drawn in the write's transaction and drawn again
+after a rollback, so that a refusal leaves the same gap there.
+
 An autonumber numbers at insert (``assign: insert``) or, on a document, as it is submitted
 (``assign: submit``: drafts have none). Its date tokens come from ``date_field`` of the
 record when it names one, else from today's UTC date. Each format is compiled once, when
@@ -43,6 +50,8 @@ class NumberFormat:
     format: str
     assign: NumberAssign
     date_field: str | None
+    gapless: bool
+    """Drawn in the write's transaction (True), or committed at once (``gapless: false``)."""
     parts: tuple[tuple[str, str], ...]
     """``(kind, text)``: literal text, a date token (``YYYY``), a field token (the field's
     name) or a counter (``#####``)."""
@@ -61,7 +70,7 @@ class NumberFormat:
             end = match.end()
         if end < len(fmt):
             parts.append((_TEXT, fmt[end:]))
-        return cls(field.name, fmt, field.assign, field.date_field, tuple(parts))
+        return cls(field.name, fmt, field.assign, field.date_field, field.gapless, tuple(parts))
 
 
 async def next_number(
@@ -92,7 +101,8 @@ async def next_number(
     series = f"{sql.entity.qualified_name}.{number.field}:{key}"
     if len(series) > SERIES_MAX_LENGTH:
         series = "sha256:" + hashlib.sha256(series.encode("utf-8", "surrogatepass")).hexdigest()
-    row = await conn.fetchrow(sql.next_number.sql, (series,))
+    draw = conn.fetchrow if number.gapless else conn.fetchrow_committed
+    row = await draw(sql.next_number.sql, (series,))
     assert row is not None
     value = int(row[0])
     widths = iter(len(text) for kind, text in number.parts if kind == _COUNTER)

@@ -412,7 +412,8 @@ class RecordStore:
 
     async def number_at_submit(self, conn: Connection, record: Mapping[str, Any]) -> dict[str, str]:
         """The numbers of the autonumbers ``assign: submit`` that ``record`` (a draft being
-        submitted) has none of yet, drawn in the submit's transaction."""
+        submitted) has none of yet, drawn in the submit's transaction (or, ``gapless:
+        false``, committed at once: engine/store/numbering.py)."""
         return {
             number.field: await next_number(conn, self.sql, number, record)
             for number in self.submit_numbers

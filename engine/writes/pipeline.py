@@ -223,7 +223,8 @@ class EntityStore(Creating):
         values: dict[str, Any] = {DOCSTATUS: after}
         if event is RuleEvent.SUBMIT and self.records.submit_numbers:
             # drawn first: the series is the first lock a submit takes (no deadlock), and a
-            # refused submit rolls the series back with everything else (no gap)
+            # refused submit rolls the series back with everything else (no gap); one of
+            # gapless: false is committed at once instead, and locks nothing here
             values.update(await self.records.number_at_submit(conn, old))
         action = AuditAction.SUBMIT if event is RuleEvent.SUBMIT else AuditAction.CANCEL
         changes = {name: [old.get(name), value] for name, value in values.items()}

@@ -1,7 +1,9 @@
 """Numbering at submit (``assign: submit`` on an autonumber of a document), on SQLite and
 PostgreSQL: drafts take no number, the date tokens come from the document's own date
 field, each value of the other tokens has its own series, a refused submit gives its
-number back, and parallel submits over HTTP number one after the other, with no gap."""
+number back, and parallel submits over HTTP number one after the other, with no gap; with
+``gapless: false`` a refused submit keeps its number (a gap), parallel submits take
+distinct numbers, and none waits for another's transaction to end."""
 
 from __future__ import annotations
 
@@ -54,6 +56,26 @@ fields:
   team:       {type: enum, values: [ops, dev]}
   number: {type: autonumber, format: "{team}/{YY}/{###}", date_field: written_on}
 """,
+    "entities/order.yaml": """\
+document: true
+fields:
+  customer:   {type: string, required: true}
+  order_date: {type: date}
+  total:      {type: decimal, scale: 2}
+  number:
+    type: autonumber
+    format: "SO-{YYYY}-{####}"
+    assign: submit
+    date_field: order_date
+    gapless: false
+""",
+    "rules/order.yaml": """\
+- name: positive_total
+  on: [submit]
+  assert: "total is not none and total > 0"
+  field: total
+  message: "an order needs a positive total to be submitted"
+""",
     "rules/invoice.yaml": """\
 - name: positive_total
   on: [submit]
@@ -65,6 +87,7 @@ fields:
 URL = "/api/v1/billing/invoice"
 RECEIPTS = "/api/v1/billing/receipt"
 MEMOS = "/api/v1/billing/memo"
+ORDERS = "/api/v1/billing/order"
 
 
 @pytest.fixture
@@ -279,3 +302,116 @@ def test_parallel_submits_number_one_after_the_other_without_gaps(
         late = api.post(f"{base}{URL}", json=body).json()["data"]["id"]
         after = api.post(f"{base}{URL}/{late}/_submit").json()["data"]
         assert after["number"] == "INV-2026-00021"
+
+
+def order(api: TestClient, **values: Any) -> dict[str, Any]:
+    body = {"customer": "Acme", "order_date": "2026-02-01", "total": "10.00", **values}
+    response = api.post(ORDERS, json=body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def test_gapless_false_keeps_the_number_of_a_refused_submit_the_default_gives_it_back(
+    api: TestClient,
+) -> None:
+    assert submitted(api, order(api), ORDERS)["number"] == "SO-2026-0001"
+    zero = order(api, total="0.00")
+    refused = submit(api, zero, ORDERS)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "total"
+    stale = api.post(f"{ORDERS}/{zero['id']}/_submit", headers={"If-Match": '"7"'})
+    assert stale.status_code == 412, stale.text
+    stored = api.get(f"{ORDERS}/{zero['id']}").json()["data"]
+    assert (stored["docstatus"], stored["number"]) == ("draft", None)
+    api.patch(f"{ORDERS}/{zero['id']}", json={"total": "5.00"}).raise_for_status()
+    # the refused submit drew 0002 and the stale one 0003, and neither gave it back: two
+    # gaps, on SQLite as on PostgreSQL
+    assert submitted(api, zero, ORDERS)["number"] == "SO-2026-0004"
+    assert submitted(api, order(api), ORDERS)["number"] == "SO-2026-0005"
+    # the default (gapless) series of the invoices, refused the same way: no gap
+    assert submitted(api, draft(api))["number"] == "INV-2025-00001"
+    free = draft(api, total="0.00")
+    assert submit(api, free).status_code == 422
+    api.patch(f"{URL}/{free['id']}", json={"total": "5.00"}).raise_for_status()
+    assert submitted(api, free)["number"] == "INV-2025-00002"
+
+
+def test_parallel_submits_of_a_series_with_gaps_take_distinct_numbers(
+    db_url: str, tmp_path: Path
+) -> None:
+    pack_instance(tmp_path, db_url, "billing", FILES)
+    instance = write_instance(tmp_path / "i", db_url, ["billing"], [tmp_path / "packs"])
+    token = instance.token()
+    with httpx.Client(headers=bearer(token), timeout=60) as api, serving(instance.path) as base:
+        body = {"customer": "Acme", "order_date": "2026-02-01", "total": "1.00"}
+        ids = [api.post(f"{base}{ORDERS}", json=body).json()["data"]["id"] for _ in range(20)]
+        refused = api.post(f"{base}{ORDERS}", json={**body, "total": "0"}).json()["data"]["id"]
+
+        async def race() -> list[httpx.Response]:
+            async with httpx.AsyncClient(headers=bearer(token), timeout=120) as client:
+                calls = [client.post(f"{base}{ORDERS}/{i}/_submit") for i in [*ids, refused]]
+                return list(await asyncio.gather(*calls))
+
+        responses = asyncio.run(race())
+        assert [r.status_code for r in responses[:20]] == [200] * 20, [
+            r.text for r in responses if r.status_code >= 500
+        ]
+        assert responses[20].status_code == 422
+        numbers = [r.json()["data"]["number"] for r in responses[:20]]
+        counters = sorted(int(n.rsplit("-", 1)[1]) for n in numbers)
+        assert len(set(counters)) == 20  # unique; the refused submit's number is a gap
+        assert set(counters) < set(range(1, 22))
+        stored = api.get(f"{base}{ORDERS}", params={"limit": 100}).json()["data"]
+        assert sorted(r["number"] for r in stored if r["number"]) == sorted(numbers)
+        late = api.post(f"{base}{ORDERS}", json=body).json()["data"]["id"]
+        after = api.post(f"{base}{ORDERS}/{late}/_submit").json()["data"]
+        assert after["number"] == "SO-2026-0022"  # 21 drawn before it, one of them refused
+
+
+@pytest.mark.only_on("postgresql")
+def test_a_submit_holding_its_transaction_holds_up_only_gapless_series(
+    db_url: str, tmp_path: Path
+) -> None:
+    """One submit, run by the engine here, draws its number and keeps its transaction open;
+    meanwhile another submit of the same series is sent to a real server. An order's
+    (``gapless: false``) completes at once; an invoice's (gap-free) waits for the first
+    to commit, and then takes the number after it."""
+    from engine import EngineModel, WriteContext, open_database
+    from metadata import RuleEvent
+    from runtime.app import load_definitions
+
+    pack_instance(tmp_path, db_url, "billing", FILES)
+    instance = write_instance(tmp_path / "i", db_url, ["billing"], [tmp_path / "packs"])
+    token = instance.token()
+    model = EngineModel.for_url(load_definitions(instance.settings), db_url)
+
+    async def held(url: str, body: dict[str, Any]) -> tuple[str, str, bool]:
+        """The held submit's number, the other's, and whether the other completed while
+        the first was held."""
+        store = model.store("billing", url.rsplit("/", 1)[1])
+        database = await open_database(db_url, pool_size=2)
+        try:
+            async with httpx.AsyncClient(headers=bearer(token), timeout=60) as client:
+                first, second = [
+                    (await client.post(f"{base}{url}", json=body)).json()["data"]["id"]
+                    for _ in range(2)
+                ]
+                async with database.transaction() as conn:
+                    record = await store.transition(
+                        conn, int(first), RuleEvent.SUBMIT, WriteContext()
+                    )
+                    other = asyncio.ensure_future(client.post(f"{base}{url}/{second}/_submit"))
+                    done, _ = await asyncio.wait({other}, timeout=5)
+                    completed = bool(done)
+                response = await other
+        finally:
+            await database.close()
+        assert response.status_code == 200, response.text
+        return str(record["number"]), str(response.json()["data"]["number"]), completed
+
+    with serving(instance.path) as base:
+        orders = {"customer": "Acme", "order_date": "2026-02-01", "total": "1.00"}
+        invoices = {"customer": "Acme", "posting_date": "2026-02-01", "total": "1.00"}
+        assert asyncio.run(held(ORDERS, orders)) == ("SO-2026-0001", "SO-2026-0002", True)
+        assert asyncio.run(held(URL, invoices)) == ("INV-2026-00001", "INV-2026-00002", False)

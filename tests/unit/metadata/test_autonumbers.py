@@ -153,3 +153,67 @@ def test_a_customization_may_add_a_submit_number_but_not_change_the_packs(
         "'number'; a customization cannot change it",
         "custom/billing/invoice.yaml:3:78: date_field 'nope': billing.invoice has no such field",
     ]
+
+
+def test_gapless_loads_true_unless_set_false() -> None:
+    write(
+        {
+            ENTITY: HEADER
+            + '  number: {type: autonumber, format: "I-{#}", gapless: false}\n'
+            + '  ref: {type: autonumber, format: "R-{#}", gapless: true}\n'
+            + '  plain: {type: autonumber, format: "P-{#}"}\n'
+        }
+    )
+    fields = load_project(["billing"], [Path("packs")]).entity("billing.invoice").fields
+    assert [fields[n].gapless for n in ("number", "ref", "plain")] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        (
+            "{type: autonumber, format: 'I-{#}', gapless: 'no'}",
+            "packs/billing/entities/invoice.yaml:8:56: fields.number.gapless "
+            "must be of type boolean",
+        ),
+        (
+            "{type: autonumber, format: 'I-{#}', gapless: 0}",
+            "packs/billing/entities/invoice.yaml:8:56: fields.number.gapless "
+            "must be of type boolean",
+        ),
+        (
+            "{type: autonumber, format: 'I-{#}', gapless: null}",
+            "packs/billing/entities/invoice.yaml:8:56: fields.number.gapless "
+            "must be of type boolean",
+        ),
+    ],
+)
+def test_gapless_is_a_boolean(number: str, expected: str) -> None:
+    assert problems(number) == [expected]
+
+
+def test_gapless_belongs_to_autonumbers() -> None:
+    write({NOTE: "fields:\n  title: {type: string, gapless: false}\n  n: {type: integer}\n"})
+    reported = problems('{type: autonumber, format: "I-{#}"}')
+    assert reported == [
+        "packs/billing/entities/note.yaml:2:25: "
+        "key 'gapless' does not apply to a field of type string",
+    ]
+
+
+def test_a_customization_may_change_gapless_of_a_pack_number() -> None:
+    write(
+        {
+            ENTITY: HEADER
+            + '  number: {type: autonumber, format: "I-{#}"}\n'
+            + '  ref: {type: autonumber, format: "R-{#}", gapless: false}\n',
+            "custom/billing/invoice.yaml": """\
+                fields:
+                  number: {gapless: false}
+                  ref: {gapless: true}
+                """,
+        }
+    )
+    project = load_project(["billing"], [Path("packs")], customizations=Path("custom"))
+    fields = project.entity("billing.invoice").fields
+    assert (fields["number"].gapless, fields["ref"].gapless) == (False, True)
