@@ -55,6 +55,7 @@ def describe_field(field: FieldDef) -> dict[str, Any]:
         result["on_delete"] = field.on_delete.value
     if field.format is not None:
         result["assign"] = field.assign.value  # an autonumber's: insert, or submit
+        result["gapless"] = field.gapless  # false: numbers drawn outside the write's transaction
     if field.min is not None:
         result["min"] = str(field.min)
     if field.max is not None:

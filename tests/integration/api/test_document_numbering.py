@@ -268,6 +268,9 @@ def test_the_schemas_say_the_number_is_read_only_and_may_be_null_and_when_it_is_
     )
     assert fields["draft_no"]["assign"] == "insert"
     assert "date_field" not in fields["draft_no"]
+    assert fields["number"]["gapless"] is True
+    orders = {f["name"]: f for f in meta["billing.order"]["fields"]}
+    assert orders["number"]["gapless"] is False
 
 
 def test_parallel_submits_number_one_after_the_other_without_gaps(
