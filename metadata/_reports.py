@@ -5,6 +5,8 @@ never fails on a name when it is run; every problem at its ``file:line:col``."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import re
 from typing import TYPE_CHECKING, Any
 
 from metadata._dashboards import DashboardChecker
@@ -17,8 +19,9 @@ from metadata._expressions import (
     is_template,
     template_problem,
 )
-from metadata._model import ADMIN_ROLE
+from metadata._model import ADMIN_ROLE, FieldType
 from metadata._names import default_label
+from metadata._operators import FILTER_OPERATORS, Arity
 from metadata._report_model import (
     ParameterType,
     ReportCheckDef,
@@ -34,13 +37,20 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from metadata._errors import PathItem, ProblemCollector
-    from metadata._model import EntityDef, ProjectDef, RoleDef
+    from metadata._model import EntityDef, FieldDef, ProjectDef, RoleDef
     from metadata._yaml import SourceDocument
 
 REPORT_NAMES: frozenset[str] = frozenset({"today", "now", "user"}) | INSTANCE_NAMES | DATE_FUNCTIONS
 """Names every expression of a report sees besides its parameters (and, in totals, the
 sections and totals)."""
 DEFAULT_COLUMN = ReportColumnDef("amount", "Amount")
+UNREADABLE_NAMES: frozenset[str] = frozenset(
+    {"none", "true", "false", "and", "or", "not", "in", "is", "if", "else"}
+)
+"""Names an expression reads as a constant or an operator, never as a parameter: a
+parameter ``none`` would make ``{{ none }}`` empty, dropping the filters that read it."""
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BOOLEANS = frozenset({"true", "false"})
 
 
 def load_report_documents(pack_path: Path, problems: ProblemCollector) -> dict[str, SourceDocument]:
@@ -131,11 +141,19 @@ class ReportChecker:
                 hint = did_you_mean(role, [*self.roles, ADMIN_ROLE])
                 self._error(("roles", index), f"no role '{role}' is declared{hint}")
 
-    def _parameters(self, raw: dict[str, Any]) -> tuple[ReportParameterDef, ...]:
+    def _parameters(self, raw: dict[Any, Any]) -> tuple[ReportParameterDef, ...]:
         parameters: list[ReportParameterDef] = []
         for name, spec in raw.items():
             where: tuple[PathItem, ...] = ("parameters", name)
             kind = ParameterType(spec["type"])
+            said = str(name).lower() if isinstance(name, bool) else str(name)  # YAML's true:
+            if said in UNREADABLE_NAMES:
+                self._error(
+                    where,
+                    f"a parameter cannot be named '{said}': expressions read it as "
+                    f"{'a constant' if said in {'none', 'true', 'false'} else 'an operator'}, "
+                    "never as the parameter",
+                )
             to = None
             if kind is ParameterType.CHOICE and not spec.get("values"):
                 self._error((*where, "type"), "a choice parameter needs values")
@@ -263,12 +281,12 @@ class ReportChecker:
         pairs = []
         for key, value in raw.items():
             problem = self.aggregates._filter_problem(entity, str(key))
+            if problem is None and is_template(value):
+                problem = template_problem(str(value), set(scope))
+            elif problem is None:
+                problem = _literal_problem(entity, str(key), value)
             if problem:
                 self._error((*where, "filter", key), problem)
-            if is_template(value):
-                problem = template_problem(str(value), set(scope))
-                if problem:
-                    self._error((*where, "filter", key), problem)
             pairs.append((str(key), value))
         return pairs
 
@@ -313,3 +331,96 @@ class ReportChecker:
                 )
             )
         return tuple(totals)
+
+
+def _literal_problem(entity: EntityDef, key: str, value: Any) -> str | None:
+    """Why the literal ``value`` of the filter ``key`` can match no record of ``entity``
+    (an enum value not among the field's, a date that is none), or None; a filter on a
+    reference's field or a system field is left to the query, which judges it when run."""
+    name, _, op = key.partition("__")
+    field = entity.fields.get(name)
+    spec = FILTER_OPERATORS.get(op or "eq")
+    if field is None or spec is None or spec.value_type is str:
+        return None
+    if spec.arity is Arity.FLAG:
+        if isinstance(value, bool) or str(value) in _BOOLEANS:
+            return None
+        return f"'{key}' takes true or false, not '{_quoted(value)}'"
+    items = [value]
+    if spec.arity is Arity.MANY and isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    for item in items:
+        problem = _value_problem(field, item)
+        if problem:
+            return f"'{key}': '{_quoted(item)}' {problem}"
+    return None
+
+
+def _value_problem(field: FieldDef, value: Any) -> str | None:
+    """What ``value`` is not, as a value of ``field`` (``is not a date``), or None."""
+    kind = field.type
+    text = str(value)
+    if kind is FieldType.ENUM and text not in field.values:
+        hint = did_you_mean(text, field.values)
+        return f"is not one of {field.name}'s values ({', '.join(field.values)}){hint}"
+    if kind is FieldType.DATE and not _is_date(value):
+        return "is not a date (YYYY-MM-DD)"
+    if kind is FieldType.DATETIME and not _is_datetime(value):
+        return "is not a datetime with an offset (2026-01-31T09:30:00+01:00)"
+    if kind in (FieldType.INTEGER, FieldType.REFERENCE, FieldType.USER) and not _is_integer(value):
+        return "is not a whole number" if kind is FieldType.INTEGER else "is not a record id"
+    if kind is FieldType.DECIMAL and not _is_number(value):
+        return "is not a number"
+    if kind is FieldType.BOOLEAN and not (isinstance(value, bool) or text in _BOOLEANS):
+        return "is not true or false"
+    return None
+
+
+def _is_date(value: Any) -> bool:
+    if isinstance(value, dt.date):
+        return not isinstance(value, dt.datetime)
+    if not isinstance(value, str) or not _DATE_TEXT.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_datetime(value: Any) -> bool:
+    if isinstance(value, dt.datetime):
+        return value.tzinfo is not None
+    if isinstance(value, dt.date):
+        return True  # whole days of the instance's time zone, as a date parameter is
+    if not isinstance(value, str) or _DATE_TEXT.fullmatch(value):
+        return False  # quoted, a date is text, which the query reads as no datetime
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (
+        isinstance(value, str) and value.isascii() and value.isdigit()
+    )
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return decimal.Decimal(str(value)).is_finite()
+    except decimal.InvalidOperation:
+        return False
+
+
+def _quoted(value: Any) -> str:
+    """A value in a message: short, unprintable characters escaped."""
+    text = str(value)
+    text = text[:40] + ("…" if len(text) > 40 else "")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
