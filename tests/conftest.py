@@ -36,6 +36,14 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_PACKS = REPO / "tests" / "packs"
 PG_ADMIN_URL = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
+# Test folders (and so the SQLite databases in them) in memory where Linux offers a tmpfs:
+# SQLite in WAL mode syncs the log to disk at every commit, ~3 ms on this machine's disk
+# against ~0.04 ms on tmpfs, and the suite commits tens of thousands of times. pytest's own
+# variable for its temporary root; one set by the caller wins.
+SHM = Path("/dev/shm")
+if SHM.is_dir() and os.access(SHM, os.W_OK):
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(SHM))
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -106,6 +114,10 @@ def pg_server() -> Iterator[str]:
         pytest.skip(message)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+        # a commit does not wait for its WAL record to reach the disk (4-6 ms a commit here,
+        # 0.1-0.2 ms without): what a crash of the server could lose, a test database does
+        # not need; every other guarantee (visibility, locking, isolation) is unchanged
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
