@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+import decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
@@ -34,7 +35,7 @@ from metadata import ADMIN_ROLE, FieldType, ParameterType
 from metadata._errors import did_you_mean
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from engine.database import Connection
     from engine.expressions import Actor, Expression
@@ -61,6 +62,11 @@ __all__ = [
 
 _EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, SecurityError, DateError)
 """What evaluating a definition's expression may raise on unexpected values."""
+WHOLE_SCALE = 2
+"""The decimals of a total computed from whole numbers only (counts): ``incomes / entries``
+is a rate, ``0.67``."""
+_WIDE = decimal.Context(prec=120, rounding=ROUND_HALF_UP)
+"""Enough digits to round any figure (38 digits and its scale) without an overflow."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -304,7 +310,7 @@ class CompiledReport:
         for column, measure in section.measures:
             value = row.get(measure)
             if value is not None and section.sign < 0:
-                value = -value
+                value = _unsigned_zero(-value)
             figures[column] = value
         return figures
 
@@ -339,13 +345,13 @@ class CompiledReport:
         for total, (expression, columns) in zip(self.definition.totals, self._totals, strict=True):
             values: dict[str, Any] = {}
             for column in columns:
-                names = dict(parameters)
-                names.update({s.name: s.total.get(column, Decimal(0)) for s in sections})
-                names.update({t.name: t.values.get(column) for t in results})
+                figures = {s.name: s.total.get(column, Decimal(0)) for s in sections}
+                figures.update({t.name: t.values.get(column) for t in results})
                 try:
-                    values[column] = expression(Scope(names))
+                    value = expression(Scope({**parameters, **figures}))
                 except _EVALUATION_ERRORS:
-                    values[column] = None
+                    value = None
+                values[column] = _rounded(value, _scale(figures.values()))
             results.append(TotalResult(total.name, total.label, values))
         return results
 
@@ -388,6 +394,43 @@ def _zero(guard: GuardedStore, measure: str) -> Any:
     if field is None or field.type is not FieldType.DECIMAL:
         return 0
     return Decimal(0).scaleb(-(field.scale if field.scale is not None else 2))
+
+
+def _scale(figures: Iterable[Any]) -> int:
+    """The decimals of the figures a total is computed from: the most any has (``2`` for
+    amounts, ``3`` for a scale-3 quantity); :data:`WHOLE_SCALE` when all are whole
+    numbers (counts)."""
+    scales = [
+        -exponent
+        for figure in figures
+        if isinstance(figure, Decimal)
+        and isinstance(exponent := figure.as_tuple().exponent, int)
+        and exponent < 0
+    ]
+    return max(scales, default=WHOLE_SCALE)
+
+
+def _rounded(value: Any, scale: int) -> Any:
+    """A total's value to ``scale`` decimals, half up (``950 / 1700`` is ``0.56``, not 28
+    digits), never a negative zero; a whole number of whole numbers (``entries + 1``) stays
+    one, and what is no number (a date) is left as it is."""
+    if not isinstance(value, (Decimal, float)):  # an int of ints (counts) stays whole
+        return value
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            return None
+        with decimal.localcontext(_WIDE):
+            return _unsigned_zero(number.quantize(Decimal(1).scaleb(-scale)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _unsigned_zero(value: Any) -> Any:
+    """``-0.00`` (``x * -1``, ``sign: -1`` of nothing) as ``0.00``."""
+    if isinstance(value, Decimal) and value.is_zero():
+        return value.copy_abs()
+    return value
 
 
 def _add(total: Any, value: Any) -> Any:
