@@ -79,7 +79,13 @@ async def _touch_documents(conn: Connection, increments: list[Increment]) -> Non
     (``RecordStore.touch_documents``): first of all, by table, each in id order. A line is
     written as its document is, after it, so a voucher and a write of the document cannot
     deadlock; and a submit of the document that read its lines before this voucher's move
-    fails its version check instead of keeping rollups from the lines' old values."""
+    fails its version check instead of keeping rollups from the lines' old values.
+
+    A document the voucher adjusts itself (a ``record`` increment: a payment lowering an
+    invoice's outstanding amount) is locked later, in the (table, id) order of every row.
+    Vouchers that only adjust lines, or only documents, lock in one global order; one that
+    adjusts a document another voucher adjusts the lines of, both sharing a third row, is
+    the case this order does not cover (no shipped pack does that)."""
     lines: dict[tuple[str, str], tuple[PostingStore, set[int]]] = {}
     for inc in increments:
         entity = inc.store.entity
